@@ -1,0 +1,82 @@
+//! Errors of the data model. Each names the thing at fault.
+
+use crate::hints::DataType;
+
+/// A hint that cannot be understood.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum HintError {
+    /// Unknown data type name.
+    #[error("unknown data type `{0}`; expected one of text, double, bool, timestamp, bigint, binary, json, decimal, date, time")]
+    UnknownDataType(String),
+    /// Unknown write disposition.
+    #[error("unknown write disposition `{0}`; expected one of append, replace, merge")]
+    UnknownWriteDisposition(String),
+    /// A column hint that does not parse.
+    #[error("bad hint for column `{column}`: {message}")]
+    BadColumnHint {
+        /// Column the hint is for.
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A schema problem found while normalizing or restoring.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SchemaError {
+    /// A value cannot be stored in the column it was routed to.
+    #[error("value {value} cannot be stored in column `{column}` of table `{table}` (type {data_type})")]
+    Coercion {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// The value, as JSON.
+        value: String,
+        /// The column's type.
+        data_type: DataType,
+    },
+    /// A hint contradicts what the destination already has.
+    #[error("column `{column}` of table `{table}`: {message}")]
+    HintConflict {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// What conflicts.
+        message: String,
+    },
+    /// A stored schema that cannot be read back.
+    #[error("stored schema is not readable: {0}")]
+    Stored(String),
+}
+
+/// Misuse of a source.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SourceError {
+    /// `with_resources` named resources the source does not have.
+    #[error("source `{source_name}` has no resource named {}; it has: {}", quoted(missing), quoted(available))]
+    UnknownResources {
+        /// The source.
+        source_name: String,
+        /// Names asked for that do not exist.
+        missing: Vec<String>,
+        /// Names that exist.
+        available: Vec<String>,
+    },
+    /// Two resources of one source share a name.
+    #[error("source `{source_name}` has two resources named `{name}`; resource names must be unique within a source")]
+    DuplicateResource {
+        /// The source.
+        source_name: String,
+        /// The repeated name.
+        name: String,
+    },
+}
+
+fn quoted(names: &[String]) -> String {
+    if names.is_empty() {
+        return "(none)".into();
+    }
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}

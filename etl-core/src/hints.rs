@@ -1,0 +1,301 @@
+//! Hints a resource gives about its table: name, write disposition, keys, nesting, columns.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::HintError;
+
+/// dlt's data types. The DuckDB type each maps to is [`DataType::duckdb_type`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    /// `VARCHAR`.
+    Text,
+    /// `DOUBLE`.
+    Double,
+    /// `BOOLEAN`.
+    Bool,
+    /// `TIMESTAMP WITH TIME ZONE` (or a precision/zone variant from the column hints).
+    Timestamp,
+    /// `BIGINT` (or a narrower/wider integer from the precision hint).
+    Bigint,
+    /// `BLOB`.
+    Binary,
+    /// `JSON`: nested data below `max_table_nesting`, or hinted.
+    Json,
+    /// `DECIMAL(p, s)`, by default `DECIMAL(38,9)`.
+    Decimal,
+    /// `DATE`.
+    Date,
+    /// `TIME`.
+    Time,
+}
+
+impl DataType {
+    /// All types, in the order dlt lists them.
+    pub const ALL: [DataType; 10] = [
+        DataType::Text,
+        DataType::Double,
+        DataType::Bool,
+        DataType::Timestamp,
+        DataType::Bigint,
+        DataType::Binary,
+        DataType::Json,
+        DataType::Decimal,
+        DataType::Date,
+        DataType::Time,
+    ];
+
+    /// dlt's name of the type (`bigint`, `text`, ...), also the suffix of variant columns.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::Text => "text",
+            DataType::Double => "double",
+            DataType::Bool => "bool",
+            DataType::Timestamp => "timestamp",
+            DataType::Bigint => "bigint",
+            DataType::Binary => "binary",
+            DataType::Json => "json",
+            DataType::Decimal => "decimal",
+            DataType::Date => "date",
+            DataType::Time => "time",
+        }
+    }
+
+    /// The DuckDB column type dlt's DuckDB destination uses for this type and these hints.
+    pub fn duckdb_type(self, precision: Option<u32>, scale: Option<u32>, timezone: Option<bool>) -> String {
+        match self {
+            DataType::Text => "VARCHAR".into(),
+            DataType::Double => "DOUBLE".into(),
+            DataType::Bool => "BOOLEAN".into(),
+            DataType::Timestamp => {
+                let tz = timezone.unwrap_or(true);
+                match (tz, precision) {
+                    (false, Some(0)) => "TIMESTAMP_S".into(),
+                    (false, Some(p)) if p <= 3 => "TIMESTAMP_MS".into(),
+                    (false, Some(p)) if p > 6 => "TIMESTAMP_NS".into(),
+                    (false, _) => "TIMESTAMP".into(),
+                    (true, _) => "TIMESTAMP WITH TIME ZONE".into(),
+                }
+            }
+            DataType::Bigint => match precision {
+                Some(p) if p <= 8 => "TINYINT".into(),
+                Some(p) if p <= 16 => "SMALLINT".into(),
+                Some(p) if p <= 32 => "INTEGER".into(),
+                Some(p) if p > 64 => "HUGEINT".into(),
+                _ => "BIGINT".into(),
+            },
+            DataType::Binary => "BLOB".into(),
+            DataType::Json => "JSON".into(),
+            DataType::Decimal => {
+                format!("DECIMAL({},{})", precision.unwrap_or(38), scale.unwrap_or(9))
+            }
+            DataType::Date => "DATE".into(),
+            DataType::Time => "TIME".into(),
+        }
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DataType {
+    type Err = HintError;
+    fn from_str(s: &str) -> Result<Self, HintError> {
+        DataType::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .or(match s {
+                "wei" => Some(DataType::Decimal),
+                "complex" => Some(DataType::Json),
+                _ => None,
+            })
+            .ok_or_else(|| HintError::UnknownDataType(s.to_owned()))
+    }
+}
+
+/// How the rows of a load are written into a table that already has data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteDisposition {
+    /// Add the new rows (the default).
+    #[default]
+    Append,
+    /// Replace the table (and its child tables) with this load's rows.
+    Replace,
+    /// Merge on `primary_key` / `merge_key`; without keys it appends.
+    Merge,
+    /// dlt's own bookkeeping tables: never written by a resource.
+    Skip,
+}
+
+impl WriteDisposition {
+    /// dlt's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteDisposition::Append => "append",
+            WriteDisposition::Replace => "replace",
+            WriteDisposition::Merge => "merge",
+            WriteDisposition::Skip => "skip",
+        }
+    }
+}
+
+impl fmt::Display for WriteDisposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for WriteDisposition {
+    type Err = HintError;
+    fn from_str(s: &str) -> Result<Self, HintError> {
+        match s {
+            "append" => Ok(WriteDisposition::Append),
+            "replace" => Ok(WriteDisposition::Replace),
+            "merge" => Ok(WriteDisposition::Merge),
+            other => Err(HintError::UnknownWriteDisposition(other.to_owned())),
+        }
+    }
+}
+
+/// A column hint (`columns=` in dlt). Unset fields leave the inferred value alone.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ColumnHint {
+    /// Column name as given (normalized when applied).
+    pub name: String,
+    /// Declared type; a hinted column with a type is created even without data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<DataType>,
+    /// Nullability; primary-key columns are never nullable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nullable: Option<bool>,
+    /// Precision (bits for bigint, digits for decimal, fractional digits for timestamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u32>,
+    /// Scale of a decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+    /// Whether a timestamp keeps its time zone (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<bool>,
+    /// Part of the primary key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<bool>,
+    /// Part of the merge key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_key: Option<bool>,
+    /// Unique values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<bool>,
+    /// Rows with a non-null value here are deleted on merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_delete: Option<bool>,
+    /// Sort key for deduplication on merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_sort: Option<String>,
+}
+
+impl ColumnHint {
+    /// A hint for the column `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        ColumnHint { name: name.into(), ..Default::default() }
+    }
+
+    /// Sets the data type.
+    pub fn data_type(mut self, t: DataType) -> Self {
+        self.data_type = Some(t);
+        self
+    }
+
+    /// Sets nullability.
+    pub fn nullable(mut self, nullable: bool) -> Self {
+        self.nullable = Some(nullable);
+        self
+    }
+
+    /// Sets precision.
+    pub fn precision(mut self, p: u32) -> Self {
+        self.precision = Some(p);
+        self
+    }
+
+    /// Sets scale.
+    pub fn scale(mut self, s: u32) -> Self {
+        self.scale = Some(s);
+        self
+    }
+
+    /// Sets whether a timestamp keeps its zone.
+    pub fn timezone(mut self, tz: bool) -> Self {
+        self.timezone = Some(tz);
+        self
+    }
+
+    /// Parses dlt's `{"name": {"data_type": ..., ...}}` form of one column.
+    pub fn from_json(name: &str, spec: &serde_json::Value) -> Result<Self, HintError> {
+        let mut obj = spec.clone();
+        if let Some(map) = obj.as_object_mut() {
+            map.insert("name".into(), serde_json::Value::String(name.to_owned()));
+        }
+        serde_json::from_value(obj).map_err(|e| HintError::BadColumnHint { column: name.to_owned(), message: e.to_string() })
+    }
+}
+
+/// Parses a `columns` hint given as a JSON object (dlt's dict form) or a list of column objects.
+pub fn columns_from_json(spec: &serde_json::Value) -> Result<Vec<ColumnHint>, HintError> {
+    match spec {
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| ColumnHint::from_json(k, v)).collect(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                let name = item.get("name").and_then(|n| n.as_str()).ok_or_else(|| HintError::BadColumnHint {
+                    column: "?".into(),
+                    message: "a column in a list of columns needs a `name`".into(),
+                })?;
+                ColumnHint::from_json(name, item)
+            })
+            .collect(),
+        other => Err(HintError::BadColumnHint { column: "?".into(), message: format!("expected an object or a list, got {other}") }),
+    }
+}
+
+/// Everything a resource says about the table it fills.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResourceHints {
+    /// Resource name (also the table name unless `table_name` is set).
+    pub name: String,
+    /// Table to write to, if not the resource name.
+    pub table_name: Option<String>,
+    /// Write disposition.
+    pub write_disposition: WriteDisposition,
+    /// Primary key columns.
+    pub primary_key: Vec<String>,
+    /// Merge key columns.
+    pub merge_key: Vec<String>,
+    /// Nesting depth below which data is stored as JSON (overrides the source's).
+    pub max_table_nesting: Option<u32>,
+    /// Column hints, in declaration order.
+    pub columns: Vec<ColumnHint>,
+    /// Whether the resource is selected when its source runs.
+    pub selected: bool,
+    /// Description (the resource function's doc comment).
+    pub description: Option<String>,
+}
+
+impl ResourceHints {
+    /// Hints for a resource called `name`, selected, appending.
+    pub fn new(name: impl Into<String>) -> Self {
+        ResourceHints { name: name.into(), selected: true, ..Default::default() }
+    }
+
+    /// The name of the table this resource writes (not yet normalized).
+    pub fn table(&self) -> &str {
+        self.table_name.as_deref().unwrap_or(&self.name)
+    }
+}

@@ -1,0 +1,23 @@
+//! The data model of `etl`: resources and sources, hints, dlt's naming convention, the value
+//! model, type inference, the versioned schema and the relational normalizer.
+//!
+//! This crate does no IO and no orchestration: everything here is a pure function of its inputs,
+//! unit-tested in place. `etl-runtime` runs pipelines on top of it; users reach it through the
+//! `etl` facade.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod hints;
+pub mod naming;
+pub mod normalize;
+pub mod resource;
+pub mod schema;
+pub mod types;
+pub mod value;
+
+pub use error::{HintError, SchemaError, SourceError};
+pub use hints::{ColumnHint, DataType, ResourceHints, WriteDisposition};
+pub use resource::{BoxError, IntoResources, Items, Resource, Source};
+pub use schema::{Column, Schema, SchemaChange, Table};
+pub use value::{to_value, Value};

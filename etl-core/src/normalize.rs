@@ -1,0 +1,314 @@
+//! dlt's relational normalizer: one item becomes one root row plus rows of nested tables.
+//!
+//! - nested objects are flattened into `parent__child` columns; within a row, an object's own
+//!   scalar keys come first and nested objects follow, the last pushed first (dlt walks a stack);
+//! - lists become child tables `<table>__<field>` whose rows carry `_dlt_parent_id`,
+//!   `_dlt_list_idx` and a `_dlt_id` hashed from (parent id, child table, index); lists of
+//!   scalars give a `value` column, lists of lists an empty tracking row plus a `__list` table;
+//! - below `max_table_nesting` (object flattening counts as a level) data is kept as JSON;
+//! - root rows get `_dlt_load_id` and a random 14-character `_dlt_id`.
+//!
+//! Pure: no IO. The normalizer reads the schema only to see which columns are typed `json`.
+
+use base64::Engine as _;
+use sha3::digest::{ExtendableOutput, Update, XofReader};
+
+use crate::hints::DataType;
+use crate::naming::{make_path, normalize_identifier};
+use crate::schema::Schema;
+use crate::value::Value;
+
+/// Column with the load id of a root row.
+pub const C_LOAD_ID: &str = "_dlt_load_id";
+/// Column with a row's own id.
+pub const C_ID: &str = "_dlt_id";
+/// Column of a child row pointing at its parent's `_dlt_id`.
+pub const C_PARENT_ID: &str = "_dlt_parent_id";
+/// Column with a child row's index in its parent's list.
+pub const C_LIST_IDX: &str = "_dlt_list_idx";
+/// Column of a child row pointing at its root row's `_dlt_id` (merge).
+pub const C_ROOT_ID: &str = "_dlt_root_id";
+/// Column that holds a list element that is not an object.
+pub const C_VALUE: &str = "value";
+/// Key (and child table suffix) of a list inside a list.
+pub const LIST_TABLE: &str = "list";
+/// dlt's default `max_table_nesting`.
+pub const DEFAULT_MAX_NESTING: u32 = 1000;
+
+/// One normalized row, ready for type coercion against the schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlatRow {
+    /// Normalized table name.
+    pub table: String,
+    /// Parent table for child rows.
+    pub parent: Option<String>,
+    /// Cells in dlt's column order; `Value::Null` cells create no column.
+    pub cells: Vec<(String, Value)>,
+}
+
+impl FlatRow {
+    /// The value of a cell, if present.
+    pub fn get_cell(&self, name: &str) -> Option<&Value> {
+        self.cells.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// Per-resource settings of the normalizer.
+#[derive(Debug, Clone)]
+pub struct RowContext<'a> {
+    /// Normalized root table name.
+    pub root_table: &'a str,
+    /// Load id of the running load.
+    pub load_id: &'a str,
+    /// Effective `max_table_nesting`.
+    pub max_nesting: u32,
+    /// Add `_dlt_root_id` to descendant rows (merge tables).
+    pub propagate_root_id: bool,
+}
+
+/// Generates `_dlt_id`s for root rows: 10 random bytes as unpadded base64 (14 characters).
+pub struct IdGenerator {
+    state: u64,
+}
+
+impl IdGenerator {
+    /// A generator seeded from the operating system.
+    pub fn new() -> Self {
+        let mut seed = [0u8; 8];
+        // A failing OS RNG leaves the time as the seed; ids stay unique within a load anyway
+        // because the generator never repeats within 2^64 steps.
+        if getrandom::getrandom(&mut seed).is_err() {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            seed = (t.as_nanos() as u64).to_le_bytes();
+        }
+        IdGenerator { state: u64::from_le_bytes(seed) }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        // wyrand
+        self.state = self.state.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = (self.state as u128).wrapping_mul((self.state ^ 0xe703_7ed1_a0b4_28db) as u128);
+        ((t >> 64) ^ t) as u64
+    }
+
+    /// A fresh random row id.
+    pub fn root_id(&mut self) -> String {
+        let a = self.next_u64().to_le_bytes();
+        let b = self.next_u64().to_le_bytes();
+        let mut bytes = [0u8; 10];
+        bytes[..8].copy_from_slice(&a);
+        bytes[8..].copy_from_slice(&b[..2]);
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+    }
+}
+
+impl Default for IdGenerator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `base64(shake_128(text).digest(len))` without padding: dlt's `digest128`.
+pub fn digest128(text: &str, len: usize) -> String {
+    let mut hasher = sha3::Shake128::default();
+    hasher.update(text.as_bytes());
+    let mut reader = hasher.finalize_xof();
+    let mut out = vec![0u8; len];
+    reader.read(&mut out);
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
+}
+
+/// The deterministic id of a child row.
+pub fn child_row_id(parent_id: &str, child_table: &str, list_idx: usize) -> String {
+    digest128(&format!("{parent_id}_{child_table}_{list_idx}"), 10)
+}
+
+/// Normalizes one item of a resource into `out`: the root row first, then nested rows.
+///
+/// An item that is not an object is stored as `{"value": item}`, as dlt does.
+pub fn normalize_item(schema: &Schema, ctx: &RowContext<'_>, item: Value, ids: &mut IdGenerator, out: &mut Vec<FlatRow>) {
+    let fields = match item {
+        Value::Object(fields) => fields,
+        other => vec![(C_VALUE.to_owned(), other)],
+    };
+    let root_id = ids.root_id();
+    let (mut cells, lists) = flatten(schema, ctx.root_table, fields, 0, ctx.max_nesting);
+    set_cell(&mut cells, C_LOAD_ID.to_owned(), Value::Text(ctx.load_id.to_owned()));
+    set_cell(&mut cells, C_ID.to_owned(), Value::Text(root_id.clone()));
+    out.push(FlatRow { table: ctx.root_table.to_owned(), parent: None, cells });
+    let root = ctx.propagate_root_id.then_some(root_id.as_str());
+    for (path, items, level) in lists {
+        let child_table = make_path(&[ctx.root_table, &path]);
+        normalize_list(schema, ctx, &child_table, ctx.root_table, &root_id, root, items, level, out);
+    }
+}
+
+/// Lists found while flattening: (path below the table, items, nesting level of the child table).
+type FoundLists = Vec<(String, Vec<Value>, u32)>;
+
+#[allow(clippy::too_many_arguments)]
+fn normalize_list(
+    schema: &Schema,
+    ctx: &RowContext<'_>,
+    table: &str,
+    parent_table: &str,
+    parent_id: &str,
+    root_id: Option<&str>,
+    items: Vec<Value>,
+    level: u32,
+    out: &mut Vec<FlatRow>,
+) {
+    // Explicit work list instead of recursion: arbitrarily deep data cannot overflow the stack.
+    let mut work: Vec<(String, String, String, Vec<Value>, u32)> =
+        vec![(table.to_owned(), parent_table.to_owned(), parent_id.to_owned(), items, level)];
+    while let Some((table, parent_table, parent_id, items, level)) = work.pop() {
+        let mut pending: Vec<(String, String, String, Vec<Value>, u32)> = Vec::new();
+        for (idx, item) in items.into_iter().enumerate() {
+            let row_id = child_row_id(&parent_id, &table, idx);
+            let (mut cells, lists) = match item {
+                Value::Object(fields) => flatten(schema, &table, fields, level, ctx.max_nesting),
+                // A list inside a list is the row `{"list": [...]}` one level down (dlt's rule):
+                // a `<table>__list` child table, or a JSON `list` column below the nesting limit.
+                Value::List(inner) => flatten(schema, &table, vec![(LIST_TABLE.to_owned(), Value::List(inner))], level + 1, ctx.max_nesting),
+                scalar => (vec![(C_VALUE.to_owned(), scalar)], Vec::new()),
+            };
+            if let Some(root) = root_id {
+                set_cell(&mut cells, C_ROOT_ID.to_owned(), Value::Text(root.to_owned()));
+            }
+            set_cell(&mut cells, C_PARENT_ID.to_owned(), Value::Text(parent_id.clone()));
+            set_cell(&mut cells, C_LIST_IDX.to_owned(), Value::Int(idx as i64));
+            set_cell(&mut cells, C_ID.to_owned(), Value::Text(row_id.clone()));
+            out.push(FlatRow { table: table.clone(), parent: Some(parent_table.clone()), cells });
+            for (path, items, child_level) in lists {
+                let child_table = make_path(&[table.as_str(), path.as_str()]);
+                pending.push((child_table, table.clone(), row_id.clone(), items, child_level));
+            }
+        }
+        // Keep dlt's order: children of this list in the order they were found.
+        work.extend(pending.into_iter().rev());
+    }
+}
+
+/// Inserts a cell, replacing an earlier one of the same name in place (dict semantics: two keys
+/// that normalize to the same name keep the first position and the last value).
+fn set_cell(cells: &mut Vec<(String, Value)>, name: String, value: Value) {
+    match cells.iter_mut().find(|(n, _)| *n == name) {
+        Some(slot) => slot.1 = value,
+        None => cells.push((name, value)),
+    }
+}
+
+/// Flattens an object of table `table` at nesting `level` into cells and lists of child rows.
+fn flatten(schema: &Schema, table: &str, fields: Vec<(String, Value)>, level: u32, max: u32) -> (Vec<(String, Value)>, FoundLists) {
+    let mut cells = Vec::with_capacity(fields.len() + 2);
+    let mut lists = Vec::new();
+    let mut stack: Vec<(Vec<String>, Vec<(String, Value)>, u32)> = vec![(Vec::new(), fields, level)];
+    while let Some((path, fields, lvl)) = stack.pop() {
+        for (key, value) in fields {
+            let mut parts = path.clone();
+            parts.push(normalize_identifier(&key));
+            let column = make_path(&parts);
+            match value {
+                Value::Object(_) | Value::List(_) if lvl >= max || schema.column_type(table, &column) == Some(DataType::Json) => {
+                    set_cell(&mut cells, column, value);
+                }
+                Value::Object(inner) => {
+                    if !inner.is_empty() {
+                        stack.push((parts, inner, lvl + 1));
+                    }
+                }
+                Value::List(items) => lists.push((column, items, lvl + 1)),
+                scalar => set_cell(&mut cells, column, scalar),
+            }
+        }
+    }
+    (cells, lists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(pairs: Vec<(&str, Value)>) -> Value {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    fn run(item: Value, max: u32) -> Vec<FlatRow> {
+        let schema = Schema::new("s");
+        let ctx = RowContext { root_table: "orders", load_id: "L1", max_nesting: max, propagate_root_id: false };
+        let mut out = Vec::new();
+        normalize_item(&schema, &ctx, item, &mut IdGenerator::new(), &mut out);
+        out
+    }
+
+    fn names(row: &FlatRow) -> Vec<&str> {
+        row.cells.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn nested_dicts_flatten_scalars_first_then_last_pushed_dict() {
+        let item = obj(vec![
+            ("id", Value::Int(2)),
+            ("address", obj(vec![("street", "S".into()), ("geo", obj(vec![("extra", obj(vec![("deep", true.into())]))]))])),
+            ("meta", obj(vec![("tag", "x".into())])),
+            ("empty", obj(vec![])),
+        ]);
+        let rows = run(item, DEFAULT_MAX_NESTING);
+        assert_eq!(names(&rows[0]), ["id", "meta__tag", "address__street", "address__geo__extra__deep", "_dlt_load_id", "_dlt_id"]);
+    }
+
+    #[test]
+    fn lists_become_child_tables_with_hashed_ids() {
+        let item = obj(vec![
+            ("id", Value::Int(1)),
+            ("codes", Value::List(vec![Value::Int(7), Value::Null])),
+            ("matrix", Value::List(vec![Value::List(vec![Value::Int(1), Value::Int(2)])])),
+        ]);
+        let rows = run(item, DEFAULT_MAX_NESTING);
+        let root_id = match rows[0].get_cell("_dlt_id") {
+            Some(Value::Text(s)) => s.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(root_id.len(), 14);
+        let tables: Vec<&str> = rows.iter().map(|r| r.table.as_str()).collect();
+        assert_eq!(tables, ["orders", "orders__codes", "orders__codes", "orders__matrix", "orders__matrix__list", "orders__matrix__list"]);
+        assert_eq!(names(&rows[1]), ["value", "_dlt_parent_id", "_dlt_list_idx", "_dlt_id"]);
+        assert_eq!(rows[2].get_cell("value"), Some(&Value::Null));
+        assert_eq!(rows[1].get_cell("_dlt_id"), Some(&Value::Text(child_row_id(&root_id, "orders__codes", 0))));
+        assert_eq!(names(&rows[3]), ["_dlt_parent_id", "_dlt_list_idx", "_dlt_id"]);
+        let matrix_id = rows[3].get_cell("_dlt_id").cloned();
+        assert_eq!(rows[4].get_cell("_dlt_parent_id").cloned(), matrix_id);
+    }
+
+    #[test]
+    fn max_nesting_keeps_deeper_data_as_json() {
+        let item = obj(vec![
+            ("id", Value::Int(1)),
+            ("d1", obj(vec![("d2", obj(vec![("d3", Value::Int(1))]))])),
+            ("l1", Value::List(vec![obj(vec![("n", Value::Int(1)), ("l2", Value::List(vec![Value::Int(1)]))])])),
+        ]);
+        let rows = run(item, 1);
+        assert_eq!(names(&rows[0]), ["id", "d1__d2", "_dlt_load_id", "_dlt_id"]);
+        assert!(matches!(rows[0].get_cell("d1__d2"), Some(Value::Object(_))));
+        assert_eq!(rows[1].table, "orders__l1");
+        assert!(matches!(rows[1].get_cell("l2"), Some(Value::List(_))));
+    }
+
+    #[test]
+    fn digest_matches_dlt_length() {
+        assert_eq!(digest128("x", 10).len(), 14);
+        assert_eq!(digest128("x", 9).len(), 12);
+    }
+
+    #[test]
+    fn very_deep_nesting_does_not_overflow() {
+        let mut v = Value::Int(1);
+        // serde_json refuses input nested deeper than 128 levels, so deeper values only come
+        // from user types; 3000 levels is far past `max_table_nesting`'s default of 1000.
+        for _ in 0..3_000 {
+            v = Value::List(vec![v]);
+        }
+        let rows = run(obj(vec![("deep", v)]), DEFAULT_MAX_NESTING);
+        assert!(rows.len() > 999);
+    }
+}

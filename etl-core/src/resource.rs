@@ -1,0 +1,415 @@
+//! Resources and sources: lazily evaluated producers of items, with their hints.
+//!
+//! A [`Resource`] holds a producer closure that is called once, when a pipeline runs it; building
+//! a resource (calling a `#[etl::resource]` function) pulls no data. A [`Source`] is a named group
+//! of resources; its name is the schema name.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::error::SourceError;
+use crate::hints::{ColumnHint, ResourceHints, WriteDisposition};
+use crate::value::{to_value, Value};
+
+/// Boxed error from user code.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The items of a resource, each a value or the error that stopped the resource.
+pub type Items = Box<dyn Iterator<Item = Result<Value, BoxError>> + Send>;
+
+type Producer = Box<dyn FnOnce() -> Result<Items, BoxError> + Send>;
+
+/// A named, lazily evaluated producer of rows (dlt's `@dlt.resource`).
+pub struct Resource {
+    hints: ResourceHints,
+    producer: Option<Producer>,
+}
+
+impl fmt::Debug for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resource").field("hints", &self.hints).field("consumed", &self.producer.is_none()).finish()
+    }
+}
+
+impl Resource {
+    /// A resource from hints and a producer that is called once, when the resource runs.
+    pub fn new(hints: ResourceHints, producer: impl FnOnce() -> Result<Items, BoxError> + Send + 'static) -> Self {
+        Resource { hints, producer: Some(Box::new(producer)) }
+    }
+
+    /// A resource from data (dlt's `dlt.resource(data, name=...)`): any `Serialize` items.
+    /// A `Vec` item is flattened into rows, a scalar becomes `{"value": ...}`.
+    pub fn from_data<I, T>(name: impl Into<String>, data: I) -> Self
+    where
+        I: IntoIterator<Item = T> + Send + 'static,
+        I::IntoIter: Send + 'static,
+        T: Serialize,
+    {
+        Resource::new(ResourceHints::new(name), move || {
+            let items = data.into_iter().map(|item| to_value(&item).map_err(|e| Box::new(e) as BoxError));
+            Ok(Box::new(items) as Items)
+        })
+    }
+
+    /// A resource from ready values.
+    pub fn from_values(name: impl Into<String>, values: Vec<Value>) -> Self {
+        Resource::new(ResourceHints::new(name), move || Ok(Box::new(values.into_iter().map(Ok)) as Items))
+    }
+
+    /// Resource name.
+    pub fn name(&self) -> &str {
+        &self.hints.name
+    }
+
+    /// All hints.
+    pub fn hints(&self) -> &ResourceHints {
+        &self.hints
+    }
+
+    /// Mutable hints (dlt's `apply_hints`).
+    pub fn hints_mut(&mut self) -> &mut ResourceHints {
+        &mut self.hints
+    }
+
+    /// Whether the resource runs when its source runs.
+    pub fn is_selected(&self) -> bool {
+        self.hints.selected
+    }
+
+    /// Sets the table name.
+    pub fn with_table_name(mut self, table: impl Into<String>) -> Self {
+        self.hints.table_name = Some(table.into());
+        self
+    }
+
+    /// Sets the write disposition.
+    pub fn with_write_disposition(mut self, wd: WriteDisposition) -> Self {
+        self.hints.write_disposition = wd;
+        self
+    }
+
+    /// Sets the primary key.
+    pub fn with_primary_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.hints.primary_key = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the merge key.
+    pub fn with_merge_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.hints.merge_key = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets `max_table_nesting`.
+    pub fn with_max_table_nesting(mut self, depth: u32) -> Self {
+        self.hints.max_table_nesting = Some(depth);
+        self
+    }
+
+    /// Sets column hints.
+    pub fn with_columns(mut self, columns: Vec<ColumnHint>) -> Self {
+        self.hints.columns = columns;
+        self
+    }
+
+    /// Selects or deselects the resource.
+    pub fn selected(mut self, selected: bool) -> Self {
+        self.hints.selected = selected;
+        self
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.hints.description = Some(description.into());
+        self
+    }
+
+    /// Runs the producer. A resource runs once: a second call reports that it was consumed.
+    pub fn take_items(&mut self) -> Result<Items, BoxError> {
+        let producer = self.producer.take().ok_or_else(|| -> BoxError {
+            format!("resource `{}` was already run; build it again (call its function) to run it again", self.hints.name).into()
+        })?;
+        producer()
+    }
+}
+
+/// A named group of resources (dlt's `@dlt.source`). Its name is the schema name.
+#[derive(Debug)]
+pub struct Source {
+    name: String,
+    max_table_nesting: Option<u32>,
+    resources: Vec<Resource>,
+}
+
+impl Source {
+    /// A source with no resources.
+    pub fn new(name: impl Into<String>) -> Self {
+        Source { name: name.into(), max_table_nesting: None, resources: Vec::new() }
+    }
+
+    /// A source from resources; resource names must be unique.
+    pub fn with(name: impl Into<String>, resources: impl IntoResources) -> Result<Self, SourceError> {
+        let mut source = Source::new(name);
+        for r in resources.into_resources() {
+            source.add(r)?;
+        }
+        Ok(source)
+    }
+
+    /// Adds a resource.
+    pub fn add(&mut self, resource: Resource) -> Result<(), SourceError> {
+        if self.resources.iter().any(|r| r.name() == resource.name()) {
+            return Err(SourceError::DuplicateResource { source_name: self.name.clone(), name: resource.name().to_owned() });
+        }
+        self.resources.push(resource);
+        Ok(())
+    }
+
+    /// Source name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets `max_table_nesting` for every resource without its own.
+    pub fn with_max_table_nesting(mut self, depth: u32) -> Self {
+        self.max_table_nesting = Some(depth);
+        self
+    }
+
+    /// The source's `max_table_nesting`.
+    pub fn max_table_nesting(&self) -> Option<u32> {
+        self.max_table_nesting
+    }
+
+    /// All resources, selected or not.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// A resource by name.
+    pub fn resource(&self, name: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.name() == name)
+    }
+
+    /// The resources that run when the source runs.
+    pub fn selected_resources(&self) -> impl Iterator<Item = &Resource> {
+        self.resources.iter().filter(|r| r.is_selected())
+    }
+
+    /// Selects exactly the named resources (dlt's `with_resources`); unknown names are an error
+    /// that lists the resources the source has.
+    pub fn with_resources<S: AsRef<str>>(mut self, names: &[S]) -> Result<Self, SourceError> {
+        let missing: Vec<String> =
+            names.iter().map(AsRef::as_ref).filter(|n| self.resource(n).is_none()).map(str::to_owned).collect();
+        if !missing.is_empty() {
+            return Err(SourceError::UnknownResources {
+                source_name: self.name.clone(),
+                missing,
+                available: self.resources.iter().map(|r| r.name().to_owned()).collect(),
+            });
+        }
+        for r in &mut self.resources {
+            r.hints.selected = names.iter().any(|n| n.as_ref() == r.hints.name);
+        }
+        Ok(self)
+    }
+
+    /// Takes the resources out (the pipeline runs them).
+    pub fn into_resources(self) -> Vec<Resource> {
+        self.resources
+    }
+}
+
+/// What a `#[etl::source]` function may return: one resource, a tuple or a `Vec` of them.
+pub trait IntoResources {
+    /// The resources, in order.
+    fn into_resources(self) -> Vec<Resource>;
+}
+
+impl IntoResources for Resource {
+    fn into_resources(self) -> Vec<Resource> {
+        vec![self]
+    }
+}
+
+impl IntoResources for Vec<Resource> {
+    fn into_resources(self) -> Vec<Resource> {
+        self
+    }
+}
+
+impl<const N: usize> IntoResources for [Resource; N] {
+    fn into_resources(self) -> Vec<Resource> {
+        self.into_iter().collect()
+    }
+}
+
+// Tuples of resources: `(users(), orders())`.
+macro_rules! tuples {
+    ($($n:literal: $($t:ident)+;)+) => {$(
+        impl<$($t),+> IntoResources for ($($t,)+) where $($t: Into<Resource>,)+ {
+            #[allow(non_snake_case)]
+            fn into_resources(self) -> Vec<Resource> {
+                let ($($t,)+) = self;
+                vec![$($t.into()),+]
+            }
+        }
+    )+};
+}
+tuples!(
+    1: A;
+    2: A B;
+    3: A B C;
+    4: A B C D;
+    5: A B C D E;
+    6: A B C D E F;
+    7: A B C D E F G;
+    8: A B C D E F G H;
+    9: A B C D E F G H I;
+    10: A B C D E F G H I J;
+    11: A B C D E F G H I J K;
+    12: A B C D E F G H I J K L;
+);
+
+/// Conversion of a resource's items into values, choosing by type at the call site
+/// ("autoref specialization"): `Result<T, E>` items surface their error, other items are
+/// serialized. Used by generated code.
+pub mod item {
+    use super::*;
+
+    /// Chosen for `Result<T, E>` items.
+    pub struct ResultTag;
+    /// Chosen for any other `Serialize` item.
+    pub struct PlainTag;
+
+    /// Picks [`ResultTag`] for results.
+    pub trait ResultKind {
+        /// The tag.
+        fn __etl_kind(&self) -> ResultTag {
+            ResultTag
+        }
+    }
+    impl<T: Serialize, E: Into<BoxError>> ResultKind for Result<T, E> {}
+
+    /// Picks [`PlainTag`] for everything else.
+    pub trait PlainKind {
+        /// The tag.
+        fn __etl_kind(&self) -> PlainTag {
+            PlainTag
+        }
+    }
+    impl<T: Serialize + ?Sized> PlainKind for &T {}
+
+    impl ResultTag {
+        /// Converts an `Ok` item; passes an `Err` on.
+        pub fn into_value<T: Serialize, E: Into<BoxError>>(self, item: Result<T, E>) -> Result<Value, BoxError> {
+            match item {
+                Ok(v) => to_value(&v).map_err(|e| Box::new(e) as BoxError),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+
+    impl PlainTag {
+        /// Converts the item.
+        pub fn into_value<T: Serialize>(self, item: T) -> Result<Value, BoxError> {
+            to_value(&item).map_err(|e| Box::new(e) as BoxError)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use item::{PlainKind as _, ResultKind as _};
+
+    #[test]
+    fn resources_are_lazy_and_run_once() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let pulled = Arc::new(AtomicBool::new(false));
+        let flag = pulled.clone();
+        let mut r = Resource::new(ResourceHints::new("r"), move || {
+            flag.store(true, Ordering::SeqCst);
+            Ok(Box::new(std::iter::empty()) as Items)
+        });
+        assert!(!pulled.load(Ordering::SeqCst));
+        r.take_items().unwrap();
+        assert!(pulled.load(Ordering::SeqCst));
+        assert!(r.take_items().unwrap_err().to_string().contains("already run"));
+    }
+
+    #[test]
+    fn with_resources_selects_and_reports_unknown_names() {
+        let s = Source::with("src", (Resource::from_values("a", vec![]), Resource::from_values("b", vec![]))).unwrap();
+        let s = s.with_resources(&["b"]).unwrap();
+        assert_eq!(s.selected_resources().map(Resource::name).collect::<Vec<_>>(), ["b"]);
+        let err = s.with_resources(&["c"]).unwrap_err();
+        assert_eq!(err.to_string(), "source `src` has no resource named `c`; it has: `a`, `b`");
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let err = Source::with("src", vec![Resource::from_values("a", vec![]), Resource::from_values("a", vec![])]).unwrap_err();
+        assert!(err.to_string().contains("two resources named `a`"));
+    }
+
+    #[test]
+    fn items_dispatch_on_result() {
+        let ok: Result<i32, std::io::Error> = Ok(3);
+        assert_eq!((&ok).__etl_kind().into_value(ok).unwrap(), Value::Int(3));
+        let err: Result<i32, std::io::Error> = Err(std::io::Error::other("boom"));
+        assert_eq!((&err).__etl_kind().into_value(err).unwrap_err().to_string(), "boom");
+        let plain = 5u8;
+        assert_eq!((&plain).__etl_kind().into_value(plain).unwrap(), Value::Int(5));
+    }
+}
+
+impl IntoResources for Source {
+    fn into_resources(self) -> Vec<Resource> {
+        self.resources
+    }
+}
+
+/// What a `#[etl::resource]` function may return: anything iterable whose iterator can move to
+/// the thread that runs the pipeline.
+#[diagnostic::on_unimplemented(
+    message = "a resource function must return an iterator of rows, and `{Self}` is not one",
+    label = "not an iterator of rows",
+    note = "return a `Vec<T>`, an array, or any `IntoIterator` that is `Send + 'static`, whose items are `Serialize` (or `Result<T, E>` of them)"
+)]
+pub trait ResourceReturn {
+    /// The iterator.
+    type Rows: Iterator + Send + 'static;
+    /// Starts iterating.
+    fn into_rows(self) -> Self::Rows;
+}
+
+impl<I> ResourceReturn for I
+where
+    I: IntoIterator,
+    I::IntoIter: Send + 'static,
+{
+    type Rows = I::IntoIter;
+    fn into_rows(self) -> I::IntoIter {
+        self.into_iter()
+    }
+}
+
+/// Boxes converted items (used by generated code).
+pub fn boxed_items<I>(items: I) -> Items
+where
+    I: Iterator<Item = Result<Value, BoxError>> + Send + 'static,
+{
+    Box::new(items)
+}
+
+/// Builds the source a `#[etl::source]` function returns. Two resources with one name are a
+/// programming error and panic with both names.
+pub fn make_source(name: &str, resources: Vec<Resource>, configure: impl FnOnce(Source) -> Source) -> Source {
+    match Source::with(name, resources) {
+        Ok(source) => configure(source),
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -1,0 +1,263 @@
+//! Type inference and coercion, following dlt's rules.
+//!
+//! The first value seen decides a column's type. Later values are coerced into it where dlt
+//! coerces (`"22"` into a bigint column, `2` into a text column); where it cannot, the value goes
+//! to a variant column `<column>__v_<type>`.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
+
+use crate::hints::DataType;
+use crate::value::Value;
+
+/// The dlt type of a value. Text that looks like an ISO timestamp is a timestamp
+/// (dlt's default `iso_timestamp` detection).
+pub fn infer_type(value: &Value) -> Option<DataType> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(_) => DataType::Bool,
+        Value::Int(_) | Value::BigInt(_) => DataType::Bigint,
+        Value::Float(_) => DataType::Double,
+        Value::Text(s) => {
+            if parse_iso_timestamp(s).is_some() {
+                DataType::Timestamp
+            } else {
+                DataType::Text
+            }
+        }
+        Value::Decimal(_) => DataType::Decimal,
+        Value::Timestamp(_) => DataType::Timestamp,
+        Value::Date(_) => DataType::Date,
+        Value::Time(_) => DataType::Time,
+        // dlt quirk kept for compatibility: empty bytes behave as an empty string.
+        Value::Bytes(b) if b.is_empty() => DataType::Text,
+        Value::Bytes(_) => DataType::Binary,
+        Value::List(_) | Value::Object(_) => DataType::Json,
+    })
+}
+
+/// Parses the ISO 8601 timestamps dlt autodetects: a date and a time separated by `T` or a
+/// space, optional seconds and fraction, and `Z`, an offset or nothing (taken as UTC). Date-only
+/// and time-only strings are not timestamps.
+pub fn parse_iso_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if s.len() <= 10 || !s.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let (date, rest) = s.split_at(10);
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let rest = rest.strip_prefix(['T', 't', ' '])?;
+    // Split time from the zone designator.
+    let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let (time_part, zone) = rest.split_at(zone_at);
+    let time = parse_time(time_part)?;
+    let naive = NaiveDateTime::new(date, time);
+    let offset_secs = parse_offset(zone)?;
+    let offset = chrono::FixedOffset::east_opt(offset_secs)?;
+    Some(offset.from_local_datetime(&naive).single()?.with_timezone(&Utc))
+}
+
+fn parse_time(s: &str) -> Option<NaiveTime> {
+    for fmt in ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"] {
+        if let Ok(t) = NaiveTime::parse_from_str(s, fmt) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+fn parse_offset(zone: &str) -> Option<i32> {
+    match zone {
+        "" | "Z" | "z" => Some(0),
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+            if !digits.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let (h, m) = match digits.len() {
+                2 => (digits.parse::<i32>().ok()?, 0),
+                4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            Some(sign * (h * 3600 + m * 60))
+        }
+    }
+}
+
+/// Python's `str()` of a float, which dlt writes when a float goes into a text column.
+pub fn python_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Python switches to exponent notation: 1e+16, 1.5e-05.
+        let s = format!("{f:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        return format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    let s = format!("{f}");
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn text_of(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Text(s) => s.clone(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Int(i) => i.to_string(),
+        Value::BigInt(i) => i.to_string(),
+        Value::Float(f) => python_float_repr(*f),
+        Value::Decimal(d) => d.to_string(),
+        Value::Timestamp(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+        Value::Date(d) => d.to_string(),
+        Value::Time(t) => t.to_string(),
+        Value::Bytes(b) if b.is_empty() => String::new(),
+        Value::List(_) | Value::Object(_) => value.to_json_string(),
+        Value::Bytes(_) | Value::Null => return None,
+    })
+}
+
+fn parse_int_text(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+/// Coerces `value` into a column of type `to`, or `None` if dlt would put it in a variant column.
+pub fn coerce(value: Value, to: DataType) -> Option<Value> {
+    use DataType as T;
+    match (to, value) {
+        (_, Value::Null) => Some(Value::Null),
+        (T::Json, v) => Some(v),
+        (T::Text, v) => text_of(&v).map(Value::Text),
+        (T::Bigint, Value::Int(i)) => Some(Value::Int(i)),
+        (T::Bigint, Value::BigInt(i)) => Some(Value::BigInt(i)),
+        (T::Bigint, Value::Float(f)) => (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(Value::Int(f as i64)),
+        (T::Bigint, Value::Decimal(d)) => (d.fract().is_zero()).then(|| d.to_i64().map(Value::Int)).flatten(),
+        (T::Bigint, Value::Text(s)) => parse_int_text(&s).map(Value::Int),
+        (T::Double, Value::Float(f)) => Some(Value::Float(f)),
+        (T::Double, Value::Int(i)) => Some(Value::Float(i as f64)),
+        (T::Double, Value::BigInt(i)) => Some(Value::Float(i as f64)),
+        (T::Double, Value::Decimal(d)) => d.to_f64().map(Value::Float),
+        (T::Double, Value::Text(s)) => s.trim().parse::<f64>().ok().map(Value::Float),
+        (T::Bool, Value::Bool(b)) => Some(Value::Bool(b)),
+        (T::Bool, Value::Int(i)) => Some(Value::Bool(i != 0)),
+        (T::Bool, Value::Float(f)) => Some(Value::Bool(f != 0.0)),
+        (T::Bool, Value::Decimal(d)) => Some(Value::Bool(!d.is_zero())),
+        (T::Bool, Value::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "true" | "t" | "y" | "1" => Some(Value::Bool(true)),
+            "no" | "false" | "f" | "n" | "0" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (T::Decimal, Value::Decimal(d)) => Some(Value::Decimal(d)),
+        (T::Decimal, Value::Int(i)) => Some(Value::Decimal(Decimal::from(i))),
+        (T::Decimal, Value::BigInt(i)) => Decimal::try_from_i128_with_scale(i, 0).ok().map(Value::Decimal),
+        (T::Decimal, Value::Float(f)) => Decimal::from_f64(f).map(Value::Decimal),
+        (T::Decimal, Value::Text(s)) => Decimal::from_str(s.trim()).ok().map(Value::Decimal),
+        (T::Timestamp, Value::Timestamp(t)) => Some(Value::Timestamp(t)),
+        (T::Timestamp, Value::Text(s)) => parse_iso_timestamp(&s)
+            .or_else(|| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN).and_utc()))
+            .or_else(|| s.trim().parse::<f64>().ok().and_then(unix_seconds))
+            .map(Value::Timestamp),
+        (T::Timestamp, Value::Int(i)) => Utc.timestamp_opt(i, 0).single().map(Value::Timestamp),
+        (T::Timestamp, Value::Float(f)) => unix_seconds(f).map(Value::Timestamp),
+        (T::Timestamp, Value::Date(d)) => Some(Value::Timestamp(d.and_time(NaiveTime::MIN).and_utc())),
+        (T::Date, Value::Date(d)) => Some(Value::Date(d)),
+        (T::Date, Value::Text(s)) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().map(Value::Date),
+        (T::Date, Value::Timestamp(t)) => Some(Value::Date(t.date_naive())),
+        (T::Time, Value::Time(t)) => Some(Value::Time(t)),
+        (T::Time, Value::Text(s)) => parse_time(s.trim()).map(Value::Time),
+        (T::Binary, Value::Bytes(b)) if !b.is_empty() => Some(Value::Bytes(b)),
+        _ => None,
+    }
+}
+
+fn unix_seconds(f: f64) -> Option<DateTime<Utc>> {
+    if !f.is_finite() {
+        return None;
+    }
+    let micros = (f * 1e6).round() as i64;
+    DateTime::from_timestamp_micros(micros)
+}
+
+/// The type name dlt uses in a variant column's name: the value's own type before detection
+/// (an ISO string gives `__v_text` even though the variant column is typed timestamp).
+pub fn variant_suffix(value: &Value) -> &'static str {
+    match value {
+        Value::Text(_) => "text",
+        Value::Bytes(b) if b.is_empty() => "text",
+        other => infer_type(other).map_or("text", DataType::name),
+    }
+}
+
+/// Converts a value of its own inferred type into the canonical form for that type
+/// (ISO text detected as a timestamp becomes a timestamp).
+pub fn canonical(value: Value, data_type: DataType) -> Value {
+    match (data_type, value) {
+        (DataType::Timestamp, Value::Text(s)) => parse_iso_timestamp(&s).map(Value::Timestamp).unwrap_or(Value::Text(s)),
+        (DataType::Text, Value::Bytes(b)) if b.is_empty() => Value::Text(String::new()),
+        (_, v) => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_the_timestamps_dlt_detects() {
+        for s in ["2024-01-15T10:30:00Z", "2024-01-15T10:30:00+02:00", "2024-01-15T10:30:00", "2024-01-15T10:30:00.123456Z", "2024-01-15 10:30:00"] {
+            assert_eq!(infer_type(&Value::Text(s.into())), Some(DataType::Timestamp), "{s}");
+        }
+        for s in ["2024-01-15", "10:30:00", "123", "true", "", "not a date"] {
+            assert_eq!(infer_type(&Value::Text(s.into())), Some(DataType::Text), "{s}");
+        }
+        let t = parse_iso_timestamp("2024-01-15T10:30:00+02:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-01-15T08:30:00+00:00");
+    }
+
+    #[test]
+    fn coerces_as_the_types_variants_case() {
+        assert_eq!(coerce(Value::Text("two".into()), DataType::Bigint), None);
+        assert_eq!(coerce(Value::Int(2), DataType::Text), Some(Value::Text("2".into())));
+        assert_eq!(coerce(Value::Float(2.5), DataType::Bigint), None);
+        assert_eq!(coerce(Value::Float(3.0), DataType::Bigint), Some(Value::Int(3)));
+        assert_eq!(coerce(Value::Int(2), DataType::Double), Some(Value::Float(2.0)));
+        assert_eq!(coerce(Value::Text("22".into()), DataType::Bigint), Some(Value::Int(22)));
+        assert_eq!(coerce(Value::Text("3.5".into()), DataType::Bigint), None);
+        assert_eq!(coerce(Value::Int(5), DataType::Bool), Some(Value::Bool(true)));
+        assert_eq!(coerce(Value::Int(0), DataType::Bool), Some(Value::Bool(false)));
+        assert_eq!(coerce(Value::Bool(false), DataType::Bigint), None);
+        assert_eq!(coerce(Value::Text("not a date".into()), DataType::Timestamp), None);
+        assert_eq!(coerce(Value::Decimal(Decimal::new(25, 1)), DataType::Bigint), None);
+        assert_eq!(coerce(Value::Text("str".into()), DataType::Double), None);
+        assert_eq!(coerce(Value::Bool(true), DataType::Text), Some(Value::Text("True".into())));
+    }
+
+    #[test]
+    fn python_float_text() {
+        assert_eq!(python_float_repr(2.0), "2.0");
+        assert_eq!(python_float_repr(2.5), "2.5");
+        assert_eq!(python_float_repr(1e16), "1e+16");
+        assert_eq!(python_float_repr(1.5e-5), "1.5e-05");
+    }
+}

@@ -1,0 +1,492 @@
+//! The value model rows travel in between a resource and the normalizer.
+//!
+//! JSON has no dates, decimals or bytes; dlt's Python objects do. [`Value`] carries those types
+//! so that typed data never has to round-trip through strings. Objects keep their key order,
+//! because dlt's column order is the order keys are first seen.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use serde::ser::{self, Serialize};
+
+/// One value of a row: a scalar, a list or an ordered object.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// Absent value (`None`, JSON `null`).
+    #[default]
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// Integer that fits in `i64`.
+    Int(i64),
+    /// Integer outside `i64` (kept exactly; stored as DuckDB `HUGEINT` or rejected with an error).
+    BigInt(i128),
+    /// Floating point number.
+    Float(f64),
+    /// Text.
+    Text(String),
+    /// Exact decimal number.
+    Decimal(Decimal),
+    /// Instant in time (always normalized to UTC, as dlt does).
+    Timestamp(DateTime<Utc>),
+    /// Calendar date.
+    Date(NaiveDate),
+    /// Time of day.
+    Time(NaiveTime),
+    /// Binary data.
+    Bytes(Vec<u8>),
+    /// List of values.
+    List(Vec<Value>),
+    /// Object with keys in insertion order.
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// `true` for [`Value::Null`].
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Looks a key up in an object (first match); `None` for other values.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Short name of the value's kind, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::BigInt(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Text(_) => "text",
+            Value::Decimal(_) => "decimal",
+            Value::Timestamp(_) => "timestamp",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
+            Value::Bytes(_) => "bytes",
+            Value::List(_) => "list",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// Converts to `serde_json::Value`. Typed scalars become strings (ISO 8601, decimal text,
+    /// hex for bytes), which is how they are shown in JSON columns and error messages.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::BigInt(i) => match u64::try_from(*i) {
+                Ok(u) => J::from(u),
+                Err(_) => J::String(i.to_string()),
+            },
+            Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+            Value::Text(s) => J::String(s.clone()),
+            Value::Decimal(d) => J::String(d.to_string()),
+            Value::Timestamp(t) => J::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            Value::Date(d) => J::String(d.to_string()),
+            Value::Time(t) => J::String(t.to_string()),
+            Value::Bytes(b) => J::String(hex(b)),
+            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Object(fields) => {
+                J::Object(fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
+        }
+    }
+
+    /// Compact JSON text of the value, as dlt stores nested data in `json` columns.
+    pub fn to_json_string(&self) -> String {
+        self.to_json().to_string()
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        use serde_json::Value as J;
+        match v {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(b),
+            J::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::Int(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::BigInt(u as i128)
+                } else {
+                    Value::Float(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            J::String(s) => Value::Text(s),
+            J::Array(items) => Value::List(items.into_iter().map(Value::from).collect()),
+            J::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+        }
+    }
+}
+
+macro_rules! from_scalar {
+    ($($t:ty => $variant:ident $(as $cast:ty)?),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::$variant(v $(as $cast)?) }
+        }
+    )*};
+}
+from_scalar!(
+    bool => Bool, i8 => Int as i64, i16 => Int as i64, i32 => Int as i64, i64 => Int,
+    u8 => Int as i64, u16 => Int as i64, u32 => Int as i64, f32 => Float as f64, f64 => Float,
+    String => Text, Decimal => Decimal, DateTime<Utc> => Timestamp, NaiveDate => Date,
+    NaiveTime => Time, Vec<u8> => Bytes,
+);
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        i64::try_from(v).map(Value::Int).unwrap_or(Value::BigInt(v as i128))
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// Error converting a `Serialize` item into a [`Value`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ToValueError(String);
+
+impl ser::Error for ToValueError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        ToValueError(msg.to_string())
+    }
+}
+
+/// Converts any `Serialize` item into a [`Value`] without going through JSON text.
+pub fn to_value<T: Serialize + ?Sized>(item: &T) -> Result<Value, ToValueError> {
+    item.serialize(ValueSerializer)
+}
+
+/// A serde `Serializer` producing [`Value`]s.
+#[derive(Clone, Copy)]
+pub struct ValueSerializer;
+
+fn key_to_string(key: Value) -> Result<String, ToValueError> {
+    Ok(match key {
+        Value::Text(s) => s,
+        Value::Int(i) => i.to_string(),
+        Value::BigInt(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Float(f) => f.to_string(),
+        other => return Err(ToValueError(format!("object keys must be strings, found {}", other.kind()))),
+    })
+}
+
+impl ser::Serializer for ValueSerializer {
+    type Ok = Value;
+    type Error = ToValueError;
+    type SerializeSeq = SeqBuilder;
+    type SerializeTuple = SeqBuilder;
+    type SerializeTupleStruct = SeqBuilder;
+    type SerializeTupleVariant = VariantBuilder<SeqBuilder>;
+    type SerializeMap = MapBuilder;
+    type SerializeStruct = MapBuilder;
+    type SerializeStructVariant = VariantBuilder<MapBuilder>;
+
+    fn serialize_bool(self, v: bool) -> Result<Value, ToValueError> {
+        Ok(Value::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<Value, ToValueError> {
+        Ok(Value::Int(v.into()))
+    }
+    fn serialize_i16(self, v: i16) -> Result<Value, ToValueError> {
+        Ok(Value::Int(v.into()))
+    }
+    fn serialize_i32(self, v: i32) -> Result<Value, ToValueError> {
+        Ok(Value::Int(v.into()))
+    }
+    fn serialize_i64(self, v: i64) -> Result<Value, ToValueError> {
+        Ok(Value::Int(v))
+    }
+    fn serialize_i128(self, v: i128) -> Result<Value, ToValueError> {
+        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::BigInt(v)))
+    }
+    fn serialize_u8(self, v: u8) -> Result<Value, ToValueError> {
+        Ok(Value::Int(v.into()))
+    }
+    fn serialize_u16(self, v: u16) -> Result<Value, ToValueError> {
+        Ok(Value::Int(v.into()))
+    }
+    fn serialize_u32(self, v: u32) -> Result<Value, ToValueError> {
+        Ok(Value::Int(v.into()))
+    }
+    fn serialize_u64(self, v: u64) -> Result<Value, ToValueError> {
+        Ok(Value::from(v))
+    }
+    fn serialize_u128(self, v: u128) -> Result<Value, ToValueError> {
+        i128::try_from(v)
+            .map(|v| self.serialize_i128(v))
+            .map_err(|_| ToValueError(format!("integer {v} does not fit in 128 bits")))?
+    }
+    fn serialize_f32(self, v: f32) -> Result<Value, ToValueError> {
+        Ok(Value::Float(v.into()))
+    }
+    fn serialize_f64(self, v: f64) -> Result<Value, ToValueError> {
+        Ok(Value::Float(v))
+    }
+    fn serialize_char(self, v: char) -> Result<Value, ToValueError> {
+        Ok(Value::Text(v.to_string()))
+    }
+    fn serialize_str(self, v: &str) -> Result<Value, ToValueError> {
+        Ok(Value::Text(v.to_owned()))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<Value, ToValueError> {
+        Ok(Value::Bytes(v.to_vec()))
+    }
+    fn serialize_none(self) -> Result<Value, ToValueError> {
+        Ok(Value::Null)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, ToValueError> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<Value, ToValueError> {
+        Ok(Value::Null)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<Value, ToValueError> {
+        Ok(Value::Null)
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<Value, ToValueError> {
+        Ok(Value::Text(variant.to_owned()))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<Value, ToValueError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<Value, ToValueError> {
+        Ok(Value::Object(vec![(variant.to_owned(), value.serialize(self)?)]))
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, ToValueError> {
+        Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0))))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<SeqBuilder, ToValueError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<SeqBuilder, ToValueError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<VariantBuilder<SeqBuilder>, ToValueError> {
+        Ok(VariantBuilder { variant, inner: SeqBuilder(Vec::with_capacity(len)) })
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<MapBuilder, ToValueError> {
+        Ok(MapBuilder { fields: Vec::with_capacity(len.unwrap_or(0)), key: None })
+    }
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<MapBuilder, ToValueError> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<VariantBuilder<MapBuilder>, ToValueError> {
+        Ok(VariantBuilder { variant, inner: MapBuilder { fields: Vec::with_capacity(len), key: None } })
+    }
+}
+
+/// Builds a [`Value::List`].
+pub struct SeqBuilder(Vec<Value>);
+
+impl ser::SerializeSeq for SeqBuilder {
+    type Ok = Value;
+    type Error = ToValueError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+        self.0.push(value.serialize(ValueSerializer)?);
+        Ok(())
+    }
+    fn end(self) -> Result<Value, ToValueError> {
+        Ok(Value::List(self.0))
+    }
+}
+
+impl ser::SerializeTuple for SeqBuilder {
+    type Ok = Value;
+    type Error = ToValueError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<Value, ToValueError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeTupleStruct for SeqBuilder {
+    type Ok = Value;
+    type Error = ToValueError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<Value, ToValueError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+/// Builds a [`Value::Object`].
+pub struct MapBuilder {
+    fields: Vec<(String, Value)>,
+    key: Option<String>,
+}
+
+impl MapBuilder {
+    fn push(&mut self, key: String, value: Value) {
+        // A repeated key replaces the earlier value in place, as a dict would.
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key, value)),
+        }
+    }
+}
+
+impl ser::SerializeMap for MapBuilder {
+    type Ok = Value;
+    type Error = ToValueError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ToValueError> {
+        self.key = Some(key_to_string(key.serialize(ValueSerializer)?)?);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+        let key = self.key.take().ok_or_else(|| ToValueError("map value without a key".into()))?;
+        let value = value.serialize(ValueSerializer)?;
+        self.push(key, value);
+        Ok(())
+    }
+    fn end(self) -> Result<Value, ToValueError> {
+        Ok(Value::Object(self.fields))
+    }
+}
+
+impl ser::SerializeStruct for MapBuilder {
+    type Ok = Value;
+    type Error = ToValueError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), ToValueError> {
+        let value = value.serialize(ValueSerializer)?;
+        self.push(key.to_owned(), value);
+        Ok(())
+    }
+    fn end(self) -> Result<Value, ToValueError> {
+        Ok(Value::Object(self.fields))
+    }
+}
+
+/// Wraps an enum variant's content in a one-key object, as serde's externally tagged default.
+pub struct VariantBuilder<B> {
+    variant: &'static str,
+    inner: B,
+}
+
+impl ser::SerializeTupleVariant for VariantBuilder<SeqBuilder> {
+    type Ok = Value;
+    type Error = ToValueError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+        ser::SerializeSeq::serialize_element(&mut self.inner, value)
+    }
+    fn end(self) -> Result<Value, ToValueError> {
+        Ok(Value::Object(vec![(self.variant.to_owned(), ser::SerializeSeq::end(self.inner)?)]))
+    }
+}
+
+impl ser::SerializeStructVariant for VariantBuilder<MapBuilder> {
+    type Ok = Value;
+    type Error = ToValueError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), ToValueError> {
+        ser::SerializeStruct::serialize_field(&mut self.inner, key, value)
+    }
+    fn end(self) -> Result<Value, ToValueError> {
+        Ok(Value::Object(vec![(self.variant.to_owned(), ser::SerializeStruct::end(self.inner)?)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct User {
+        id: i64,
+        name: String,
+        tags: Vec<&'static str>,
+        score: Option<f64>,
+    }
+
+    #[test]
+    fn struct_keeps_field_order_and_types() {
+        let v = to_value(&User { id: 1, name: "A".into(), tags: vec!["x"], score: None }).unwrap();
+        assert_eq!(
+            v,
+            Value::Object(vec![
+                ("id".into(), Value::Int(1)),
+                ("name".into(), Value::Text("A".into())),
+                ("tags".into(), Value::List(vec![Value::Text("x".into())])),
+                ("score".into(), Value::Null),
+            ])
+        );
+    }
+
+    #[test]
+    fn json_object_order_is_preserved() {
+        let j: serde_json::Value = serde_json::from_str(r#"{"z":1,"a":{"y":true,"b":null}}"#).unwrap();
+        let v = Value::from(j.clone());
+        assert_eq!(v.to_json(), j);
+        match v {
+            Value::Object(f) => assert_eq!(f[0].0, "z"),
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn big_unsigned_is_kept_exactly() {
+        assert_eq!(to_value(&u64::MAX).unwrap(), Value::BigInt(u64::MAX as i128));
+        assert_eq!(Value::from(serde_json::json!(18446744073709551615u64)), Value::BigInt(u64::MAX as i128));
+    }
+}

@@ -1,0 +1,531 @@
+//! The attribute macros of `etl`: `#[etl::resource]`, `#[etl::source]` and `#[etl::assets]`.
+//!
+//! Each macro parses its options and the function, validates them (collecting every error, each
+//! on the user's token, with how to fix it), and emits the function plus registration code. No
+//! logic lives here: generated code calls `::etl::__private::...` and the runtime does the work.
+//! On any error the original function is emitted unchanged next to the errors, so IDEs keep
+//! working and no follow-on errors appear.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, ReturnType, Token, Type};
+
+/// Collects errors so one build reports every mistake.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+        let e = syn::Error::new(span, msg);
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    fn push_err(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+}
+
+fn debug_print(name: &str, tokens: &TokenStream2) {
+    if std::env::var_os("ETL_MACROS_DEBUG").is_some() {
+        eprintln!("--- #[etl::{name}] expansion ---\n{tokens}");
+    }
+}
+
+/// Emits the original item plus the errors (tokio's fallback).
+fn fallback(item: TokenStream2, errors: syn::Error) -> TokenStream {
+    let errs = errors.to_compile_error();
+    quote!(#item #errs).into()
+}
+
+fn parse_options(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, Option<Expr>, Span)>> {
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse(attr)?;
+    let mut out = Vec::new();
+    for meta in metas {
+        match meta {
+            Meta::NameValue(nv) => {
+                let ident = nv.path.get_ident().cloned().ok_or_else(|| syn::Error::new(nv.path.span(), "expected an option name"))?;
+                out.push((ident, Some(nv.value.clone()), nv.span()));
+            }
+            Meta::Path(p) => {
+                let ident = p.get_ident().cloned().ok_or_else(|| syn::Error::new(p.span(), "expected an option name"))?;
+                out.push((ident, None, p.span()));
+            }
+            Meta::List(l) => return Err(syn::Error::new(l.span(), "expected `name = value`")),
+        }
+    }
+    Ok(out)
+}
+
+fn unknown_option(errors: &mut Errors, ident: &syn::Ident, attr: &str, valid: &[&str]) {
+    errors.push(
+        ident.span(),
+        format!(
+            "unknown `#[etl::{attr}]` option `{ident}`; expected one of {}",
+            valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        ),
+    );
+}
+
+fn need_value(errors: &mut Errors, ident: &syn::Ident, value: Option<Expr>, what: &str) -> Option<Expr> {
+    if value.is_none() {
+        errors.push(ident.span(), format!("`{ident}` needs a value: `{ident} = {what}`"));
+    }
+    value
+}
+
+fn lit_str(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<syn::LitStr> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+        other => {
+            errors.push(other.span(), format!("`{ident}` takes a string literal, e.g. `{ident} = \"name\"`"));
+            None
+        }
+    }
+}
+
+fn lit_int(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<u32> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => match i.base10_parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errors.push_err(e);
+                None
+            }
+        },
+        other => {
+            errors.push(other.span(), format!("`{ident}` takes a non-negative integer literal, e.g. `{ident} = 2`"));
+            None
+        }
+    }
+}
+
+fn lit_bool(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<bool> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
+        other => {
+            errors.push(other.span(), format!("`{ident}` takes `true` or `false`"));
+            None
+        }
+    }
+}
+
+/// `"id"` or `["a", "b"]`.
+fn lit_str_list(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<Vec<syn::LitStr>> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(vec![s.clone()]),
+        Expr::Array(arr) => {
+            let mut out = Vec::new();
+            for e in &arr.elems {
+                out.push(lit_str(errors, ident, e)?);
+            }
+            Some(out)
+        }
+        other => {
+            errors.push(other.span(), format!("`{ident}` takes a column name or a list of them, e.g. `{ident} = \"id\"` or `{ident} = [\"a\", \"b\"]`"));
+            None
+        }
+    }
+}
+
+fn doc_string(attrs: &[syn::Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// Checks shared by all three attributes: a free, non-generic function.
+fn check_fn_shape(errors: &mut Errors, func: &ItemFn, attr: &str) {
+    if !func.sig.generics.params.is_empty() {
+        errors.push(
+            func.sig.generics.span(),
+            format!("`#[etl::{attr}]` functions cannot be generic: there is no single function to register; make the types concrete"),
+        );
+    }
+    if let Some(FnArg::Receiver(r)) = func.sig.inputs.first() {
+        errors.push(r.span(), format!("`#[etl::{attr}]` must be on a free function, not a method; move it out of the `impl` block"));
+    }
+}
+
+const RESOURCE_OPTIONS: &[&str] =
+    &["name", "table_name", "write_disposition", "primary_key", "merge_key", "max_table_nesting", "columns", "selected"];
+
+/// Declares a resource (dlt's `@dlt.resource`): a function returning any iterator of rows
+/// (`Serialize` items, or `Result`s of them). Calling the function returns an `etl::Resource`
+/// that pulls no data until a pipeline runs it. The doc comment becomes the description.
+///
+/// Options: `name`, `table_name`, `write_disposition = "append" | "replace" | "merge"`,
+/// `primary_key`, `merge_key` (a column or a list), `max_table_nesting`, `columns` (an
+/// expression giving `etl::ColumnHint`s), `selected`.
+#[proc_macro_attribute]
+pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: TokenStream2 = item.clone().into();
+    let func = match syn::parse::<ItemFn>(item) {
+        Ok(f) => f,
+        Err(e) => return fallback(item2, e),
+    };
+    let mut errors = Errors::default();
+    let options = parse_options(attr).unwrap_or_else(|e| {
+        errors.push_err(e);
+        Vec::new()
+    });
+    check_fn_shape(&mut errors, &func, "resource");
+    if let Some(a) = &func.sig.asyncness {
+        errors.push(a.span(), "`#[etl::resource]` does not support `async fn` yet; return an iterator (collect into a `Vec` if needed)");
+    }
+    let ret_ty = match &func.sig.output {
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+        ReturnType::Default => {
+            errors.push(
+                func.sig.ident.span(),
+                "a resource function must return its rows: add a return type such as `-> Vec<MyRow>` or `-> impl Iterator<Item = MyRow>`",
+            );
+            None
+        }
+    };
+
+    let mut name = func.sig.ident.to_string();
+    let mut setters = Vec::new();
+    for (ident, value, _span) in options {
+        let key = ident.to_string();
+        if !RESOURCE_OPTIONS.contains(&key.as_str()) {
+            unknown_option(&mut errors, &ident, "resource", RESOURCE_OPTIONS);
+            continue;
+        }
+        let Some(value) = need_value(&mut errors, &ident, value, "...") else { continue };
+        match key.as_str() {
+            "name" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    name = s.value();
+                }
+            }
+            "table_name" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    setters.push(quote!(__hints.table_name = ::etl::__private::Some(::etl::__private::String::from(#s));));
+                }
+            }
+            "write_disposition" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    let variant = match s.value().as_str() {
+                        "append" => Some(quote!(Append)),
+                        "replace" => Some(quote!(Replace)),
+                        "merge" => Some(quote!(Merge)),
+                        other => {
+                            errors.push(s.span(), format!("unknown write disposition `{other}`; expected one of `append`, `replace`, `merge`"));
+                            None
+                        }
+                    };
+                    if let Some(v) = variant {
+                        setters.push(quote!(__hints.write_disposition = ::etl::__private::WriteDisposition::#v;));
+                    }
+                }
+            }
+            "primary_key" | "merge_key" => {
+                if let Some(cols) = lit_str_list(&mut errors, &ident, &value) {
+                    let field = format_ident!("{}", key);
+                    setters.push(quote!(__hints.#field = ::etl::__private::vec![#(::etl::__private::String::from(#cols)),*];));
+                }
+            }
+            "max_table_nesting" => {
+                if let Some(n) = lit_int(&mut errors, &ident, &value) {
+                    setters.push(quote!(__hints.max_table_nesting = ::etl::__private::Some(#n);));
+                }
+            }
+            "selected" => {
+                if let Some(b) = lit_bool(&mut errors, &ident, &value) {
+                    setters.push(quote!(__hints.selected = #b;));
+                }
+            }
+            "columns" => {
+                setters.push(quote_spanned!(value.span()=>
+                    __hints.columns = ::etl::__private::IntoIterator::into_iter(#value).collect();
+                ));
+            }
+            _ => unreachable!("checked against RESOURCE_OPTIONS"),
+        }
+    }
+    if let Some(e) = errors.0 {
+        return fallback(item2, e);
+    }
+    let ret_ty = ret_ty.expect("checked above");
+    let description = match doc_string(&func.attrs) {
+        Some(d) => quote!(__hints.description = ::etl::__private::Some(::etl::__private::String::from(#d));),
+        None => quote!(),
+    };
+
+    let ItemFn { attrs, vis, sig, block } = &func;
+    let fn_name = &sig.ident;
+    let mut outer_inputs = Vec::new();
+    let mut arg_names = Vec::new();
+    for (i, input) in sig.inputs.iter().enumerate() {
+        if let FnArg::Typed(pt) = input {
+            let arg = format_ident!("__etl_arg{}", i);
+            let ty = &pt.ty;
+            outer_inputs.push(quote!(#arg: #ty));
+            arg_names.push(arg);
+        }
+    }
+    let inner_inputs = &sig.inputs;
+    let body_call = quote_spanned!(ret_ty.span()=>
+        ::etl::__private::ResourceReturn::into_rows(__etl_body(#(#arg_names),*))
+    );
+    let expanded = quote! {
+        #(#attrs)*
+        #vis fn #fn_name(#(#outer_inputs),*) -> ::etl::__private::Resource {
+            #[allow(clippy::needless_return)]
+            fn __etl_body(#inner_inputs) -> #ret_ty #block
+            let mut __hints = ::etl::__private::ResourceHints::new(#name);
+            #(#setters)*
+            #description
+            ::etl::__private::Resource::new(__hints, move || {
+                #[allow(unused_imports)]
+                use ::etl::__private::{PlainKind as _, ResultKind as _};
+                let __rows = #body_call;
+                ::etl::__private::Ok(::etl::__private::boxed_items(
+                    ::etl::__private::Iterator::map(__rows, |__item| (&__item).__etl_kind().into_value(__item)),
+                ))
+            })
+        }
+    };
+    debug_print("resource", &expanded);
+    expanded.into()
+}
+
+const SOURCE_OPTIONS: &[&str] = &["name", "max_table_nesting"];
+
+/// Declares a source (dlt's `@dlt.source`): a function whose body returns one resource, a tuple
+/// or a `Vec` of resources. It returns an `etl::Source` named after the function (or `name`);
+/// the source name is the schema name. Options: `name`, `max_table_nesting`.
+#[proc_macro_attribute]
+pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: TokenStream2 = item.clone().into();
+    let func = match syn::parse::<ItemFn>(item) {
+        Ok(f) => f,
+        Err(e) => return fallback(item2, e),
+    };
+    let mut errors = Errors::default();
+    let options = parse_options(attr).unwrap_or_else(|e| {
+        errors.push_err(e);
+        Vec::new()
+    });
+    check_fn_shape(&mut errors, &func, "source");
+    if let Some(a) = &func.sig.asyncness {
+        errors.push(a.span(), "`#[etl::source]` functions cannot be `async`: a source only declares resources");
+    }
+    if matches!(func.sig.output, ReturnType::Default) {
+        errors.push(func.sig.ident.span(), "a source function must declare `-> etl::Source`");
+    }
+    let mut name = func.sig.ident.to_string();
+    let mut nesting = quote!();
+    for (ident, value, _) in options {
+        let key = ident.to_string();
+        if !SOURCE_OPTIONS.contains(&key.as_str()) {
+            unknown_option(&mut errors, &ident, "source", SOURCE_OPTIONS);
+            continue;
+        }
+        let Some(value) = need_value(&mut errors, &ident, value, "...") else { continue };
+        match key.as_str() {
+            "name" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    name = s.value();
+                }
+            }
+            "max_table_nesting" => {
+                if let Some(n) = lit_int(&mut errors, &ident, &value) {
+                    nesting = quote!(let __source = __source.with_max_table_nesting(#n););
+                }
+            }
+            _ => unreachable!("checked against SOURCE_OPTIONS"),
+        }
+    }
+    if let Some(e) = errors.0 {
+        return fallback(item2, e);
+    }
+    let ItemFn { attrs, vis, sig, block } = &func;
+    let fn_name = &sig.ident;
+    let inputs = &sig.inputs;
+    let expanded = quote! {
+        #(#attrs)*
+        #vis fn #fn_name(#inputs) -> ::etl::__private::Source {
+            #[allow(clippy::redundant_closure_call, clippy::needless_return, unused_mut)]
+            let __resources = ::etl::__private::IntoResources::into_resources((move || #block)());
+            ::etl::__private::make_source(#name, __resources, |__source| { #nesting __source })
+        }
+    };
+    debug_print("source", &expanded);
+    expanded.into()
+}
+
+const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_name", "translator"];
+
+/// Declares one asset per selected resource of a dlt source (dagster-dlt's `@dlt_assets`).
+///
+/// ```ignore
+/// #[etl::assets(dlt_source = simple_source(), dlt_pipeline = etl::pipeline("p").dataset_name("d"))]
+/// fn dlt_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+///     dlt.run(context)
+/// }
+/// ```
+///
+/// Parameters are injected by type. Options: `dlt_source` and `dlt_pipeline` (required,
+/// evaluated lazily), `name` (op name), `group_name`, `translator` (an `etl::DltTranslator`).
+#[proc_macro_attribute]
+pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: TokenStream2 = item.clone().into();
+    let func = match syn::parse::<ItemFn>(item) {
+        Ok(f) => f,
+        Err(e) => return fallback(item2, e),
+    };
+    let mut errors = Errors::default();
+    let options = parse_options(attr).unwrap_or_else(|e| {
+        errors.push_err(e);
+        Vec::new()
+    });
+    check_fn_shape(&mut errors, &func, "assets");
+    if let Some(a) = &func.sig.asyncness {
+        errors.push(a.span(), "`#[etl::assets]` functions cannot be `async` yet; make it a plain `fn`");
+    }
+    let mut source_expr = None;
+    let mut pipeline_expr = None;
+    let mut op_name = func.sig.ident.to_string();
+    let mut group = quote!(::etl::__private::None);
+    let mut translator = quote!(::etl::__private::None);
+    let mut translator_fn = quote!();
+    for (ident, value, _) in options {
+        let key = ident.to_string();
+        if !ASSETS_OPTIONS.contains(&key.as_str()) {
+            unknown_option(&mut errors, &ident, "assets", ASSETS_OPTIONS);
+            continue;
+        }
+        let Some(value) = need_value(&mut errors, &ident, value, "...") else { continue };
+        match key.as_str() {
+            "dlt_source" => source_expr = Some(value),
+            "dlt_pipeline" => pipeline_expr = Some(value),
+            "name" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    op_name = s.value();
+                }
+            }
+            "group_name" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    group = quote!(::etl::__private::Some(#s));
+                }
+            }
+            "translator" => {
+                translator_fn = quote_spanned!(value.span()=>
+                    fn __etl_translator() -> ::etl::__private::Box<dyn ::etl::__private::DltTranslator> {
+                        ::etl::__private::Box::new(#value)
+                    }
+                );
+                translator = quote!(::etl::__private::Some(__etl_translator));
+            }
+            _ => unreachable!("checked against ASSETS_OPTIONS"),
+        }
+    }
+    if source_expr.is_none() {
+        errors.push(
+            Span::call_site(),
+            "`#[etl::assets]` needs `dlt_source = ...`, the source whose resources become assets, e.g. `dlt_source = my_source()`",
+        );
+    }
+    if pipeline_expr.is_none() {
+        errors.push(
+            Span::call_site(),
+            "`#[etl::assets]` needs `dlt_pipeline = ...`, e.g. `dlt_pipeline = etl::pipeline(\"my_pipeline\").dataset_name(\"my_data\")`",
+        );
+    }
+    let mut params: Vec<Type> = Vec::new();
+    for input in &func.sig.inputs {
+        if let FnArg::Typed(pt) = input {
+            params.push((*pt.ty).clone());
+        }
+    }
+    if let Some(e) = errors.0 {
+        return fallback(item2, e);
+    }
+    let (source_expr, pipeline_expr) = (source_expr.expect("checked"), pipeline_expr.expect("checked"));
+    let fn_name = &func.sig.ident;
+    let guard = format_ident!("__ETL_ASSETS_{}", fn_name, span = fn_name.span());
+    let ret_span = match &func.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => fn_name.span(),
+    };
+    let param_names: Vec<_> = (0..params.len()).map(|i| format_ident!("__etl_p{}", i)).collect();
+    let resolves = params.iter().zip(&param_names).map(|(ty, name)| {
+        quote_spanned!(ty.span()=> let #name: #ty = ::etl::__private::AssetParam::resolve(__cx)?;)
+    });
+    let checks = params.iter().map(|ty| quote_spanned!(ty.span()=> __etl_check_param::<#ty>();));
+    let reqs = params.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as ::etl::__private::AssetParam<'_>>::requirement()));
+    let call = quote_spanned!(ret_span=> ::etl::__private::IntoAssetOutput::into_output(#fn_name(#(#param_names),*)));
+    let source_fn = quote_spanned!(source_expr.span()=>
+        fn __etl_source() -> ::etl::__private::Source { #source_expr }
+    );
+    let pipeline_fn = quote_spanned!(pipeline_expr.span()=>
+        fn __etl_pipeline() -> ::etl::__private::Pipeline { #pipeline_expr }
+    );
+    let expanded = quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        const #guard: () = ();
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::needless_question_mark)]
+        const _: () = {
+            #source_fn
+            #pipeline_fn
+            #translator_fn
+            #[allow(dead_code)]
+            fn __etl_check_param<'a, T: ::etl::__private::AssetParam<'a>>() {}
+            #[allow(dead_code)]
+            fn __etl_checks() { #(#checks)* }
+            fn __etl_invoke(__cx: &::etl::__private::InvokeContext<'_>) -> ::etl::__private::Materializations {
+                #(#resolves)*
+                #call
+            }
+            fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
+                ::etl::__private::vec![#(#reqs),*]
+            }
+            ::etl::__private::inventory::submit! {
+                ::etl::__private::DltAssetsDef {
+                    name: #op_name,
+                    location: ::etl::__private::Location {
+                        module_path: ::core::module_path!(),
+                        file: ::core::file!(),
+                        line: ::core::line!(),
+                        column: ::core::column!(),
+                    },
+                    source: __etl_source,
+                    pipeline: __etl_pipeline,
+                    invoke: __etl_invoke,
+                    group_name: #group,
+                    translator: #translator,
+                    requirements: __etl_requirements,
+                }
+            }
+        };
+    };
+    debug_print("assets", &expanded);
+    let _ = ToTokens::to_token_stream(&func);
+    expanded.into()
+}

@@ -1,0 +1,267 @@
+//! What an asset function receives: parameters injected by type (axum-style extractors).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use etl_core::naming::normalize_identifier;
+
+use crate::asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn};
+use crate::pipeline::LoadInfo;
+use crate::registry::{DltAssetsDef, Requirement};
+
+/// User resources available to assets, by type (Dagster's `resources={...}`).
+#[derive(Clone, Default)]
+pub struct Resources {
+    by_type: HashMap<TypeId, (Arc<dyn Any + Send + Sync>, &'static str)>,
+}
+
+impl std::fmt::Debug for Resources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_type.values().map(|(_, n)| n)).finish()
+    }
+}
+
+impl Resources {
+    /// No user resources (the loader, [`DltResource`], is always available).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a resource; assets take it as a `&T` parameter.
+    pub fn with<T: ConfigurableResource>(mut self, resource: T) -> Self {
+        self.by_type.insert(TypeId::of::<T>(), (Arc::new(resource), std::any::type_name::<T>()));
+        self
+    }
+
+    /// A registered resource.
+    pub fn get<T: ConfigurableResource>(&self) -> Option<&T> {
+        self.by_type.get(&TypeId::of::<T>()).and_then(|(r, _)| r.downcast_ref::<T>())
+    }
+
+    /// Whether a requirement is met.
+    pub fn satisfies(&self, req: &Requirement) -> bool {
+        self.by_type.contains_key(&req.type_id)
+    }
+}
+
+/// Marks a type as a resource that assets can take as a `&T` parameter once it is registered
+/// with [`Resources::with`].
+pub trait ConfigurableResource: Any + Send + Sync {}
+
+/// The context of one op execution (Dagster's `AssetExecutionContext`).
+pub struct AssetExecutionContext {
+    pub(crate) run_id: String,
+    pub(crate) op: String,
+    pub(crate) selected: Vec<AssetSpec>,
+    pub(crate) working_dir: PathBuf,
+    pub(crate) dlt: Option<&'static DltAssetsDef>,
+}
+
+impl AssetExecutionContext {
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The op (function) being executed.
+    pub fn op_name(&self) -> &str {
+        &self.op
+    }
+
+    /// The assets this execution must materialize (a subset of the op's assets).
+    pub fn selected_assets(&self) -> &[AssetSpec] {
+        &self.selected
+    }
+
+    /// Keys of the selected assets.
+    pub fn selected_asset_keys(&self) -> Vec<AssetKey> {
+        self.selected.iter().map(|s| s.key.clone()).collect()
+    }
+
+    /// The directory the run works in (DuckDB files are created here by default).
+    pub fn working_dir(&self) -> &Path {
+        &self.working_dir
+    }
+
+    /// Logs a message attributed to this run and op.
+    pub fn log(&self, message: &str) {
+        tracing::info!(run_id = %self.run_id, op = %self.op, "{message}");
+    }
+}
+
+/// Everything parameter resolution can draw from.
+pub struct InvokeContext<'a> {
+    /// The execution context.
+    pub context: &'a AssetExecutionContext,
+    /// The loader.
+    pub dlt: &'a DltResource,
+    /// User resources.
+    pub resources: &'a Resources,
+}
+
+/// A type an asset function can take as a parameter. Implemented for `&AssetExecutionContext`,
+/// `&DltResource` and `&T` for every registered [`ConfigurableResource`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be injected into an asset function",
+    label = "not injectable",
+    note = "asset parameters are resolved by type: use `&etl::AssetExecutionContext`, `&etl::DltResource`, or `&T` where `T: etl::ConfigurableResource` is registered with `etl::Resources::with`"
+)]
+pub trait AssetParam<'a>: Sized {
+    /// Resolves the parameter for one execution.
+    fn resolve(cx: &'a InvokeContext<'a>) -> Result<Self, AssetError>;
+    /// The resource this parameter needs, checked before anything runs.
+    fn requirement() -> Option<Requirement> {
+        None
+    }
+}
+
+impl<'a> AssetParam<'a> for &'a AssetExecutionContext {
+    fn resolve(cx: &'a InvokeContext<'a>) -> Result<Self, AssetError> {
+        Ok(cx.context)
+    }
+}
+
+impl<'a> AssetParam<'a> for &'a DltResource {
+    fn resolve(cx: &'a InvokeContext<'a>) -> Result<Self, AssetError> {
+        Ok(cx.dlt)
+    }
+}
+
+impl<'a, T: ConfigurableResource> AssetParam<'a> for &'a T {
+    fn resolve(cx: &'a InvokeContext<'a>) -> Result<Self, AssetError> {
+        cx.resources.get::<T>().ok_or_else(|| {
+            AssetError::msg(format!(
+                "asset op `{}` needs the resource `{}`, which is not registered; register it with `etl::Resources::new().with(...)`",
+                cx.context.op,
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+    fn requirement() -> Option<Requirement> {
+        Some(Requirement { type_id: TypeId::of::<T>(), type_name: std::any::type_name::<T>() })
+    }
+}
+
+/// What an asset function may return.
+pub trait IntoAssetOutput {
+    /// Converts into materializations.
+    fn into_output(self) -> Materializations;
+}
+
+impl IntoAssetOutput for Materializations {
+    fn into_output(self) -> Materializations {
+        self
+    }
+}
+
+impl IntoAssetOutput for Vec<Materialization> {
+    fn into_output(self) -> Materializations {
+        Ok(self)
+    }
+}
+
+/// The loader resource (dagster-dlt's `DagsterDltResource`): runs the op's dlt source through its
+/// pipeline, loading only the selected resources, and reports one materialization per asset.
+#[derive(Debug, Clone, Default)]
+pub struct DltResource {
+    _private: (),
+}
+
+impl DltResource {
+    /// The loader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs the pipeline for the context's selected assets.
+    pub fn run(&self, context: &AssetExecutionContext) -> Materializations {
+        let def = context.dlt.ok_or_else(|| {
+            AssetError::msg(format!("op `{}` is not a dlt multi-asset: `DltResource::run` needs `#[etl::assets(dlt_source = ..)]`", context.op))
+        })?;
+        let wanted: Vec<String> = context.selected.iter().filter_map(|s| s.dlt_resource.clone()).collect();
+        let source = (def.source)().with_resources(&wanted)?;
+        let source_name = source.name().to_owned();
+        let tables: HashMap<String, String> =
+            source.resources().iter().map(|r| (r.name().to_owned(), normalize_identifier(r.hints().table()))).collect();
+        let pipeline = (def.pipeline)().working_dir(context.working_dir());
+        context.log(&format!("running pipeline `{}` for resources {:?} of source `{source_name}`", pipeline.name(), wanted));
+        let info = pipeline.run(source)?;
+        Ok(context
+            .selected
+            .iter()
+            .filter_map(|spec| {
+                let resource = spec.dlt_resource.as_ref()?;
+                let table = tables.get(resource)?;
+                Some(materialization_for(spec.key.clone(), table, &info))
+            })
+            .collect())
+    }
+}
+
+/// dagster-dlt's metadata for one resource's table.
+pub fn materialization_for(key: AssetKey, table: &str, info: &LoadInfo) -> Materialization {
+    let mut m = Materialization::new(key);
+    for child in info.schema.descendants(table) {
+        m = m.with(child.name.clone(), MetadataValue::TableSchema(table_columns(&info.schema, &child.name)));
+    }
+    let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+    let jobs: Vec<serde_json::Value> = info
+        .tables
+        .iter()
+        .filter(|t| t.table == table)
+        .map(|t| {
+            serde_json::json!({
+                "state": "completed_jobs",
+                "table_name": t.table,
+                "file_format": "arrow",
+                "rows": t.rows,
+                "retry_count": 0,
+                "failed_message": null,
+                "load_id": info.load_id,
+            })
+        })
+        .collect();
+    m = m
+        .with("destination_type", MetadataValue::Text(info.destination_type.clone()))
+        .with("destination_name", MetadataValue::Text(info.destination_name.clone()))
+        .with("dataset_name", MetadataValue::Text(info.dataset_name.clone()))
+        .with("first_run", MetadataValue::Bool(info.first_run))
+        .with("started_at", MetadataValue::Text(ts(info.started_at)))
+        .with("finished_at", MetadataValue::Text(ts(info.finished_at)))
+        .with("jobs", MetadataValue::Json(serde_json::Value::Array(jobs)))
+        .with("rows_loaded", MetadataValue::Int(info.rows(table) as i64))
+        .with("dagster/column_schema", MetadataValue::TableSchema(table_columns(&info.schema, table)))
+        .with("dagster/table_name", MetadataValue::Text(format!("{}.{}.{}", info.destination_name, info.schema_name, table)))
+        .with("dagster/storage_kind", MetadataValue::Text(info.destination_name.clone()));
+    m
+}
+
+fn table_columns(schema: &etl_core::Schema, table: &str) -> Vec<TableColumn> {
+    let Some(t) = schema.table(table) else { return Vec::new() };
+    t.complete_columns()
+        .map(|c| {
+            let mut other = Vec::new();
+            for (flag, name) in [
+                (c.primary_key, "primary_key"),
+                (c.merge_key, "merge_key"),
+                (c.row_key, "row_key"),
+                (c.parent_key, "parent_key"),
+                (c.root_key, "root_key"),
+                (c.variant, "variant"),
+            ] {
+                if flag {
+                    other.push(name.to_owned());
+                }
+            }
+            TableColumn {
+                name: c.name.clone(),
+                data_type: c.data_type.map(|t| t.name().to_owned()).unwrap_or_default(),
+                nullable: c.nullable,
+                unique: c.unique,
+                other,
+            }
+        })
+        .collect()
+}

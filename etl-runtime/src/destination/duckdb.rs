@@ -1,0 +1,297 @@
+//! The DuckDB destination: one connection, one transaction per run.
+//!
+//! Everything a run writes (DDL, rows, `_dlt_version`, `_dlt_pipeline_state`, `_dlt_loads`)
+//! happens inside one transaction, so a failed run leaves the file exactly as it was. Identifiers
+//! are always quoted; values only ever travel as parameters or Arrow batches, never as SQL text.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::{params, Connection};
+use etl_core::naming::{quote_ident, quote_literal};
+use etl_core::schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
+use etl_core::Schema;
+
+use crate::state::PipelineState;
+
+/// Errors from DuckDB, with the statement or table they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum DuckDbError {
+    /// Opening the database file failed.
+    #[error("cannot open DuckDB file {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// DuckDB's error.
+        source: duckdb::Error,
+    },
+    /// A statement failed.
+    #[error("{what}: {source}")]
+    Sql {
+        /// What was being done.
+        what: String,
+        /// DuckDB's error.
+        source: duckdb::Error,
+    },
+    /// Stored bookkeeping that cannot be read.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+fn sql_err(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> DuckDbError {
+    let what = what.into();
+    move |source| DuckDbError::Sql { what, source }
+}
+
+/// Rows of a stored schema version.
+pub struct StoredSchema {
+    /// The schema.
+    pub schema: Schema,
+}
+
+/// An open DuckDB file with a dataset (DuckDB schema).
+pub struct DuckDbSession {
+    conn: Connection,
+    dataset: String,
+    /// Columns of each table of the dataset that exists in the file.
+    existing: HashMap<String, Vec<String>>,
+    in_transaction: bool,
+}
+
+impl DuckDbSession {
+    /// Opens (or creates) the file and reads which tables the dataset has.
+    pub fn open(path: &Path, dataset: &str) -> Result<Self, DuckDbError> {
+        let conn = Connection::open(path).map_err(|source| DuckDbError::Open { path: path.to_owned(), source })?;
+        let mut session = DuckDbSession { conn, dataset: dataset.to_owned(), existing: HashMap::new(), in_transaction: false };
+        session.refresh_existing()?;
+        Ok(session)
+    }
+
+    /// The connection (for queries by tests and tools).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn refresh_existing(&mut self) -> Result<(), DuckDbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT table_name, column_name FROM information_schema.columns \
+                 WHERE table_schema = ? ORDER BY table_name, ordinal_position",
+            )
+            .map_err(sql_err("reading the dataset's tables"))?;
+        let rows = stmt
+            .query_map(params![self.dataset], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(sql_err("reading the dataset's tables"))?;
+        self.existing.clear();
+        for row in rows {
+            let (t, c) = row.map_err(sql_err("reading the dataset's tables"))?;
+            self.existing.entry(t).or_default().push(c);
+        }
+        Ok(())
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", quote_ident(&self.dataset), quote_ident(table))
+    }
+
+    /// Whether the dataset has this table.
+    pub fn has_table(&self, table: &str) -> bool {
+        self.existing.contains_key(table)
+    }
+
+    /// Starts the run's transaction.
+    pub fn begin(&mut self) -> Result<(), DuckDbError> {
+        self.conn.execute_batch("BEGIN TRANSACTION").map_err(sql_err("starting the transaction"))?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    /// Commits the run.
+    pub fn commit(&mut self) -> Result<(), DuckDbError> {
+        self.conn.execute_batch("COMMIT").map_err(sql_err("committing the load"))?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
+    /// Rolls the run back (errors are ignored: the transaction is gone either way).
+    pub fn rollback(&mut self) {
+        if self.in_transaction {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.in_transaction = false;
+        }
+        let _ = self.refresh_existing();
+    }
+
+    /// The newest stored version of a schema, if any.
+    pub fn stored_schema(&self, schema_name: &str) -> Result<Option<Schema>, DuckDbError> {
+        if !self.has_table(VERSION_TABLE) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT schema FROM {} WHERE schema_name = ? ORDER BY version DESC, inserted_at DESC LIMIT 1",
+            self.qualified(VERSION_TABLE)
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(sql_err("reading the stored schema"))?;
+        let mut rows = stmt.query(params![schema_name]).map_err(sql_err("reading the stored schema"))?;
+        let Some(row) = rows.next().map_err(sql_err("reading the stored schema"))? else { return Ok(None) };
+        let text: String = row.get(0).map_err(sql_err("reading the stored schema"))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| DuckDbError::Corrupt(format!("stored schema `{schema_name}` is not JSON: {e}")))?;
+        Schema::from_stored_json(&json).map(Some).map_err(|e| DuckDbError::Corrupt(format!("stored schema `{schema_name}`: {e}")))
+    }
+
+    /// The newest stored state of a pipeline, if any.
+    pub fn stored_state(&self, pipeline_name: &str) -> Result<Option<PipelineState>, DuckDbError> {
+        if !self.has_table(STATE_TABLE) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT state FROM {} WHERE pipeline_name = ? ORDER BY version DESC, created_at DESC LIMIT 1",
+            self.qualified(STATE_TABLE)
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(sql_err("reading the stored state"))?;
+        let mut rows = stmt.query(params![pipeline_name]).map_err(sql_err("reading the stored state"))?;
+        let Some(row) = rows.next().map_err(sql_err("reading the stored state"))? else { return Ok(None) };
+        let text: String = row.get(0).map_err(sql_err("reading the stored state"))?;
+        PipelineState::decode(&text).map(Some).map_err(|e| DuckDbError::Corrupt(format!("stored state of `{pipeline_name}`: {e}")))
+    }
+
+    /// Creates the dataset schema if missing.
+    pub fn ensure_dataset(&mut self) -> Result<(), DuckDbError> {
+        self.conn
+            .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&self.dataset)))
+            .map_err(sql_err(format!("creating dataset `{}`", self.dataset)))
+    }
+
+    /// Makes the destination table match the schema table: creates it, or adds missing columns.
+    /// Returns whether anything changed. A table with no typed column is not created yet.
+    pub fn sync_table(&mut self, schema: &Schema, table: &str) -> Result<bool, DuckDbError> {
+        let Some(t) = schema.table(table) else { return Ok(false) };
+        let complete: Vec<_> = t.complete_columns().collect();
+        if complete.is_empty() {
+            return Ok(false);
+        }
+        match self.existing.get(table) {
+            None => {
+                let defs: Vec<String> = complete
+                    .iter()
+                    .map(|c| {
+                        let ty = c.duckdb_type().expect("complete column");
+                        format!("{} {}{}", quote_ident(&c.name), ty, if c.nullable { "" } else { " NOT NULL" })
+                    })
+                    .collect();
+                let sql = format!("CREATE TABLE {} ({})", self.qualified(table), defs.join(", "));
+                self.conn.execute_batch(&sql).map_err(sql_err(format!("creating table `{table}`")))?;
+                self.existing.insert(table.to_owned(), complete.iter().map(|c| c.name.clone()).collect());
+                Ok(true)
+            }
+            Some(have) => {
+                let missing: Vec<_> = complete.into_iter().filter(|c| !have.contains(&c.name)).collect();
+                for c in &missing {
+                    // Added columns are nullable: rows loaded before have no value for them.
+                    let sql = format!(
+                        "ALTER TABLE {} ADD COLUMN {} {}",
+                        self.qualified(table),
+                        quote_ident(&c.name),
+                        c.duckdb_type().expect("complete column")
+                    );
+                    self.conn.execute_batch(&sql).map_err(sql_err(format!("adding column `{}` to table `{table}`", c.name)))?;
+                }
+                let have = self.existing.get_mut(table).expect("present");
+                have.extend(missing.iter().map(|c| c.name.clone()));
+                Ok(!missing.is_empty())
+            }
+        }
+    }
+
+    /// Deletes every row of a table (replace), if it exists.
+    pub fn truncate(&mut self, table: &str) -> Result<(), DuckDbError> {
+        if self.has_table(table) {
+            self.conn
+                .execute_batch(&format!("DELETE FROM {}", self.qualified(table)))
+                .map_err(sql_err(format!("emptying table `{table}` for replace")))?;
+        }
+        Ok(())
+    }
+
+    /// Appends a batch through DuckDB's appender, by column name.
+    pub fn append(&mut self, table: &str, columns: &[String], batch: RecordBatch) -> Result<(), DuckDbError> {
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let mut app = self
+            .conn
+            .appender_with_columns_to_db(table, &self.dataset, &names)
+            .map_err(sql_err(format!("opening an appender on table `{table}`")))?;
+        app.append_record_batch(batch).map_err(sql_err(format!("appending rows to table `{table}`")))?;
+        app.flush().map_err(sql_err(format!("appending rows to table `{table}`")))?;
+        Ok(())
+    }
+
+    /// Creates dlt's bookkeeping tables that the schema has and the file lacks.
+    pub fn ensure_dlt_tables(&mut self, schema: &Schema) -> Result<(), DuckDbError> {
+        for t in [VERSION_TABLE, LOADS_TABLE, STATE_TABLE] {
+            if schema.table(t).is_some() {
+                self.sync_table(schema, t)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a schema version.
+    pub fn insert_version(&mut self, schema: &Schema, inserted_at: &str) -> Result<(), DuckDbError> {
+        let sql = format!(
+            "INSERT INTO {} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
+             VALUES (?, ?, CAST(? AS TIMESTAMPTZ), ?, ?, ?)",
+            self.qualified(VERSION_TABLE)
+        );
+        let json = schema.to_stored_json().to_string();
+        self.conn
+            .execute(&sql, params![schema.version, etl_core::schema::ENGINE_VERSION, inserted_at, schema.name, schema.version_hash, json])
+            .map_err(sql_err("storing the schema version"))?;
+        Ok(())
+    }
+
+    /// Stores a pipeline state row.
+    pub fn insert_state(&mut self, pipeline_name: &str, state: &PipelineState, created_at: &str, load_id: &str, row_id: &str) -> Result<(), DuckDbError> {
+        let sql = format!(
+            "INSERT INTO {} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) \
+             VALUES (?, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ?, ?, ?)",
+            self.qualified(STATE_TABLE)
+        );
+        self.conn
+            .execute(
+                &sql,
+                params![state.version(), crate::state::STATE_ENGINE_VERSION, pipeline_name, state.encode(), created_at, state.version_hash(), load_id, row_id],
+            )
+            .map_err(sql_err("storing the pipeline state"))?;
+        Ok(())
+    }
+
+    /// Records a completed load.
+    pub fn insert_load(&mut self, load_id: &str, schema: &Schema, inserted_at: &str) -> Result<(), DuckDbError> {
+        let sql = format!(
+            "INSERT INTO {} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES (?, ?, 0, CAST(? AS TIMESTAMPTZ), ?)",
+            self.qualified(LOADS_TABLE)
+        );
+        self.conn
+            .execute(&sql, params![load_id, schema.name, inserted_at, schema.version_hash])
+            .map_err(sql_err("recording the load in _dlt_loads"))?;
+        Ok(())
+    }
+
+    /// Number of rows in a table (0 if it does not exist).
+    pub fn row_count(&self, table: &str) -> Result<i64, DuckDbError> {
+        if !self.has_table(table) {
+            return Ok(0);
+        }
+        self.conn
+            .query_row(&format!("SELECT count(*) FROM {}", self.qualified(table)), [], |r| r.get(0))
+            .map_err(sql_err(format!("counting rows of `{table}`")))
+    }
+
+    /// The literal dataset name, quoted for SQL.
+    pub fn dataset_literal(&self) -> String {
+        quote_literal(&self.dataset)
+    }
+}

@@ -1,0 +1,4 @@
+//! Destinations. DuckDB is the one destination; it is compiled only with the `duckdb` feature.
+
+pub mod batch;
+pub mod duckdb;

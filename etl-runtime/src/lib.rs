@@ -1,0 +1,26 @@
+//! The runtime of `etl`: pipelines and the DuckDB destination, the link-time asset registry,
+//! the asset graph, execution, the command line of asset binaries and testing support.
+//!
+//! Users reach all of this through the `etl` facade crate. Orchestration lives here, never in
+//! `etl-core`.
+
+#![warn(missing_docs)]
+// Without the `duckdb` feature the load path is compiled out; its helpers are then unused.
+#![cfg_attr(not(feature = "duckdb"), allow(unused_imports, dead_code))]
+
+pub mod asset;
+pub mod cli;
+pub mod context;
+#[cfg(feature = "duckdb")]
+pub mod destination;
+pub mod error;
+pub mod execute;
+pub mod graph;
+pub mod pipeline;
+pub mod progress;
+pub mod registry;
+pub mod state;
+pub mod testing;
+pub mod translator;
+
+pub use inventory;

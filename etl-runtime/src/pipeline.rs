@@ -1,0 +1,473 @@
+//! Pipelines: extract a source's selected resources, normalize their items, load them into the
+//! destination, in one transaction per run.
+//!
+//! The three stages stream: items are normalized as they are pulled, coerced rows are buffered
+//! per table in bounded batches, and each full batch goes to DuckDB as an Arrow batch while the
+//! resource keeps producing. Nothing is committed until every resource finished and the
+//! bookkeeping rows (`_dlt_version`, `_dlt_pipeline_state`, `_dlt_loads`) are written, so a
+//! failure anywhere leaves the destination as it was before the run.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use etl_core::naming::{default_schema_name, normalize_identifier};
+use etl_core::normalize::{normalize_item, IdGenerator, RowContext, DEFAULT_MAX_NESTING};
+use etl_core::resource::BoxError;
+use etl_core::{Resource, Schema, SchemaChange, Source, Value, WriteDisposition};
+
+use crate::error::{PipelineError, Step};
+use crate::progress::{Progress, ProgressSink};
+
+/// The destination type name dlt reports for DuckDB.
+pub const DUCKDB_DESTINATION_TYPE: &str = "dlt.destinations.duckdb";
+
+/// Where a pipeline loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    path: Option<PathBuf>,
+}
+
+/// The DuckDB destination (dlt's `destination="duckdb"`): the file `<pipeline_name>.duckdb` in
+/// the pipeline's working directory unless a path is given.
+pub fn duckdb() -> Destination {
+    Destination { path: None }
+}
+
+impl Destination {
+    /// Loads into this DuckDB file (relative paths are taken from the working directory).
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// The destination's name (`duckdb`), also the asset kind.
+    pub fn name(&self) -> &'static str {
+        "duckdb"
+    }
+
+    /// dlt's destination type string.
+    pub fn destination_type(&self) -> &'static str {
+        DUCKDB_DESTINATION_TYPE
+    }
+
+    /// The database file for a pipeline run in `working_dir`.
+    pub fn file_for(&self, pipeline_name: &str, working_dir: &Path) -> PathBuf {
+        match &self.path {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => working_dir.join(p),
+            None => working_dir.join(format!("{pipeline_name}.duckdb")),
+        }
+    }
+}
+
+/// A pipeline definition (dlt's `dlt.pipeline(...)`). Cheap to clone; runs are independent.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    name: String,
+    dataset_name: Option<String>,
+    destination: Destination,
+    progress: Progress,
+    working_dir: Option<PathBuf>,
+}
+
+/// Starts a pipeline definition.
+pub fn pipeline(name: impl Into<String>) -> Pipeline {
+    Pipeline { name: name.into(), dataset_name: None, destination: duckdb(), progress: Progress::None, working_dir: None }
+}
+
+/// One table's part of a load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableLoad {
+    /// Table name.
+    pub table: String,
+    /// Parent table for nested tables.
+    pub parent: Option<String>,
+    /// Resource that produced the rows.
+    pub resource: String,
+    /// Rows written by this load.
+    pub rows: u64,
+}
+
+/// What a run did (dlt's `LoadInfo`, with the normalize row counts).
+#[derive(Debug, Clone)]
+pub struct LoadInfo {
+    /// Pipeline name.
+    pub pipeline_name: String,
+    /// Dataset name as configured (dlt reports it unnormalized).
+    pub dataset_name: String,
+    /// The DuckDB schema the dataset lives in (normalized).
+    pub dataset_schema: String,
+    /// Schema (source) name.
+    pub schema_name: String,
+    /// Destination name (`duckdb`).
+    pub destination_name: String,
+    /// Destination type (`dlt.destinations.duckdb`).
+    pub destination_type: String,
+    /// The database file.
+    pub database_path: PathBuf,
+    /// The load id, or `None` if there was nothing to load.
+    pub load_id: Option<String>,
+    /// True if no earlier run of this pipeline had stored state in the destination.
+    pub first_run: bool,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When the run finished.
+    pub finished_at: DateTime<Utc>,
+    /// Rows per table (tables with rows, plus `_dlt_pipeline_state` when a state row was written).
+    pub row_counts: BTreeMap<String, u64>,
+    /// Per-table loads, root tables and nested tables.
+    pub tables: Vec<TableLoad>,
+    /// Schema changes this load made.
+    pub schema_changes: Vec<SchemaChange>,
+    /// The schema after the load.
+    pub schema: Schema,
+}
+
+impl LoadInfo {
+    /// Rows loaded into a table by this run.
+    pub fn rows(&self, table: &str) -> u64 {
+        self.row_counts.get(table).copied().unwrap_or(0)
+    }
+}
+
+/// Something a pipeline can run: a source, one resource, or several resources.
+pub trait IntoSource {
+    /// Makes the source; `default_name` is the schema name to use when there is no source.
+    fn into_source(self, default_name: &str) -> Result<Source, PipelineError>;
+}
+
+impl IntoSource for Source {
+    fn into_source(self, _default_name: &str) -> Result<Source, PipelineError> {
+        Ok(self)
+    }
+}
+
+impl IntoSource for Resource {
+    fn into_source(self, default_name: &str) -> Result<Source, PipelineError> {
+        Source::with(default_name, self).map_err(|e| PipelineError::config(e.to_string()))
+    }
+}
+
+impl IntoSource for Vec<Resource> {
+    fn into_source(self, default_name: &str) -> Result<Source, PipelineError> {
+        Source::with(default_name, self).map_err(|e| PipelineError::config(e.to_string()))
+    }
+}
+
+impl Pipeline {
+    /// Sets the dataset name (default `<pipeline_name>_dataset`).
+    pub fn dataset_name(mut self, name: impl Into<String>) -> Self {
+        self.dataset_name = Some(name.into());
+        self
+    }
+
+    /// Sets the destination.
+    pub fn destination(mut self, destination: Destination) -> Self {
+        self.destination = destination;
+        self
+    }
+
+    /// Sets how progress is reported.
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Sets the working directory (default: the process's current directory). The DuckDB file
+    /// lives here unless the destination names an absolute path.
+    pub fn working_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    /// Pipeline name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The destination.
+    pub fn destination_config(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// Dataset name as configured or defaulted (not normalized).
+    pub fn dataset(&self) -> String {
+        self.dataset_name.clone().unwrap_or_else(|| format!("{}_dataset", self.name))
+    }
+
+    /// The working directory this pipeline runs in.
+    pub fn resolved_working_dir(&self) -> PathBuf {
+        self.working_dir.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+    }
+
+    /// The DuckDB file this pipeline loads into.
+    pub fn database_path(&self) -> PathBuf {
+        self.destination.file_for(&self.name, &self.resolved_working_dir())
+    }
+
+    /// Runs a source (or resources): extract, normalize and load in one transaction.
+    pub fn run(&self, data: impl IntoSource) -> Result<LoadInfo, PipelineError> {
+        let source = data.into_source(&default_schema_name(&self.name))?;
+        self.run_source(source)
+    }
+
+    #[cfg(not(feature = "duckdb"))]
+    fn run_source(&self, _source: Source) -> Result<LoadInfo, PipelineError> {
+        Err(PipelineError::config("this build of etl has no DuckDB destination (the `duckdb` feature is off)"))
+    }
+
+    #[cfg(feature = "duckdb")]
+    fn run_source(&self, source: Source) -> Result<LoadInfo, PipelineError> {
+        let started_at = Utc::now();
+        let db_path = self.database_path();
+        let existed = db_path.exists();
+        if let Some(dir) = db_path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| PipelineError::load(format!("cannot create directory {}: {e}", dir.display())))?;
+            }
+        }
+        let result = self.run_in_transaction(source, &db_path, started_at);
+        if result.is_err() && !existed {
+            // The run created the file: a failed run leaves no trace, as if it never happened.
+            let _ = std::fs::remove_file(&db_path);
+            let _ = std::fs::remove_file(db_path.with_extension("duckdb.wal"));
+        }
+        result
+    }
+
+    #[cfg(feature = "duckdb")]
+    fn run_in_transaction(&self, source: Source, db_path: &Path, started_at: DateTime<Utc>) -> Result<LoadInfo, PipelineError> {
+        use crate::destination::duckdb::DuckDbSession;
+        use crate::state::PipelineState;
+
+        let dataset_display = self.dataset();
+        let dataset = normalize_identifier(&dataset_display);
+        let schema_name = normalize_identifier(source.name());
+        let mut progress = ProgressSink::new(self.progress, &self.name);
+
+        let mut db = DuckDbSession::open(db_path, &dataset).map_err(PipelineError::load_from)?;
+        let mut schema = db.stored_schema(&schema_name).map_err(PipelineError::load_from)?.unwrap_or_else(|| Schema::new(&schema_name));
+        let stored_state = db.stored_state(&self.name).map_err(PipelineError::load_from)?;
+        let first_run = stored_state.is_none();
+        let mut state =
+            stored_state.unwrap_or_else(|| PipelineState::new(&self.name, &dataset_display, &schema_name, self.destination.destination_type()));
+        state.add_schema(&schema_name);
+
+        let load_id = new_load_id();
+        let mut ids = IdGenerator::new();
+        let mut changes: Vec<SchemaChange> = Vec::new();
+        let mut row_counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tables: Vec<TableLoad> = Vec::new();
+
+        db.begin().map_err(PipelineError::load_from)?;
+        let outcome = (|| -> Result<bool, PipelineError> {
+            db.ensure_dataset().map_err(PipelineError::load_from)?;
+            let source_nesting = source.max_table_nesting();
+            let mut wrote_any = false;
+            for mut resource in source.into_resources().into_iter().filter(Resource::is_selected) {
+                let started = Instant::now();
+                let loaded = self.load_resource(&mut db, &mut schema, &mut resource, source_nesting, &load_id, &mut ids, &mut changes, &mut progress)?;
+                let root = normalize_identifier(resource.hints().table());
+                for (table, rows) in &loaded {
+                    *row_counts.entry(table.clone()).or_default() += rows;
+                    let parent = schema.table(table).and_then(|t| t.parent.clone());
+                    tables.push(TableLoad { table: table.clone(), parent, resource: resource.name().to_owned(), rows: *rows });
+                }
+                let root_rows = loaded.get(&root).copied().unwrap_or(0);
+                progress.resource_done(resource.name(), root_rows, loaded.values().sum(), started.elapsed());
+                wrote_any |= !loaded.is_empty() || resource.hints().write_disposition == WriteDisposition::Replace;
+            }
+            let now = timestamp_text(Utc::now());
+            let state_changed = state.bump_if_changed();
+            if state_changed {
+                if let Some(change) = schema.ensure_state_table() {
+                    changes.push(change);
+                }
+            }
+            let schema_changed = schema.bump_version();
+            if !wrote_any && !state_changed && !schema_changed {
+                // Nothing to load: no package and no _dlt_loads row, as dlt.
+                return Ok(false);
+            }
+            db.ensure_dlt_tables(&schema).map_err(PipelineError::load_from)?;
+            if schema_changed {
+                db.insert_version(&schema, &now).map_err(PipelineError::load_from)?;
+            }
+            if state_changed {
+                db.insert_state(&self.name, &state, &now, &load_id, &ids.root_id()).map_err(PipelineError::load_from)?;
+                *row_counts.entry(etl_core::schema::STATE_TABLE.to_owned()).or_default() += 1;
+            }
+            db.insert_load(&load_id, &schema, &now).map_err(PipelineError::load_from)?;
+            Ok(true)
+        })();
+        let loaded = match outcome {
+            Ok(true) => {
+                db.commit().map_err(PipelineError::load_from)?;
+                true
+            }
+            Ok(false) => {
+                db.rollback();
+                false
+            }
+            Err(e) => {
+                db.rollback();
+                progress.failed(&e);
+                return Err(e);
+            }
+        };
+        let finished_at = Utc::now();
+        progress.finished(loaded, &row_counts, finished_at - started_at);
+        Ok(LoadInfo {
+            pipeline_name: self.name.clone(),
+            dataset_name: dataset_display,
+            dataset_schema: dataset,
+            schema_name,
+            destination_name: self.destination.name().to_owned(),
+            destination_type: self.destination.destination_type().to_owned(),
+            database_path: db_path.to_owned(),
+            load_id: loaded.then_some(load_id),
+            first_run,
+            started_at,
+            finished_at,
+            row_counts: if loaded { row_counts } else { BTreeMap::new() },
+            tables: if loaded { tables } else { Vec::new() },
+            schema_changes: changes,
+            schema,
+        })
+    }
+
+    /// Extracts, normalizes and loads one resource. Returns rows written per table.
+    #[cfg(feature = "duckdb")]
+    #[allow(clippy::too_many_arguments)]
+    fn load_resource(
+        &self,
+        db: &mut crate::destination::duckdb::DuckDbSession,
+        schema: &mut Schema,
+        resource: &mut Resource,
+        source_nesting: Option<u32>,
+        load_id: &str,
+        ids: &mut IdGenerator,
+        changes: &mut Vec<SchemaChange>,
+        progress: &mut ProgressSink,
+    ) -> Result<BTreeMap<String, u64>, PipelineError> {
+        use crate::destination::batch::{TableBuffer, BATCH_ROWS};
+
+        let name = resource.name().to_owned();
+        let hints = resource.hints().clone();
+        let root = normalize_identifier(hints.table());
+        changes.extend(
+            schema.apply_resource_hints(&hints, &root).map_err(|e| PipelineError::normalize(&name, None, e.to_string()))?,
+        );
+        if hints.write_disposition == WriteDisposition::Replace {
+            // Replace: the root table and all its nested tables lose their rows, inside the run's
+            // transaction, so readers never see them empty.
+            let mut doomed = vec![root.clone()];
+            doomed.extend(schema.descendants(&root).into_iter().map(|t| t.name.clone()));
+            for t in doomed {
+                db.truncate(&t).map_err(PipelineError::load_from)?;
+            }
+            db.sync_table(schema, &root).map_err(PipelineError::load_from)?;
+        }
+        let ctx = RowContext {
+            root_table: &root,
+            load_id,
+            max_nesting: hints.max_table_nesting.or(source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
+            propagate_root_id: false,
+        };
+
+        let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items())) {
+            Ok(Ok(items)) => items,
+            Ok(Err(e)) => return Err(PipelineError::extract(&name, None, e)),
+            Err(panic) => return Err(PipelineError::extract(&name, None, panic_message(panic))),
+        };
+        let mut buffers: BTreeMap<String, TableBuffer> = BTreeMap::new();
+        let mut written: BTreeMap<String, u64> = BTreeMap::new();
+        let mut flat = Vec::new();
+        let mut item_no: u64 = 0;
+        loop {
+            let next = match catch_unwind(AssertUnwindSafe(|| items.next())) {
+                Ok(next) => next,
+                Err(panic) => return Err(PipelineError::extract(&name, Some(item_no), panic_message(panic))),
+            };
+            let Some(item) = next else { break };
+            let value = item.map_err(|e| PipelineError::extract(&name, Some(item_no), e))?;
+            // A yielded list is a batch of rows, as in dlt.
+            let rows = match value {
+                Value::List(rows) => rows,
+                other => vec![other],
+            };
+            for row in rows {
+                item_no += 1;
+                flat.clear();
+                normalize_item(schema, &ctx, row, ids, &mut flat);
+                for row in flat.drain(..) {
+                    let table = row.table.clone();
+                    let coerced = schema.coerce_row(row, changes).map_err(|e| PipelineError::normalize(&name, Some(item_no), e.to_string()))?;
+                    let buffer = buffers.entry(table.clone()).or_default();
+                    buffer.push(coerced);
+                    if buffer.len() >= BATCH_ROWS {
+                        let n = flush(db, schema, &table, buffer, &name)?;
+                        *written.entry(table).or_default() += n;
+                    }
+                }
+            }
+            progress.extracted(&name, item_no);
+        }
+        for (table, buffer) in buffers.iter_mut() {
+            if !buffer.is_empty() {
+                let n = flush(db, schema, table, buffer, &name)?;
+                *written.entry(table.clone()).or_default() += n;
+            }
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(feature = "duckdb")]
+fn flush(
+    db: &mut crate::destination::duckdb::DuckDbSession,
+    schema: &Schema,
+    table: &str,
+    buffer: &mut crate::destination::batch::TableBuffer,
+    resource: &str,
+) -> Result<u64, PipelineError> {
+    // Parents first: a nested table's rows may arrive before its parent's batch is flushed, but
+    // the parent table must exist for the schema to be consistent in the destination.
+    let mut chain = vec![table.to_owned()];
+    while let Some(parent) = schema.table(chain.last().expect("non-empty")).and_then(|t| t.parent.clone()) {
+        chain.push(parent);
+    }
+    for t in chain.iter().rev() {
+        db.sync_table(schema, t).map_err(PipelineError::load_from)?;
+    }
+    let t = schema.table(table).expect("rows only exist for known tables");
+    let n = buffer.len() as u64;
+    let (columns, batch) = buffer.take_batch(t).map_err(|e| PipelineError::normalize(resource, None, e))?;
+    db.append(table, &columns, batch).map_err(PipelineError::load_from)?;
+    Ok(n)
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> BoxError {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".to_owned());
+    format!("panicked: {msg}").into()
+}
+
+/// A new load id: Unix time in seconds with microseconds, as dlt writes it.
+pub fn new_load_id() -> String {
+    let now = Utc::now();
+    let secs = now.timestamp() as f64 + f64::from(now.timestamp_subsec_micros()) / 1e6;
+    etl_core::types::python_float_repr(secs)
+}
+
+/// A timestamp as text DuckDB parses into `TIMESTAMPTZ`.
+pub fn timestamp_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
+}

@@ -1,0 +1,90 @@
+//! # etl: embedded ETL for Rust
+//!
+//! dlt-style sources and resources, normalized into DuckDB with dlt's layout, run as
+//! Dagster-style assets from one binary.
+//!
+//! ```no_run
+//! use serde_json::json;
+//!
+//! #[etl::source]
+//! fn simple_source() -> etl::Source {
+//!     #[etl::resource]
+//!     fn load_dict() -> Vec<serde_json::Value> {
+//!         vec![json!({"id": 1, "name": "Alice"}), json!({"id": 2, "name": "Bob"})]
+//!     }
+//!     load_dict()
+//! }
+//!
+//! #[etl::assets(
+//!     dlt_source = simple_source(),
+//!     dlt_pipeline = etl::pipeline("simple_pipeline").dataset_name("simple").destination(etl::duckdb()),
+//! )]
+//! fn dlt_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+//!     dlt.run(context)
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     etl::main()
+//! }
+//! ```
+//!
+//! The binary then offers `list` and `materialize --select <keys>`; `etl::testing` runs assets
+//! in tests. See the repository's README and ARCHITECTURE.md.
+
+#![warn(missing_docs)]
+
+pub use etl_macros::{assets, resource, source};
+
+pub use etl_core::{
+    hints::{ColumnHint, DataType, ResourceHints, WriteDisposition},
+    resource::{BoxError, IntoResources, Resource, Source},
+    schema::Schema,
+    value::{to_value, Value},
+};
+pub use etl_runtime::{
+    asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn},
+    cli::{main, main_with},
+    context::{AssetExecutionContext, ConfigurableResource, DltResource, Resources},
+    error::{PipelineError, Step},
+    execute::{AssetOutcome, RunResult},
+    pipeline::{duckdb, pipeline, Destination, IntoSource, LoadInfo, Pipeline, TableLoad},
+    progress::Progress,
+    translator::{DefaultTranslator, DltResourceInfo, DltTranslator},
+};
+
+/// A column hint for `columns = [...]`: `etl::column("amount").data_type(etl::DataType::Decimal)`.
+pub fn column(name: &str) -> ColumnHint {
+    ColumnHint::new(name)
+}
+
+/// Testing support: materialize assets into a temporary directory and query the result.
+pub mod testing {
+    pub use etl_runtime::testing::*;
+}
+
+/// The data model for advanced use: naming, normalizer, schema, types.
+pub mod core {
+    pub use etl_core::*;
+}
+
+/// Not public API: used by the code the macros generate. May change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use ::core::iter::{IntoIterator, Iterator};
+    pub use ::core::option::Option::{self, None, Some};
+    pub use ::core::result::Result::Ok;
+    pub use ::std::boxed::Box;
+    pub use ::std::string::String;
+    pub use ::std::vec;
+    pub use ::std::vec::Vec;
+
+    pub use etl_core::hints::{ResourceHints, WriteDisposition};
+    pub use etl_core::resource::item::{PlainKind, ResultKind};
+    pub use etl_core::resource::{boxed_items, make_source, IntoResources, Resource, ResourceReturn, Source};
+    pub use etl_runtime::asset::{Location, Materializations};
+    pub use etl_runtime::context::{AssetParam, IntoAssetOutput, InvokeContext};
+    pub use etl_runtime::inventory;
+    pub use etl_runtime::pipeline::Pipeline;
+    pub use etl_runtime::registry::{DltAssetsDef, Requirement};
+    pub use etl_runtime::translator::DltTranslator;
+}
