@@ -119,6 +119,12 @@ pub fn query_file(path: &Path, sql: &str) -> Result<Vec<Vec<serde_json::Value>>,
     query_conn(&conn, sql)
 }
 
+/// Executes statements on a DuckDB file (creating it if needed).
+#[cfg(feature = "duckdb")]
+pub fn execute_file(path: &Path, sql: &str) -> Result<(), duckdb::Error> {
+    duckdb::Connection::open(path)?.execute_batch(sql)
+}
+
 /// Runs a query on a connection and returns the rows as JSON values.
 #[cfg(feature = "duckdb")]
 pub fn query_conn(conn: &duckdb::Connection, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, duckdb::Error> {

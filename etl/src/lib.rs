@@ -52,6 +52,11 @@ pub use etl_runtime::{
     translator::{DefaultTranslator, DltResourceInfo, DltTranslator},
 };
 
+/// The asset graph of every definition registered in this binary (validated).
+pub fn asset_graph() -> Result<etl_runtime::graph::AssetGraph, etl_runtime::graph::GraphError> {
+    etl_runtime::graph::AssetGraph::build(&etl_runtime::registry::registered())
+}
+
 /// A column hint for `columns = [...]`: `etl::column("amount").data_type(etl::DataType::Decimal)`.
 pub fn column(name: &str) -> ColumnHint {
     ColumnHint::new(name)

@@ -1,1 +1,1 @@
-
+//! Compile-error tests of the `etl` macros live in `tests/compiletest.rs`.

@@ -1,0 +1,203 @@
+//! The conformance runner: executes run `I` of a case (`../shared/conformance/` format) against
+//! the pipeline state a previous invocation left in `--workdir`, and prints one JSON line.
+//!
+//! ```text
+//! cargo run --release --example conformance -- <case.json> --workdir <DIR> --run <I>
+//! ```
+//!
+//! Exit code 0 whether the run succeeded or failed as the case intends; non-zero only when the
+//! runner itself cannot work (bad case file, unreadable workdir, a case feature not supported).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::Parser;
+use etl::{Resource, ResourceHints, Source, Value, WriteDisposition};
+use serde_json::{json, Value as Json};
+
+#[derive(Parser)]
+struct Args {
+    /// The case file.
+    case: PathBuf,
+    /// Directory holding the pipeline's DuckDB file and working state.
+    #[arg(long)]
+    workdir: PathBuf,
+    /// 0-based run index.
+    #[arg(long)]
+    run: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("conformance runner error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<Json> {
+    let text = std::fs::read_to_string(&args.case).with_context(|| format!("reading case {}", args.case.display()))?;
+    let case: Json = serde_json::from_str(&text).with_context(|| format!("parsing case {}", args.case.display()))?;
+    let pipeline_name = case["pipeline_name"].as_str().ok_or_else(|| anyhow!("case has no `pipeline_name`"))?;
+    let runs = case["runs"].as_array().ok_or_else(|| anyhow!("case has no `runs` list"))?;
+    let spec = runs.get(args.run).ok_or_else(|| anyhow!("case has {} runs; there is no run {}", runs.len(), args.run))?;
+    std::fs::create_dir_all(&args.workdir).with_context(|| format!("creating workdir {}", args.workdir.display()))?;
+
+    if let Some(env) = case["env"].as_object() {
+        for (k, v) in env {
+            std::env::set_var(k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+        }
+    }
+    let mut pipeline = etl::pipeline(pipeline_name).destination(etl::duckdb()).working_dir(&args.workdir);
+    if let Some(ds) = case["dataset_name"].as_str() {
+        pipeline = pipeline.dataset_name(ds);
+    }
+    if args.run == 0 {
+        if let Some(statements) = case["pre_sql"].as_array() {
+            let db = pipeline.database_path();
+            for stmt in statements {
+                let sql = stmt.as_str().ok_or_else(|| anyhow!("`pre_sql` entries must be strings"))?;
+                etl::testing::execute_file(&db, sql).with_context(|| format!("pre_sql `{sql}`"))?;
+            }
+        }
+    }
+
+    let kwargs = spec["run_kwargs"].as_object().cloned().unwrap_or_default();
+    let mut resources = Vec::new();
+    if let Some(data) = spec.get("plain_data") {
+        let rows = data.as_array().ok_or_else(|| anyhow!("`plain_data` must be a list"))?;
+        let name = kwargs.get("table_name").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| etl::core::naming::default_schema_name(pipeline_name));
+        resources.push(Resource::from_values(name, rows.iter().map(typed).collect()));
+    }
+    for r in spec["resources"].as_array().into_iter().flatten() {
+        resources.push(build_resource(r)?);
+    }
+    for r in &mut resources {
+        apply_hints(r.hints_mut(), &Json::Object(kwargs.clone()))?;
+    }
+    let outcome = match case.get("source").filter(|s| s.is_object()) {
+        Some(src) => {
+            let name = src["name"].as_str().unwrap_or(pipeline_name);
+            let mut source = Source::with(name, resources)?;
+            if let Some(n) = src["max_table_nesting"].as_u64() {
+                source = source.with_max_table_nesting(n as u32);
+            }
+            pipeline.run(source)
+        }
+        None => pipeline.run(resources),
+    };
+    Ok(match outcome {
+        Ok(_) => json!({"run": args.run, "outcome": "ok"}),
+        Err(e) => json!({"run": args.run, "outcome": "error", "step": e.step.name(), "error": e.to_string()}),
+    })
+}
+
+/// JSON with the case format's typed markers (`{"$decimal": "1.5"}`, ...) to a value.
+fn typed(v: &Json) -> Value {
+    if let Json::Object(m) = v {
+        if m.len() == 1 {
+            let (k, inner) = m.iter().next().expect("one entry");
+            if let Some(s) = inner.as_str() {
+                let parsed = match k.as_str() {
+                    "$decimal" => s.parse().ok().map(Value::Decimal),
+                    "$datetime" => etl::core::types::parse_iso_timestamp(s).map(Value::Timestamp),
+                    "$date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Value::Date),
+                    "$time" => s.parse::<chrono::NaiveTime>().ok().map(Value::Time),
+                    "$bytes_hex" => hex(s).map(Value::Bytes),
+                    _ => None,
+                };
+                if let Some(p) = parsed {
+                    return p;
+                }
+            }
+        }
+        return Value::Object(m.iter().map(|(k, v)| (k.clone(), typed(v))).collect());
+    }
+    if let Json::Array(items) = v {
+        return Value::List(items.iter().map(typed).collect());
+    }
+    Value::from(v.clone())
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+fn build_resource(spec: &Json) -> anyhow::Result<Resource> {
+    let name = spec["name"].as_str().ok_or_else(|| anyhow!("a resource needs a `name`"))?.to_owned();
+    if spec.get("incremental").is_some() {
+        bail!("resource `{name}`: `incremental` is not supported by this build yet");
+    }
+    let rows: Vec<Value> = spec["rows"].as_array().map(|r| r.iter().map(typed).collect()).unwrap_or_default();
+    let raise_after = spec["raise_after"].as_u64();
+    let message = spec["raise_message"].as_str().unwrap_or("raised by the case").to_owned();
+    let by_items = spec["yield_mode"].as_str() == Some("items") || raise_after.is_some();
+    let mut hints = ResourceHints::new(name);
+    apply_hints(&mut hints, &spec["hints"])?;
+    Ok(Resource::new(hints, move || {
+        let items: etl::core::Items = if by_items {
+            // Row by row; with `raise_after`, the resource fails after that many rows.
+            let limit = raise_after.map(|n| n as usize);
+            let mut rows = rows.into_iter();
+            let mut i = 0usize;
+            Box::new(std::iter::from_fn(move || {
+                if limit.is_some_and(|n| i > n) {
+                    return None;
+                }
+                let item = if Some(i) == limit { Some(Err(message.clone().into())) } else { rows.next().map(Ok) };
+                i += 1;
+                item
+            }))
+        } else {
+            Box::new(std::iter::once(Ok(Value::List(rows))))
+        };
+        Ok(items)
+    }))
+}
+
+fn apply_hints(hints: &mut ResourceHints, spec: &Json) -> anyhow::Result<()> {
+    let Some(map) = spec.as_object() else { return Ok(()) };
+    for (key, value) in map {
+        match key.as_str() {
+            "table_name" => hints.table_name = value.as_str().map(str::to_owned),
+            "write_disposition" => {
+                let wd = match value {
+                    Json::String(s) => s.clone(),
+                    Json::Object(o) => {
+                        if o.get("strategy").and_then(Json::as_str).is_some_and(|s| s != "delete-insert") {
+                            bail!("merge strategy {} is not supported by this build yet", o["strategy"]);
+                        }
+                        o.get("disposition").and_then(Json::as_str).unwrap_or("append").to_owned()
+                    }
+                    other => bail!("bad write_disposition {other}"),
+                };
+                hints.write_disposition = wd.parse::<WriteDisposition>()?;
+            }
+            "primary_key" => hints.primary_key = key_list(value),
+            "merge_key" => hints.merge_key = key_list(value),
+            "max_table_nesting" => hints.max_table_nesting = value.as_u64().map(|n| n as u32),
+            "columns" => hints.columns = etl::core::hints::columns_from_json(value)?,
+            "selected" => hints.selected = value.as_bool().unwrap_or(true),
+            other => bail!("hint `{other}` is not supported by this build yet"),
+        }
+    }
+    Ok(())
+}
+
+fn key_list(v: &Json) -> Vec<String> {
+    match v {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,98 @@
+//! A run that fails leaves the destination exactly as it was, names the resource, and does not
+//! block the next run.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use etl_tests::scalar;
+use serde_json::json;
+
+static FAIL: AtomicBool = AtomicBool::new(false);
+static PANIC: AtomicBool = AtomicBool::new(false);
+
+#[derive(Debug)]
+struct Boom;
+impl std::fmt::Display for Boom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("boom in the middle")
+    }
+}
+impl std::error::Error for Boom {}
+
+#[etl::source]
+fn flaky_source() -> etl::Source {
+    /// Yields two rows, then fails when `FAIL` is set.
+    #[etl::resource]
+    fn rows() -> Vec<Result<serde_json::Value, Boom>> {
+        let mut out = vec![Ok(json!({"id": 1, "nested": [1, 2]})), Ok(json!({"id": 2, "extra": "x"}))];
+        if FAIL.load(Ordering::SeqCst) {
+            out.push(Err(Boom));
+        }
+        if PANIC.load(Ordering::SeqCst) {
+            panic!("resource exploded");
+        }
+        out.push(Ok(json!({"id": 3})));
+        out
+    }
+    rows()
+}
+
+#[etl::assets(dlt_source = flaky_source(), dlt_pipeline = etl::pipeline("flaky_pipeline").dataset_name("flaky"))]
+fn flaky_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+    dlt.run(context)
+}
+
+const KEY: &str = "dlt_flaky_source_rows";
+
+fn snapshot(run: &etl::testing::TestRun) -> Vec<serde_json::Value> {
+    let db = run.database("flaky_pipeline");
+    vec![
+        scalar(&db, "SELECT count(*) FROM flaky.rows"),
+        scalar(&db, "SELECT count(*) FROM flaky.rows__nested"),
+        scalar(&db, "SELECT count(*) FROM flaky._dlt_loads"),
+        scalar(&db, "SELECT count(*) FROM flaky._dlt_pipeline_state"),
+        scalar(&db, "SELECT count(*) FROM flaky._dlt_version"),
+        scalar(&db, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'flaky'"),
+    ]
+}
+
+// One test owns the flags: the steps must not interleave with another test of this source.
+#[test]
+fn failed_runs_change_nothing_and_never_block() {
+    // First run fails after yielding rows: no file is left behind at all.
+    FAIL.store(true, Ordering::SeqCst);
+    let failed = etl::testing::materialize(KEY).run().unwrap();
+    assert!(!failed.result().success());
+    let (key, error) = failed.result().failures()[0];
+    assert_eq!(key.to_string(), KEY);
+    assert!(error.contains("extract") && error.contains("resource `rows`") && error.contains("boom in the middle"), "{error}");
+    assert!(!failed.database("flaky_pipeline").exists(), "a failed first run leaves no DuckDB file");
+
+    // A clean run in the same directory works.
+    FAIL.store(false, Ordering::SeqCst);
+    let ok = etl::testing::materialize(KEY).after(&failed).run().unwrap();
+    assert!(ok.result().success(), "{:?}", ok.result().failures());
+    let before = snapshot(&ok);
+    assert_eq!(before[0], json!(3));
+
+    // A failing second run (which would have added a column and rows) changes nothing.
+    FAIL.store(true, Ordering::SeqCst);
+    let failed_again = etl::testing::materialize(KEY).after(&ok).run().unwrap();
+    assert!(!failed_again.result().success());
+    assert_eq!(snapshot(&ok), before);
+
+    // A panicking resource is reported and rolled back the same way.
+    FAIL.store(false, Ordering::SeqCst);
+    PANIC.store(true, Ordering::SeqCst);
+    let panicked = etl::testing::materialize(KEY).after(&ok).run().unwrap();
+    PANIC.store(false, Ordering::SeqCst);
+    let (_, error) = panicked.result().failures()[0];
+    assert!(error.contains("resource `rows`") && error.contains("resource exploded"), "{error}");
+    assert_eq!(snapshot(&ok), before);
+
+    // And the next clean run appends normally.
+    let again = etl::testing::materialize(KEY).after(&ok).run().unwrap();
+    assert!(again.result().success());
+    let after = snapshot(&again);
+    assert_eq!(after[0], json!(6));
+    assert_eq!(after[2], json!(2));
+}

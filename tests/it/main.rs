@@ -1,0 +1,6 @@
+//! End-to-end tests: one binary (one link-time registry) for all of them.
+
+mod failure;
+mod lesson;
+mod examples;
+mod nested;

@@ -1,0 +1,6 @@
+#[etl::resource]
+fn count() -> i64 {
+    3
+}
+
+fn main() {}
