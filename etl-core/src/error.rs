@@ -11,6 +11,9 @@ pub enum HintError {
     /// Unknown write disposition.
     #[error("unknown write disposition `{0}`; expected one of append, replace, merge")]
     UnknownWriteDisposition(String),
+    /// A schema contract that does not parse.
+    #[error("bad schema contract: {0}")]
+    BadContract(String),
     /// A column hint that does not parse.
     #[error("bad hint for column `{column}`: {message}")]
     BadColumnHint {
@@ -45,6 +48,20 @@ pub enum SchemaError {
         column: String,
         /// What conflicts.
         message: String,
+    },
+    /// Data violates a `freeze` schema contract.
+    #[error("contract on `{entity}` with `contract_mode=freeze` is violated: {what} (table `{table}`{}{})", column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default(), value.as_ref().map(|v| format!(", value {v}")).unwrap_or_default())]
+    ContractViolation {
+        /// `tables`, `columns` or `data_type`.
+        entity: &'static str,
+        /// What the data would have changed.
+        what: String,
+        /// Table.
+        table: String,
+        /// Column, if the violation is about one.
+        column: Option<String>,
+        /// The offending value as JSON, if any.
+        value: Option<String>,
     },
     /// A stored schema that cannot be read back.
     #[error("stored schema is not readable: {0}")]

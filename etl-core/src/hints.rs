@@ -265,6 +265,88 @@ pub fn columns_from_json(spec: &serde_json::Value) -> Result<Vec<ColumnHint>, Hi
     }
 }
 
+/// What happens when data does not fit the existing schema (dlt's `schema_contract`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ContractMode {
+    /// Change the schema (the default).
+    #[default]
+    Evolve,
+    /// Fail the run, naming the table, column, value and row.
+    Freeze,
+    /// Drop the whole row.
+    DiscardRow,
+    /// Drop the value that does not fit, keep the rest of the row.
+    DiscardValue,
+}
+
+impl ContractMode {
+    /// dlt's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContractMode::Evolve => "evolve",
+            ContractMode::Freeze => "freeze",
+            ContractMode::DiscardRow => "discard_row",
+            ContractMode::DiscardValue => "discard_value",
+        }
+    }
+}
+
+impl FromStr for ContractMode {
+    type Err = HintError;
+    fn from_str(s: &str) -> Result<Self, HintError> {
+        match s {
+            "evolve" => Ok(ContractMode::Evolve),
+            "freeze" => Ok(ContractMode::Freeze),
+            "discard_row" => Ok(ContractMode::DiscardRow),
+            "discard_value" => Ok(ContractMode::DiscardValue),
+            other => Err(HintError::BadContract(format!(
+                "unknown contract mode `{other}`; expected one of evolve, freeze, discard_row, discard_value"
+            ))),
+        }
+    }
+}
+
+/// Contract modes for new tables, new columns and values of another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SchemaContract {
+    /// New tables (including nested tables).
+    pub tables: ContractMode,
+    /// New columns of tables that already have data.
+    pub columns: ContractMode,
+    /// Values that would need a variant column.
+    pub data_type: ContractMode,
+}
+
+impl SchemaContract {
+    /// The same mode for all three.
+    pub fn all(mode: ContractMode) -> Self {
+        SchemaContract { tables: mode, columns: mode, data_type: mode }
+    }
+
+    /// Parses dlt's forms: `"freeze"` or `{"tables": .., "columns": .., "data_type": ..}`.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, HintError> {
+        match v {
+            serde_json::Value::String(s) => Ok(SchemaContract::all(s.parse()?)),
+            serde_json::Value::Object(m) => {
+                let mut c = SchemaContract::default();
+                for (k, v) in m {
+                    let mode: ContractMode = v.as_str().ok_or_else(|| HintError::BadContract(format!("`{k}` must be a string")))?.parse()?;
+                    match k.as_str() {
+                        "tables" => c.tables = mode,
+                        "columns" => c.columns = mode,
+                        "data_type" => c.data_type = mode,
+                        other => {
+                            return Err(HintError::BadContract(format!("unknown contract entity `{other}`; expected tables, columns, data_type")))
+                        }
+                    }
+                }
+                Ok(c)
+            }
+            other => Err(HintError::BadContract(format!("expected a mode or an object, got {other}"))),
+        }
+    }
+}
+
 /// Everything a resource says about the table it fills.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResourceHints {
@@ -286,6 +368,8 @@ pub struct ResourceHints {
     pub selected: bool,
     /// Description (the resource function's doc comment).
     pub description: Option<String>,
+    /// Schema contract (overrides the source's).
+    pub schema_contract: Option<SchemaContract>,
 }
 
 impl ResourceHints {

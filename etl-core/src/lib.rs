@@ -17,7 +17,7 @@ pub mod types;
 pub mod value;
 
 pub use error::{HintError, SchemaError, SourceError};
-pub use hints::{ColumnHint, DataType, ResourceHints, WriteDisposition};
+pub use hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
 pub use resource::{BoxError, IntoResources, Items, Resource, Source};
 pub use schema::{Column, Schema, SchemaChange, Table};
 pub use value::{to_value, Value};

@@ -139,13 +139,14 @@ impl Resource {
 pub struct Source {
     name: String,
     max_table_nesting: Option<u32>,
+    schema_contract: Option<crate::hints::SchemaContract>,
     resources: Vec<Resource>,
 }
 
 impl Source {
     /// A source with no resources.
     pub fn new(name: impl Into<String>) -> Self {
-        Source { name: name.into(), max_table_nesting: None, resources: Vec::new() }
+        Source { name: name.into(), max_table_nesting: None, schema_contract: None, resources: Vec::new() }
     }
 
     /// A source from resources; resource names must be unique.
@@ -175,6 +176,17 @@ impl Source {
     pub fn with_max_table_nesting(mut self, depth: u32) -> Self {
         self.max_table_nesting = Some(depth);
         self
+    }
+
+    /// Sets the schema contract for every resource without its own.
+    pub fn with_schema_contract(mut self, contract: crate::hints::SchemaContract) -> Self {
+        self.schema_contract = Some(contract);
+        self
+    }
+
+    /// The source's schema contract.
+    pub fn schema_contract(&self) -> Option<crate::hints::SchemaContract> {
+        self.schema_contract
     }
 
     /// The source's `max_table_nesting`.

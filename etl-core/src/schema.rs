@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value as Json};
 use sha3::Digest;
 
 use crate::error::SchemaError;
-use crate::hints::{ColumnHint, DataType, ResourceHints, WriteDisposition};
+use crate::hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
 use crate::naming::{normalize_identifier, PATH_SEPARATOR};
 use crate::normalize::{FlatRow, C_ID, C_LIST_IDX, C_LOAD_ID, C_PARENT_ID, C_ROOT_ID};
 use crate::types::{canonical, coerce, infer_type, variant_suffix};
@@ -416,9 +416,72 @@ impl Schema {
 
     /// Coerces a normalized row into the schema, evolving it: new tables, new columns, variant
     /// columns for values that do not fit. Returns `(column index, value)` pairs (nulls dropped)
-    /// and records every change in `changes`.
+    /// and records every change in `changes`. Uses the default contract (evolve everything).
     pub fn coerce_row(&mut self, row: FlatRow, changes: &mut Vec<SchemaChange>) -> Result<Vec<(usize, Value)>, SchemaError> {
-        let FlatRow { table: table_name, parent, cells } = row;
+        Ok(self.coerce_row_with(row, &SchemaContract::default(), changes)?.unwrap_or_default())
+    }
+
+    /// [`Self::coerce_row`] under a schema contract: `Ok(None)` when the contract discards the
+    /// row. Contracts on columns and data types apply to tables that already have data; new tables
+    /// follow the `tables` mode.
+    pub fn coerce_row_with(
+        &mut self,
+        row: FlatRow,
+        contract: &SchemaContract,
+        changes: &mut Vec<SchemaChange>,
+    ) -> Result<Option<Vec<(usize, Value)>>, SchemaError> {
+        let FlatRow { table: table_name, parent, mut cells } = row;
+        let existing = self.table(&table_name);
+        let is_new = existing.is_none_or(|t| !t.seen_data);
+        if is_new && contract.tables != ContractMode::Evolve {
+            match contract.tables {
+                ContractMode::Freeze => {
+                    return Err(SchemaError::ContractViolation {
+                        entity: "tables",
+                        what: format!("can't add table `{table_name}`"),
+                        table: table_name,
+                        column: None,
+                        value: None,
+                    })
+                }
+                _ => return Ok(None),
+            }
+        }
+        if !is_new && (contract.columns != ContractMode::Evolve || contract.data_type != ContractMode::Evolve) {
+            let table = existing.expect("not new");
+            let mut keep = Vec::with_capacity(cells.len());
+            for (name, value) in cells {
+                if value.is_null() {
+                    continue;
+                }
+                let (entity, mode, what) = match table.column(&name) {
+                    None => ("columns", contract.columns, format!("can't add column `{name}` to table `{table_name}`")),
+                    Some(c) => match c.data_type {
+                        Some(t) if coerce(value.clone(), t).is_none() => (
+                            "data_type",
+                            contract.data_type,
+                            format!("can't add variant column `{name}{PATH_SEPARATOR}v_{}` to table `{table_name}`", variant_suffix(&value)),
+                        ),
+                        _ => ("", ContractMode::Evolve, String::new()),
+                    },
+                };
+                match mode {
+                    ContractMode::Evolve => keep.push((name, value)),
+                    ContractMode::Freeze => {
+                        return Err(SchemaError::ContractViolation {
+                            entity,
+                            what,
+                            table: table_name.clone(),
+                            column: Some(name),
+                            value: Some(value.to_json_string()),
+                        })
+                    }
+                    ContractMode::DiscardRow => return Ok(None),
+                    ContractMode::DiscardValue => {}
+                }
+            }
+            cells = keep;
+        }
         if self.table(&table_name).is_none() {
             // Root tables are created from their resource's hints first; a table first met here is
             // a nested table (its write disposition is its root's) or a table without hints.
@@ -472,7 +535,7 @@ impl Schema {
                 }
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// dlt's stored-schema JSON (what goes into `_dlt_version.schema`).
@@ -615,6 +678,29 @@ mod tests {
         assert!(t.columns[1].variant);
         assert_eq!(out, vec![(1, Value::Text("two".into()))]);
         assert!(s.table("t").unwrap().column("b").is_none(), "all-null column is not created");
+    }
+
+    #[test]
+    fn contracts_freeze_discard_and_evolve() {
+        let mut s = Schema::new("s");
+        let mut ch = Vec::new();
+        s.coerce_row(row("t", vec![("a", Value::Int(1))]), &mut ch).unwrap();
+        let freeze = SchemaContract { columns: ContractMode::Freeze, ..Default::default() };
+        let err = s.coerce_row_with(row("t", vec![("a", Value::Int(2)), ("b", Value::Int(3))]), &freeze, &mut ch).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "contract on `columns` with `contract_mode=freeze` is violated: can't add column `b` to table `t` (table `t`, column `b`, value 3)"
+        );
+        assert!(s.table("t").unwrap().column("b").is_none(), "a rejected row changes nothing");
+        let discard_value = SchemaContract { columns: ContractMode::DiscardValue, ..Default::default() };
+        let kept = s.coerce_row_with(row("t", vec![("a", Value::Int(2)), ("b", Value::Int(3))]), &discard_value, &mut ch).unwrap();
+        assert_eq!(kept, Some(vec![(0, Value::Int(2))]));
+        let discard_row = SchemaContract { data_type: ContractMode::DiscardRow, ..Default::default() };
+        assert_eq!(s.coerce_row_with(row("t", vec![("a", Value::Text("x".into()))]), &discard_row, &mut ch).unwrap(), None);
+        let frozen_tables = SchemaContract::all(ContractMode::Freeze);
+        assert!(s.coerce_row_with(row("new", vec![("a", Value::Int(1))]), &frozen_tables, &mut ch).is_err());
+        // Values that fit are fine under any contract.
+        assert!(s.coerce_row_with(row("t", vec![("a", Value::Text("7".into()))]), &frozen_tables, &mut ch).unwrap().is_some());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -166,8 +166,35 @@ fn check_fn_shape(errors: &mut Errors, func: &ItemFn, attr: &str) {
     }
 }
 
-const RESOURCE_OPTIONS: &[&str] =
-    &["name", "table_name", "write_disposition", "primary_key", "merge_key", "max_table_nesting", "columns", "selected"];
+const RESOURCE_OPTIONS: &[&str] = &[
+    "name",
+    "table_name",
+    "write_disposition",
+    "primary_key",
+    "merge_key",
+    "max_table_nesting",
+    "columns",
+    "selected",
+    "schema_contract",
+];
+
+const CONTRACT_MODES: &[(&str, &str)] =
+    &[("evolve", "Evolve"), ("freeze", "Freeze"), ("discard_row", "DiscardRow"), ("discard_value", "DiscardValue")];
+
+/// `schema_contract = "freeze"` (one mode for tables, columns and data types).
+fn contract_tokens(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<TokenStream2> {
+    let s = lit_str(errors, ident, value)?;
+    match CONTRACT_MODES.iter().find(|(name, _)| *name == s.value()) {
+        Some((_, variant)) => {
+            let v = format_ident!("{}", variant);
+            Some(quote!(::etl::__private::SchemaContract::all(::etl::__private::ContractMode::#v)))
+        }
+        None => {
+            errors.push(s.span(), "unknown contract mode; expected one of `evolve`, `freeze`, `discard_row`, `discard_value`");
+            None
+        }
+    }
+}
 
 /// Declares a resource (dlt's `@dlt.resource`): a function returning any iterator of rows
 /// (`Serialize` items, or `Result`s of them). Calling the function returns an `etl::Resource`
@@ -175,7 +202,8 @@ const RESOURCE_OPTIONS: &[&str] =
 ///
 /// Options: `name`, `table_name`, `write_disposition = "append" | "replace" | "merge"`,
 /// `primary_key`, `merge_key` (a column or a list), `max_table_nesting`, `columns` (an
-/// expression giving `etl::ColumnHint`s), `selected`.
+/// expression giving `etl::ColumnHint`s), `selected`, `schema_contract = "evolve" | "freeze" |
+/// "discard_row" | "discard_value"`.
 #[proc_macro_attribute]
 pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: TokenStream2 = item.clone().into();
@@ -255,6 +283,11 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
                     setters.push(quote!(__hints.selected = #b;));
                 }
             }
+            "schema_contract" => {
+                if let Some(c) = contract_tokens(&mut errors, &ident, &value) {
+                    setters.push(quote!(__hints.schema_contract = ::etl::__private::Some(#c);));
+                }
+            }
             "columns" => {
                 setters.push(quote_spanned!(value.span()=>
                     __hints.columns = ::etl::__private::IntoIterator::into_iter(#value).collect();
@@ -263,10 +296,13 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
             _ => unreachable!("checked against RESOURCE_OPTIONS"),
         }
     }
-    if let Some(e) = errors.0 {
-        return fallback(item2, e);
-    }
-    let ret_ty = ret_ty.expect("checked above");
+    // The function itself is unusable: emit it unchanged with the errors.
+    let Some(ret_ty) = ret_ty.filter(|_| func.sig.generics.params.is_empty() && func.sig.asyncness.is_none() && !matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)))) else {
+        return fallback(item2, errors.0.unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid resource function")));
+    };
+    // Option errors: expand with the valid options so callers see a `Resource` (no follow-on
+    // errors), and report the bad options.
+    let option_errors = errors.0.map(|e| e.to_compile_error()).unwrap_or_default();
     let description = match doc_string(&func.attrs) {
         Some(d) => quote!(__hints.description = ::etl::__private::Some(::etl::__private::String::from(#d));),
         None => quote!(),
@@ -288,6 +324,9 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
     let body_call = quote_spanned!(ret_ty.span()=>
         ::etl::__private::ResourceReturn::into_rows(__etl_body(#(#arg_names),*))
     );
+    let map_rows = quote_spanned!(ret_ty.span()=>
+        ::etl::__private::Iterator::map(__rows, |__item| (&__item).__etl_kind().into_value(__item))
+    );
     let expanded = quote! {
         #(#attrs)*
         #vis fn #fn_name(#(#outer_inputs),*) -> ::etl::__private::Resource {
@@ -300,21 +339,20 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
                 #[allow(unused_imports)]
                 use ::etl::__private::{PlainKind as _, ResultKind as _};
                 let __rows = #body_call;
-                ::etl::__private::Ok(::etl::__private::boxed_items(
-                    ::etl::__private::Iterator::map(__rows, |__item| (&__item).__etl_kind().into_value(__item)),
-                ))
+                ::etl::__private::Ok(::etl::__private::boxed_items(#map_rows))
             })
         }
+        #option_errors
     };
     debug_print("resource", &expanded);
     expanded.into()
 }
 
-const SOURCE_OPTIONS: &[&str] = &["name", "max_table_nesting"];
+const SOURCE_OPTIONS: &[&str] = &["name", "max_table_nesting", "schema_contract"];
 
 /// Declares a source (dlt's `@dlt.source`): a function whose body returns one resource, a tuple
 /// or a `Vec` of resources. It returns an `etl::Source` named after the function (or `name`);
-/// the source name is the schema name. Options: `name`, `max_table_nesting`.
+/// the source name is the schema name. Options: `name`, `max_table_nesting`, `schema_contract`.
 #[proc_macro_attribute]
 pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: TokenStream2 = item.clone().into();
@@ -336,6 +374,7 @@ pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let mut name = func.sig.ident.to_string();
     let mut nesting = quote!();
+    let mut contract = quote!();
     for (ident, value, _) in options {
         let key = ident.to_string();
         if !SOURCE_OPTIONS.contains(&key.as_str()) {
@@ -354,12 +393,22 @@ pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
                     nesting = quote!(let __source = __source.with_max_table_nesting(#n););
                 }
             }
+            "schema_contract" => {
+                if let Some(c) = contract_tokens(&mut errors, &ident, &value) {
+                    contract = quote!(let __source = __source.with_schema_contract(#c););
+                }
+            }
             _ => unreachable!("checked against SOURCE_OPTIONS"),
         }
     }
-    if let Some(e) = errors.0 {
-        return fallback(item2, e);
+    let shape_ok = func.sig.generics.params.is_empty()
+        && func.sig.asyncness.is_none()
+        && !matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)))
+        && !matches!(func.sig.output, ReturnType::Default);
+    if !shape_ok {
+        return fallback(item2, errors.0.unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid source function")));
     }
+    let option_errors = errors.0.map(|e| e.to_compile_error()).unwrap_or_default();
     let ItemFn { attrs, vis, sig, block } = &func;
     let fn_name = &sig.ident;
     let inputs = &sig.inputs;
@@ -368,8 +417,9 @@ pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
         #vis fn #fn_name(#inputs) -> ::etl::__private::Source {
             #[allow(clippy::redundant_closure_call, clippy::needless_return, unused_mut)]
             let __resources = ::etl::__private::IntoResources::into_resources((move || #block)());
-            ::etl::__private::make_source(#name, __resources, |__source| { #nesting __source })
+            ::etl::__private::make_source(#name, __resources, |__source| { #nesting #contract __source })
         }
+        #option_errors
     };
     debug_print("source", &expanded);
     expanded.into()
@@ -473,7 +523,6 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let resolves = params.iter().zip(&param_names).map(|(ty, name)| {
         quote_spanned!(ty.span()=> let #name: #ty = ::etl::__private::AssetParam::resolve(__cx)?;)
     });
-    let checks = params.iter().map(|ty| quote_spanned!(ty.span()=> __etl_check_param::<#ty>();));
     let reqs = params.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as ::etl::__private::AssetParam<'_>>::requirement()));
     let call = quote_spanned!(ret_span=> ::etl::__private::IntoAssetOutput::into_output(#fn_name(#(#param_names),*)));
     let source_fn = quote_spanned!(source_expr.span()=>
@@ -495,10 +544,6 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
             #source_fn
             #pipeline_fn
             #translator_fn
-            #[allow(dead_code)]
-            fn __etl_check_param<'a, T: ::etl::__private::AssetParam<'a>>() {}
-            #[allow(dead_code)]
-            fn __etl_checks() { #(#checks)* }
             fn __etl_invoke(__cx: &::etl::__private::InvokeContext<'_>) -> ::etl::__private::Materializations {
                 #(#resolves)*
                 #call
@@ -526,6 +571,5 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
         };
     };
     debug_print("assets", &expanded);
-    let _ = ToTokens::to_token_stream(&func);
     expanded.into()
 }

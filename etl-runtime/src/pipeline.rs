@@ -20,6 +20,8 @@ use etl_core::{Resource, Schema, SchemaChange, Source, Value, WriteDisposition};
 
 use crate::error::{PipelineError, Step};
 use crate::progress::{Progress, ProgressSink};
+#[cfg(feature = "duckdb")]
+use crate::destination::duckdb::Target;
 
 /// The destination type name dlt reports for DuckDB.
 pub const DUCKDB_DESTINATION_TYPE: &str = "dlt.destinations.duckdb";
@@ -267,10 +269,20 @@ impl Pipeline {
         let outcome = (|| -> Result<bool, PipelineError> {
             db.ensure_dataset().map_err(PipelineError::load_from)?;
             let source_nesting = source.max_table_nesting();
+            let source_contract = source.schema_contract();
             let mut wrote_any = false;
             for mut resource in source.into_resources().into_iter().filter(Resource::is_selected) {
                 let started = Instant::now();
-                let loaded = self.load_resource(&mut db, &mut schema, &mut resource, source_nesting, &load_id, &mut ids, &mut changes, &mut progress)?;
+                let loaded = self.load_resource(
+                    &mut db,
+                    &mut schema,
+                    &mut resource,
+                    (source_nesting, source_contract),
+                    &load_id,
+                    &mut ids,
+                    &mut changes,
+                    &mut progress,
+                )?;
                 let root = normalize_identifier(resource.hints().table());
                 for (table, rows) in &loaded {
                     *row_counts.entry(table.clone()).or_default() += rows;
@@ -348,7 +360,7 @@ impl Pipeline {
         db: &mut crate::destination::duckdb::DuckDbSession,
         schema: &mut Schema,
         resource: &mut Resource,
-        source_nesting: Option<u32>,
+        (source_nesting, source_contract): (Option<u32>, Option<etl_core::SchemaContract>),
         load_id: &str,
         ids: &mut IdGenerator,
         changes: &mut Vec<SchemaChange>,
@@ -372,11 +384,17 @@ impl Pipeline {
             }
             db.sync_table(schema, &root).map_err(PipelineError::load_from)?;
         }
+        // Merge with a primary or merge key loads into staging, then merges (delete-insert);
+        // merge without keys appends, as in dlt.
+        let merging = hints.write_disposition == WriteDisposition::Merge
+            && schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
+        let target = if merging { Target::Staging } else { Target::Main };
+        let contract = hints.schema_contract.or(source_contract).unwrap_or_default();
         let ctx = RowContext {
             root_table: &root,
             load_id,
             max_nesting: hints.max_table_nesting.or(source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
-            propagate_root_id: false,
+            propagate_root_id: merging,
         };
 
         let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items())) {
@@ -406,11 +424,14 @@ impl Pipeline {
                 normalize_item(schema, &ctx, row, ids, &mut flat);
                 for row in flat.drain(..) {
                     let table = row.table.clone();
-                    let coerced = schema.coerce_row(row, changes).map_err(|e| PipelineError::normalize(&name, Some(item_no), e.to_string()))?;
+                    let coerced = schema
+                        .coerce_row_with(row, &contract, changes)
+                        .map_err(|e| PipelineError::normalize(&name, Some(item_no - 1), e.to_string()))?;
+                    let Some(coerced) = coerced else { continue };
                     let buffer = buffers.entry(table.clone()).or_default();
                     buffer.push(coerced);
                     if buffer.len() >= BATCH_ROWS {
-                        let n = flush(db, schema, &table, buffer, &name)?;
+                        let n = flush(db, schema, &table, buffer, &name, target)?;
                         *written.entry(table).or_default() += n;
                     }
                 }
@@ -419,9 +440,12 @@ impl Pipeline {
         }
         for (table, buffer) in buffers.iter_mut() {
             if !buffer.is_empty() {
-                let n = flush(db, schema, table, buffer, &name)?;
+                let n = flush(db, schema, table, buffer, &name, target)?;
                 *written.entry(table.clone()).or_default() += n;
             }
+        }
+        if merging {
+            db.merge_staged(schema, &root).map_err(PipelineError::load_from)?;
         }
         Ok(written)
     }
@@ -434,6 +458,7 @@ fn flush(
     table: &str,
     buffer: &mut crate::destination::batch::TableBuffer,
     resource: &str,
+    target: Target,
 ) -> Result<u64, PipelineError> {
     // Parents first: a nested table's rows may arrive before its parent's batch is flushed, but
     // the parent table must exist for the schema to be consistent in the destination.
@@ -442,12 +467,12 @@ fn flush(
         chain.push(parent);
     }
     for t in chain.iter().rev() {
-        db.sync_table(schema, t).map_err(PipelineError::load_from)?;
+        db.sync_table_in(target, schema, t).map_err(PipelineError::load_from)?;
     }
     let t = schema.table(table).expect("rows only exist for known tables");
     let n = buffer.len() as u64;
     let (columns, batch) = buffer.take_batch(t).map_err(|e| PipelineError::normalize(resource, None, e))?;
-    db.append(table, &columns, batch).map_err(PipelineError::load_from)?;
+    db.append(target, table, &columns, batch).map_err(PipelineError::load_from)?;
     Ok(n)
 }
 

@@ -36,7 +36,7 @@
 pub use etl_macros::{assets, resource, source};
 
 pub use etl_core::{
-    hints::{ColumnHint, DataType, ResourceHints, WriteDisposition},
+    hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition},
     resource::{BoxError, IntoResources, Resource, Source},
     schema::Schema,
     value::{to_value, Value},
@@ -83,7 +83,7 @@ pub mod __private {
     pub use ::std::vec;
     pub use ::std::vec::Vec;
 
-    pub use etl_core::hints::{ResourceHints, WriteDisposition};
+    pub use etl_core::hints::{ContractMode, ResourceHints, SchemaContract, WriteDisposition};
     pub use etl_core::resource::item::{PlainKind, ResultKind};
     pub use etl_core::resource::{boxed_items, make_source, IntoResources, Resource, ResourceReturn, Source};
     pub use etl_runtime::asset::{Location, Materializations};

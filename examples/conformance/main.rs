@@ -188,6 +188,7 @@ fn apply_hints(hints: &mut ResourceHints, spec: &Json) -> anyhow::Result<()> {
             "max_table_nesting" => hints.max_table_nesting = value.as_u64().map(|n| n as u32),
             "columns" => hints.columns = etl::core::hints::columns_from_json(value)?,
             "selected" => hints.selected = value.as_bool().unwrap_or(true),
+            "schema_contract" => hints.schema_contract = Some(etl::core::SchemaContract::from_json(value)?),
             other => bail!("hint `{other}` is not supported by this build yet"),
         }
     }

@@ -2,5 +2,6 @@
 
 mod failure;
 mod lesson;
+mod conformance;
 mod examples;
 mod nested;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 use etl_core::naming::{quote_ident, quote_literal};
+use etl_core::normalize::{C_ID, C_ROOT_ID};
 use etl_core::schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
 use etl_core::Schema;
 
@@ -50,12 +51,23 @@ pub struct StoredSchema {
     pub schema: Schema,
 }
 
+/// Which DuckDB schema a table lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The dataset.
+    Main,
+    /// `<dataset>_staging`, where merge loads land before they are merged; emptied and dropped
+    /// in the same transaction.
+    Staging,
+}
+
 /// An open DuckDB file with a dataset (DuckDB schema).
 pub struct DuckDbSession {
     conn: Connection,
     dataset: String,
-    /// Columns of each table of the dataset that exists in the file.
-    existing: HashMap<String, Vec<String>>,
+    staging: String,
+    /// Columns of each table that exists in the dataset or its staging schema.
+    existing: HashMap<(Target, String), Vec<String>>,
     in_transaction: bool,
 }
 
@@ -63,7 +75,13 @@ impl DuckDbSession {
     /// Opens (or creates) the file and reads which tables the dataset has.
     pub fn open(path: &Path, dataset: &str) -> Result<Self, DuckDbError> {
         let conn = Connection::open(path).map_err(|source| DuckDbError::Open { path: path.to_owned(), source })?;
-        let mut session = DuckDbSession { conn, dataset: dataset.to_owned(), existing: HashMap::new(), in_transaction: false };
+        let mut session = DuckDbSession {
+            conn,
+            dataset: dataset.to_owned(),
+            staging: format!("{dataset}_staging"),
+            existing: HashMap::new(),
+            in_transaction: false,
+        };
         session.refresh_existing()?;
         Ok(session)
     }
@@ -77,28 +95,42 @@ impl DuckDbSession {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT table_name, column_name FROM information_schema.columns \
-                 WHERE table_schema = ? ORDER BY table_name, ordinal_position",
+                "SELECT table_schema, table_name, column_name FROM information_schema.columns \
+                 WHERE table_schema IN (?, ?) ORDER BY table_schema, table_name, ordinal_position",
             )
             .map_err(sql_err("reading the dataset's tables"))?;
         let rows = stmt
-            .query_map(params![self.dataset], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![self.dataset, self.staging], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
             .map_err(sql_err("reading the dataset's tables"))?;
         self.existing.clear();
         for row in rows {
-            let (t, c) = row.map_err(sql_err("reading the dataset's tables"))?;
-            self.existing.entry(t).or_default().push(c);
+            let (ds, t, c) = row.map_err(sql_err("reading the dataset's tables"))?;
+            let target = if ds == self.dataset { Target::Main } else { Target::Staging };
+            self.existing.entry((target, t)).or_default().push(c);
         }
         Ok(())
     }
 
     fn qualified(&self, table: &str) -> String {
-        format!("{}.{}", quote_ident(&self.dataset), quote_ident(table))
+        self.qualified_in(Target::Main, table)
+    }
+
+    fn schema_name(&self, target: Target) -> &str {
+        match target {
+            Target::Main => &self.dataset,
+            Target::Staging => &self.staging,
+        }
+    }
+
+    fn qualified_in(&self, target: Target, table: &str) -> String {
+        format!("{}.{}", quote_ident(self.schema_name(target)), quote_ident(table))
     }
 
     /// Whether the dataset has this table.
     pub fn has_table(&self, table: &str) -> bool {
-        self.existing.contains_key(table)
+        self.existing.contains_key(&(Target::Main, table.to_owned()))
     }
 
     /// Starts the run's transaction.
@@ -168,23 +200,36 @@ impl DuckDbSession {
     /// Makes the destination table match the schema table: creates it, or adds missing columns.
     /// Returns whether anything changed. A table with no typed column is not created yet.
     pub fn sync_table(&mut self, schema: &Schema, table: &str) -> Result<bool, DuckDbError> {
+        self.sync_table_in(Target::Main, schema, table)
+    }
+
+    /// [`Self::sync_table`] in the dataset or in its staging schema (which has no NOT NULL
+    /// constraints: it only holds a load until the merge).
+    pub fn sync_table_in(&mut self, target: Target, schema: &Schema, table: &str) -> Result<bool, DuckDbError> {
         let Some(t) = schema.table(table) else { return Ok(false) };
         let complete: Vec<_> = t.complete_columns().collect();
         if complete.is_empty() {
             return Ok(false);
         }
-        match self.existing.get(table) {
+        let key = (target, table.to_owned());
+        match self.existing.get(&key) {
             None => {
+                if target == Target::Staging {
+                    self.conn
+                        .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&self.staging)))
+                        .map_err(sql_err("creating the staging schema"))?;
+                }
                 let defs: Vec<String> = complete
                     .iter()
                     .map(|c| {
                         let ty = c.duckdb_type().expect("complete column");
-                        format!("{} {}{}", quote_ident(&c.name), ty, if c.nullable { "" } else { " NOT NULL" })
+                        let not_null = !c.nullable && target == Target::Main;
+                        format!("{} {}{}", quote_ident(&c.name), ty, if not_null { " NOT NULL" } else { "" })
                     })
                     .collect();
-                let sql = format!("CREATE TABLE {} ({})", self.qualified(table), defs.join(", "));
+                let sql = format!("CREATE TABLE {} ({})", self.qualified_in(target, table), defs.join(", "));
                 self.conn.execute_batch(&sql).map_err(sql_err(format!("creating table `{table}`")))?;
-                self.existing.insert(table.to_owned(), complete.iter().map(|c| c.name.clone()).collect());
+                self.existing.insert(key, complete.iter().map(|c| c.name.clone()).collect());
                 Ok(true)
             }
             Some(have) => {
@@ -193,13 +238,13 @@ impl DuckDbSession {
                     // Added columns are nullable: rows loaded before have no value for them.
                     let sql = format!(
                         "ALTER TABLE {} ADD COLUMN {} {}",
-                        self.qualified(table),
+                        self.qualified_in(target, table),
                         quote_ident(&c.name),
                         c.duckdb_type().expect("complete column")
                     );
                     self.conn.execute_batch(&sql).map_err(sql_err(format!("adding column `{}` to table `{table}`", c.name)))?;
                 }
-                let have = self.existing.get_mut(table).expect("present");
+                let have = self.existing.get_mut(&key).expect("present");
                 have.extend(missing.iter().map(|c| c.name.clone()));
                 Ok(!missing.is_empty())
             }
@@ -217,14 +262,112 @@ impl DuckDbSession {
     }
 
     /// Appends a batch through DuckDB's appender, by column name.
-    pub fn append(&mut self, table: &str, columns: &[String], batch: RecordBatch) -> Result<(), DuckDbError> {
+    pub fn append(&mut self, target: Target, table: &str, columns: &[String], batch: RecordBatch) -> Result<(), DuckDbError> {
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let schema = self.schema_name(target).to_owned();
         let mut app = self
             .conn
-            .appender_with_columns_to_db(table, &self.dataset, &names)
+            .appender_with_columns_to_db(table, &schema, &names)
             .map_err(sql_err(format!("opening an appender on table `{table}`")))?;
         app.append_record_batch(batch).map_err(sql_err(format!("appending rows to table `{table}`")))?;
         app.flush().map_err(sql_err(format!("appending rows to table `{table}`")))?;
+        Ok(())
+    }
+
+    /// Merges the staged load of `root` (and its nested tables) into the dataset with dlt's
+    /// `delete-insert` strategy, then drops the staging tables:
+    /// rows whose primary key or merge key matches a staged row are deleted together with their
+    /// nested rows (found by `_dlt_root_id`); staged root rows are inserted, one per primary key
+    /// (the first by `dedup_sort` if a column has it), skipping rows marked by a `hard_delete`
+    /// column; staged nested rows of inserted roots follow.
+    pub fn merge_staged(&mut self, schema: &Schema, root: &str) -> Result<(), DuckDbError> {
+        let Some(table) = schema.table(root) else { return Ok(()) };
+        if !self.existing.contains_key(&(Target::Staging, root.to_owned())) {
+            return Ok(());
+        }
+        let pk: Vec<&str> = table.columns.iter().filter(|c| c.primary_key).map(|c| c.name.as_str()).collect();
+        let mk: Vec<&str> = table.columns.iter().filter(|c| c.merge_key).map(|c| c.name.as_str()).collect();
+        let dest = self.qualified(root);
+        let stage = self.qualified_in(Target::Staging, root);
+        let matches = |keys: &[&str]| -> Option<String> {
+            (!keys.is_empty()).then(|| {
+                let cond: Vec<String> = keys.iter().map(|k| format!("s.{k} = d.{k}", k = quote_ident(k))).collect();
+                format!("EXISTS (SELECT 1 FROM {stage} s WHERE {})", cond.join(" AND "))
+            })
+        };
+        let condition: Vec<String> = [matches(&pk), matches(&mk)].into_iter().flatten().collect();
+        let condition = condition.join(" OR ");
+        let children: Vec<String> = schema.descendants(root).into_iter().map(|t| t.name.clone()).collect();
+        if self.has_table(root) && !condition.is_empty() {
+            for child in &children {
+                let has_root_id = self.existing.get(&(Target::Main, child.clone())).is_some_and(|c| c.iter().any(|n| n == C_ROOT_ID));
+                if has_root_id {
+                    let sql = format!(
+                        "DELETE FROM {} WHERE {} IN (SELECT d.{} FROM {dest} d WHERE {condition})",
+                        self.qualified(child),
+                        quote_ident(C_ROOT_ID),
+                        quote_ident(C_ID)
+                    );
+                    self.conn.execute_batch(&sql).map_err(sql_err(format!("deleting replaced rows of `{child}`")))?;
+                }
+            }
+            let sql = format!("DELETE FROM {dest} d WHERE {condition}");
+            self.conn.execute_batch(&sql).map_err(sql_err(format!("deleting replaced rows of `{root}`")))?;
+        }
+        self.sync_table(schema, root)?;
+        let staged_cols = self.existing.get(&(Target::Staging, root.to_owned())).cloned().unwrap_or_default();
+        let cols: Vec<String> = staged_cols.iter().map(|c| quote_ident(c)).collect();
+        let hard_delete: Vec<String> = table
+            .columns
+            .iter()
+            .filter(|c| c.hard_delete && staged_cols.contains(&c.name))
+            .map(|c| match c.data_type {
+                Some(etl_core::DataType::Bool) => format!("COALESCE({}, false) = false", quote_ident(&c.name)),
+                _ => format!("{} IS NULL", quote_ident(&c.name)),
+            })
+            .collect();
+        let mut filter = hard_delete.clone();
+        let source = if pk.is_empty() {
+            stage.clone()
+        } else {
+            let order = table
+                .columns
+                .iter()
+                .find(|c| c.dedup_sort.is_some())
+                .map(|c| format!("ORDER BY {} {}", quote_ident(&c.name), if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" }))
+                .unwrap_or_default();
+            let part: Vec<String> = pk.iter().map(|k| quote_ident(k)).collect();
+            filter.push("_etl_rn = 1".into());
+            format!("(SELECT *, row_number() OVER (PARTITION BY {} {order}) AS _etl_rn FROM {stage})", part.join(", "))
+        };
+        let where_clause = if filter.is_empty() { String::new() } else { format!("WHERE {}", filter.join(" AND ")) };
+        let sql = format!("INSERT INTO {dest} ({c}) SELECT {c} FROM {source} {where_clause}", c = cols.join(", "));
+        self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{root}`")))?;
+        for child in &children {
+            let Some(child_cols) = self.existing.get(&(Target::Staging, child.clone())).cloned() else { continue };
+            self.sync_table(schema, child)?;
+            let cols: Vec<String> = child_cols.iter().map(|c| quote_ident(c)).collect();
+            let sql = format!(
+                "INSERT INTO {} ({c}) SELECT {c} FROM {} WHERE {} IN (SELECT {} FROM {dest})",
+                self.qualified(child),
+                self.qualified_in(Target::Staging, child),
+                quote_ident(C_ROOT_ID),
+                quote_ident(C_ID),
+                c = cols.join(", ")
+            );
+            self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{child}`")))?;
+        }
+        for t in std::iter::once(root.to_owned()).chain(children) {
+            if self.existing.remove(&(Target::Staging, t.clone())).is_some() {
+                let sql = format!("DROP TABLE {}", self.qualified_in(Target::Staging, &t));
+                self.conn.execute_batch(&sql).map_err(sql_err(format!("dropping staging table `{t}`")))?;
+            }
+        }
+        if !self.existing.keys().any(|(target, _)| *target == Target::Staging) {
+            self.conn
+                .execute_batch(&format!("DROP SCHEMA IF EXISTS {}", quote_ident(&self.staging)))
+                .map_err(sql_err("dropping the staging schema"))?;
+        }
         Ok(())
     }
 

@@ -8,7 +8,7 @@ fn src() -> etl::Source {
 }
 
 #[etl::assets(dlt_source = src(), dlt_pipeline = etl::pipeline("p"))]
-fn assets(dlt: &etl::DltResource, retries: u32) -> etl::Materializations {
+fn assets(_dlt: &etl::DltResource, retries: u32) -> etl::Materializations {
     let _ = retries;
     Ok(Vec::new())
 }
