@@ -347,9 +347,9 @@ mod tests {
             Ok(Box::new(std::iter::empty()) as Items)
         });
         assert!(!pulled.load(Ordering::SeqCst));
-        r.take_items().unwrap();
+        assert!(r.take_items().is_ok());
         assert!(pulled.load(Ordering::SeqCst));
-        assert!(r.take_items().unwrap_err().to_string().contains("already run"));
+        assert!(r.take_items().err().expect("consumed").to_string().contains("already run"));
     }
 
     #[test]

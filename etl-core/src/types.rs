@@ -4,7 +4,6 @@
 //! coerces (`"22"` into a bigint column, `2` into a text column); where it cannot, the value goes
 //! to a variant column `<column>__v_<type>`.
 
-use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
@@ -28,7 +27,7 @@ pub fn infer_type(value: &Value) -> Option<DataType> {
                 DataType::Text
             }
         }
-        Value::Decimal(_) => DataType::Decimal,
+        Value::Decimal(_) | Value::BigDecimal { .. } => DataType::Decimal,
         Value::Timestamp(_) => DataType::Timestamp,
         Value::Date(_) => DataType::Date,
         Value::Time(_) => DataType::Time,
@@ -124,6 +123,7 @@ fn text_of(value: &Value) -> Option<String> {
         Value::BigInt(i) => i.to_string(),
         Value::Float(f) => python_float_repr(*f),
         Value::Decimal(d) => d.to_string(),
+        Value::BigDecimal { mantissa, scale } => crate::value::big_decimal_text(*mantissa, *scale),
         Value::Timestamp(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
         Value::Date(d) => d.to_string(),
         Value::Time(t) => t.to_string(),
@@ -172,7 +172,9 @@ pub fn coerce(value: Value, to: DataType) -> Option<Value> {
         (T::Decimal, Value::Int(i)) => Some(Value::Decimal(Decimal::from(i))),
         (T::Decimal, Value::BigInt(i)) => Decimal::try_from_i128_with_scale(i, 0).ok().map(Value::Decimal),
         (T::Decimal, Value::Float(f)) => Decimal::from_f64(f).map(Value::Decimal),
-        (T::Decimal, Value::Text(s)) => Decimal::from_str(s.trim()).ok().map(Value::Decimal),
+        (T::Decimal, Value::Text(s)) => crate::value::parse_decimal(&s),
+        (T::Decimal, v @ Value::BigDecimal { .. }) => Some(v),
+        (T::Double, Value::BigDecimal { mantissa, scale }) => Some(Value::Float(mantissa as f64 / 10f64.powi(scale as i32))),
         (T::Timestamp, Value::Timestamp(t)) => Some(Value::Timestamp(t)),
         (T::Timestamp, Value::Text(s)) => parse_iso_timestamp(&s)
             .or_else(|| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN).and_utc()))

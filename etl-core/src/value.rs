@@ -28,6 +28,14 @@ pub enum Value {
     Text(String),
     /// Exact decimal number.
     Decimal(Decimal),
+    /// Exact decimal number with more digits than [`Decimal`] holds (DuckDB's `DECIMAL` goes to
+    /// 38): `mantissa / 10^scale`.
+    BigDecimal {
+        /// All digits, signed.
+        mantissa: i128,
+        /// Digits after the point.
+        scale: u32,
+    },
     /// Instant in time (always normalized to UTC, as dlt does).
     Timestamp(DateTime<Utc>),
     /// Calendar date.
@@ -64,7 +72,7 @@ impl Value {
             Value::Int(_) | Value::BigInt(_) => "integer",
             Value::Float(_) => "float",
             Value::Text(_) => "text",
-            Value::Decimal(_) => "decimal",
+            Value::Decimal(_) | Value::BigDecimal { .. } => "decimal",
             Value::Timestamp(_) => "timestamp",
             Value::Date(_) => "date",
             Value::Time(_) => "time",
@@ -89,6 +97,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
             Value::Text(s) => J::String(s.clone()),
             Value::Decimal(d) => J::String(d.to_string()),
+            Value::BigDecimal { mantissa, scale } => J::String(big_decimal_text(*mantissa, *scale)),
             Value::Timestamp(t) => J::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             Value::Date(d) => J::String(d.to_string()),
             Value::Time(t) => J::String(t.to_string()),
@@ -104,6 +113,44 @@ impl Value {
     pub fn to_json_string(&self) -> String {
         self.to_json().to_string()
     }
+}
+
+/// The text of `mantissa / 10^scale`, with all `scale` digits after the point.
+pub fn big_decimal_text(mantissa: i128, scale: u32) -> String {
+    let digits = mantissa.unsigned_abs().to_string();
+    let sign = if mantissa < 0 { "-" } else { "" };
+    let scale = scale as usize;
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+/// Parses decimal text exactly: a [`Value::Decimal`] when it fits, a [`Value::BigDecimal`] up
+/// to 38 digits, `None` otherwise (never a rounded value).
+pub fn parse_decimal(text: &str) -> Option<Value> {
+    let t = text.trim();
+    if let Ok(d) = Decimal::from_str_exact(t) {
+        return Some(Value::Decimal(d));
+    }
+    let (neg, body) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let significant = digits.trim_start_matches('0');
+    if significant.len() > 38 {
+        return None;
+    }
+    let mantissa: i128 = if significant.is_empty() { 0 } else { significant.parse().ok()? };
+    Some(Value::BigDecimal { mantissa: if neg { -mantissa } else { mantissa }, scale: frac.len() as u32 })
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -451,7 +498,7 @@ impl ser::SerializeStructVariant for VariantBuilder<MapBuilder> {
 mod tests {
     use super::*;
 
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     struct User {
         id: i64,
         name: String,
@@ -482,6 +529,17 @@ mod tests {
             Value::Object(f) => assert_eq!(f[0].0, "z"),
             _ => panic!("not an object"),
         }
+    }
+
+    #[test]
+    fn decimals_beyond_28_digits_stay_exact() {
+        let v = parse_decimal("123456789012345678901234567.123456789").unwrap();
+        assert_eq!(v, Value::BigDecimal { mantissa: 123456789012345678901234567123456789, scale: 9 });
+        assert_eq!(v.to_json(), serde_json::json!("123456789012345678901234567.123456789"));
+        assert_eq!(parse_decimal("-0.000000001"), Some(Value::Decimal(Decimal::new(-1, 9))));
+        assert_eq!(big_decimal_text(-5, 3), "-0.005");
+        assert_eq!(parse_decimal("1".repeat(39).as_str()), None);
+        assert_eq!(parse_decimal("abc"), None);
     }
 
     #[test]

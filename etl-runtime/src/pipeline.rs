@@ -18,7 +18,7 @@ use etl_core::normalize::{normalize_item, IdGenerator, RowContext, DEFAULT_MAX_N
 use etl_core::resource::BoxError;
 use etl_core::{Resource, Schema, SchemaChange, Source, Value, WriteDisposition};
 
-use crate::error::{PipelineError, Step};
+use crate::error::PipelineError;
 use crate::progress::{Progress, ProgressSink};
 #[cfg(feature = "duckdb")]
 use crate::destination::duckdb::Target;

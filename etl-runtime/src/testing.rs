@@ -1,6 +1,7 @@
 //! Testing support: materialize assets in-process into a fresh temporary directory.
 //!
-//! ```no_run
+//! ```ignore
+//! // In a test of a crate that defines the asset `dlt_simple_source_load_dict`:
 //! let run = etl::testing::materialize("dlt_simple_source_load_dict").run().unwrap();
 //! assert!(run.result().success());
 //! let rows = run.query("simple_pipeline", "SELECT id, name FROM simple.load_dict ORDER BY id").unwrap();

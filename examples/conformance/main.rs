@@ -106,7 +106,7 @@ fn typed(v: &Json) -> Value {
             let (k, inner) = m.iter().next().expect("one entry");
             if let Some(s) = inner.as_str() {
                 let parsed = match k.as_str() {
-                    "$decimal" => s.parse().ok().map(Value::Decimal),
+                    "$decimal" => etl::core::value::parse_decimal(s),
                     "$datetime" => etl::core::types::parse_iso_timestamp(s).map(Value::Timestamp),
                     "$date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Value::Date),
                     "$time" => s.parse::<chrono::NaiveTime>().ok().map(Value::Time),

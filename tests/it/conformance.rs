@@ -16,8 +16,6 @@ use serde_json::{json, Value as J};
 /// of them starts passing (so the list shrinks as features land) or if any other case fails.
 const NOT_YET: &[(&str, &str)] = &[
     ("incremental_append", "incremental loading (issue 4)"),
-    ("write_merge", "merge write disposition with keys (issue 4)"),
-    ("write_merge_nested", "merge write disposition with keys (issue 4)"),
 ];
 
 /// Runs where dlt's failure handling is what we mean to differ from (the README's "Where we
@@ -341,9 +339,9 @@ fn canonical_tokens_golden(tables: &serde_json::Map<String, J>, renumber: &HashM
         }
         let (Some(id), Some(load)) = (names.iter().position(|n| *n == "_dlt_id"), names.iter().position(|n| *n == "_dlt_load_id")) else { continue };
         for row in gt["rows"].as_array().unwrap() {
-            let row = row.as_array().unwrap();
+            let row: Vec<J> = row.as_array().unwrap().iter().map(|v| if v.as_str().is_some_and(is_leaked_type_marker) { json!("") } else { v.clone() }).collect();
             let lt = load_tok(&row[load], renumber);
-            canon.insert(row[id].as_str().unwrap().to_owned(), format!("{t}{{{}@{}}}", user_key(&cols, row), lt.as_str().unwrap_or_default()));
+            canon.insert(row[id].as_str().unwrap().to_owned(), format!("{t}{{{}@{}}}", user_key(&cols, &row), lt.as_str().unwrap_or_default()));
         }
     }
     canon
@@ -372,12 +370,21 @@ fn encode_golden_row(t: &str, cols: &[(String, String, bool)], row: &J, canon: &
                     json!("<hash>")
                 } else if (t == "_dlt_version" && n == "schema") || (t == "_dlt_pipeline_state" && n == "state") {
                     json!("<blob>")
+                } else if v.as_str().is_some_and(is_leaked_type_marker) {
+                    // Deliberate difference: dlt leaks the private-use marker of its typed JSON
+                    // (U+F026..U+F02D) for an empty value (empty bytes); we store the empty string.
+                    json!("")
                 } else {
                     v.clone()
                 }
             })
             .collect(),
     )
+}
+
+fn is_leaked_type_marker(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!((chars.next(), chars.next()), (Some(c), None) if ('\u{f026}'..='\u{f02d}').contains(&c))
 }
 
 /// Our rule where dlt blocks: after a run rejected by a `freeze` contract, the next run loads its
@@ -400,10 +407,10 @@ fn contract_violation_does_not_block_the_next_run() {
         }
     }
     let db = dir.path().join("freeze_pipeline.duckdb");
-    let ids = etl::testing::query_file(&db, "SELECT id FROM freeze.items ORDER BY id").unwrap();
+    let ids = etl::testing::query_file(&db, "SELECT id FROM \"freeze\".items ORDER BY id").unwrap();
     assert_eq!(ids, vec![vec![json!(1)], vec![json!(3)]]);
     let cols = etl::testing::query_file(&db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'new_col'").unwrap();
     assert_eq!(cols[0][0], json!(0));
-    let loads = etl::testing::query_file(&db, "SELECT count(*) FROM freeze._dlt_loads").unwrap();
+    let loads = etl::testing::query_file(&db, "SELECT count(*) FROM \"freeze\"._dlt_loads").unwrap();
     assert_eq!(loads[0][0], json!(2));
 }

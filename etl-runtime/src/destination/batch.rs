@@ -77,6 +77,17 @@ fn mismatch(table: &Table, column: &Column, v: &Value) -> String {
     )
 }
 
+/// `mantissa / 10^from` as a mantissa at scale `to`, rounding half away from zero.
+fn rescale_i128(mantissa: i128, from: u32, to: u32) -> Option<i128> {
+    if to >= from {
+        mantissa.checked_mul(10i128.checked_pow(to - from)?)
+    } else {
+        let div = 10i128.checked_pow(from - to)?;
+        let (q, r) = (mantissa / div, mantissa % div);
+        Some(if r.abs() * 2 >= div { q + mantissa.signum() } else { q })
+    }
+}
+
 fn build_array(table: &Table, column: &Column, values: &[Option<&Value>]) -> Result<ArrayRef, String> {
     let n = values.len();
     let data_type = column.data_type.expect("complete column");
@@ -167,6 +178,10 @@ fn build_array(table: &Table, column: &Column, values: &[Option<&Value>]) -> Res
                         let mut d = d.round_dp(scale);
                         d.rescale(scale);
                         b.append_value(d.mantissa());
+                    }
+                    Some(v @ Value::BigDecimal { mantissa, scale: from }) => {
+                        let m = rescale_i128(*mantissa, *from, scale).ok_or_else(|| mismatch(table, column, v))?;
+                        b.append_value(m);
                     }
                     Some(other) => return Err(mismatch(table, column, other)),
                 }
