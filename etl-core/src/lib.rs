@@ -16,6 +16,9 @@ pub mod schema;
 pub mod types;
 pub mod value;
 
+#[cfg(test)]
+mod proptests;
+
 pub use error::{HintError, SchemaError, SourceError};
 pub use hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
 pub use resource::{BoxError, IntoResources, Items, Resource, Source};

@@ -502,7 +502,12 @@ impl Schema {
                 }
                 Some(i) => i,
                 None => {
-                    table.columns.push(new_data_column(&name, inferred));
+                    let mut col = new_data_column(&name, inferred);
+                    if matches!(value, Value::BigInt(_)) {
+                        // An integer beyond int64 gets a type that holds it: HUGEINT.
+                        col.precision = Some(128);
+                    }
+                    table.columns.push(col);
                     changes.push(SchemaChange::NewColumn { table: table_name.clone(), column: name.clone() });
                     out.push((table.columns.len() - 1, canonical(value, inferred)));
                     continue;

@@ -43,7 +43,7 @@ pub fn infer_type(value: &Value) -> Option<DataType> {
 /// and time-only strings are not timestamps.
 pub fn parse_iso_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    if s.len() <= 10 || !s.as_bytes()[0].is_ascii_digit() {
+    if s.len() <= 10 || !s.as_bytes()[0].is_ascii_digit() || !s.is_char_boundary(10) {
         return None;
     }
     let (date, rest) = s.split_at(10);

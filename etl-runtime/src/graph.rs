@@ -166,3 +166,57 @@ impl AssetGraph {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asset::Location;
+    use crate::context::InvokeContext;
+    use crate::pipeline::Pipeline;
+    use etl_core::{Resource, Source};
+
+    fn source() -> Source {
+        Source::with("shop", Resource::from_values("users", Vec::new())).unwrap()
+    }
+    fn pipeline() -> Pipeline {
+        crate::pipeline::pipeline("p")
+    }
+    fn invoke(_: &InvokeContext<'_>) -> crate::asset::Materializations {
+        Ok(Vec::new())
+    }
+    fn no_requirements() -> Vec<Option<crate::registry::Requirement>> {
+        Vec::new()
+    }
+    fn def(name: &'static str, line: u32) -> DltAssetsDef {
+        DltAssetsDef {
+            name,
+            location: Location { module_path: "m", file: "src/assets.rs", line, column: 1 },
+            source,
+            pipeline,
+            invoke,
+            group_name: None,
+            translator: None,
+            requirements: no_requirements,
+        }
+    }
+    static FIRST: std::sync::LazyLock<DltAssetsDef> = std::sync::LazyLock::new(|| def("first", 10));
+    static SECOND: std::sync::LazyLock<DltAssetsDef> = std::sync::LazyLock::new(|| def("second", 20));
+
+    #[test]
+    fn duplicate_keys_are_reported_with_both_locations() {
+        let err = AssetGraph::build(&[&*FIRST, &*SECOND]).err().expect("duplicate");
+        let text = err.to_string();
+        assert!(text.contains("duplicate asset key `dlt_shop_users`"), "{text}");
+        assert!(text.contains("`first` at src/assets.rs:10:1") && text.contains("`second` at src/assets.rs:20:1"), "{text}");
+    }
+
+    #[test]
+    fn selection_syntax() {
+        let graph = AssetGraph::build(&[&*FIRST]).unwrap();
+        assert_eq!(graph.select("*").unwrap(), vec![AssetKey::new("dlt_shop_users")]);
+        assert_eq!(graph.select("group:default").unwrap().len(), 1);
+        assert_eq!(graph.select("kind:duckdb").unwrap().len(), 1);
+        assert!(graph.select("kind:snowflake").is_err());
+        assert!(graph.select("nope").unwrap_err().to_string().contains("assets: `dlt_shop_users`"));
+    }
+}

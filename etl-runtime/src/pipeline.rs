@@ -73,11 +73,19 @@ pub struct Pipeline {
     destination: Destination,
     progress: Progress,
     working_dir: Option<PathBuf>,
+    schema_contract: Option<etl_core::SchemaContract>,
 }
 
 /// Starts a pipeline definition.
 pub fn pipeline(name: impl Into<String>) -> Pipeline {
-    Pipeline { name: name.into(), dataset_name: None, destination: duckdb(), progress: Progress::None, working_dir: None }
+    Pipeline {
+        name: name.into(),
+        dataset_name: None,
+        destination: duckdb(),
+        progress: Progress::None,
+        working_dir: None,
+        schema_contract: None,
+    }
 }
 
 /// One table's part of a load.
@@ -182,6 +190,13 @@ impl Pipeline {
     /// lives here unless the destination names an absolute path.
     pub fn working_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.working_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets a schema contract for every run of this pipeline; it overrides the contracts of
+    /// sources and resources (dlt's `run(..., schema_contract=...)`).
+    pub fn schema_contract(mut self, contract: etl_core::SchemaContract) -> Self {
+        self.schema_contract = Some(contract);
         self
     }
 
@@ -389,7 +404,7 @@ impl Pipeline {
         let merging = hints.write_disposition == WriteDisposition::Merge
             && schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
         let target = if merging { Target::Staging } else { Target::Main };
-        let contract = hints.schema_contract.or(source_contract).unwrap_or_default();
+        let contract = self.schema_contract.or(hints.schema_contract).or(source_contract).unwrap_or_default();
         let ctx = RowContext {
             root_table: &root,
             load_id,

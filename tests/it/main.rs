@@ -5,3 +5,4 @@ mod lesson;
 mod conformance;
 mod examples;
 mod nested;
+mod pipeline_api;

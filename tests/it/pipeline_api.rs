@@ -1,0 +1,49 @@
+//! Pipelines used directly, without assets (dlt's `pipeline.run(data, table_name=...)`).
+
+use etl::{ContractMode, Resource, SchemaContract, WriteDisposition};
+use etl_tests::{columns, scalar};
+use serde_json::json;
+
+#[test]
+fn integers_beyond_int64_get_hugeint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("big_pipeline").working_dir(dir.path());
+    p.run(Resource::from_data("nums", vec![json!({"n": u64::MAX}), json!({"n": 1})])).unwrap();
+    let db = p.database_path();
+    assert_eq!(columns(&db, "big_pipeline_dataset", "nums")[0], ("n".into(), "HUGEINT".into(), true));
+    assert_eq!(scalar(&db, "SELECT max(n)::VARCHAR FROM big_pipeline_dataset.nums"), json!("18446744073709551615"));
+}
+
+#[test]
+fn replace_swaps_parent_and_child_rows_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("rep_pipeline").dataset_name("rep").working_dir(dir.path());
+    let items = |rows: Vec<serde_json::Value>| Resource::from_data("items", rows).with_write_disposition(WriteDisposition::Replace);
+    p.run(items(vec![json!({"id": 1, "tags": ["a", "b"]}), json!({"id": 2, "tags": ["c"]})])).unwrap();
+    let db = p.database_path();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM rep.items__tags"), json!(3));
+    p.run(items(vec![json!({"id": 3, "tags": ["d"]})])).unwrap();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM rep.items"), json!(1));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM rep.items__tags"), json!(1));
+    p.run(items(vec![])).unwrap();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM rep.items"), json!(0));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM rep.items__tags"), json!(0));
+}
+
+#[test]
+fn run_level_contract_overrides_and_names_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("frozen_pipeline").dataset_name("frozen").working_dir(dir.path());
+    p.run(Resource::from_data("users", vec![json!({"id": 1})])).unwrap();
+    let frozen = p.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
+    let err = frozen.run(Resource::from_data("users", vec![json!({"id": 2}), json!({"id": 3, "email": "x@y"})])).unwrap_err();
+    assert_eq!(err.step, etl::Step::Normalize);
+    let text = err.to_string();
+    assert!(text.contains("resource `users`") && text.contains("at item 1") && text.contains("email") && text.contains("\"x@y\""), "{text}");
+    assert_eq!(scalar(&p.database_path(), "SELECT count(*) FROM frozen.users"), json!(1));
+    // discard_value keeps the row without the new column.
+    let lenient = p.clone().schema_contract(SchemaContract { columns: ContractMode::DiscardValue, ..Default::default() });
+    lenient.run(Resource::from_data("users", vec![json!({"id": 3, "email": "x@y"})])).unwrap();
+    assert_eq!(scalar(&p.database_path(), "SELECT count(*) FROM frozen.users"), json!(2));
+    assert_eq!(columns(&p.database_path(), "frozen", "users").len(), 3);
+}
