@@ -223,8 +223,83 @@ impl ser::Error for ToValueError {
 }
 
 /// Converts any `Serialize` item into a [`Value`] without going through JSON text.
+///
+/// serde gives no type information for dates, decimals or bytes: chrono and rust_decimal
+/// serialize as strings, `Vec<u8>` as a list of numbers. The serializer therefore looks at each
+/// field's Rust type name (`std::any::type_name`) and turns the values of `chrono` date/time
+/// types, `rust_decimal::Decimal` and `Vec<u8>`/`[u8]` (also inside `Option`) into typed values,
+/// so such a field becomes a `DATE`/`TIMESTAMPTZ`/`TIME`/`DECIMAL`/`BLOB` column.
 pub fn to_value<T: Serialize + ?Sized>(item: &T) -> Result<Value, ToValueError> {
-    item.serialize(ValueSerializer)
+    ser(item)
+}
+
+/// What a field's Rust type says its serialized value really is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TypeHint {
+    None,
+    Timestamp,
+    NaiveTimestamp,
+    Date,
+    Time,
+    Decimal,
+    Bytes,
+}
+
+fn type_hint<T: ?Sized>() -> TypeHint {
+    let mut name = std::any::type_name::<T>();
+    loop {
+        let before = name;
+        name = name.trim_start_matches('&');
+        if let Some(inner) = name.strip_prefix("core::option::Option<").and_then(|n| n.strip_suffix('>')) {
+            name = inner;
+        }
+        if name == before {
+            break;
+        }
+    }
+    let chrono = name.starts_with("chrono::");
+    if chrono && name.contains("::DateTime<") {
+        TypeHint::Timestamp
+    } else if chrono && name.ends_with("::NaiveDateTime") {
+        TypeHint::NaiveTimestamp
+    } else if chrono && name.ends_with("::NaiveDate") {
+        TypeHint::Date
+    } else if chrono && name.ends_with("::NaiveTime") {
+        TypeHint::Time
+    } else if name.starts_with("rust_decimal::") && name.ends_with("::Decimal") {
+        TypeHint::Decimal
+    } else if name == "alloc::vec::Vec<u8>" || name == "[u8]" || name.starts_with("[u8; ") || name == "bytes::bytes::Bytes" {
+        TypeHint::Bytes
+    } else {
+        TypeHint::None
+    }
+}
+
+/// Serializes a value and applies its type's hint.
+fn ser<T: Serialize + ?Sized>(value: &T) -> Result<Value, ToValueError> {
+    let raw = value.serialize(ValueSerializer)?;
+    Ok(match (type_hint::<T>(), raw) {
+        (TypeHint::None, v) | (_, v @ Value::Null) => v,
+        (TypeHint::Timestamp, Value::Text(s)) => {
+            DateTime::parse_from_rfc3339(&s).map(|t| Value::Timestamp(t.with_timezone(&Utc))).unwrap_or(Value::Text(s))
+        }
+        (TypeHint::NaiveTimestamp, Value::Text(s)) => s
+            .parse::<chrono::NaiveDateTime>()
+            .map(|t| Value::Timestamp(t.and_utc()))
+            .unwrap_or(Value::Text(s)),
+        (TypeHint::Date, Value::Text(s)) => s.parse::<NaiveDate>().map(Value::Date).unwrap_or(Value::Text(s)),
+        (TypeHint::Time, Value::Text(s)) => s.parse::<NaiveTime>().map(Value::Time).unwrap_or(Value::Text(s)),
+        (TypeHint::Decimal, Value::Text(s)) => parse_decimal(&s).unwrap_or(Value::Text(s)),
+        (TypeHint::Decimal, Value::Float(f)) => {
+            use rust_decimal::prelude::FromPrimitive;
+            Decimal::from_f64(f).map(Value::Decimal).unwrap_or(Value::Float(f))
+        }
+        (TypeHint::Bytes, Value::List(items)) => {
+            let bytes: Option<Vec<u8>> = items.iter().map(|v| if let Value::Int(i) = v { u8::try_from(*i).ok() } else { None }).collect();
+            bytes.map(Value::Bytes).unwrap_or(Value::List(items))
+        }
+        (_, v) => v,
+    })
 }
 
 /// A serde `Serializer` producing [`Value`]s.
@@ -307,7 +382,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Null)
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, ToValueError> {
-        value.serialize(self)
+        ser(value)
     }
     fn serialize_unit(self) -> Result<Value, ToValueError> {
         Ok(Value::Null)
@@ -328,7 +403,7 @@ impl ser::Serializer for ValueSerializer {
         _name: &'static str,
         value: &T,
     ) -> Result<Value, ToValueError> {
-        value.serialize(self)
+        ser(value)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -337,7 +412,7 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Value, ToValueError> {
-        Ok(Value::Object(vec![(variant.to_owned(), value.serialize(self)?)]))
+        Ok(Value::Object(vec![(variant.to_owned(), ser(value)?)]))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, ToValueError> {
         Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0))))
@@ -381,7 +456,7 @@ impl ser::SerializeSeq for SeqBuilder {
     type Ok = Value;
     type Error = ToValueError;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-        self.0.push(value.serialize(ValueSerializer)?);
+        self.0.push(ser(value)?);
         Ok(())
     }
     fn end(self) -> Result<Value, ToValueError> {
@@ -436,7 +511,7 @@ impl ser::SerializeMap for MapBuilder {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
         let key = self.key.take().ok_or_else(|| ToValueError("map value without a key".into()))?;
-        let value = value.serialize(ValueSerializer)?;
+        let value = ser(value)?;
         self.push(key, value);
         Ok(())
     }
@@ -453,7 +528,7 @@ impl ser::SerializeStruct for MapBuilder {
         key: &'static str,
         value: &T,
     ) -> Result<(), ToValueError> {
-        let value = value.serialize(ValueSerializer)?;
+        let value = ser(value)?;
         self.push(key.to_owned(), value);
         Ok(())
     }
@@ -518,6 +593,42 @@ mod tests {
                 ("score".into(), Value::Null),
             ])
         );
+    }
+
+    #[test]
+    fn chrono_decimal_and_bytes_fields_keep_their_types() {
+        #[derive(serde::Serialize)]
+        struct Typed {
+            at: DateTime<Utc>,
+            naive: chrono::NaiveDateTime,
+            day: NaiveDate,
+            maybe_day: Option<NaiveDate>,
+            time: NaiveTime,
+            amount: Decimal,
+            blob: Vec<u8>,
+            days: Vec<NaiveDate>,
+        }
+        let day = NaiveDate::from_ymd_opt(2024, 1, 15).unwrap();
+        let at = day.and_hms_opt(10, 30, 0).unwrap().and_utc();
+        let v = to_value(&Typed {
+            at,
+            naive: at.naive_utc(),
+            day,
+            maybe_day: Some(day),
+            time: NaiveTime::from_hms_opt(10, 30, 0).unwrap(),
+            amount: Decimal::new(1234, 2),
+            blob: vec![0, 255],
+            days: vec![day],
+        })
+        .unwrap();
+        assert_eq!(v.get("at"), Some(&Value::Timestamp(at)));
+        assert_eq!(v.get("naive"), Some(&Value::Timestamp(at)));
+        assert_eq!(v.get("day"), Some(&Value::Date(day)));
+        assert_eq!(v.get("maybe_day"), Some(&Value::Date(day)));
+        assert_eq!(v.get("time"), Some(&Value::Time(NaiveTime::from_hms_opt(10, 30, 0).unwrap())));
+        assert_eq!(v.get("amount"), Some(&Value::Decimal(Decimal::new(1234, 2))));
+        assert_eq!(v.get("blob"), Some(&Value::Bytes(vec![0, 255])));
+        assert_eq!(v.get("days"), Some(&Value::List(vec![Value::Date(day)])));
     }
 
     #[test]

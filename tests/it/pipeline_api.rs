@@ -47,3 +47,50 @@ fn run_level_contract_overrides_and_names_the_row() {
     assert_eq!(scalar(&p.database_path(), "SELECT count(*) FROM frozen.users"), json!(2));
     assert_eq!(columns(&p.database_path(), "frozen", "users").len(), 3);
 }
+
+#[test]
+fn typed_rust_rows_get_matching_duckdb_types() {
+    #[derive(serde::Serialize)]
+    struct Event {
+        id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        day: chrono::NaiveDate,
+        time: chrono::NaiveTime,
+        amount: rust_decimal::Decimal,
+        payload: Vec<u8>,
+        note: Option<String>,
+        ok: bool,
+        score: f64,
+    }
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+    let row = Event {
+        id: 1,
+        at: day.and_hms_opt(23, 59, 59).unwrap().and_utc(),
+        day,
+        time: chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+        amount: rust_decimal::Decimal::new(1250, 2),
+        payload: vec![1, 2, 3],
+        note: None,
+        ok: true,
+        score: 0.5,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("typed_pipeline").dataset_name("typed").working_dir(dir.path());
+    p.run(Resource::from_data("events", vec![row])).unwrap();
+    let cols: Vec<(String, String)> = columns(&p.database_path(), "typed", "events").into_iter().map(|c| (c.0, c.1)).collect();
+    let expect = [
+        ("id", "BIGINT"),
+        ("at", "TIMESTAMP WITH TIME ZONE"),
+        ("day", "DATE"),
+        ("time", "TIME"),
+        ("amount", "DECIMAL(38,9)"),
+        ("payload", "BLOB"),
+        ("ok", "BOOLEAN"),
+        ("score", "DOUBLE"),
+        ("_dlt_load_id", "VARCHAR"),
+        ("_dlt_id", "VARCHAR"),
+    ];
+    assert_eq!(cols, expect.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+    let row = etl::testing::query_file(&p.database_path(), "SELECT day, amount, payload FROM typed.events").unwrap();
+    assert_eq!(row[0], vec![json!({"$date": "2024-02-29"}), json!({"$decimal": "12.500000000"}), json!({"$bytes_hex": "010203"})]);
+}
