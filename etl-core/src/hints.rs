@@ -370,6 +370,8 @@ pub struct ResourceHints {
     pub description: Option<String>,
     /// Schema contract (overrides the source's).
     pub schema_contract: Option<SchemaContract>,
+    /// Incremental cursor.
+    pub incremental: Option<crate::incremental::Incremental>,
 }
 
 impl ResourceHints {

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod hints;
+pub mod incremental;
 pub mod naming;
 pub mod normalize;
 pub mod resource;
@@ -21,6 +22,7 @@ mod proptests;
 
 pub use error::{HintError, SchemaError, SourceError};
 pub use hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
-pub use resource::{BoxError, IntoResources, Items, Resource, Source};
+pub use incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder};
+pub use resource::{BoxError, IntoResources, Items, Resource, ResourceContext, Source};
 pub use schema::{Column, Schema, SchemaChange, Table};
 pub use value::{to_value, Value};

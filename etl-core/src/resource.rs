@@ -18,7 +18,20 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The items of a resource, each a value or the error that stopped the resource.
 pub type Items = Box<dyn Iterator<Item = Result<Value, BoxError>> + Send>;
 
-type Producer = Box<dyn FnOnce() -> Result<Items, BoxError> + Send>;
+type Producer = Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send>;
+
+/// What a running resource can know about its run: the incremental window, so it can push the
+/// filter down to its source (an API query, a SQL `WHERE`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceContext {
+    /// Lower bound of the incremental window (the last value of the previous run, or the initial
+    /// value), if the resource is incremental.
+    pub start_value: Option<serde_json::Value>,
+    /// The stored last value (before this run).
+    pub last_value: Option<serde_json::Value>,
+    /// End of the window, if set.
+    pub end_value: Option<serde_json::Value>,
+}
 
 /// A named, lazily evaluated producer of rows (dlt's `@dlt.resource`).
 pub struct Resource {
@@ -35,7 +48,21 @@ impl fmt::Debug for Resource {
 impl Resource {
     /// A resource from hints and a producer that is called once, when the resource runs.
     pub fn new(hints: ResourceHints, producer: impl FnOnce() -> Result<Items, BoxError> + Send + 'static) -> Self {
+        Resource { hints, producer: Some(Box::new(move |_: &ResourceContext| producer())) }
+    }
+
+    /// A resource whose producer sees its run's [`ResourceContext`] (incremental window).
+    pub fn with_context(
+        hints: ResourceHints,
+        producer: impl FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send + 'static,
+    ) -> Self {
         Resource { hints, producer: Some(Box::new(producer)) }
+    }
+
+    /// Makes the resource incremental on a cursor (dlt's `incremental=`).
+    pub fn with_incremental(mut self, incremental: crate::incremental::Incremental) -> Self {
+        self.hints.incremental = Some(incremental);
+        self
     }
 
     /// A resource from data (dlt's `dlt.resource(data, name=...)`): any `Serialize` items.
@@ -127,10 +154,15 @@ impl Resource {
 
     /// Runs the producer. A resource runs once: a second call reports that it was consumed.
     pub fn take_items(&mut self) -> Result<Items, BoxError> {
+        self.take_items_with(&ResourceContext::default())
+    }
+
+    /// Runs the producer with a context.
+    pub fn take_items_with(&mut self, context: &ResourceContext) -> Result<Items, BoxError> {
         let producer = self.producer.take().ok_or_else(|| -> BoxError {
             format!("resource `{}` was already run; build it again (call its function) to run it again", self.hints.name).into()
         })?;
-        producer()
+        producer(context)
     }
 }
 

@@ -284,6 +284,7 @@ impl Pipeline {
         let outcome = (|| -> Result<bool, PipelineError> {
             db.ensure_dataset().map_err(PipelineError::load_from)?;
             let source_nesting = source.max_table_nesting();
+            let source_name = source.name().to_owned();
             let source_contract = source.schema_contract();
             let mut wrote_any = false;
             for mut resource in source.into_resources().into_iter().filter(Resource::is_selected) {
@@ -293,6 +294,7 @@ impl Pipeline {
                     &mut schema,
                     &mut resource,
                     (source_nesting, source_contract),
+                    (&source_name, &mut state),
                     &load_id,
                     &mut ids,
                     &mut changes,
@@ -376,6 +378,7 @@ impl Pipeline {
         schema: &mut Schema,
         resource: &mut Resource,
         (source_nesting, source_contract): (Option<u32>, Option<etl_core::SchemaContract>),
+        (source_name, state): (&str, &mut crate::state::PipelineState),
         load_id: &str,
         ids: &mut IdGenerator,
         changes: &mut Vec<SchemaChange>,
@@ -412,7 +415,19 @@ impl Pipeline {
             propagate_root_id: merging,
         };
 
-        let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items())) {
+        if hints.write_disposition == WriteDisposition::Replace {
+            state.reset_resource(source_name, &name);
+        }
+        let mut filter = hints.incremental.clone().map(|inc| {
+            let prior = state.cursor(source_name, &name, &inc.cursor_path);
+            etl_core::incremental::IncrementalFilter::new(inc, prior)
+        });
+        let context = etl_core::ResourceContext {
+            start_value: filter.as_ref().and_then(|f| f.start_value().cloned()),
+            last_value: filter.as_ref().and_then(|f| f.last_value().cloned()),
+            end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
+        };
+        let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&context))) {
             Ok(Ok(items)) => items,
             Ok(Err(e)) => return Err(PipelineError::extract(&name, None, e)),
             Err(panic) => return Err(PipelineError::extract(&name, None, panic_message(panic))),
@@ -433,8 +448,19 @@ impl Pipeline {
                 Value::List(rows) => rows,
                 other => vec![other],
             };
+            let mut stop = false;
             for row in rows {
                 item_no += 1;
+                if let Some(f) = filter.as_mut() {
+                    match f.check(&row).map_err(|e| PipelineError::extract(&name, Some(item_no - 1), Box::new(e)))? {
+                        etl_core::incremental::Decision::Keep => {}
+                        etl_core::incremental::Decision::Skip => continue,
+                        etl_core::incremental::Decision::Stop => {
+                            stop = true;
+                            break;
+                        }
+                    }
+                }
                 flat.clear();
                 normalize_item(schema, &ctx, row, ids, &mut flat);
                 for row in flat.drain(..) {
@@ -452,6 +478,13 @@ impl Pipeline {
                 }
             }
             progress.extracted(&name, item_no);
+            if stop {
+                // Ordered rows past the window: stop pulling from the source.
+                break;
+            }
+        }
+        if let (Some(f), Some(inc)) = (filter, hints.incremental.as_ref()) {
+            state.set_cursor(source_name, &name, &inc.cursor_path, &f.finish());
         }
         for (table, buffer) in buffers.iter_mut() {
             if !buffer.is_empty() {

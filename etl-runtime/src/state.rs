@@ -55,6 +55,47 @@ impl PipelineState {
         }
     }
 
+    /// The stored state of an incremental cursor (dlt's
+    /// `sources.<source>.resources.<resource>.incremental.<cursor_path>`).
+    pub fn cursor(&self, source: &str, resource: &str, cursor_path: &str) -> Option<etl_core::incremental::CursorState> {
+        self.doc
+            .get("sources")?
+            .get(source)?
+            .get("resources")?
+            .get(resource)?
+            .get("incremental")?
+            .get(cursor_path)
+            .map(etl_core::incremental::CursorState::from_json)
+    }
+
+    /// Forgets a resource's state, keeping its source's section (dlt does this for `replace`
+    /// resources before they run: a full reload starts from scratch).
+    pub fn reset_resource(&mut self, source: &str, resource: &str) {
+        let sources = self.doc.entry("sources").or_insert_with(|| json!({}));
+        if !sources.is_object() {
+            *sources = json!({});
+        }
+        let section = sources.as_object_mut().expect("object").entry(source).or_insert_with(|| json!({}));
+        if let Some(resources) = section.get_mut("resources").and_then(Json::as_object_mut) {
+            resources.remove(resource);
+        }
+    }
+
+    /// Stores the state of an incremental cursor.
+    pub fn set_cursor(&mut self, source: &str, resource: &str, cursor_path: &str, cursor: &etl_core::incremental::CursorState) {
+        let mut node = self.doc.entry("sources").or_insert_with(|| json!({}));
+        for key in [source, "resources", resource, "incremental"] {
+            if !node.is_object() {
+                *node = json!({});
+            }
+            node = node.as_object_mut().expect("object").entry(key).or_insert_with(|| json!({}));
+        }
+        if !node.is_object() {
+            *node = json!({});
+        }
+        node.as_object_mut().expect("object").insert(cursor_path.to_owned(), cursor.to_json());
+    }
+
     /// Hash of the content: base64 of SHA3-256 of the key-sorted JSON without the version fields.
     pub fn content_hash(&self) -> String {
         let mut content = self.doc.clone();

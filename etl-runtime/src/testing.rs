@@ -113,6 +113,11 @@ impl TestRun {
     }
 }
 
+/// Decodes a `_dlt_pipeline_state.state` value (base64 of zlib of JSON) to JSON.
+pub fn decode_state(encoded: &str) -> Result<serde_json::Value, String> {
+    crate::state::PipelineState::decode(encoded).map(|s| serde_json::Value::Object(s.doc))
+}
+
 /// Runs a query on a DuckDB file and returns the rows as JSON values (tests and tools).
 #[cfg(feature = "duckdb")]
 pub fn query_file(path: &Path, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, duckdb::Error> {

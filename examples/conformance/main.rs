@@ -135,15 +135,15 @@ fn hex(s: &str) -> Option<Vec<u8>> {
 
 fn build_resource(spec: &Json) -> anyhow::Result<Resource> {
     let name = spec["name"].as_str().ok_or_else(|| anyhow!("a resource needs a `name`"))?.to_owned();
-    if spec.get("incremental").is_some() {
-        bail!("resource `{name}`: `incremental` is not supported by this build yet");
-    }
     let rows: Vec<Value> = spec["rows"].as_array().map(|r| r.iter().map(typed).collect()).unwrap_or_default();
     let raise_after = spec["raise_after"].as_u64();
     let message = spec["raise_message"].as_str().unwrap_or("raised by the case").to_owned();
     let by_items = spec["yield_mode"].as_str() == Some("items") || raise_after.is_some();
     let mut hints = ResourceHints::new(name);
     apply_hints(&mut hints, &spec["hints"])?;
+    if let Some(inc) = spec.get("incremental").filter(|v| v.is_object()) {
+        hints.incremental = Some(incremental(inc)?);
+    }
     Ok(Resource::new(hints, move || {
         let items: etl::core::Items = if by_items {
             // Row by row; with `raise_after`, the resource fails after that many rows.
@@ -193,6 +193,44 @@ fn apply_hints(hints: &mut ResourceHints, spec: &Json) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn incremental(spec: &Json) -> anyhow::Result<etl::core::Incremental> {
+    use etl::core::incremental::{CursorMissing, LastValueFunc, RowOrder};
+    let path = spec["cursor_path"].as_str().ok_or_else(|| anyhow!("`incremental` needs a `cursor_path`"))?;
+    let mut inc = etl::core::Incremental::new(path);
+    for (k, v) in spec.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "cursor_path" => {}
+            "initial_value" => inc.initial_value = Some(v.clone()),
+            "end_value" => inc.end_value = Some(v.clone()),
+            "primary_key" => inc.primary_key = Some(key_list(v)),
+            "lag" => inc.lag = v.as_f64(),
+            "last_value_func" => {
+                inc.last_value_func = match v.as_str() {
+                    Some("max") => LastValueFunc::Max,
+                    Some("min") => LastValueFunc::Min,
+                    _ => bail!("last_value_func {v} is not supported; use \"max\" or \"min\""),
+                }
+            }
+            "row_order" => {
+                inc.row_order = match v.as_str() {
+                    Some("asc") => Some(RowOrder::Asc),
+                    Some("desc") => Some(RowOrder::Desc),
+                    _ => None,
+                }
+            }
+            "on_cursor_value_missing" => {
+                inc.on_cursor_value_missing = match v.as_str() {
+                    Some("include") => CursorMissing::Include,
+                    Some("exclude") => CursorMissing::Exclude,
+                    _ => CursorMissing::Raise,
+                }
+            }
+            other => bail!("incremental option `{other}` is not supported"),
+        }
+    }
+    Ok(inc)
 }
 
 fn key_list(v: &Json) -> Vec<String> {
