@@ -176,7 +176,20 @@ const RESOURCE_OPTIONS: &[&str] = &[
     "columns",
     "selected",
     "schema_contract",
+    "incremental",
 ];
+
+/// `&etl::ResourceContext` parameters are not arguments of the call: the pipeline passes the
+/// run's context when the resource runs.
+fn is_context_param(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "ResourceContext"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
 
 const CONTRACT_MODES: &[(&str, &str)] =
     &[("evolve", "Evolve"), ("freeze", "Freeze"), ("discard_row", "DiscardRow"), ("discard_value", "DiscardValue")];
@@ -203,7 +216,11 @@ fn contract_tokens(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Opt
 /// Options: `name`, `table_name`, `write_disposition = "append" | "replace" | "merge"`,
 /// `primary_key`, `merge_key` (a column or a list), `max_table_nesting`, `columns` (an
 /// expression giving `etl::ColumnHint`s), `selected`, `schema_contract = "evolve" | "freeze" |
-/// "discard_row" | "discard_value"`.
+/// "discard_row" | "discard_value"`, `incremental = etl::Incremental::new("cursor")...`.
+///
+/// A parameter of type `&etl::ResourceContext` is not an argument of the call: it receives the
+/// run's incremental window (`start_value`, `last_value`, `end_value`) so the function can push
+/// the filter down to its source.
 #[proc_macro_attribute]
 pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: TokenStream2 = item.clone().into();
@@ -288,6 +305,11 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
                     setters.push(quote!(__hints.schema_contract = ::etl::__private::Some(#c);));
                 }
             }
+            "incremental" => {
+                setters.push(quote_spanned!(value.span()=>
+                    __hints.incremental = ::etl::__private::Some(#value);
+                ));
+            }
             "columns" => {
                 setters.push(quote_spanned!(value.span()=>
                     __hints.columns = ::etl::__private::IntoIterator::into_iter(#value).collect();
@@ -314,6 +336,10 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut arg_names = Vec::new();
     for (i, input) in sig.inputs.iter().enumerate() {
         if let FnArg::Typed(pt) = input {
+            if is_context_param(&pt.ty) {
+                arg_names.push(format_ident!("__cx"));
+                continue;
+            }
             let arg = format_ident!("__etl_arg{}", i);
             let ty = &pt.ty;
             outer_inputs.push(quote!(#arg: #ty));
@@ -335,7 +361,8 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
             let mut __hints = ::etl::__private::ResourceHints::new(#name);
             #(#setters)*
             #description
-            ::etl::__private::Resource::new(__hints, move || {
+            ::etl::__private::Resource::with_context(__hints, move |__cx: &::etl::__private::ResourceContext| {
+                let _ = __cx;
                 #[allow(unused_imports)]
                 use ::etl::__private::{PlainKind as _, ResultKind as _};
                 let __rows = #body_call;

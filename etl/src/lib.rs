@@ -36,6 +36,8 @@
 pub use etl_macros::{assets, resource, source};
 
 pub use etl_core::{
+    incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
+    resource::ResourceContext,
     hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition},
     resource::{BoxError, IntoResources, Resource, Source},
     schema::Schema,
@@ -85,7 +87,7 @@ pub mod __private {
 
     pub use etl_core::hints::{ContractMode, ResourceHints, SchemaContract, WriteDisposition};
     pub use etl_core::resource::item::{PlainKind, ResultKind};
-    pub use etl_core::resource::{boxed_items, make_source, IntoResources, Resource, ResourceReturn, Source};
+    pub use etl_core::resource::{boxed_items, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source};
     pub use etl_runtime::asset::{Location, Materializations};
     pub use etl_runtime::context::{AssetParam, IntoAssetOutput, InvokeContext};
     pub use etl_runtime::inventory;

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary (one link-time registry) for all of them.
 
 mod failure;
+mod incremental;
 mod lesson;
 mod conformance;
 mod examples;
