@@ -164,6 +164,28 @@ impl FromStr for WriteDisposition {
     }
 }
 
+/// How `merge` combines a load with the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MergeStrategy {
+    /// Delete rows whose key matches a loaded row (and their nested rows), insert the load (the
+    /// default).
+    #[default]
+    DeleteInsert,
+    /// Like delete-insert, with root `_dlt_id` = hash of the primary key (stable ids).
+    Upsert,
+}
+
+impl FromStr for MergeStrategy {
+    type Err = HintError;
+    fn from_str(s: &str) -> Result<Self, HintError> {
+        match s {
+            "delete-insert" => Ok(MergeStrategy::DeleteInsert),
+            "upsert" => Ok(MergeStrategy::Upsert),
+            other => Err(HintError::UnknownMergeStrategy(other.to_owned())),
+        }
+    }
+}
+
 /// A column hint (`columns=` in dlt). Unset fields leave the inferred value alone.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ColumnHint {
@@ -356,6 +378,8 @@ pub struct ResourceHints {
     pub table_name: Option<String>,
     /// Write disposition.
     pub write_disposition: WriteDisposition,
+    /// Merge strategy (with `write_disposition` merge).
+    pub merge_strategy: MergeStrategy,
     /// Primary key columns.
     pub primary_key: Vec<String>,
     /// Merge key columns.

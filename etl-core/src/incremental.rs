@@ -262,7 +262,7 @@ impl IncrementalFilter {
                     );
                     return Ok(if before_start { Decision::Stop } else { Decision::Skip });
                 }
-                Ordering::Equal if self.start_hashes.contains(&self.row_hash(row)) => return Ok(Decision::Skip),
+                Ordering::Equal if self.dedup() && self.start_hashes.contains(&self.row_hash(row)) => return Ok(Decision::Skip),
                 _ => {}
             }
         }
@@ -281,8 +281,14 @@ impl IncrementalFilter {
         Ok(Decision::Keep)
     }
 
+    fn dedup(&self) -> bool {
+        !self.cfg.primary_key.as_ref().is_some_and(Vec::is_empty)
+    }
+
     fn row_hash(&self, row: &Value) -> String {
         let key = match &self.cfg.primary_key {
+            // An empty key turns boundary deduplication off (dlt's `primary_key=()`).
+            Some(cols) if cols.is_empty() => return String::new(),
             Some(cols) if cols.len() == 1 => lookup(row, &cols[0]).map(Value::to_json).unwrap_or(Json::Null),
             Some(cols) => Json::Array(cols.iter().map(|c| lookup(row, c).map(Value::to_json).unwrap_or(Json::Null)).collect()),
             None => row.to_json(),
@@ -302,8 +308,15 @@ impl IncrementalFilter {
         } else {
             self.last_hashes.into_iter().collect()
         };
-        // Bounded: only rows at the boundary value are kept, and never more than this.
-        hashes.truncate(10_000);
+        hashes.retain(|h| !h.is_empty());
+        if hashes.len() > 100_000 {
+            tracing::warn!(
+                cursor = %self.cfg.cursor_path,
+                rows = hashes.len(),
+                "more than 100000 rows share the last cursor value; all their hashes are kept in the state, \
+                 consider a more selective cursor or a primary_key"
+            );
+        }
         CursorState {
             initial_value: self.prior.initial_value.or(self.cfg.initial_value),
             last_value: self.last_value,
@@ -336,12 +349,23 @@ fn apply_lag(v: &Json, lag: f64, func: LastValueFunc) -> Json {
 
 /// Orders cursor values: numbers numerically, ISO timestamps as instants, other text as text.
 pub fn compare(a: &Json, b: &Json) -> Ordering {
+    // Integers exactly (f64 loses precision past 2^53), then other numbers.
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+        return x.cmp(&y);
+    }
+    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
+        return x.cmp(&y);
+    }
     if let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) {
         return x.partial_cmp(&y).unwrap_or(Ordering::Equal);
     }
     if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
         if let (Some(tx), Some(ty)) = (parse_iso_timestamp(x), parse_iso_timestamp(y)) {
             return tx.cmp(&ty);
+        }
+        // Decimal cursors travel as text: compare them as numbers.
+        if let (Ok(dx), Ok(dy)) = (x.trim().parse::<rust_decimal::Decimal>(), y.trim().parse::<rust_decimal::Decimal>()) {
+            return dx.cmp(&dy);
         }
         return x.cmp(y);
     }
@@ -394,6 +418,23 @@ mod tests {
         let mut f = IncrementalFilter::new(cfg, Some(s2.clone()));
         assert_eq!(f.check(&row(6, "2024-01-04T00:00:00Z")).unwrap(), Decision::Skip);
         assert_eq!(f.finish(), s2);
+    }
+
+    #[test]
+    fn cursor_values_compare_exactly() {
+        assert_eq!(compare(&json!(9007199254740993i64), &json!(9007199254740992i64)), Ordering::Greater);
+        assert_eq!(compare(&json!("10.0"), &json!("9.5")), Ordering::Greater);
+        assert_eq!(compare(&json!("2024-01-02T00:00:00+01:00"), &json!("2024-01-01T23:30:00Z")), Ordering::Less);
+    }
+
+    #[test]
+    fn empty_primary_key_turns_boundary_dedup_off() {
+        let cfg = Incremental::new("n").primary_key(Vec::<String>::new());
+        let mut f = IncrementalFilter::new(cfg.clone(), None);
+        f.check(&Value::from(json!({"n": 1, "v": "a"}))).unwrap();
+        let s = f.finish();
+        let mut f = IncrementalFilter::new(cfg, Some(s));
+        assert_eq!(f.check(&Value::from(json!({"n": 1, "v": "b"}))).unwrap(), Decision::Keep);
     }
 
     #[test]

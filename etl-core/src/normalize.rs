@@ -64,6 +64,9 @@ pub struct RowContext<'a> {
     pub max_nesting: u32,
     /// Add `_dlt_root_id` to descendant rows (merge tables).
     pub propagate_root_id: bool,
+    /// Root `_dlt_id` = hash of these (normalized) key columns instead of random (merge strategy
+    /// `upsert`): the same key always gets the same id, and so do its nested rows.
+    pub key_hash_id: Option<&'a [String]>,
 }
 
 /// Generates `_dlt_id`s for root rows: 10 random bytes as unpadded base64 (14 characters).
@@ -118,6 +121,17 @@ pub fn digest128(text: &str, len: usize) -> String {
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
 }
 
+/// dlt's key-hash row id: digest of the compact, key-sorted JSON of the key columns' values.
+pub fn key_hash(cells: &[(String, Value)], keys: &[String]) -> String {
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
+    let obj: serde_json::Map<String, serde_json::Value> = sorted
+        .into_iter()
+        .map(|k| (k.clone(), cells.iter().find(|(n, _)| n == k).map(|(_, v)| v.to_json()).unwrap_or(serde_json::Value::Null)))
+        .collect();
+    digest128(&serde_json::Value::Object(obj).to_string(), 10)
+}
+
 /// The deterministic id of a child row.
 pub fn child_row_id(parent_id: &str, child_table: &str, list_idx: usize) -> String {
     digest128(&format!("{parent_id}_{child_table}_{list_idx}"), 10)
@@ -131,8 +145,11 @@ pub fn normalize_item(schema: &Schema, ctx: &RowContext<'_>, item: Value, ids: &
         Value::Object(fields) => fields,
         other => vec![(C_VALUE.to_owned(), other)],
     };
-    let root_id = ids.root_id();
     let (mut cells, lists) = flatten(schema, ctx.root_table, fields, 0, ctx.max_nesting);
+    let root_id = match ctx.key_hash_id {
+        Some(keys) => key_hash(&cells, keys),
+        None => ids.root_id(),
+    };
     set_cell(&mut cells, C_LOAD_ID.to_owned(), Value::Text(ctx.load_id.to_owned()));
     set_cell(&mut cells, C_ID.to_owned(), Value::Text(root_id.clone()));
     out.push(FlatRow { table: ctx.root_table.to_owned(), parent: None, cells });
@@ -235,7 +252,7 @@ mod tests {
 
     fn run(item: Value, max: u32) -> Vec<FlatRow> {
         let schema = Schema::new("s");
-        let ctx = RowContext { root_table: "orders", load_id: "L1", max_nesting: max, propagate_root_id: false };
+        let ctx = RowContext { root_table: "orders", load_id: "L1", max_nesting: max, propagate_root_id: false, key_hash_id: None };
         let mut out = Vec::new();
         normalize_item(&schema, &ctx, item, &mut IdGenerator::new(), &mut out);
         out
@@ -292,6 +309,12 @@ mod tests {
         assert!(matches!(rows[0].get_cell("d1__d2"), Some(Value::Object(_))));
         assert_eq!(rows[1].table, "orders__l1");
         assert!(matches!(rows[1].get_cell("l2"), Some(Value::List(_))));
+    }
+
+    #[test]
+    fn upsert_ids_are_the_key_hash_dlt_computes() {
+        // dlt 1.31: primary key `id = 1` gives `z5jIxXIbUnmbKw` (shake_128 of `{"id":1}`).
+        assert_eq!(key_hash(&[("id".into(), Value::Int(1)), ("x".into(), Value::Int(5))], &["id".into()]), "z5jIxXIbUnmbKw");
     }
 
     #[test]

@@ -367,6 +367,18 @@ impl Schema {
         table.write_disposition = Some(hints.write_disposition);
         let pk: Vec<String> = hints.primary_key.iter().map(|c| normalize_identifier(c)).collect();
         let mk: Vec<String> = hints.merge_key.iter().map(|c| normalize_identifier(c)).collect();
+        // Keys given by the hints replace earlier keys as a whole (changing `primary_key` from
+        // `id` to `email` must not leave `id` flagged).
+        if !pk.is_empty() {
+            for c in table.columns.iter_mut().filter(|c| c.primary_key && !pk.contains(&c.name)) {
+                c.primary_key = false;
+            }
+        }
+        if !mk.is_empty() {
+            for c in table.columns.iter_mut().filter(|c| c.merge_key && !mk.contains(&c.name)) {
+                c.merge_key = false;
+            }
+        }
         let mut hinted: Vec<ColumnHint> = hints.columns.clone();
         for key in pk.iter().chain(mk.iter()) {
             if !hinted.iter().any(|h| normalize_identifier(&h.name) == *key) {
@@ -395,6 +407,26 @@ impl Schema {
                     });
                 }
                 column.data_type = Some(t);
+            }
+            if was_complete {
+                // The destination column exists with its type: a different precision, scale or
+                // time zone would need a type change the load does not make.
+                let changed = [
+                    ("precision", hint.precision.is_some() && hint.precision != column.precision),
+                    ("scale", hint.scale.is_some() && hint.scale != column.scale),
+                    ("timezone", hint.timezone.is_some() && hint.timezone != column.timezone),
+                ];
+                if let Some((what, _)) = changed.iter().find(|(_, c)| *c) {
+                    return Err(SchemaError::HintConflict {
+                        table: table_name.to_owned(),
+                        column: name,
+                        message: format!(
+                            "the `{what}` hint differs from the column the destination already has ({}); \
+                             changing a column's type is not supported, drop the table or use a new column",
+                            column.duckdb_type().unwrap_or_default()
+                        ),
+                    });
+                }
             }
             column.precision = hint.precision.or(column.precision);
             column.scale = hint.scale.or(column.scale);

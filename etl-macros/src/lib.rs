@@ -177,6 +177,7 @@ const RESOURCE_OPTIONS: &[&str] = &[
     "selected",
     "schema_contract",
     "incremental",
+    "merge_strategy",
 ];
 
 /// `&etl::ResourceContext` parameters are not arguments of the call: the pipeline passes the
@@ -303,6 +304,15 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
             "schema_contract" => {
                 if let Some(c) = contract_tokens(&mut errors, &ident, &value) {
                     setters.push(quote!(__hints.schema_contract = ::etl::__private::Some(#c);));
+                }
+            }
+            "merge_strategy" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    match s.value().as_str() {
+                        "delete-insert" => setters.push(quote!(__hints.merge_strategy = ::etl::__private::MergeStrategy::DeleteInsert;)),
+                        "upsert" => setters.push(quote!(__hints.merge_strategy = ::etl::__private::MergeStrategy::Upsert;)),
+                        _ => errors.push(s.span(), "unknown merge strategy; expected `delete-insert` or `upsert`"),
+                    }
                 }
             }
             "incremental" => {

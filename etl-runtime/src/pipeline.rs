@@ -247,17 +247,28 @@ impl Pipeline {
                     .map_err(|e| PipelineError::load(format!("cannot create directory {}: {e}", dir.display())))?;
             }
         }
-        let result = self.run_in_transaction(source, &db_path, started_at);
-        if result.is_err() && !existed {
-            // The run created the file: a failed run leaves no trace, as if it never happened.
+        let opened = std::cell::Cell::new(false);
+        let result = self.run_in_transaction(source, &db_path, started_at, &opened);
+        if result.is_err() && !existed && opened.get() {
+            // This run created the file: a failed run leaves no trace, as if it never happened.
+            // (A file another process created meanwhile is never ours: opening it would have
+            // failed on DuckDB's lock, and `opened` would be false.)
             let _ = std::fs::remove_file(&db_path);
-            let _ = std::fs::remove_file(db_path.with_extension("duckdb.wal"));
+            let mut wal = db_path.clone().into_os_string();
+            wal.push(".wal");
+            let _ = std::fs::remove_file(wal);
         }
         result
     }
 
     #[cfg(feature = "duckdb")]
-    fn run_in_transaction(&self, source: Source, db_path: &Path, started_at: DateTime<Utc>) -> Result<LoadInfo, PipelineError> {
+    fn run_in_transaction(
+        &self,
+        source: Source,
+        db_path: &Path,
+        started_at: DateTime<Utc>,
+        opened: &std::cell::Cell<bool>,
+    ) -> Result<LoadInfo, PipelineError> {
         use crate::destination::duckdb::DuckDbSession;
         use crate::state::PipelineState;
 
@@ -267,6 +278,7 @@ impl Pipeline {
         let mut progress = ProgressSink::new(self.progress, &self.name);
 
         let mut db = DuckDbSession::open(db_path, &dataset).map_err(PipelineError::load_from)?;
+        opened.set(true);
         let mut schema = db.stored_schema(&schema_name).map_err(PipelineError::load_from)?.unwrap_or_else(|| Schema::new(&schema_name));
         let stored_state = db.stored_state(&self.name).map_err(PipelineError::load_from)?;
         let first_run = stored_state.is_none();
@@ -408,17 +420,30 @@ impl Pipeline {
             && schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
         let target = if merging { Target::Staging } else { Target::Main };
         let contract = self.schema_contract.or(hints.schema_contract).or(source_contract).unwrap_or_default();
+        let primary_key: Vec<String> = schema
+            .table(&root)
+            .map(|t| t.columns.iter().filter(|c| c.primary_key).map(|c| c.name.clone()).collect())
+            .unwrap_or_default();
+        let upsert = merging && hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert;
+        if upsert && primary_key.is_empty() {
+            return Err(PipelineError::config(format!("resource `{name}`: merge strategy `upsert` needs a `primary_key`")));
+        }
         let ctx = RowContext {
             root_table: &root,
             load_id,
             max_nesting: hints.max_table_nesting.or(source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
             propagate_root_id: merging,
+            key_hash_id: upsert.then_some(primary_key.as_slice()),
         };
 
         if hints.write_disposition == WriteDisposition::Replace {
             state.reset_resource(source_name, &name);
         }
-        let mut filter = hints.incremental.clone().map(|inc| {
+        let mut filter = hints.incremental.clone().map(|mut inc| {
+            // Boundary rows are identified by the resource's primary key unless the cursor has its own.
+            if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
+                inc.primary_key = Some(hints.primary_key.clone());
+            }
             let prior = state.cursor(source_name, &name, &inc.cursor_path);
             etl_core::incremental::IncrementalFilter::new(inc, prior)
         });

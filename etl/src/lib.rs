@@ -38,7 +38,7 @@ pub use etl_macros::{assets, resource, source};
 pub use etl_core::{
     incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
     resource::ResourceContext,
-    hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition},
+    hints::{ColumnHint, ContractMode, DataType, MergeStrategy, ResourceHints, SchemaContract, WriteDisposition},
     resource::{BoxError, IntoResources, Resource, Source},
     schema::Schema,
     value::{to_value, Value},
@@ -85,7 +85,7 @@ pub mod __private {
     pub use ::std::vec;
     pub use ::std::vec::Vec;
 
-    pub use etl_core::hints::{ContractMode, ResourceHints, SchemaContract, WriteDisposition};
+    pub use etl_core::hints::{ContractMode, MergeStrategy, ResourceHints, SchemaContract, WriteDisposition};
     pub use etl_core::resource::item::{PlainKind, ResultKind};
     pub use etl_core::resource::{boxed_items, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source};
     pub use etl_runtime::asset::{Location, Materializations};

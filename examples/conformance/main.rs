@@ -174,8 +174,8 @@ fn apply_hints(hints: &mut ResourceHints, spec: &Json) -> anyhow::Result<()> {
                 let wd = match value {
                     Json::String(s) => s.clone(),
                     Json::Object(o) => {
-                        if o.get("strategy").and_then(Json::as_str).is_some_and(|s| s != "delete-insert") {
-                            bail!("merge strategy {} is not supported by this build yet", o["strategy"]);
+                        if let Some(strategy) = o.get("strategy").and_then(Json::as_str) {
+                            hints.merge_strategy = strategy.parse()?;
                         }
                         o.get("disposition").and_then(Json::as_str).unwrap_or("append").to_owned()
                     }

@@ -94,3 +94,30 @@ fn typed_rust_rows_get_matching_duckdb_types() {
     let row = etl::testing::query_file(&p.database_path(), "SELECT day, amount, payload FROM typed.events").unwrap();
     assert_eq!(row[0], vec![json!({"$date": "2024-02-29"}), json!({"$decimal": "12.500000000"}), json!({"$bytes_hex": "010203"})]);
 }
+
+#[test]
+fn upsert_keeps_ids_stable_and_replaces_nested_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("ups_pipeline").dataset_name("ups").working_dir(dir.path());
+    let users = |rows: Vec<serde_json::Value>| {
+        let mut r = Resource::from_data("users", rows).with_write_disposition(WriteDisposition::Merge).with_primary_key(["id"]);
+        r.hints_mut().merge_strategy = etl::MergeStrategy::Upsert;
+        r
+    };
+    p.run(users(vec![json!({"id": 1, "name": "a", "tags": ["x", "y"]}), json!({"id": 2, "name": "b", "tags": []})])).unwrap();
+    let db = p.database_path();
+    let id1 = scalar(&db, "SELECT _dlt_id FROM ups.users WHERE id = 1");
+    assert_eq!(id1, json!("z5jIxXIbUnmbKw"), "root id is dlt's hash of the key");
+    p.run(users(vec![json!({"id": 1, "name": "a2", "tags": ["z"]}), json!({"id": 1, "name": "dup", "tags": []}), json!({"id": 3, "name": "c"})]))
+        .unwrap();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM ups.users"), json!(3), "one row per key");
+    assert_eq!(scalar(&db, "SELECT _dlt_id FROM ups.users WHERE id = 1"), id1);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM ups.users__tags t JOIN ups.users u ON t._dlt_root_id = u._dlt_id WHERE u.id = 1").as_i64().unwrap() <= 1, true);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'ups_staging'"), json!(0), "staging is dropped");
+    // Upsert without a primary key is a configuration error that names the resource.
+    let mut no_key = Resource::from_data("accounts", vec![json!({"id": 9})]).with_write_disposition(WriteDisposition::Merge).with_merge_key(["id"]);
+    no_key.hints_mut().merge_strategy = etl::MergeStrategy::Upsert;
+    let err = p.run(no_key).unwrap_err();
+    assert!(err.to_string().contains("resource `accounts`") && err.to_string().contains("primary_key"), "{err}");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM ups.users"), json!(3), "the failed run changed nothing");
+}

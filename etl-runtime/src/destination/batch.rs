@@ -88,6 +88,11 @@ fn rescale_i128(mantissa: i128, from: u32, to: u32) -> Option<i128> {
     }
 }
 
+/// Whether a mantissa has at most `precision` digits.
+fn fits(mantissa: i128, precision: u8) -> bool {
+    10u128.checked_pow(u32::from(precision)).is_none_or(|limit| mantissa.unsigned_abs() < limit)
+}
+
 fn build_array(table: &Table, column: &Column, values: &[Option<&Value>]) -> Result<ArrayRef, String> {
     let n = values.len();
     let data_type = column.data_type.expect("complete column");
@@ -133,9 +138,10 @@ fn build_array(table: &Table, column: &Column, values: &[Option<&Value>]) -> Res
                     Some(Value::Int(i)) => b.append_value(*i),
                     Some(Value::BigInt(i)) => {
                         return Err(format!(
-                            "integer {i} in column `{}` of table `{}` does not fit BIGINT; declare the column with \
-                             `precision = 128` (HUGEINT) or as a decimal",
-                            column.name, table.name
+                            "integer {i} in column `{}` of table `{}` does not fit BIGINT (the column was created as \
+                             BIGINT by earlier data); a column that must hold such values needs to be declared before its \
+                             first load, e.g. `etl::column(\"{}\").data_type(etl::DataType::Bigint).precision(128)` (HUGEINT)",
+                            column.name, table.name, column.name
                         ))
                     }
                     Some(other) => return Err(mismatch(table, column, other)),
@@ -174,13 +180,14 @@ fn build_array(table: &Table, column: &Column, values: &[Option<&Value>]) -> Res
             for v in values {
                 match v {
                     None | Some(Value::Null) => b.append_null(),
-                    Some(Value::Decimal(d)) => {
-                        let mut d = d.round_dp(scale);
-                        d.rescale(scale);
-                        b.append_value(d.mantissa());
+                    Some(v @ Value::Decimal(d)) => {
+                        // Exact: rust_decimal's own rescale silently lowers the scale when the
+                        // value does not fit, which would store a wrong number.
+                        let m = rescale_i128(d.mantissa(), d.scale(), scale).filter(|m| fits(*m, precision)).ok_or_else(|| mismatch(table, column, v))?;
+                        b.append_value(m);
                     }
                     Some(v @ Value::BigDecimal { mantissa, scale: from }) => {
-                        let m = rescale_i128(*mantissa, *from, scale).ok_or_else(|| mismatch(table, column, v))?;
+                        let m = rescale_i128(*mantissa, *from, scale).filter(|m| fits(*m, precision)).ok_or_else(|| mismatch(table, column, v))?;
                         b.append_value(m);
                     }
                     Some(other) => return Err(mismatch(table, column, other)),

@@ -68,6 +68,9 @@ pub struct DuckDbSession {
     staging: String,
     /// Columns of each table that exists in the dataset or its staging schema.
     existing: HashMap<(Target, String), Vec<String>>,
+    /// Staging tables this session emptied before first use (leftovers, e.g. from dlt, are never
+    /// merged again).
+    fresh_staging: std::collections::HashSet<String>,
     in_transaction: bool,
 }
 
@@ -80,6 +83,7 @@ impl DuckDbSession {
             dataset: dataset.to_owned(),
             staging: format!("{dataset}_staging"),
             existing: HashMap::new(),
+            fresh_staging: std::collections::HashSet::new(),
             in_transaction: false,
         };
         session.refresh_existing()?;
@@ -149,6 +153,7 @@ impl DuckDbSession {
 
     /// Rolls the run back (errors are ignored: the transaction is gone either way).
     pub fn rollback(&mut self) {
+        self.fresh_staging.clear();
         if self.in_transaction {
             let _ = self.conn.execute_batch("ROLLBACK");
             self.in_transaction = false;
@@ -212,6 +217,10 @@ impl DuckDbSession {
             return Ok(false);
         }
         let key = (target, table.to_owned());
+        if target == Target::Staging && self.fresh_staging.insert(table.to_owned()) && self.existing.remove(&key).is_some() {
+            let sql = format!("DROP TABLE {}", self.qualified_in(target, table));
+            self.conn.execute_batch(&sql).map_err(sql_err(format!("dropping leftover staging table `{table}`")))?;
+        }
         match self.existing.get(&key) {
             None => {
                 if target == Target::Staging {
