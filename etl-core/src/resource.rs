@@ -172,13 +172,14 @@ pub struct Source {
     name: String,
     max_table_nesting: Option<u32>,
     schema_contract: Option<crate::hints::SchemaContract>,
+    root_key: bool,
     resources: Vec<Resource>,
 }
 
 impl Source {
     /// A source with no resources.
     pub fn new(name: impl Into<String>) -> Self {
-        Source { name: name.into(), max_table_nesting: None, schema_contract: None, resources: Vec::new() }
+        Source { name: name.into(), max_table_nesting: None, schema_contract: None, root_key: false, resources: Vec::new() }
     }
 
     /// A source from resources; resource names must be unique.
@@ -214,6 +215,18 @@ impl Source {
     pub fn with_schema_contract(mut self, contract: crate::hints::SchemaContract) -> Self {
         self.schema_contract = Some(contract);
         self
+    }
+
+    /// Adds `_dlt_root_id` (the root row's `_dlt_id`) to every nested row of every resource, not
+    /// only for merge (dlt's `root_key=True`).
+    pub fn with_root_key(mut self, root_key: bool) -> Self {
+        self.root_key = root_key;
+        self
+    }
+
+    /// Whether nested rows carry `_dlt_root_id`.
+    pub fn root_key(&self) -> bool {
+        self.root_key
     }
 
     /// The source's schema contract.

@@ -298,6 +298,7 @@ impl Pipeline {
             let source_nesting = source.max_table_nesting();
             let source_name = source.name().to_owned();
             let source_contract = source.schema_contract();
+            let source_root_key = source.root_key();
             let mut wrote_any = false;
             for mut resource in source.into_resources().into_iter().filter(Resource::is_selected) {
                 let started = Instant::now();
@@ -305,7 +306,7 @@ impl Pipeline {
                     &mut db,
                     &mut schema,
                     &mut resource,
-                    (source_nesting, source_contract),
+                    (source_nesting, source_contract, source_root_key),
                     (&source_name, &mut state),
                     &load_id,
                     &mut ids,
@@ -389,7 +390,7 @@ impl Pipeline {
         db: &mut crate::destination::duckdb::DuckDbSession,
         schema: &mut Schema,
         resource: &mut Resource,
-        (source_nesting, source_contract): (Option<u32>, Option<etl_core::SchemaContract>),
+        (source_nesting, source_contract, source_root_key): (Option<u32>, Option<etl_core::SchemaContract>, bool),
         (source_name, state): (&str, &mut crate::state::PipelineState),
         load_id: &str,
         ids: &mut IdGenerator,
@@ -432,7 +433,7 @@ impl Pipeline {
             root_table: &root,
             load_id,
             max_nesting: hints.max_table_nesting.or(source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
-            propagate_root_id: merging,
+            propagate_root_id: merging || source_root_key,
             key_hash_id: upsert.then_some(primary_key.as_slice()),
         };
 

@@ -45,6 +45,8 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<Json> {
     let text = std::fs::read_to_string(&args.case).with_context(|| format!("reading case {}", args.case.display()))?;
     let case: Json = serde_json::from_str(&text).with_context(|| format!("parsing case {}", args.case.display()))?;
+    // A key this runner does not know is an error, never silently ignored.
+    known_keys(&case, "case", &["description", "pipeline_name", "dataset_name", "source", "pre_sql", "env", "runs"])?;
     let pipeline_name = case["pipeline_name"].as_str().ok_or_else(|| anyhow!("case has no `pipeline_name`"))?;
     let runs = case["runs"].as_array().ok_or_else(|| anyhow!("case has no `runs` list"))?;
     let spec = runs.get(args.run).ok_or_else(|| anyhow!("case has {} runs; there is no run {}", runs.len(), args.run))?;
@@ -69,6 +71,7 @@ fn run(args: &Args) -> anyhow::Result<Json> {
         }
     }
 
+    known_keys(spec, "run", &["label", "plain_data", "resources", "run_kwargs"])?;
     let kwargs = spec["run_kwargs"].as_object().cloned().unwrap_or_default();
     let mut resources = Vec::new();
     if let Some(data) = spec.get("plain_data") {
@@ -86,8 +89,18 @@ fn run(args: &Args) -> anyhow::Result<Json> {
         Some(src) => {
             let name = src["name"].as_str().unwrap_or(pipeline_name);
             let mut source = Source::with(name, resources)?;
-            if let Some(n) = src["max_table_nesting"].as_u64() {
-                source = source.with_max_table_nesting(n as u32);
+            for (key, value) in src.as_object().into_iter().flatten() {
+                match key.as_str() {
+                    "name" => {}
+                    "max_table_nesting" => {
+                        if let Some(n) = value.as_u64() {
+                            source = source.with_max_table_nesting(n as u32);
+                        }
+                    }
+                    "root_key" => source = source.with_root_key(value.as_bool().unwrap_or(false)),
+                    "schema_contract" => source = source.with_schema_contract(etl::core::SchemaContract::from_json(value)?),
+                    other => bail!("source option `{other}` is not supported by this runner"),
+                }
             }
             pipeline.run(source)
         }
@@ -134,6 +147,7 @@ fn hex(s: &str) -> Option<Vec<u8>> {
 }
 
 fn build_resource(spec: &Json) -> anyhow::Result<Resource> {
+    known_keys(spec, "resource", &["name", "hints", "incremental", "yield_mode", "raise_after", "raise_message", "rows"])?;
     let name = spec["name"].as_str().ok_or_else(|| anyhow!("a resource needs a `name`"))?.to_owned();
     let rows: Vec<Value> = spec["rows"].as_array().map(|r| r.iter().map(typed).collect()).unwrap_or_default();
     let raise_after = spec["raise_after"].as_u64();
@@ -231,6 +245,15 @@ fn incremental(spec: &Json) -> anyhow::Result<etl::core::Incremental> {
         }
     }
     Ok(inc)
+}
+
+fn known_keys(v: &Json, what: &str, known: &[&str]) -> anyhow::Result<()> {
+    for key in v.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if !known.contains(&key.as_str()) {
+            bail!("{what} key `{key}` is not supported by this runner");
+        }
+    }
+    Ok(())
 }
 
 fn key_list(v: &Json) -> Vec<String> {
