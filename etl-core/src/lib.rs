@@ -23,6 +23,6 @@ mod proptests;
 pub use error::{HintError, SchemaError, SourceError};
 pub use hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
 pub use incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder};
-pub use resource::{BoxError, IntoResources, Items, Resource, ResourceContext, Source};
+pub use resource::{BoxError, IntoResources, Items, Resource, ResourceContext, ResourceState, Source};
 pub use schema::{Column, Schema, SchemaChange, Table};
 pub use value::{to_value, Value};

@@ -20,8 +20,52 @@ pub type Items = Box<dyn Iterator<Item = Result<Value, BoxError>> + Send>;
 
 type Producer = Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send>;
 
+/// A resource's own state (dlt's `dlt.current.resource_state()`): a JSON map the resource reads
+/// and writes while it runs. It is stored in `_dlt_pipeline_state` in the same transaction as the
+/// rows, so a failed run keeps the previous state.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceState(std::sync::Arc<std::sync::Mutex<serde_json::Map<String, serde_json::Value>>>);
+
+impl ResourceState {
+    /// State starting from a stored map.
+    pub fn from_map(map: serde_json::Map<String, serde_json::Value>) -> Self {
+        ResourceState(std::sync::Arc::new(std::sync::Mutex::new(map)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, serde_json::Map<String, serde_json::Value>> {
+        // A panic while holding the lock cannot leave the map half-written (single insertions).
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A value.
+    pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Sets a value.
+    pub fn set(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
+        self.lock().insert(key.into(), value.into());
+    }
+
+    /// Removes a value.
+    pub fn remove(&self, key: &str) -> Option<serde_json::Value> {
+        self.lock().remove(key)
+    }
+
+    /// A copy of the whole map.
+    pub fn snapshot(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.lock().clone()
+    }
+}
+
+impl PartialEq for ResourceState {
+    fn eq(&self, other: &Self) -> bool {
+        self.snapshot() == other.snapshot()
+    }
+}
+
 /// What a running resource can know about its run: the incremental window, so it can push the
-/// filter down to its source (an API query, a SQL `WHERE`).
+/// filter down to its source (an API query, a SQL `WHERE`), and its own state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResourceContext {
     /// Lower bound of the incremental window (the last value of the previous run, or the initial
@@ -31,6 +75,8 @@ pub struct ResourceContext {
     pub last_value: Option<serde_json::Value>,
     /// End of the window, if set.
     pub end_value: Option<serde_json::Value>,
+    /// The resource's state.
+    pub state: ResourceState,
 }
 
 /// A named, lazily evaluated producer of rows (dlt's `@dlt.resource`).

@@ -452,6 +452,7 @@ impl Pipeline {
             start_value: filter.as_ref().and_then(|f| f.start_value().cloned()),
             last_value: filter.as_ref().and_then(|f| f.last_value().cloned()),
             end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
+            state: etl_core::ResourceState::from_map(state.resource_state(source_name, &name)),
         };
         let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&context))) {
             Ok(Ok(items)) => items,
@@ -509,6 +510,10 @@ impl Pipeline {
                 break;
             }
         }
+        // The items are done (or stopped): what the resource wrote into its state is stored
+        // with its rows.
+        drop(items);
+        state.set_resource_state(source_name, &name, context.state.snapshot());
         if let (Some(f), Some(inc)) = (filter, hints.incremental.as_ref()) {
             state.set_cursor(source_name, &name, &inc.cursor_path, &f.finish());
         }

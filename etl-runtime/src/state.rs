@@ -68,6 +68,42 @@ impl PipelineState {
             .map(etl_core::incremental::CursorState::from_json)
     }
 
+    /// A resource's user state (its section without the `incremental` cursors).
+    pub fn resource_state(&self, source: &str, resource: &str) -> Map<String, Json> {
+        let mut map = self
+            .doc
+            .get("sources")
+            .and_then(|s| s.get(source))
+            .and_then(|s| s.get("resources"))
+            .and_then(|r| r.get(resource))
+            .and_then(Json::as_object)
+            .cloned()
+            .unwrap_or_default();
+        map.remove("incremental");
+        map
+    }
+
+    /// Stores a resource's user state, keeping its incremental cursors.
+    pub fn set_resource_state(&mut self, source: &str, resource: &str, user: Map<String, Json>) {
+        let existing = self.resource_state(source, resource);
+        if existing == user {
+            return;
+        }
+        let mut node = self.doc.entry("sources").or_insert_with(|| json!({}));
+        for key in [source, "resources", resource] {
+            if !node.is_object() {
+                *node = json!({});
+            }
+            node = node.as_object_mut().expect("object").entry(key).or_insert_with(|| json!({}));
+        }
+        if !node.is_object() {
+            *node = json!({});
+        }
+        let section = node.as_object_mut().expect("object");
+        section.retain(|k, _| k == "incremental");
+        section.extend(user);
+    }
+
     /// Forgets a resource's state, keeping its source's section (dlt does this for `replace`
     /// resources before they run: a full reload starts from scratch).
     pub fn reset_resource(&mut self, source: &str, resource: &str) {

@@ -37,7 +37,7 @@ pub use etl_macros::{assets, resource, source};
 
 pub use etl_core::{
     incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
-    resource::ResourceContext,
+    resource::{ResourceContext, ResourceState},
     hints::{ColumnHint, ContractMode, DataType, MergeStrategy, ResourceHints, SchemaContract, WriteDisposition},
     resource::{BoxError, IntoResources, Resource, Source},
     schema::Schema,

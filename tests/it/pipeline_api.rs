@@ -121,3 +121,27 @@ fn upsert_keeps_ids_stable_and_replaces_nested_rows() {
     assert!(err.to_string().contains("resource `accounts`") && err.to_string().contains("primary_key"), "{err}");
     assert_eq!(scalar(&db, "SELECT count(*) FROM ups.users"), json!(3), "the failed run changed nothing");
 }
+
+#[test]
+fn resource_state_is_stored_with_the_rows_and_rolled_back_with_them() {
+    fn counting(fail: bool) -> Resource {
+        Resource::with_context(etl::ResourceHints::new("ticks"), move |cx: &etl::ResourceContext| {
+            let runs = cx.state.get("runs").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+            cx.state.set("runs", runs);
+            let rows: Vec<Result<etl::Value, etl::BoxError>> =
+                if fail { vec![Err("source down".into())] } else { vec![Ok(etl::Value::from(json!({"run": runs})))] };
+            Ok(Box::new(rows.into_iter()) as etl::core::Items)
+        })
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("tick_pipeline").dataset_name("tick").working_dir(dir.path());
+    p.run(counting(false)).unwrap();
+    p.run(counting(true)).unwrap_err();
+    p.run(counting(false)).unwrap();
+    let db = p.database_path();
+    // The failed run's state change was rolled back: the second successful run is run 2.
+    assert_eq!(scalar(&db, "SELECT max(run) FROM tick.ticks"), json!(2));
+    let state = etl::testing::query_file(&db, "SELECT state FROM tick._dlt_pipeline_state ORDER BY version DESC LIMIT 1").unwrap();
+    let doc = etl::testing::decode_state(state[0][0].as_str().unwrap()).unwrap();
+    assert_eq!(doc["sources"]["tick"]["resources"]["ticks"]["runs"], json!(2));
+}
