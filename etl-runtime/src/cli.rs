@@ -36,6 +36,23 @@ enum Command {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
+    /// Show each pipeline's destination: schema version, state (cursors), tables, loads, and
+    /// anything pending.
+    Info {
+        /// Directory the pipelines run in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Drop the tables (root and nested) and the state of the resources behind assets, so their
+    /// next run starts from scratch.
+    Drop {
+        /// Asset keys (or a selection) whose resources to drop.
+        #[arg(long, short)]
+        select: String,
+        /// Directory the pipelines run in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
 }
 
 /// Runs the CLI over the registered assets, with no user resources.
@@ -123,5 +140,97 @@ pub fn run(cli: Cli, defs: &[&'static DltAssetsDef], resources: Resources) -> Ex
                 ExitCode::FAILURE
             }
         }
+        Command::Info { workdir } => info(defs, &working_dir(workdir), &mut out),
+        Command::Drop { select, workdir } => drop_assets(defs, &select, &working_dir(workdir), &mut out),
     }
+}
+
+fn working_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+}
+
+#[cfg(not(feature = "duckdb"))]
+fn info(_: &[&'static DltAssetsDef], _: &std::path::Path, _: &mut impl Write) -> ExitCode {
+    eprintln!("error: this build has no DuckDB destination");
+    ExitCode::FAILURE
+}
+
+#[cfg(feature = "duckdb")]
+fn info(defs: &[&'static DltAssetsDef], dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+    let mut seen = std::collections::BTreeSet::new();
+    for def in defs {
+        let pipeline = (def.pipeline)().working_dir(dir);
+        if !seen.insert(pipeline.database_path()) {
+            continue;
+        }
+        match pipeline.info() {
+            Ok(i) => {
+                let _ = writeln!(out, "pipeline {} ({})", i.pipeline_name, i.database_path.display());
+                if !i.exists {
+                    let _ = writeln!(out, "  not run yet");
+                    continue;
+                }
+                if let Some((name, version, hash)) = &i.schema {
+                    let _ = writeln!(out, "  schema {name} version {version} ({hash})");
+                }
+                let _ = writeln!(out, "  dataset {}: {} loads, last {}", i.dataset, i.loads, i.last_load_id.as_deref().unwrap_or("-"));
+                for (t, n) in &i.tables {
+                    let _ = writeln!(out, "    {t}: {n} rows");
+                }
+                if let Some((version, doc)) = &i.state {
+                    let sources = doc.get("sources").cloned().unwrap_or(serde_json::Value::Null);
+                    let _ = writeln!(out, "  state version {version}; sources: {sources}");
+                }
+                if i.pending.is_empty() {
+                    let _ = writeln!(out, "  nothing pending");
+                } else {
+                    let _ = writeln!(out, "  pending (dropped by the next merge): {}", i.pending.join(", "));
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "duckdb"))]
+fn drop_assets(_: &[&'static DltAssetsDef], _: &str, _: &std::path::Path, _: &mut impl Write) -> ExitCode {
+    eprintln!("error: this build has no DuckDB destination");
+    ExitCode::FAILURE
+}
+
+#[cfg(feature = "duckdb")]
+fn drop_assets(defs: &[&'static DltAssetsDef], select: &str, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+    let graph = match AssetGraph::build(defs) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let keys = match graph.select(select) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for key in keys {
+        let node = graph.node(&key).expect("selected");
+        let Some(resource) = node.spec.dlt_resource.as_deref() else { continue };
+        let pipeline = (node.def.pipeline)().working_dir(dir);
+        match pipeline.drop_resources(&[resource]) {
+            Ok(tables) => {
+                let _ = writeln!(out, "dropped {key}: tables {}", tables.join(", "));
+            }
+            Err(e) => {
+                eprintln!("error: dropping {key}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -88,6 +88,31 @@ pub fn pipeline(name: impl Into<String>) -> Pipeline {
     }
 }
 
+/// What `info` reports about a pipeline's destination.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PipelineInfo {
+    /// Pipeline name.
+    pub pipeline_name: String,
+    /// The database file.
+    pub database_path: PathBuf,
+    /// Whether the file exists.
+    pub exists: bool,
+    /// The dataset (DuckDB schema).
+    pub dataset: String,
+    /// Schema name, version and content hash, if a schema is stored.
+    pub schema: Option<(String, i64, String)>,
+    /// Tables of the dataset with their row counts.
+    pub tables: Vec<(String, i64)>,
+    /// Completed loads.
+    pub loads: i64,
+    /// The newest load id.
+    pub last_load_id: Option<String>,
+    /// Stored state version and document (sources, cursors), if any.
+    pub state: Option<(i64, serde_json::Value)>,
+    /// Anything left over that a run would clean up (staging tables).
+    pub pending: Vec<String>,
+}
+
 /// One table's part of a load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableLoad {
@@ -223,6 +248,130 @@ impl Pipeline {
     /// The DuckDB file this pipeline loads into.
     pub fn database_path(&self) -> PathBuf {
         self.destination.file_for(&self.name, &self.resolved_working_dir())
+    }
+
+    /// The stored schema, state, tables and loads of this pipeline's dataset.
+    #[cfg(feature = "duckdb")]
+    pub fn info(&self) -> Result<PipelineInfo, PipelineError> {
+        use crate::destination::duckdb::DuckDbSession;
+        let db_path = self.database_path();
+        let dataset = normalize_identifier(&self.dataset());
+        let mut info = PipelineInfo {
+            pipeline_name: self.name.clone(),
+            database_path: db_path.clone(),
+            exists: db_path.exists(),
+            dataset: dataset.clone(),
+            schema: None,
+            tables: Vec::new(),
+            loads: 0,
+            last_load_id: None,
+            state: None,
+            pending: Vec::new(),
+        };
+        if !info.exists {
+            return Ok(info);
+        }
+        let db = DuckDbSession::open(&db_path, &dataset).map_err(PipelineError::load_from)?;
+        let state = db.stored_state(&self.name).map_err(PipelineError::load_from)?;
+        let schema_name = state
+            .as_ref()
+            .and_then(|s| s.doc.get("default_schema_name").and_then(serde_json::Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| default_schema_name(&self.name));
+        if let Some(schema) = db.stored_schema(&schema_name).map_err(PipelineError::load_from)? {
+            info.schema = Some((schema.name.clone(), schema.version, schema.version_hash.clone()));
+        }
+        for t in db.tables() {
+            let n = db.row_count(&t).map_err(PipelineError::load_from)?;
+            info.tables.push((t, n));
+        }
+        (info.loads, info.last_load_id) = db.loads().map_err(PipelineError::load_from)?;
+        info.state = state.map(|s| (s.version(), serde_json::Value::Object(s.doc)));
+        let staging = format!("{dataset}_staging");
+        let staged = crate::testing::query_conn(
+            db.connection(),
+            &format!("SELECT table_name FROM information_schema.tables WHERE table_schema = {}", etl_core::naming::quote_literal(&staging)),
+        )
+        .unwrap_or_default();
+        info.pending = staged.into_iter().filter_map(|r| r[0].as_str().map(|t| format!("{staging}.{t}"))).collect();
+        Ok(info)
+    }
+
+    /// Drops the tables of resources (their root tables and all nested tables) and their state,
+    /// in one transaction that also stores the new schema version and state. Returns the dropped
+    /// tables. The next run of those resources starts from scratch (incremental cursors too).
+    #[cfg(feature = "duckdb")]
+    pub fn drop_resources(&self, resources: &[&str]) -> Result<Vec<String>, PipelineError> {
+        use crate::destination::duckdb::DuckDbSession;
+        let db_path = self.database_path();
+        if !db_path.exists() {
+            return Err(PipelineError::config(format!("pipeline `{}` has no database at {}", self.name, db_path.display())));
+        }
+        let dataset = normalize_identifier(&self.dataset());
+        let mut db = DuckDbSession::open(&db_path, &dataset).map_err(PipelineError::load_from)?;
+        let mut state = db
+            .stored_state(&self.name)
+            .map_err(PipelineError::load_from)?
+            .ok_or_else(|| PipelineError::config(format!("pipeline `{}` has no stored state in {}", self.name, db_path.display())))?;
+        let schema_name = state
+            .doc
+            .get("default_schema_name")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| default_schema_name(&self.name));
+        let mut schema = db
+            .stored_schema(&schema_name)
+            .map_err(PipelineError::load_from)?
+            .ok_or_else(|| PipelineError::config(format!("no stored schema `{schema_name}`")))?;
+        let mut doomed: Vec<String> = Vec::new();
+        let mut unknown = Vec::new();
+        for r in resources {
+            let roots: Vec<String> = schema.tables.iter().filter(|t| t.resource.as_deref() == Some(*r)).map(|t| t.name.clone()).collect();
+            if roots.is_empty() {
+                unknown.push((*r).to_owned());
+            }
+            for root in roots {
+                doomed.extend(schema.descendants(&root).into_iter().map(|t| t.name.clone()).rev());
+                doomed.push(root);
+            }
+        }
+        if !unknown.is_empty() {
+            let known: Vec<&str> = schema.data_tables().filter_map(|t| t.resource.as_deref()).collect();
+            return Err(PipelineError::config(format!("schema `{schema_name}` has no resource {unknown:?}; it has {known:?}")));
+        }
+        let load_id = new_load_id();
+        let now = timestamp_text(Utc::now());
+        db.begin().map_err(PipelineError::load_from)?;
+        let result = (|| -> Result<(), PipelineError> {
+            for t in &doomed {
+                db.drop_table(t).map_err(PipelineError::load_from)?;
+            }
+            schema.tables.retain(|t| !doomed.contains(&t.name));
+            if let Some(sources) = state.doc.get_mut("sources").and_then(serde_json::Value::as_object_mut) {
+                for section in sources.values_mut() {
+                    if let Some(res) = section.get_mut("resources").and_then(serde_json::Value::as_object_mut) {
+                        for r in resources {
+                            res.remove(*r);
+                        }
+                    }
+                }
+            }
+            if schema.bump_version() {
+                db.insert_version(&schema, &now).map_err(PipelineError::load_from)?;
+            }
+            if state.bump_if_changed() {
+                db.insert_state(&self.name, &state, &now, &load_id, &IdGenerator::new().root_id()).map_err(PipelineError::load_from)?;
+            }
+            db.insert_load(&load_id, &schema, &now).map_err(PipelineError::load_from)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => db.commit().map_err(PipelineError::load_from)?,
+            Err(e) => {
+                db.rollback();
+                return Err(e);
+            }
+        }
+        Ok(doomed)
     }
 
     /// Runs a source (or resources): extract, normalize and load in one transaction.

@@ -49,3 +49,22 @@ fn unknown_selection_fails_with_nonzero_exit() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no asset `nope`"));
     assert!(!dir.path().join("simple_pipeline.duckdb").exists());
 }
+
+#[test]
+fn info_and_drop_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let info = run("two_resources", dir.path(), &["info"]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("not run yet"));
+    run("two_resources", dir.path(), &["materialize"]);
+    let info = String::from_utf8_lossy(&run("two_resources", dir.path(), &["info"]).stdout).to_string();
+    assert!(info.contains("schema two_source version 2") && info.contains("orders__items: 6 rows") && info.contains("nothing pending"), "{info}");
+    let dropped = String::from_utf8_lossy(&run("two_resources", dir.path(), &["drop", "--select", "dlt_two_source_orders"]).stdout).to_string();
+    assert!(dropped.contains("orders__items") && dropped.contains("orders"), "{dropped}");
+    let db = dir.path().join("two_resources_pipeline.duckdb");
+    let t = tables(&db, "shop");
+    assert!(t.contains(&"users".to_owned()) && !t.iter().any(|x| x.starts_with("orders")), "{t:?}");
+    assert_eq!(scalar(&db, "SELECT max(version) FROM shop._dlt_version"), json!(3), "dropping stores a new schema version");
+    // The next run recreates them.
+    run("two_resources", dir.path(), &["materialize", "--select", "dlt_two_source_orders"]);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM shop.orders__items"), json!(6));
+}

@@ -432,6 +432,34 @@ impl DuckDbSession {
         Ok(())
     }
 
+    /// Drops a table of the dataset if it exists.
+    pub fn drop_table(&mut self, table: &str) -> Result<bool, DuckDbError> {
+        if !self.has_table(table) {
+            return Ok(false);
+        }
+        self.conn
+            .execute_batch(&format!("DROP TABLE {}", self.qualified(table)))
+            .map_err(sql_err(format!("dropping table `{table}`")))?;
+        self.existing.remove(&(Target::Main, table.to_owned()));
+        Ok(true)
+    }
+
+    /// Tables of the dataset that exist in the file, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.existing.keys().filter(|(t, _)| *t == Target::Main).map(|(_, n)| n.clone()).collect();
+        out.sort();
+        out
+    }
+
+    /// Number of completed loads and the newest load id.
+    pub fn loads(&self) -> Result<(i64, Option<String>), DuckDbError> {
+        if !self.has_table(LOADS_TABLE) {
+            return Ok((0, None));
+        }
+        let sql = format!("SELECT count(*), max(load_id) FROM {}", self.qualified(LOADS_TABLE));
+        self.conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql_err("reading _dlt_loads"))
+    }
+
     /// Number of rows in a table (0 if it does not exist).
     pub fn row_count(&self, table: &str) -> Result<i64, DuckDbError> {
         if !self.has_table(table) {
