@@ -96,3 +96,43 @@ fn failed_runs_change_nothing_and_never_block() {
     assert_eq!(after[0], json!(6));
     assert_eq!(after[2], json!(2));
 }
+
+/// SIGKILL at arbitrary points of many runs: the file always holds whole loads only (every load
+/// id in the data has its `_dlt_loads` row and exactly N orders with 3 items each), and the next
+/// run after a kill works.
+#[test]
+fn killed_runs_leave_whole_loads_only() {
+    const N: u64 = 20_000;
+    let bin = env!("CARGO_BIN_EXE_slow_load");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kill_pipeline.duckdb");
+    let load = || std::process::Command::new(bin).arg(dir.path()).arg(N.to_string()).status().unwrap();
+    assert!(load().success());
+    // Time one run to spread the kills over it.
+    let started = std::time::Instant::now();
+    assert!(load().success());
+    let run_ms = started.elapsed().as_millis().max(20) as u64;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for attempt in 0..12 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = seed % (run_ms + run_ms / 2);
+        let mut child = std::process::Command::new(bin).arg(dir.path()).arg(N.to_string()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        let loads = scalar(&db, "SELECT count(*) FROM kill._dlt_loads").as_i64().unwrap();
+        let orders = scalar(&db, "SELECT count(*) FROM kill.orders").as_i64().unwrap();
+        let items = scalar(&db, "SELECT count(*) FROM kill.orders__items").as_i64().unwrap();
+        let load_ids = scalar(&db, "SELECT count(DISTINCT _dlt_load_id) FROM kill.orders").as_i64().unwrap();
+        let orphans = scalar(&db, "SELECT count(*) FROM kill.orders WHERE _dlt_load_id NOT IN (SELECT load_id FROM kill._dlt_loads)").as_i64().unwrap();
+        assert_eq!(orders, loads * N as i64, "attempt {attempt} (kill after {delay} ms): partial load");
+        assert_eq!(items, orders * 3, "attempt {attempt}: nested rows without their parents");
+        assert_eq!(load_ids, loads, "attempt {attempt}");
+        assert_eq!(orphans, 0, "attempt {attempt}: rows without a _dlt_loads row");
+    }
+    let before = scalar(&db, "SELECT count(*) FROM kill._dlt_loads").as_i64().unwrap();
+    assert!(load().success(), "a run after kills works");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM kill.orders").as_i64().unwrap(), (before + 1) * N as i64);
+}
