@@ -12,7 +12,7 @@ pub enum HintError {
     #[error("unknown write disposition `{0}`; expected one of append, replace, merge")]
     UnknownWriteDisposition(String),
     /// Unknown merge strategy.
-    #[error("merge strategy `{0}` is not supported; expected `delete-insert` or `upsert` (scd2 is not implemented yet)")]
+    #[error("merge strategy `{0}` is not supported; expected `delete-insert`, `upsert` or `scd2`")]
     UnknownMergeStrategy(String),
     /// A schema contract that does not parse.
     #[error("bad schema contract: {0}")]

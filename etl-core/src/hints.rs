@@ -173,6 +173,24 @@ pub enum MergeStrategy {
     DeleteInsert,
     /// Like delete-insert, with root `_dlt_id` = hash of the primary key (stable ids).
     Upsert,
+    /// Slowly changing dimension type 2: root `_dlt_id` = hash of the row; rows that changed or
+    /// disappeared are retired (`valid_to` set), new versions are inserted with `valid_from`.
+    Scd2,
+}
+
+/// Column names of an `scd2` table's validity window (dlt's `validity_column_names`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scd2Columns {
+    /// When the record version became valid (default `_dlt_valid_from`).
+    pub valid_from: String,
+    /// When it stopped being valid; NULL while active (default `_dlt_valid_to`).
+    pub valid_to: String,
+}
+
+impl Default for Scd2Columns {
+    fn default() -> Self {
+        Scd2Columns { valid_from: "_dlt_valid_from".into(), valid_to: "_dlt_valid_to".into() }
+    }
 }
 
 impl FromStr for MergeStrategy {
@@ -181,6 +199,7 @@ impl FromStr for MergeStrategy {
         match s {
             "delete-insert" => Ok(MergeStrategy::DeleteInsert),
             "upsert" => Ok(MergeStrategy::Upsert),
+            "scd2" => Ok(MergeStrategy::Scd2),
             other => Err(HintError::UnknownMergeStrategy(other.to_owned())),
         }
     }
@@ -380,6 +399,8 @@ pub struct ResourceHints {
     pub write_disposition: WriteDisposition,
     /// Merge strategy (with `write_disposition` merge).
     pub merge_strategy: MergeStrategy,
+    /// Validity column names for `scd2`.
+    pub scd2_columns: Scd2Columns,
     /// Primary key columns.
     pub primary_key: Vec<String>,
     /// Merge key columns.

@@ -67,6 +67,9 @@ pub struct RowContext<'a> {
     /// Root `_dlt_id` = hash of these (normalized) key columns instead of random (merge strategy
     /// `upsert`): the same key always gets the same id, and so do its nested rows.
     pub key_hash_id: Option<&'a [String]>,
+    /// Root `_dlt_id` = hash of the whole row as yielded, without `_dlt*` keys (merge strategy
+    /// `scd2`): unchanged rows keep their id, changed rows get a new one.
+    pub row_hash_id: bool,
 }
 
 /// Generates `_dlt_id`s for root rows: 10 random bytes as unpadded base64 (14 characters).
@@ -132,6 +135,25 @@ pub fn key_hash(cells: &[(String, Value)], keys: &[String]) -> String {
     digest128(&serde_json::Value::Object(obj).to_string(), 10)
 }
 
+/// dlt's row-hash id: digest of the compact, key-sorted JSON of the row without `_dlt*` keys.
+pub fn row_hash(fields: &[(String, Value)]) -> String {
+    let obj: serde_json::Map<String, serde_json::Value> =
+        fields.iter().filter(|(k, _)| !k.starts_with("_dlt")).map(|(k, v)| (k.clone(), v.to_json())).collect();
+    digest128(&sorted_json(&serde_json::Value::Object(obj)).to_string(), 10)
+}
+
+fn sorted_json(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(keys.into_iter().map(|k| (k.clone(), sorted_json(&m[k]))).collect())
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted_json).collect()),
+        other => other.clone(),
+    }
+}
+
 /// The deterministic id of a child row.
 pub fn child_row_id(parent_id: &str, child_table: &str, list_idx: usize) -> String {
     digest128(&format!("{parent_id}_{child_table}_{list_idx}"), 10)
@@ -145,10 +167,12 @@ pub fn normalize_item(schema: &Schema, ctx: &RowContext<'_>, item: Value, ids: &
         Value::Object(fields) => fields,
         other => vec![(C_VALUE.to_owned(), other)],
     };
+    let row_hash = ctx.row_hash_id.then(|| row_hash(&fields));
     let (mut cells, lists) = flatten(schema, ctx.root_table, fields, 0, ctx.max_nesting);
-    let root_id = match ctx.key_hash_id {
-        Some(keys) => key_hash(&cells, keys),
-        None => ids.root_id(),
+    let root_id = match (row_hash, ctx.key_hash_id) {
+        (Some(h), _) => h,
+        (None, Some(keys)) => key_hash(&cells, keys),
+        (None, None) => ids.root_id(),
     };
     set_cell(&mut cells, C_LOAD_ID.to_owned(), Value::Text(ctx.load_id.to_owned()));
     set_cell(&mut cells, C_ID.to_owned(), Value::Text(root_id.clone()));
@@ -252,7 +276,7 @@ mod tests {
 
     fn run(item: Value, max: u32) -> Vec<FlatRow> {
         let schema = Schema::new("s");
-        let ctx = RowContext { root_table: "orders", load_id: "L1", max_nesting: max, propagate_root_id: false, key_hash_id: None };
+        let ctx = RowContext { root_table: "orders", load_id: "L1", max_nesting: max, propagate_root_id: false, key_hash_id: None, row_hash_id: false };
         let mut out = Vec::new();
         normalize_item(&schema, &ctx, item, &mut IdGenerator::new(), &mut out);
         out

@@ -40,7 +40,7 @@ proptest! {
         let mut ids = IdGenerator::new();
         let mut changes = Vec::new();
         for item in items {
-            let ctx = RowContext { root_table: "t", load_id: "1.0", max_nesting: if nesting == 3 { 1000 } else { nesting }, propagate_root_id: nesting == 2, key_hash_id: None };
+            let ctx = RowContext { root_table: "t", load_id: "1.0", max_nesting: if nesting == 3 { 1000 } else { nesting }, propagate_root_id: nesting == 2, key_hash_id: None, row_hash_id: nesting == 1 };
             let mut rows = Vec::new();
             normalize_item(&schema, &ctx, Value::from(item), &mut ids, &mut rows);
             for row in rows {

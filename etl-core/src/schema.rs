@@ -380,6 +380,14 @@ impl Schema {
             }
         }
         let mut hinted: Vec<ColumnHint> = hints.columns.clone();
+        let scd2 = hints.write_disposition == WriteDisposition::Merge && hints.merge_strategy == crate::hints::MergeStrategy::Scd2;
+        if scd2 {
+            for name in [&hints.scd2_columns.valid_from, &hints.scd2_columns.valid_to] {
+                if !hinted.iter().any(|h| &h.name == name) {
+                    hinted.push(ColumnHint::new(name.clone()).data_type(DataType::Timestamp).nullable(true));
+                }
+            }
+        }
         for key in pk.iter().chain(mk.iter()) {
             if !hinted.iter().any(|h| normalize_identifier(&h.name) == *key) {
                 hinted.push(ColumnHint::new(key.clone()));
@@ -444,6 +452,14 @@ impl Schema {
             }
         }
         Ok(changes)
+    }
+
+    /// Marks whether a table's `_dlt_id` is unique (it is not in `scd2` tables, where a record
+    /// that is deleted and re-inserted keeps its row hash).
+    pub fn set_row_key_unique(&mut self, table: &str, unique: bool) {
+        if let Some(c) = self.table_mut(table).and_then(|t| t.columns.iter_mut().find(|c| c.name == C_ID)) {
+            c.unique = unique;
+        }
     }
 
     /// Coerces a normalized row into the schema, evolving it: new tables, new columns, variant

@@ -311,7 +311,8 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
                     match s.value().as_str() {
                         "delete-insert" => setters.push(quote!(__hints.merge_strategy = ::etl::__private::MergeStrategy::DeleteInsert;)),
                         "upsert" => setters.push(quote!(__hints.merge_strategy = ::etl::__private::MergeStrategy::Upsert;)),
-                        _ => errors.push(s.span(), "unknown merge strategy; expected `delete-insert` or `upsert`"),
+                        "scd2" => setters.push(quote!(__hints.merge_strategy = ::etl::__private::MergeStrategy::Scd2;)),
+                        _ => errors.push(s.span(), "unknown merge strategy; expected `delete-insert`, `upsert` or `scd2`"),
                     }
                 }
             }

@@ -566,8 +566,10 @@ impl Pipeline {
         }
         // Merge with a primary or merge key loads into staging, then merges (delete-insert);
         // merge without keys appends, as in dlt.
-        let merging = hints.write_disposition == WriteDisposition::Merge
-            && schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
+        let scd2 = hints.write_disposition == WriteDisposition::Merge && hints.merge_strategy == etl_core::hints::MergeStrategy::Scd2;
+        let merging = scd2
+            || hints.write_disposition == WriteDisposition::Merge
+                && schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
         let target = if merging { Target::Staging } else { Target::Main };
         let contract = self.schema_contract.or(hints.schema_contract).or(source_contract).unwrap_or_default();
         let primary_key: Vec<String> = schema
@@ -584,6 +586,7 @@ impl Pipeline {
             max_nesting: hints.max_table_nesting.or(source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
             propagate_root_id: merging || source_root_key,
             key_hash_id: upsert.then_some(primary_key.as_slice()),
+            row_hash_id: scd2,
         };
 
         if hints.write_disposition == WriteDisposition::Replace {
@@ -672,7 +675,11 @@ impl Pipeline {
                 *written.entry(table.clone()).or_default() += n;
             }
         }
-        if merging {
+        if scd2 {
+            schema.set_row_key_unique(&root, false);
+            let boundary = timestamp_text(Utc::now());
+            db.merge_scd2(schema, &root, &hints.scd2_columns, &boundary).map_err(PipelineError::load_from)?;
+        } else if merging {
             db.merge_staged(schema, &root).map_err(PipelineError::load_from)?;
         }
         Ok(written)

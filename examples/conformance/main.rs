@@ -191,6 +191,10 @@ fn apply_hints(hints: &mut ResourceHints, spec: &Json) -> anyhow::Result<()> {
                         if let Some(strategy) = o.get("strategy").and_then(Json::as_str) {
                             hints.merge_strategy = strategy.parse()?;
                         }
+                        if let Some([from, to]) = o.get("validity_column_names").and_then(Json::as_array).map(Vec::as_slice) {
+                            hints.scd2_columns.valid_from = from.as_str().unwrap_or("_dlt_valid_from").to_owned();
+                            hints.scd2_columns.valid_to = to.as_str().unwrap_or("_dlt_valid_to").to_owned();
+                        }
                         o.get("disposition").and_then(Json::as_str).unwrap_or("append").to_owned()
                     }
                     other => bail!("bad write_disposition {other}"),

@@ -145,3 +145,43 @@ fn resource_state_is_stored_with_the_rows_and_rolled_back_with_them() {
     let doc = etl::testing::decode_state(state[0][0].as_str().unwrap()).unwrap();
     assert_eq!(doc["sources"]["tick"]["resources"]["ticks"]["runs"], json!(2));
 }
+
+/// dlt's documented scd2 example: an update retires the old version and inserts the new one, a
+/// deleted record is retired, a re-inserted record gets a new active version with the same row
+/// hash; nested rows are not duplicated for unchanged records.
+#[test]
+fn scd2_retires_and_reactivates_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("scd_pipeline").dataset_name("scd").working_dir(dir.path());
+    let dim = |rows: Vec<serde_json::Value>| {
+        let mut r = Resource::from_data("dim_customer", rows).with_write_disposition(WriteDisposition::Merge);
+        r.hints_mut().merge_strategy = etl::MergeStrategy::Scd2;
+        r
+    };
+    let c1 = json!({"customer_key": 1, "c1": "foo", "c2": 1, "tags": ["a"]});
+    let c1u = json!({"customer_key": 1, "c1": "foo_updated", "c2": 1, "tags": ["a"]});
+    let c2 = json!({"customer_key": 2, "c1": "bar", "c2": 2, "tags": ["b", "c"]});
+    p.run(dim(vec![c1.clone(), c2.clone()])).unwrap();
+    let db = p.database_path();
+    let cols: Vec<String> = columns(&db, "scd", "dim_customer").into_iter().map(|c| c.0).collect();
+    assert_eq!(&cols[..2], ["_dlt_valid_from", "_dlt_valid_to"]);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM scd.dim_customer WHERE _dlt_valid_to IS NULL"), json!(2));
+    let active = |sql_where: &str| scalar(&db, &format!("SELECT count(*) FROM scd.dim_customer WHERE {sql_where}"));
+
+    p.run(dim(vec![c1u.clone(), c2.clone()])).unwrap();
+    assert_eq!(active("customer_key = 1 AND _dlt_valid_to IS NOT NULL AND c1 = 'foo'"), json!(1), "old version retired");
+    assert_eq!(active("customer_key = 1 AND _dlt_valid_to IS NULL AND c1 = 'foo_updated'"), json!(1), "new version active");
+    assert_eq!(active("customer_key = 2 AND _dlt_valid_to IS NULL"), json!(1), "unchanged record untouched");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM scd.dim_customer__tags"), json!(4), "nested rows only for new versions");
+
+    p.run(dim(vec![c1u.clone()])).unwrap();
+    assert_eq!(active("customer_key = 2 AND _dlt_valid_to IS NOT NULL"), json!(1), "absent record retired");
+
+    p.run(dim(vec![c1u, c2])).unwrap();
+    assert_eq!(active("customer_key = 2"), json!(2), "re-inserted record has a second version");
+    assert_eq!(active("customer_key = 2 AND _dlt_valid_to IS NULL"), json!(1));
+    assert_eq!(scalar(&db, "SELECT count(DISTINCT _dlt_id) FROM scd.dim_customer WHERE customer_key = 2"), json!(1), "same row hash");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM scd.dim_customer"), json!(4));
+    // Validity windows never overlap for one record.
+    assert_eq!(active("_dlt_valid_to IS NOT NULL AND _dlt_valid_to < _dlt_valid_from"), json!(0));
+}

@@ -366,7 +366,70 @@ impl DuckDbSession {
             );
             self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{child}`")))?;
         }
-        for t in std::iter::once(root.to_owned()).chain(children) {
+        self.drop_staging(root, &children)
+    }
+
+    /// Merges a staged full (or, with a merge key, partial) extract into an `scd2` table:
+    /// active records whose row hash is not in the load are retired (`valid_to` = `boundary`),
+    /// limited to merge-key values present in the load if the table has a merge key; staged rows
+    /// whose hash is not an active record are inserted as new versions valid from `boundary`
+    /// (a retired record that comes back is inserted again); nested rows of new versions follow
+    /// unless they already exist. Staging tables are dropped.
+    pub fn merge_scd2(
+        &mut self,
+        schema: &Schema,
+        root: &str,
+        cols: &etl_core::hints::Scd2Columns,
+        boundary: &str,
+    ) -> Result<(), DuckDbError> {
+        let Some(table) = schema.table(root) else { return Ok(()) };
+        let children: Vec<String> = schema.descendants(root).into_iter().map(|t| t.name.clone()).collect();
+        let staged = self.existing.contains_key(&(Target::Staging, root.to_owned()));
+        self.sync_table(schema, root)?;
+        let dest = self.qualified(root);
+        let (from, to, id) = (quote_ident(&cols.valid_from), quote_ident(&cols.valid_to), quote_ident(C_ID));
+        let stage = self.qualified_in(Target::Staging, root);
+        let mk: Vec<&str> = table.columns.iter().filter(|c| c.merge_key).map(|c| c.name.as_str()).collect();
+        // Retire. With nothing staged (an empty full extract) every active record is retired.
+        let absent = if staged { format!("d.{id} NOT IN (SELECT {id} FROM {stage})") } else { "true".to_owned() };
+        let partition = if mk.is_empty() || !staged {
+            String::new()
+        } else {
+            let cond: Vec<String> = mk.iter().map(|k| format!("s.{k} = d.{k}", k = quote_ident(k))).collect();
+            format!(" AND EXISTS (SELECT 1 FROM {stage} s WHERE {})", cond.join(" AND "))
+        };
+        if mk.is_empty() || staged {
+            let sql = format!("UPDATE {dest} AS d SET {to} = CAST(? AS TIMESTAMPTZ) WHERE d.{to} IS NULL AND {absent}{partition}");
+            self.conn.execute(&sql, params![boundary]).map_err(sql_err(format!("retiring records of `{root}`")))?;
+        }
+        if staged {
+            let staged_cols = self.existing.get(&(Target::Staging, root.to_owned())).cloned().unwrap_or_default();
+            let data: Vec<&String> = staged_cols.iter().filter(|c| **c != cols.valid_from && **c != cols.valid_to).collect();
+            let names: Vec<String> = data.iter().map(|c| quote_ident(c)).collect();
+            let sql = format!(
+                "INSERT INTO {dest} ({n}, {from}, {to})                  SELECT {n}, CAST(? AS TIMESTAMPTZ), NULL FROM                  (SELECT *, row_number() OVER (PARTITION BY {id}) AS _etl_rn FROM {stage}) s                  WHERE s._etl_rn = 1 AND NOT EXISTS (SELECT 1 FROM {dest} d WHERE d.{id} = s.{id} AND d.{to} IS NULL)",
+                n = names.join(", ")
+            );
+            self.conn.execute(&sql, params![boundary]).map_err(sql_err(format!("inserting new versions into `{root}`")))?;
+        }
+        for child in &children {
+            let Some(child_cols) = self.existing.get(&(Target::Staging, child.clone())).cloned() else { continue };
+            self.sync_table(schema, child)?;
+            let names: Vec<String> = child_cols.iter().map(|c| quote_ident(c)).collect();
+            let sql = format!(
+                "INSERT INTO {} ({n}) SELECT {n} FROM {} s WHERE NOT EXISTS (SELECT 1 FROM {} c WHERE c.{id} = s.{id})",
+                self.qualified(child),
+                self.qualified_in(Target::Staging, child),
+                self.qualified(child),
+                n = names.join(", ")
+            );
+            self.conn.execute_batch(&sql).map_err(sql_err(format!("inserting nested rows into `{child}`")))?;
+        }
+        self.drop_staging(root, &children)
+    }
+
+    fn drop_staging(&mut self, root: &str, children: &[String]) -> Result<(), DuckDbError> {
+        for t in std::iter::once(root.to_owned()).chain(children.iter().cloned()) {
             if self.existing.remove(&(Target::Staging, t.clone())).is_some() {
                 let sql = format!("DROP TABLE {}", self.qualified_in(Target::Staging, &t));
                 self.conn.execute_batch(&sql).map_err(sql_err(format!("dropping staging table `{t}`")))?;
