@@ -16,6 +16,7 @@ pub mod destination;
 pub mod error;
 pub mod execute;
 pub mod graph;
+pub mod lock;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;

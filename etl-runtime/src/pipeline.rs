@@ -306,6 +306,7 @@ impl Pipeline {
         if !db_path.exists() {
             return Err(PipelineError::config(format!("pipeline `{}` has no database at {}", self.name, db_path.display())));
         }
+        let _lock = crate::lock::PipelineLock::acquire(&db_path, &self.name)?;
         let dataset = normalize_identifier(&self.dataset());
         let mut db = DuckDbSession::open(&db_path, &dataset).map_err(PipelineError::load_from)?;
         let mut state = db
@@ -389,13 +390,14 @@ impl Pipeline {
     fn run_source(&self, source: Source) -> Result<LoadInfo, PipelineError> {
         let started_at = Utc::now();
         let db_path = self.database_path();
-        let existed = db_path.exists();
         if let Some(dir) = db_path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| PipelineError::load(format!("cannot create directory {}: {e}", dir.display())))?;
             }
         }
+        let _lock = crate::lock::PipelineLock::acquire(&db_path, &self.name)?;
+        let existed = db_path.exists();
         let opened = std::cell::Cell::new(false);
         let result = self.run_in_transaction(source, &db_path, started_at, &opened);
         if result.is_err() && !existed && opened.get() {

@@ -136,3 +136,28 @@ fn killed_runs_leave_whole_loads_only() {
     assert!(load().success(), "a run after kills works");
     assert_eq!(scalar(&db, "SELECT count(*) FROM kill.orders").as_i64().unwrap(), (before + 1) * N as i64);
 }
+
+/// A second run of the same pipeline while one is running fails at once and names the holder;
+/// after the holder exits (even by SIGKILL) the next run takes the lock over.
+#[test]
+fn concurrent_runs_fail_fast_naming_the_holder() {
+    let bin = env!("CARGO_BIN_EXE_slow_load");
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("kill_pipeline.duckdb.lock");
+    let mut child = std::process::Command::new(bin).arg(dir.path()).arg("300000").spawn().unwrap();
+    let pid = child.id();
+    // Wait until the child holds the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&lock).unwrap_or_default().contains(&format!("pid {pid}")) {
+        assert!(std::time::Instant::now() < deadline, "child never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let p = etl::pipeline("kill_pipeline").dataset_name("kill").working_dir(dir.path());
+    let err = p.run(etl::Resource::from_data("orders", vec![serde_json::json!({"id": 1})])).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("already running") && text.contains(&format!("pid {pid}")) && text.contains("since"), "{text}");
+    // Kill the holder: its lock goes with it, and the next run works.
+    let _ = child.kill();
+    let _ = child.wait();
+    p.run(etl::Resource::from_data("orders", vec![serde_json::json!({"id": 1, "customer": "x"})])).unwrap();
+}
