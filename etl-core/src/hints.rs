@@ -420,6 +420,59 @@ pub struct ResourceHints {
 }
 
 impl ResourceHints {
+    /// The hints as JSON (kept with the items of a failed load, so they load the same way later).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mode = |m: ContractMode| m.name();
+        serde_json::json!({
+            "name": self.name,
+            "table_name": self.table_name,
+            "write_disposition": self.write_disposition.name(),
+            "merge_strategy": match self.merge_strategy {
+                MergeStrategy::DeleteInsert => "delete-insert",
+                MergeStrategy::Upsert => "upsert",
+                MergeStrategy::Scd2 => "scd2",
+            },
+            "validity_column_names": [self.scd2_columns.valid_from, self.scd2_columns.valid_to],
+            "primary_key": self.primary_key,
+            "merge_key": self.merge_key,
+            "max_table_nesting": self.max_table_nesting,
+            "columns": self.columns,
+            "selected": self.selected,
+            "description": self.description,
+            "schema_contract": self.schema_contract.map(|c| serde_json::json!({
+                "tables": mode(c.tables), "columns": mode(c.columns), "data_type": mode(c.data_type)
+            })),
+            "incremental": self.incremental.as_ref().map(crate::incremental::Incremental::to_json),
+        })
+    }
+
+    /// Reads [`ResourceHints::to_json`].
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, HintError> {
+        let strings = |k: &str| -> Vec<String> {
+            v.get(k).and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        };
+        let mut hints = ResourceHints::new(v.get("name").and_then(|n| n.as_str()).unwrap_or_default());
+        hints.table_name = v.get("table_name").and_then(|n| n.as_str()).map(str::to_owned);
+        hints.write_disposition = v.get("write_disposition").and_then(|n| n.as_str()).unwrap_or("append").parse()?;
+        hints.merge_strategy = v.get("merge_strategy").and_then(|n| n.as_str()).unwrap_or("delete-insert").parse()?;
+        if let [from, to] = strings("validity_column_names").as_slice() {
+            hints.scd2_columns = Scd2Columns { valid_from: from.clone(), valid_to: to.clone() };
+        }
+        hints.primary_key = strings("primary_key");
+        hints.merge_key = strings("merge_key");
+        hints.max_table_nesting = v.get("max_table_nesting").and_then(|n| n.as_u64()).map(|n| n as u32);
+        if let Some(cols) = v.get("columns").filter(|c| !c.is_null()) {
+            hints.columns = columns_from_json(cols)?;
+        }
+        hints.selected = v.get("selected").and_then(|b| b.as_bool()).unwrap_or(true);
+        hints.description = v.get("description").and_then(|d| d.as_str()).map(str::to_owned);
+        if let Some(c) = v.get("schema_contract").filter(|c| !c.is_null()) {
+            hints.schema_contract = Some(SchemaContract::from_json(c)?);
+        }
+        hints.incremental = v.get("incremental").and_then(crate::incremental::Incremental::from_json);
+        Ok(hints)
+    }
+
     /// Hints for a resource called `name`, selected, appending.
     pub fn new(name: impl Into<String>) -> Self {
         ResourceHints { name: name.into(), selected: true, ..Default::default() }

@@ -81,6 +81,46 @@ impl Incremental {
         }
     }
 
+    /// The settings as JSON (for the pending-package manifest).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "cursor_path": self.cursor_path,
+            "initial_value": self.initial_value,
+            "end_value": self.end_value,
+            "last_value_func": match self.last_value_func { LastValueFunc::Max => "max", LastValueFunc::Min => "min" },
+            "primary_key": self.primary_key,
+            "row_order": self.row_order.map(|o| match o { RowOrder::Asc => "asc", RowOrder::Desc => "desc" }),
+            "lag": self.lag,
+            "on_cursor_value_missing": match self.on_cursor_value_missing {
+                CursorMissing::Raise => "raise",
+                CursorMissing::Include => "include",
+                CursorMissing::Exclude => "exclude",
+            },
+        })
+    }
+
+    /// Reads [`Incremental::to_json`].
+    pub fn from_json(v: &Json) -> Option<Self> {
+        let mut inc = Incremental::new(v.get("cursor_path")?.as_str()?);
+        let opt = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+        inc.initial_value = opt("initial_value");
+        inc.end_value = opt("end_value");
+        inc.last_value_func = if v.get("last_value_func").and_then(Json::as_str) == Some("min") { LastValueFunc::Min } else { LastValueFunc::Max };
+        inc.primary_key = v.get("primary_key").and_then(Json::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect());
+        inc.row_order = match v.get("row_order").and_then(Json::as_str) {
+            Some("asc") => Some(RowOrder::Asc),
+            Some("desc") => Some(RowOrder::Desc),
+            _ => None,
+        };
+        inc.lag = v.get("lag").and_then(Json::as_f64);
+        inc.on_cursor_value_missing = match v.get("on_cursor_value_missing").and_then(Json::as_str) {
+            Some("include") => CursorMissing::Include,
+            Some("exclude") => CursorMissing::Exclude,
+            _ => CursorMissing::Raise,
+        };
+        Some(inc)
+    }
+
     /// Sets the initial value.
     pub fn initial_value(mut self, v: impl Into<Json>) -> Self {
         self.initial_value = Some(v.into());

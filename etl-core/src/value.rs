@@ -109,6 +109,55 @@ impl Value {
         }
     }
 
+    /// JSON that keeps the types JSON lacks, as one-key objects: `{"$decimal": "1.5"}`,
+    /// `{"$datetime": "2024-01-15T10:30:00+00:00"}`, `{"$date": ..}`, `{"$time": ..}`,
+    /// `{"$bytes_hex": "00ff"}` (the conformance suite's format). [`Value::from_tagged_json`]
+    /// reads it back exactly.
+    pub fn to_tagged_json(&self) -> serde_json::Value {
+        use serde_json::{json, Value as J};
+        match self {
+            Value::Decimal(d) => json!({"$decimal": d.to_string()}),
+            Value::BigDecimal { mantissa, scale } => json!({"$decimal": big_decimal_text(*mantissa, *scale)}),
+            Value::Timestamp(t) => json!({"$datetime": t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)}),
+            Value::Date(d) => json!({"$date": d.to_string()}),
+            Value::Time(t) => json!({"$time": t.to_string()}),
+            Value::Bytes(b) => json!({"$bytes_hex": hex(b)}),
+            Value::BigInt(i) => json!({"$bigint": i.to_string()}),
+            Value::List(items) => J::Array(items.iter().map(Value::to_tagged_json).collect()),
+            Value::Object(fields) => J::Object(fields.iter().map(|(k, v)| (k.clone(), v.to_tagged_json())).collect()),
+            other => other.to_json(),
+        }
+    }
+
+    /// Reads [`Value::to_tagged_json`]'s format (an unknown or malformed tag stays an object).
+    pub fn from_tagged_json(v: &serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        match v {
+            J::Object(m) => {
+                if m.len() == 1 {
+                    let (k, inner) = m.iter().next().expect("one entry");
+                    if let Some(s) = inner.as_str() {
+                        let parsed = match k.as_str() {
+                            "$decimal" => parse_decimal(s),
+                            "$datetime" => crate::types::parse_iso_timestamp(s).map(Value::Timestamp),
+                            "$date" => s.parse::<NaiveDate>().ok().map(Value::Date),
+                            "$time" => s.parse::<NaiveTime>().ok().map(Value::Time),
+                            "$bytes_hex" => unhex(s).map(Value::Bytes),
+                            "$bigint" => s.parse::<i128>().ok().map(Value::BigInt),
+                            _ => None,
+                        };
+                        if let Some(p) = parsed {
+                            return p;
+                        }
+                    }
+                }
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::from_tagged_json(v))).collect())
+            }
+            J::Array(items) => Value::List(items.iter().map(Value::from_tagged_json).collect()),
+            other => Value::from(other.clone()),
+        }
+    }
+
     /// Compact JSON text of the value, as dlt stores nested data in `json` columns.
     pub fn to_json_string(&self) -> String {
         self.to_json().to_string()
@@ -151,6 +200,13 @@ pub fn parse_decimal(text: &str) -> Option<Value> {
     }
     let mantissa: i128 = if significant.is_empty() { 0 } else { significant.parse().ok()? };
     Some(Value::BigDecimal { mantissa: if neg { -mantissa } else { mantissa }, scale: frac.len() as u32 })
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -651,6 +707,22 @@ mod tests {
         assert_eq!(big_decimal_text(-5, 3), "-0.005");
         assert_eq!(parse_decimal("1".repeat(39).as_str()), None);
         assert_eq!(parse_decimal("abc"), None);
+    }
+
+    #[test]
+    fn tagged_json_round_trips_every_type() {
+        let day = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let v = Value::Object(vec![
+            ("d".into(), Value::Decimal(Decimal::new(-125, 2))),
+            ("big".into(), parse_decimal("123456789012345678901234567.123456789").unwrap()),
+            ("t".into(), Value::Timestamp(day.and_hms_micro_opt(1, 2, 3, 4).unwrap().and_utc())),
+            ("day".into(), Value::Date(day)),
+            ("time".into(), Value::Time(NaiveTime::from_hms_micro_opt(1, 2, 3, 500).unwrap())),
+            ("b".into(), Value::Bytes(vec![0, 255])),
+            ("huge".into(), Value::BigInt(u64::MAX as i128 + 1)),
+            ("l".into(), Value::List(vec![Value::Int(1), Value::Null, Value::Text("x".into()), Value::Float(0.5), Value::Bool(true)])),
+        ]);
+        assert_eq!(Value::from_tagged_json(&v.to_tagged_json()), v);
     }
 
     #[test]

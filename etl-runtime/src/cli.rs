@@ -43,6 +43,19 @@ enum Command {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
+    /// Load the pending packages (items pulled by failed or killed runs) of every pipeline,
+    /// oldest first, each in its own load.
+    LoadPending {
+        /// Directory the pipelines run in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Discard the pending packages of every pipeline.
+    DropPending {
+        /// Directory the pipelines run in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
     /// Drop the tables (root and nested) and the state of the resources behind assets, so their
     /// next run starts from scratch.
     Drop {
@@ -142,6 +155,8 @@ pub fn run(cli: Cli, defs: &[&'static DltAssetsDef], resources: Resources) -> Ex
         }
         Command::Info { workdir } => info(defs, &working_dir(workdir), &mut out),
         Command::Drop { select, workdir } => drop_assets(defs, &select, &working_dir(workdir), &mut out),
+        Command::LoadPending { workdir } => pending(defs, &working_dir(workdir), true, &mut out),
+        Command::DropPending { workdir } => pending(defs, &working_dir(workdir), false, &mut out),
     }
 }
 
@@ -194,6 +209,45 @@ fn info(defs: &[&'static DltAssetsDef], dir: &std::path::Path, out: &mut impl Wr
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "duckdb"))]
+fn pending(_: &[&'static DltAssetsDef], _: &std::path::Path, _: bool, _: &mut impl Write) -> ExitCode {
+    eprintln!("error: this build has no DuckDB destination");
+    ExitCode::FAILURE
+}
+
+#[cfg(feature = "duckdb")]
+fn pending(defs: &[&'static DltAssetsDef], dir: &std::path::Path, load: bool, out: &mut impl Write) -> ExitCode {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failed = false;
+    for def in defs {
+        let pipeline = (def.pipeline)().working_dir(dir);
+        if !seen.insert(pipeline.name().to_owned()) {
+            continue;
+        }
+        if load {
+            for (load_id, result) in pipeline.load_pending() {
+                match result {
+                    Ok(info) => {
+                        let _ = writeln!(out, "{}: loaded pending package {load_id} ({} rows)", pipeline.name(), info.row_counts.values().sum::<u64>());
+                    }
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("error: {}: pending package {load_id} failed again and is kept: {e}", pipeline.name());
+                    }
+                }
+            }
+        } else {
+            let n = pipeline.drop_pending();
+            let _ = writeln!(out, "{}: discarded {n} pending package(s)", pipeline.name());
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 #[cfg(not(feature = "duckdb"))]

@@ -20,6 +20,8 @@ pub mod lock;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;
+#[cfg(feature = "duckdb")]
+pub mod spool;
 pub mod state;
 pub mod testing;
 pub mod translator;

@@ -74,6 +74,7 @@ pub struct Pipeline {
     progress: Progress,
     working_dir: Option<PathBuf>,
     schema_contract: Option<etl_core::SchemaContract>,
+    spool: bool,
 }
 
 /// Starts a pipeline definition.
@@ -85,6 +86,7 @@ pub fn pipeline(name: impl Into<String>) -> Pipeline {
         progress: Progress::None,
         working_dir: None,
         schema_contract: None,
+        spool: true,
     }
 }
 
@@ -293,7 +295,41 @@ impl Pipeline {
         )
         .unwrap_or_default();
         info.pending = staged.into_iter().filter_map(|r| r[0].as_str().map(|t| format!("{staging}.{t}"))).collect();
+        info.pending.extend(self.pending_packages().into_iter().map(|p| format!("pending package {}", p.dir.display())));
         Ok(info)
+    }
+
+    /// Pending packages: items pulled by failed or killed runs, kept on disk (see README,
+    /// "Failed runs").
+    #[cfg(feature = "duckdb")]
+    pub fn pending_packages(&self) -> Vec<crate::spool::PendingPackage> {
+        crate::spool::pending(&crate::spool::pipeline_dir(&self.resolved_working_dir(), &self.name))
+    }
+
+    /// Loads every pending package, oldest first, each in its own transaction and load id.
+    /// A package that loads is deleted; one that fails again is kept and its error returned in
+    /// the list (the others still load).
+    #[cfg(feature = "duckdb")]
+    pub fn load_pending(&self) -> Vec<(String, Result<LoadInfo, PipelineError>)> {
+        let mut quiet = self.clone();
+        quiet.spool = false;
+        self.pending_packages()
+            .into_iter()
+            .map(|pkg| {
+                let result = pkg.source().and_then(|source| quiet.run_source(source));
+                if result.is_ok() {
+                    let _ = pkg.remove();
+                }
+                (pkg.load_id.clone(), result)
+            })
+            .collect()
+    }
+
+    /// Discards every pending package; returns how many there were.
+    #[cfg(feature = "duckdb")]
+    pub fn drop_pending(&self) -> usize {
+        let pending = self.pending_packages();
+        pending.iter().filter(|p| p.remove().is_ok()).count()
     }
 
     /// Drops the tables of resources (their root tables and all nested tables) and their state,
@@ -399,7 +435,8 @@ impl Pipeline {
         let _lock = crate::lock::PipelineLock::acquire(&db_path, &self.name)?;
         let existed = db_path.exists();
         let opened = std::cell::Cell::new(false);
-        let result = self.run_in_transaction(source, &db_path, started_at, &opened);
+        let spool_dir = self.spool.then(|| crate::spool::pipeline_dir(&self.resolved_working_dir(), &self.name));
+        let result = self.run_in_transaction(source, &db_path, started_at, &opened, spool_dir.as_deref());
         if result.is_err() && !existed && opened.get() {
             // This run created the file: a failed run leaves no trace, as if it never happened.
             // (A file another process created meanwhile is never ours: opening it would have
@@ -419,6 +456,7 @@ impl Pipeline {
         db_path: &Path,
         started_at: DateTime<Utc>,
         opened: &std::cell::Cell<bool>,
+        spool_dir: Option<&Path>,
     ) -> Result<LoadInfo, PipelineError> {
         use crate::destination::duckdb::DuckDbSession;
         use crate::state::PipelineState;
@@ -443,6 +481,25 @@ impl Pipeline {
         let mut row_counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut tables: Vec<TableLoad> = Vec::new();
 
+        let mut spool = match spool_dir {
+            Some(dir) => {
+                // Spools of killed runs: committed ones are garbage, the others become pending.
+                for (old_id, old_dir) in crate::spool::leftovers(dir) {
+                    if db.has_load(&old_id).map_err(PipelineError::load_from)? {
+                        let _ = std::fs::remove_dir_all(&old_dir);
+                    } else {
+                        let _ = crate::spool::adopt(dir, &old_id, &old_dir);
+                    }
+                }
+                let pending = crate::spool::pending(dir);
+                if !pending.is_empty() {
+                    progress.pending(pending.len(), dir);
+                }
+                Some(crate::spool::Spool::create(dir, &load_id, &source)?)
+            }
+            None => None,
+        };
+
         db.begin().map_err(PipelineError::load_from)?;
         let outcome = (|| -> Result<bool, PipelineError> {
             db.ensure_dataset().map_err(PipelineError::load_from)?;
@@ -451,8 +508,11 @@ impl Pipeline {
             let source_contract = source.schema_contract();
             let source_root_key = source.root_key();
             let mut wrote_any = false;
-            for mut resource in source.into_resources().into_iter().filter(Resource::is_selected) {
+            for (index, mut resource) in source.into_resources().into_iter().filter(Resource::is_selected).enumerate() {
                 let started = Instant::now();
+                if let Some(sp) = spool.as_mut() {
+                    sp.begin_resource(index, resource.hints())?;
+                }
                 let loaded = self.load_resource(
                     &mut db,
                     &mut schema,
@@ -463,6 +523,7 @@ impl Pipeline {
                     &mut ids,
                     &mut changes,
                     &mut progress,
+                    spool.as_mut(),
                 )?;
                 let root = normalize_identifier(resource.hints().table());
                 for (table, rows) in &loaded {
@@ -506,12 +567,30 @@ impl Pipeline {
                 db.rollback();
                 false
             }
-            Err(e) => {
+            Err(mut e) => {
                 db.rollback();
+                // Items pulled before a normalize or load failure are kept (see `spool`); a
+                // failing resource is run again instead, as dlt discards a failed extract.
+                if let Some(sp) = spool.take() {
+                    if matches!(e.step, crate::error::Step::Normalize | crate::error::Step::Load) {
+                        if let Some(kept) = sp.keep() {
+                            e.message.push_str(&format!(
+                                "; the items pulled by this run are kept as a pending package in {} \
+                                 (load them with `load-pending`, discard them with `drop-pending`)",
+                                kept.display()
+                            ));
+                        }
+                    } else {
+                        sp.discard();
+                    }
+                }
                 progress.failed(&e);
                 return Err(e);
             }
         };
+        if let Some(sp) = spool.take() {
+            sp.discard();
+        }
         let finished_at = Utc::now();
         progress.finished(loaded, &row_counts, finished_at - started_at);
         Ok(LoadInfo {
@@ -547,6 +626,7 @@ impl Pipeline {
         ids: &mut IdGenerator,
         changes: &mut Vec<SchemaChange>,
         progress: &mut ProgressSink,
+        mut spool: Option<&mut crate::spool::Spool>,
     ) -> Result<BTreeMap<String, u64>, PipelineError> {
         use crate::destination::batch::{TableBuffer, BATCH_ROWS};
 
@@ -624,6 +704,9 @@ impl Pipeline {
             };
             let Some(item) = next else { break };
             let value = item.map_err(|e| PipelineError::extract(&name, Some(item_no), e))?;
+            if let Some(sp) = spool.as_deref_mut() {
+                sp.write(&value)?;
+            }
             // A yielded list is a batch of rows, as in dlt.
             let rows = match value {
                 Value::List(rows) => rows,

@@ -65,6 +65,14 @@ impl ProgressSink {
         ));
     }
 
+    pub(crate) fn pending(&mut self, count: usize, dir: &std::path::Path) {
+        tracing::warn!(pipeline = %self.pipeline, count, "pending packages of failed runs are kept in {}", dir.display());
+        self.line(format_args!(
+            "{count} pending package(s) of failed or killed runs are kept in {}; load them with `load-pending` or discard them with `drop-pending`",
+            dir.display()
+        ));
+    }
+
     pub(crate) fn failed(&mut self, error: &PipelineError) {
         tracing::error!(pipeline = %self.pipeline, step = %error.step, "run failed: {error}");
         self.line(format_args!("Failed: {error}; the destination is unchanged"));

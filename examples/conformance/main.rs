@@ -114,36 +114,7 @@ fn run(args: &Args) -> anyhow::Result<Json> {
 
 /// JSON with the case format's typed markers (`{"$decimal": "1.5"}`, ...) to a value.
 fn typed(v: &Json) -> Value {
-    if let Json::Object(m) = v {
-        if m.len() == 1 {
-            let (k, inner) = m.iter().next().expect("one entry");
-            if let Some(s) = inner.as_str() {
-                let parsed = match k.as_str() {
-                    "$decimal" => etl::core::value::parse_decimal(s),
-                    "$datetime" => etl::core::types::parse_iso_timestamp(s).map(Value::Timestamp),
-                    "$date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Value::Date),
-                    "$time" => s.parse::<chrono::NaiveTime>().ok().map(Value::Time),
-                    "$bytes_hex" => hex(s).map(Value::Bytes),
-                    _ => None,
-                };
-                if let Some(p) = parsed {
-                    return p;
-                }
-            }
-        }
-        return Value::Object(m.iter().map(|(k, v)| (k.clone(), typed(v))).collect());
-    }
-    if let Json::Array(items) = v {
-        return Value::List(items.iter().map(typed).collect());
-    }
-    Value::from(v.clone())
-}
-
-fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+    Value::from_tagged_json(v)
 }
 
 fn build_resource(spec: &Json) -> anyhow::Result<Resource> {

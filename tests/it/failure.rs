@@ -135,6 +135,15 @@ fn killed_runs_leave_whole_loads_only() {
     let before = scalar(&db, "SELECT count(*) FROM kill._dlt_loads").as_i64().unwrap();
     assert!(load().success(), "a run after kills works");
     assert_eq!(scalar(&db, "SELECT count(*) FROM kill.orders").as_i64().unwrap(), (before + 1) * N as i64);
+    // Killed runs' pulled items became pending packages (never loaded silently); none of them
+    // belongs to a load that committed.
+    let p = etl::pipeline("kill_pipeline").dataset_name("kill").working_dir(dir.path());
+    for pkg in p.pending_packages() {
+        let committed = scalar(&db, &format!("SELECT count(*) FROM kill._dlt_loads WHERE load_id = '{}'", pkg.load_id));
+        assert_eq!(committed, json!(0), "pending package {} belongs to a committed load", pkg.load_id);
+    }
+    p.drop_pending();
+    assert!(p.pending_packages().is_empty());
 }
 
 /// A second run of the same pipeline while one is running fails at once and names the holder;
@@ -160,4 +169,55 @@ fn concurrent_runs_fail_fast_naming_the_holder() {
     let _ = child.kill();
     let _ = child.wait();
     p.run(etl::Resource::from_data("orders", vec![serde_json::json!({"id": 1, "customer": "x"})])).unwrap();
+}
+
+/// The rule for items pulled by a run that failed in normalize or load: kept on disk as a pending
+/// package, reported, never loaded silently, never blocking; loaded on request in its own load,
+/// or discarded on request.
+#[test]
+fn items_of_a_failed_load_are_kept_and_loaded_or_dropped_on_request() {
+    use etl::{ContractMode, Resource, SchemaContract};
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("keep_pipeline").dataset_name("keep").working_dir(dir.path());
+    let db = p.database_path();
+    p.run(Resource::from_data("events", vec![json!({"id": 1})])).unwrap();
+
+    // A run rejected in normalize (a run-level freeze contract): its items are kept.
+    let strict = p.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
+    let err = strict.run(Resource::from_data("events", vec![json!({"id": 2, "extra": "x"}), json!({"id": 3})])).unwrap_err();
+    assert!(err.to_string().contains("pending package"), "{err}");
+    assert_eq!(p.pending_packages().len(), 1);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM keep.events"), json!(1), "nothing of the failed run is loaded");
+
+    // New runs are not blocked and do not load the package silently.
+    p.run(Resource::from_data("events", vec![json!({"id": 4})])).unwrap();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM keep.events"), json!(2));
+    assert_eq!(p.pending_packages().len(), 1);
+    assert!(p.info().unwrap().pending.iter().any(|x| x.contains("pending package")));
+
+    // Loading on request: its own load id, with the resource's own hints (no run-level contract).
+    let results = p.load_pending();
+    assert_eq!(results.len(), 1);
+    assert!(results[0].1.is_ok(), "{:?}", results[0].1.as_ref().err().map(ToString::to_string));
+    // The failed run stopped at its first item (the one it rejected): that is all it pulled.
+    assert_eq!(scalar(&db, "SELECT count(*) FROM keep.events"), json!(3));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM keep.events WHERE id = 2 AND extra = 'x'"), json!(1));
+    assert_eq!(scalar(&db, "SELECT count(DISTINCT _dlt_load_id) FROM keep.events"), json!(3));
+    assert!(p.pending_packages().is_empty());
+
+    // A package that fails again is kept; dropping discards it.
+    let err = strict.run(Resource::from_data("events", vec![json!({"id": 5, "other": 1})])).unwrap_err();
+    assert!(err.to_string().contains("pending package"));
+    let kept = p.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
+    assert!(kept.load_pending()[0].1.is_err());
+    assert_eq!(p.pending_packages().len(), 1);
+    assert_eq!(p.drop_pending(), 1);
+    assert!(p.pending_packages().is_empty());
+
+    // A resource that fails itself is run again next time: nothing is kept.
+    let failing = Resource::new(etl::ResourceHints::new("events"), || {
+        Ok(Box::new(vec![Ok(etl::Value::from(json!({"id": 9}))), Err("api down".into())].into_iter()) as etl::core::Items)
+    });
+    assert_eq!(p.run(failing).unwrap_err().step, etl::Step::Extract);
+    assert!(p.pending_packages().is_empty());
 }

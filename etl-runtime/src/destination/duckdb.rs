@@ -514,6 +514,16 @@ impl DuckDbSession {
         out
     }
 
+    /// Whether a load committed.
+    pub fn has_load(&self, load_id: &str) -> Result<bool, DuckDbError> {
+        if !self.has_table(LOADS_TABLE) {
+            return Ok(false);
+        }
+        let sql = format!("SELECT count(*) FROM {} WHERE load_id = ?", self.qualified(LOADS_TABLE));
+        let n: i64 = self.conn.query_row(&sql, params![load_id], |r| r.get(0)).map_err(sql_err("reading _dlt_loads"))?;
+        Ok(n > 0)
+    }
+
     /// Number of completed loads and the newest load id.
     pub fn loads(&self) -> Result<(i64, Option<String>), DuckDbError> {
         if !self.has_table(LOADS_TABLE) {
