@@ -185,3 +185,38 @@ fn scd2_retires_and_reactivates_records() {
     // Validity windows never overlap for one record.
     assert_eq!(active("_dlt_valid_to IS NOT NULL AND _dlt_valid_to < _dlt_valid_from"), json!(0));
 }
+
+/// delete-insert with a compound key, `dedup_sort` (the newest version of a key wins within a
+/// load) and a `hard_delete` column (a row marked deleted removes the record).
+#[test]
+fn merge_compound_key_dedup_sort_and_hard_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("cmp_pipeline").dataset_name("cmp").working_dir(dir.path());
+    let stock = |rows: Vec<serde_json::Value>| {
+        let mut hint_version = etl::column("version");
+        hint_version.dedup_sort = Some("desc".into());
+        let mut hint_deleted = etl::column("deleted");
+        hint_deleted.hard_delete = Some(true);
+        hint_deleted.data_type = Some(etl::DataType::Bool);
+        Resource::from_data("stock", rows)
+            .with_write_disposition(WriteDisposition::Merge)
+            .with_primary_key(["shop", "sku"])
+            .with_columns(vec![hint_version, hint_deleted])
+    };
+    p.run(stock(vec![
+        json!({"shop": "a", "sku": "x", "qty": 1, "version": 1}),
+        json!({"shop": "a", "sku": "y", "qty": 2, "version": 1}),
+        json!({"shop": "b", "sku": "x", "qty": 3, "version": 1}),
+    ]))
+    .unwrap();
+    p.run(stock(vec![
+        json!({"shop": "a", "sku": "x", "qty": 10, "version": 2}),
+        json!({"shop": "a", "sku": "x", "qty": 99, "version": 3}),
+        json!({"shop": "a", "sku": "x", "qty": 5, "version": 1}),
+        json!({"shop": "b", "sku": "x", "version": 2, "deleted": true}),
+    ]))
+    .unwrap();
+    let db = p.database_path();
+    let rows = etl::testing::query_file(&db, "SELECT shop, sku, qty FROM cmp.stock ORDER BY shop, sku").unwrap();
+    assert_eq!(rows, vec![vec![json!("a"), json!("x"), json!(99)], vec![json!("a"), json!("y"), json!(2)]]);
+}
