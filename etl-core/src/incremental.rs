@@ -333,7 +333,7 @@ impl IncrementalFilter {
             Some(cols) => Json::Array(cols.iter().map(|c| lookup(row, c).map(Value::to_json).unwrap_or(Json::Null)).collect()),
             None => row.to_json(),
         };
-        digest128(&sorted(&key).to_string(), 9)
+        digest128(&crate::value::sorted_json(&key).to_string(), 9)
     }
 
     /// The state to store after the run. Unchanged when no row passed (so an empty run writes no
@@ -412,17 +412,6 @@ pub fn compare(a: &Json, b: &Json) -> Ordering {
     a.to_string().cmp(&b.to_string())
 }
 
-fn sorted(v: &Json) -> Json {
-    match v {
-        Json::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            Json::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
-        }
-        Json::Array(a) => Json::Array(a.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -139,20 +139,9 @@ pub fn key_hash(cells: &[(String, Value)], keys: &[String]) -> String {
 pub fn row_hash(fields: &[(String, Value)]) -> String {
     let obj: serde_json::Map<String, serde_json::Value> =
         fields.iter().filter(|(k, _)| !k.starts_with("_dlt")).map(|(k, v)| (k.clone(), v.to_json())).collect();
-    digest128(&sorted_json(&serde_json::Value::Object(obj)).to_string(), 10)
+    digest128(&crate::value::sorted_json(&serde_json::Value::Object(obj)).to_string(), 10)
 }
 
-fn sorted_json(v: &serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            serde_json::Value::Object(keys.into_iter().map(|k| (k.clone(), sorted_json(&m[k]))).collect())
-        }
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted_json).collect()),
-        other => other.clone(),
-    }
-}
 
 /// The deterministic id of a child row.
 pub fn child_row_id(parent_id: &str, child_table: &str, list_idx: usize) -> String {

@@ -634,7 +634,7 @@ impl Schema {
     /// Hash of the schema's content (not its version): base64 of SHA3-256 of the key-sorted JSON.
     pub fn content_hash(&self) -> String {
         let content = Json::Object(self.content_json());
-        let sorted = sort_keys(&content).to_string();
+        let sorted = crate::value::sorted_json(&content).to_string();
         let digest = sha3::Sha3_256::digest(sorted.as_bytes());
         base64::engine::general_purpose::STANDARD.encode(digest)
     }
@@ -700,17 +700,6 @@ fn new_data_column(name: &str, data_type: DataType) -> Column {
     col
 }
 
-fn sort_keys(v: &Json) -> Json {
-    match v {
-        Json::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            Json::Object(keys.into_iter().map(|k| (k.clone(), sort_keys(&m[k]))).collect())
-        }
-        Json::Array(a) => Json::Array(a.iter().map(sort_keys).collect()),
-        other => other.clone(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -164,6 +164,21 @@ impl Value {
     }
 }
 
+/// The JSON with every object's keys sorted (for content hashes that do not depend on key order,
+/// like Python's `json.dumps(sort_keys=True)`).
+pub fn sorted_json(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            J::Object(keys.into_iter().map(|k| (k.clone(), sorted_json(&m[k]))).collect())
+        }
+        J::Array(a) => J::Array(a.iter().map(sorted_json).collect()),
+        other => other.clone(),
+    }
+}
+
 /// The text of `mantissa / 10^scale`, with all `scale` digits after the point.
 pub fn big_decimal_text(mantissa: i128, scale: u32) -> String {
     let digits = mantissa.unsigned_abs().to_string();

@@ -139,7 +139,7 @@ impl PipelineState {
         content.remove("_state_engine_version");
         content.remove("_version_hash");
         content.remove("_local");
-        let text = sorted(&Json::Object(content)).to_string();
+        let text = etl_core::value::sorted_json(&Json::Object(content)).to_string();
         base64::engine::general_purpose::STANDARD.encode(sha3::Sha3_256::digest(text.as_bytes()))
     }
 
@@ -177,17 +177,6 @@ impl PipelineState {
     }
 }
 
-fn sorted(v: &Json) -> Json {
-    match v {
-        Json::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            Json::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
-        }
-        Json::Array(a) => Json::Array(a.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
-}
 
 #[cfg(test)]
 mod tests {
