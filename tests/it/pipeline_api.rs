@@ -220,3 +220,13 @@ fn merge_compound_key_dedup_sort_and_hard_delete() {
     let rows = etl::testing::query_file(&db, "SELECT shop, sku, qty FROM cmp.stock ORDER BY shop, sku").unwrap();
     assert_eq!(rows, vec![vec![json!("a"), json!("x"), json!(99)], vec![json!("a"), json!("y"), json!(2)]]);
 }
+
+#[test]
+fn dataset_named_like_the_database_file_is_not_ambiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("bench").dataset_name("bench").working_dir(dir.path());
+    p.run(Resource::from_data("events", vec![json!({"id": 1, "items": [1, 2]})])).unwrap();
+    p.run(Resource::from_data("events", vec![json!({"id": 2})]).with_write_disposition(WriteDisposition::Merge).with_primary_key(["id"]))
+        .unwrap();
+    assert_eq!(scalar(&p.database_path(), "SELECT count(*) FROM bench.bench.events"), json!(2));
+}

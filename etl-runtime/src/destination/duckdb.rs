@@ -64,6 +64,9 @@ pub enum Target {
 /// An open DuckDB file with a dataset (DuckDB schema).
 pub struct DuckDbSession {
     conn: Connection,
+    /// The database (catalog) name, for fully qualified names: a dataset called like the file
+    /// (`bench` in `bench.duckdb`) would otherwise be ambiguous.
+    catalog: String,
     dataset: String,
     staging: String,
     /// Columns of each table that exists in the dataset or its staging schema.
@@ -78,8 +81,11 @@ impl DuckDbSession {
     /// Opens (or creates) the file and reads which tables the dataset has.
     pub fn open(path: &Path, dataset: &str) -> Result<Self, DuckDbError> {
         let conn = Connection::open(path).map_err(|source| DuckDbError::Open { path: path.to_owned(), source })?;
+        let catalog: String =
+            conn.query_row("SELECT current_database()", [], |r| r.get(0)).map_err(sql_err("reading the database name"))?;
         let mut session = DuckDbSession {
             conn,
+            catalog,
             dataset: dataset.to_owned(),
             staging: format!("{dataset}_staging"),
             existing: HashMap::new(),
@@ -100,7 +106,8 @@ impl DuckDbSession {
             .conn
             .prepare(
                 "SELECT table_schema, table_name, column_name FROM information_schema.columns \
-                 WHERE table_schema IN (?, ?) ORDER BY table_schema, table_name, ordinal_position",
+                 WHERE table_catalog = current_database() AND table_schema IN (?, ?) \
+                 ORDER BY table_schema, table_name, ordinal_position",
             )
             .map_err(sql_err("reading the dataset's tables"))?;
         let rows = stmt
@@ -129,7 +136,7 @@ impl DuckDbSession {
     }
 
     fn qualified_in(&self, target: Target, table: &str) -> String {
-        format!("{}.{}", quote_ident(self.schema_name(target)), quote_ident(table))
+        format!("{}.{}.{}", quote_ident(&self.catalog), quote_ident(self.schema_name(target)), quote_ident(table))
     }
 
     /// Whether the dataset has this table.
@@ -197,6 +204,19 @@ impl DuckDbSession {
 
     /// Creates the dataset schema if missing.
     pub fn ensure_dataset(&mut self) -> Result<(), DuckDbError> {
+        // Only when missing: once a schema named like the database file exists, even
+        // `CREATE SCHEMA IF NOT EXISTS` is ambiguous to DuckDB.
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM information_schema.schemata WHERE catalog_name = current_database() AND schema_name = ?",
+                params![self.dataset],
+                |r| r.get(0),
+            )
+            .map_err(sql_err("reading the dataset"))?;
+        if exists > 0 {
+            return Ok(());
+        }
         self.conn
             .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&self.dataset)))
             .map_err(sql_err(format!("creating dataset `{}`", self.dataset)))
@@ -276,7 +296,7 @@ impl DuckDbSession {
         let schema = self.schema_name(target).to_owned();
         let mut app = self
             .conn
-            .appender_with_columns_to_db(table, &schema, &names)
+            .appender_with_columns_to_catalog_and_db(table, &self.catalog, &schema, &names)
             .map_err(sql_err(format!("opening an appender on table `{table}`")))?;
         app.append_record_batch(batch).map_err(sql_err(format!("appending rows to table `{table}`")))?;
         app.flush().map_err(sql_err(format!("appending rows to table `{table}`")))?;

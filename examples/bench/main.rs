@@ -1,0 +1,292 @@
+//! The "events" benchmark (see the README, "Performance"): generates the events file, then runs,
+//! alternating and each in a fresh child process so peak memory is measured per method:
+//! (a) the full pipeline from the JSONL file, (b) DuckDB's own `read_json` + `unnest` of the same
+//! file, (c) the full pipeline from typed Rust structs in memory. Prints medians, events/s, peak
+//! RSS and the ratios (a)/(b) and (c)/(b); then the cold start of the lesson binary against a
+//! trivial process.
+//!
+//! ```text
+//! cargo run --release --example bench -- run --n 100000 --reps 3
+//! cargo run --release --example bench -- load events.jsonl --workdir /tmp/out   # method (a) alone
+//! ```
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use etl::{Resource, ResourceHints, Value};
+use serde::Serialize;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write N events as JSONL.
+    Gen {
+        /// Output file.
+        file: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        n: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Method (a): load a JSONL file as resource `events` of pipeline `bench` into `<workdir>/bench.duckdb`.
+    Load {
+        file: PathBuf,
+        #[arg(long)]
+        workdir: PathBuf,
+    },
+    /// Method (b): DuckDB's own read_json + unnest of the file into `<workdir>/native.duckdb`.
+    Native {
+        file: PathBuf,
+        #[arg(long)]
+        workdir: PathBuf,
+    },
+    /// Method (c): the pipeline from N typed structs in memory into `<workdir>/bench.duckdb`.
+    Typed {
+        #[arg(long)]
+        n: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        workdir: PathBuf,
+    },
+    /// Generate (or take `--file`), then alternate (a), (b), (c) `--reps` times and report.
+    Run {
+        #[arg(long, default_value_t = 1_000_000)]
+        n: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct Device {
+    os: &'static str,
+    version: String,
+    mobile: bool,
+}
+
+#[derive(Serialize)]
+struct Item {
+    sku: String,
+    qty: i64,
+    price: f64,
+}
+
+#[derive(Serialize)]
+struct Event {
+    event_id: u64,
+    user_id: u64,
+    session_id: String,
+    event_type: &'static str,
+    amount: f64,
+    quantity: i64,
+    is_test: bool,
+    score: f64,
+    country: &'static str,
+    created_at: String,
+    device: Device,
+    items: Vec<Item>,
+}
+
+/// splitmix64: deterministic for a seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn events(n: u64, seed: u64) -> impl Iterator<Item = Event> {
+    const TYPES: [&str; 5] = ["view", "click", "add_to_cart", "purchase", "signup"];
+    const COUNTRIES: [&str; 6] = ["DE", "US", "FR", "PL", "BR", "JP"];
+    const OS: [&str; 3] = ["ios", "android", "web"];
+    let mut rng = Rng(seed);
+    (0..n).map(move |i| {
+        let n_items = [0, 1, 2, 3][rng.below(4) as usize];
+        let secs = 1_704_067_200 + i * 7 + rng.below(5);
+        Event {
+            event_id: i + 1,
+            user_id: rng.below(100_000),
+            session_id: format!("s{:012x}", rng.next() & 0xffff_ffff_ffff),
+            event_type: TYPES[rng.below(5) as usize],
+            amount: (rng.unit() * 50_000.0).round() / 100.0,
+            quantity: rng.below(10) as i64,
+            is_test: rng.below(20) == 0,
+            score: rng.unit(),
+            country: COUNTRIES[rng.below(6) as usize],
+            created_at: chrono::DateTime::from_timestamp(secs as i64, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            device: Device { os: OS[rng.below(3) as usize], version: format!("{}.{}", 1 + rng.below(17), rng.below(10)), mobile: rng.below(2) == 0 },
+            items: (0..n_items)
+                .map(|_| Item { sku: format!("SKU-{:05}", rng.below(20_000)), qty: 1 + rng.below(4) as i64, price: (rng.unit() * 20_000.0).round() / 100.0 })
+                .collect(),
+        }
+    })
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn report(started: Instant) {
+    // One machine-readable line for the `run` driver.
+    println!("{{\"secs\": {}, \"peak_rss_mb\": {}}}", started.elapsed().as_secs_f64(), peak_rss_mb());
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Gen { file, n, seed } => {
+            let mut w = BufWriter::new(std::fs::File::create(&file).with_context(|| format!("creating {}", file.display()))?);
+            for e in events(n, seed) {
+                serde_json::to_writer(&mut w, &e)?;
+                w.write_all(b"\n")?;
+            }
+            w.flush()?;
+        }
+        Cmd::Load { file, workdir } => {
+            let started = Instant::now();
+            let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+            let path = file.display().to_string();
+            let resource = Resource::new(ResourceHints::new("events"), move || {
+                let lines = BufReader::with_capacity(1 << 20, f).lines().enumerate();
+                let items = lines.map(move |(no, line)| {
+                    let line = line?;
+                    let json: serde_json::Value =
+                        serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", no + 1))?;
+                    Ok(Value::from(json))
+                });
+                Ok(Box::new(items) as etl::core::Items)
+            });
+            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(resource)?;
+            report(started);
+        }
+        Cmd::Native { file, workdir } => {
+            let started = Instant::now();
+            std::fs::create_dir_all(&workdir)?;
+            let db = workdir.join("native.duckdb");
+            let f = etl::core::naming::quote_literal(&file.display().to_string());
+            let sql = format!(
+                "CREATE TABLE events AS SELECT * EXCLUDE (items) FROM read_json({f}, format = 'newline_delimited'); \
+                 CREATE TABLE events__items AS SELECT event_id, unnest(items, recursive := true) FROM read_json({f}, format = 'newline_delimited');"
+            );
+            etl::testing::execute_file(&db, &sql)?;
+            report(started);
+        }
+        Cmd::Typed { n, seed, workdir } => {
+            let started = Instant::now();
+            let data: Vec<Event> = events(n, seed).collect();
+            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(Resource::from_data("events", data))?;
+            report(started);
+        }
+        Cmd::Run { n, seed, file, reps } => run(n, seed, file, reps)?,
+    }
+    Ok(())
+}
+
+fn child(args: &[String]) -> anyhow::Result<(f64, f64)> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe).args(args).output()?;
+    if !out.status.success() {
+        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("{}"))?;
+    Ok((v["secs"].as_f64().unwrap_or(0.0), v["peak_rss_mb"].as_f64().unwrap_or(0.0)))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn run(n: u64, seed: u64, file: Option<PathBuf>, reps: usize) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let file = match file {
+        Some(f) => f,
+        None => {
+            let f = scratch.path().join("events.jsonl");
+            let exe = std::env::current_exe()?;
+            let ok = Command::new(exe).args(["gen", &f.display().to_string(), "--n", &n.to_string(), "--seed", &seed.to_string()]).status()?;
+            if !ok.success() {
+                bail!("generating the events file failed");
+            }
+            f
+        }
+    };
+    let n_events = BufReader::new(std::fs::File::open(&file)?).lines().count() as f64;
+    let mut times: [Vec<f64>; 3] = Default::default();
+    let mut rss: [Vec<f64>; 3] = Default::default();
+    for rep in 0..reps {
+        for (m, method) in ["load", "native", "typed"].iter().enumerate() {
+            let dir = scratch.path().join(format!("{method}-{rep}"));
+            let args: Vec<String> = match *method {
+                "typed" => vec!["typed".into(), "--n".into(), (n_events as u64).to_string(), "--seed".into(), seed.to_string(), "--workdir".into(), dir.display().to_string()],
+                other => vec![other.into(), file.display().to_string(), "--workdir".into(), dir.display().to_string()],
+            };
+            let (secs, mb) = child(&args)?;
+            times[m].push(secs);
+            rss[m].push(mb);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let names = ["(a) pipeline from JSONL", "(b) DuckDB read_json + unnest", "(c) pipeline from typed structs"];
+    println!("events: {n_events} from {}; {reps} alternating repetitions; medians", file.display());
+    println!("{:<34} {:>9} {:>12} {:>10}", "method", "time s", "events/s", "peak MB");
+    let med: Vec<f64> = times.iter().map(|t| median(t.clone())).collect();
+    for m in 0..3 {
+        println!("{:<34} {:>9.3} {:>12.0} {:>10.1}", names[m], med[m], n_events / med[m], median(rss[m].clone()));
+    }
+    println!("ratio (a)/(b): {:.2}   ratio (c)/(b): {:.2}   (time; lower is better)", med[0] / med[1], med[2] / med[1]);
+    // Cold start of the lesson binary, against a trivial process.
+    let lesson = std::env::current_exe()?.with_file_name("simple_pipeline");
+    if lesson.exists() {
+        let mut lesson_t = Vec::new();
+        let mut trivial_t = Vec::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir()?;
+            let t = Instant::now();
+            let ok = Command::new(&lesson).arg("materialize").current_dir(dir.path()).output()?.status.success();
+            lesson_t.push(t.elapsed().as_secs_f64());
+            if !ok || !dir.path().join("simple_pipeline.duckdb").exists() {
+                bail!("the lesson binary failed");
+            }
+            let t = Instant::now();
+            Command::new("true").status()?;
+            trivial_t.push(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "lesson `materialize` cold start: {:.1} ms (trivial process: {:.1} ms)",
+            median(lesson_t) * 1000.0,
+            median(trivial_t) * 1000.0
+        );
+    }
+    Ok(())
+}
