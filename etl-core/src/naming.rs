@@ -22,6 +22,25 @@ pub const EMPTY_NAME: &str = "_empty";
 /// assert_eq!(normalize_identifier("trailing_"), "trailingx");
 /// ```
 pub fn normalize_identifier(identifier: &str) -> String {
+    // Keys repeat in every row: remember their names (dlt keeps an lru_cache too). Bounded.
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, String>> = Default::default();
+    }
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(identifier).cloned()) {
+        return hit;
+    }
+    let normalized = normalize_uncached(identifier);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 65_536 {
+            c.clear();
+        }
+        c.insert(identifier.to_owned(), normalized.clone());
+    });
+    normalized
+}
+
+fn normalize_uncached(identifier: &str) -> String {
     let stripped = identifier.trim();
     if stripped.is_empty() {
         return EMPTY_NAME.to_owned();

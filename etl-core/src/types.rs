@@ -42,15 +42,15 @@ pub fn infer_type(value: &Value) -> Option<DataType> {
 /// space, optional seconds and fraction, and `Z`, an offset or nothing (taken as UTC). Date-only
 /// and time-only strings are not timestamps.
 pub fn parse_iso_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if s.len() <= 10 || !s.as_bytes()[0].is_ascii_digit() || !s.is_char_boundary(10) {
+    // Hand-written: this runs on every text value (detection), so it must reject fast and never
+    // allocate. dlt (pendulum) accepts `T` or a space as separator and an upper-case `Z` only.
+    let b = s.as_bytes();
+    if b.len() <= 10 || !b[0].is_ascii_digit() || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
         return None;
     }
-    let (date, rest) = s.split_at(10);
-    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    let rest = rest.strip_prefix(['T', 't', ' '])?;
-    // Split time from the zone designator.
-    let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let date = NaiveDate::from_ymd_opt(num(&b[0..4])? as i32, num(&b[5..7])?, num(&b[8..10])?)?;
+    let rest = &s[11..];
+    let zone_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
     let (time_part, zone) = rest.split_at(zone_at);
     let time = parse_time(time_part)?;
     let naive = NaiveDateTime::new(date, time);
@@ -59,13 +59,41 @@ pub fn parse_iso_timestamp(s: &str) -> Option<DateTime<Utc>> {
     Some(offset.from_local_datetime(&naive).single()?.with_timezone(&Utc))
 }
 
-fn parse_time(s: &str) -> Option<NaiveTime> {
-    for fmt in ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"] {
-        if let Ok(t) = NaiveTime::parse_from_str(s, fmt) {
-            return Some(t);
-        }
+/// An all-digit ASCII number.
+fn num(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    None
+    Some(b.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (also `,f`); fractions beyond microseconds are dropped.
+fn parse_time(s: &str) -> Option<NaiveTime> {
+    let b = s.as_bytes();
+    if b.len() < 5 || b[2] != b':' {
+        return None;
+    }
+    let (h, m) = (num(&b[0..2])?, num(&b[3..5])?);
+    let (sec, micros) = match b.len() {
+        5 => (0, 0),
+        _ if b.len() >= 8 && b[5] == b':' => {
+            let sec = num(&b[6..8])?;
+            let micros = match &b[8..] {
+                [] => 0,
+                [b'.' | b',', frac @ ..] if !frac.is_empty() => {
+                    let digits = &frac[..frac.len().min(6)];
+                    if !frac.iter().all(u8::is_ascii_digit) {
+                        return None;
+                    }
+                    num(digits)? * 10u32.pow(6 - digits.len() as u32)
+                }
+                _ => return None,
+            };
+            (sec, micros)
+        }
+        _ => return None,
+    };
+    NaiveTime::from_hms_micro_opt(h, m, sec, micros)
 }
 
 fn parse_offset(zone: &str) -> Option<i32> {
@@ -230,11 +258,15 @@ mod tests {
         for s in ["2024-01-15T10:30:00Z", "2024-01-15T10:30:00+02:00", "2024-01-15T10:30:00", "2024-01-15T10:30:00.123456Z", "2024-01-15 10:30:00"] {
             assert_eq!(infer_type(&Value::Text(s.into())), Some(DataType::Timestamp), "{s}");
         }
-        for s in ["2024-01-15", "10:30:00", "123", "true", "", "not a date"] {
+        for s in ["2024-01-15", "10:30:00", "123", "true", "", "not a date", "2024-01-15t10:30:00z", " 2024-01-15T10:30:00Z", "2024-01-15T25:00:00", "2024-02-30T10:00:00"] {
             assert_eq!(infer_type(&Value::Text(s.into())), Some(DataType::Text), "{s}");
         }
         let t = parse_iso_timestamp("2024-01-15T10:30:00+02:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2024-01-15T08:30:00+00:00");
+        let t = parse_iso_timestamp("2024-01-15T10:30:00.123456789Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-01-15T10:30:00.123456+00:00", "truncated to microseconds, as dlt");
+        assert!(parse_iso_timestamp("2024-01-15T10:30").is_some());
+        assert!(parse_iso_timestamp("2024-01-15T10:30:00,5-05:30").is_some());
     }
 
     #[test]
