@@ -232,19 +232,30 @@ fn set_cell(cells: &mut Vec<(String, Value)>, name: String, value: Value) {
 fn flatten(schema: &Schema, table: &str, fields: Vec<(String, Value)>, level: u32, max: u32) -> (Vec<(String, Value)>, FoundLists) {
     let mut cells = Vec::with_capacity(fields.len() + 2);
     let mut lists = Vec::new();
-    let mut stack: Vec<(Vec<String>, Vec<(String, Value)>, u32)> = vec![(Vec::new(), fields, level)];
-    while let Some((path, fields, lvl)) = stack.pop() {
+    // (joined path of the object, its fields, its level); the root object has an empty path.
+    let mut stack: Vec<(String, Vec<(String, Value)>, u32)> = vec![(String::new(), fields, level)];
+    while let Some((prefix, fields, lvl)) = stack.pop() {
         for (key, value) in fields {
-            let mut parts = path.clone();
-            parts.push(normalize_identifier(&key));
-            let column = make_path(&parts);
+            let norm = normalize_identifier(&key);
+            // dlt's make_path: empty parts are skipped.
+            let column = if prefix.is_empty() {
+                norm
+            } else if norm.is_empty() {
+                prefix.clone()
+            } else {
+                let mut c = String::with_capacity(prefix.len() + 2 + norm.len());
+                c.push_str(&prefix);
+                c.push_str(crate::naming::PATH_SEPARATOR);
+                c.push_str(&norm);
+                c
+            };
             match value {
                 Value::Object(_) | Value::List(_) if lvl >= max || schema.column_type(table, &column) == Some(DataType::Json) => {
                     set_cell(&mut cells, column, value);
                 }
                 Value::Object(inner) => {
                     if !inner.is_empty() {
-                        stack.push((parts, inner, lvl + 1));
+                        stack.push((column, inner, lvl + 1));
                     }
                 }
                 Value::List(items) => lists.push((column, items, lvl + 1)),

@@ -282,6 +282,113 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// Writes the tagged JSON form of [`Value::to_tagged_json`] without building it first.
+impl Serialize for Value {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use ser::{SerializeMap, SerializeSeq};
+        let tagged = |serializer: S, tag: &str, text: &str| {
+            let mut m = serializer.serialize_map(Some(1))?;
+            m.serialize_entry(tag, text)?;
+            m.end()
+        };
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(i) => serializer.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => serializer.serialize_f64(*f),
+            Value::Float(_) => serializer.serialize_unit(),
+            Value::Text(t) => serializer.serialize_str(t),
+            Value::BigInt(i) => tagged(serializer, "$bigint", &i.to_string()),
+            Value::Decimal(d) => tagged(serializer, "$decimal", &d.to_string()),
+            Value::BigDecimal { mantissa, scale } => tagged(serializer, "$decimal", &big_decimal_text(*mantissa, *scale)),
+            Value::Timestamp(t) => tagged(serializer, "$datetime", &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)),
+            Value::Date(d) => tagged(serializer, "$date", &d.to_string()),
+            Value::Time(t) => tagged(serializer, "$time", &t.to_string()),
+            Value::Bytes(b) => tagged(serializer, "$bytes_hex", &hex(b)),
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Value::Object(fields) => {
+                let mut m = serializer.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
+/// Reads JSON (or any self-describing format) straight into a [`Value`], keeping key order,
+/// without building a `serde_json::Value` first.
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+                Ok(Value::from(v))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+                Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::BigInt(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Value, E> {
+                Ok(Value::Text(v))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+                Ok(Value::Bytes(v.to_vec()))
+            }
+            fn visit_none<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_unit<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+                serde::Deserialize::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(v) = seq.next_element()? {
+                    items.push(v);
+                }
+                Ok(Value::List(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+                let mut fields: Vec<(String, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    // A repeated key keeps its first position and its last value, as a dict.
+                    match fields.iter_mut().find(|(n, _)| *n == k) {
+                        Some(slot) => slot.1 = v,
+                        None => fields.push((k, v)),
+                    }
+                }
+                Ok(Value::Object(fields))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// Error converting a `Serialize` item into a [`Value`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -738,6 +845,16 @@ mod tests {
             ("l".into(), Value::List(vec![Value::Int(1), Value::Null, Value::Text("x".into()), Value::Float(0.5), Value::Bool(true)])),
         ]);
         assert_eq!(Value::from_tagged_json(&v.to_tagged_json()), v);
+        // The Serialize impl writes the same form without building it.
+        assert_eq!(serde_json::to_value(&v).unwrap(), v.to_tagged_json());
+    }
+
+    #[test]
+    fn json_text_deserializes_straight_into_values() {
+        let text = r#"{"z":1,"a":[true,null,2.5,"x",{"k":-3}],"big":18446744073709551615}"#;
+        let direct: Value = serde_json::from_str(text).unwrap();
+        let via: Value = Value::from(serde_json::from_str::<serde_json::Value>(text).unwrap());
+        assert_eq!(direct, via);
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Spool {
     /// Keeps one pulled item.
     pub fn write(&mut self, item: &Value) -> Result<(), PipelineError> {
         if let Some((_, w)) = self.current.as_mut() {
-            serde_json::to_writer(&mut *w, &item.to_tagged_json()).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
+            serde_json::to_writer(&mut *w, item).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
             w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &self.dir, e))?;
             self.items += 1;
         }

@@ -179,9 +179,8 @@ fn main() -> anyhow::Result<()> {
                 let lines = BufReader::with_capacity(1 << 20, f).lines().enumerate();
                 let items = lines.map(move |(no, line)| {
                     let line = line?;
-                    let json: serde_json::Value =
-                        serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", no + 1))?;
-                    Ok(Value::from(json))
+                    let value: Value = serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", no + 1))?;
+                    Ok(value)
                 });
                 Ok(Box::new(items) as etl::core::Items)
             });
