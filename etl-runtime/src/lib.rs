@@ -16,6 +16,8 @@ pub mod destination;
 pub mod error;
 pub mod execute;
 pub mod graph;
+#[cfg(feature = "duckdb")]
+mod loader;
 pub mod lock;
 pub mod pipeline;
 pub mod progress;

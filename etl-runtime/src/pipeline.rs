@@ -501,8 +501,8 @@ impl Pipeline {
         };
 
         db.begin().map_err(PipelineError::load_from)?;
-        let outcome = (|| -> Result<bool, PipelineError> {
-            db.ensure_dataset().map_err(PipelineError::load_from)?;
+        let (mut db, work) = crate::loader::with_loader(db, |loader| -> Result<bool, PipelineError> {
+            loader.run(|db| db.ensure_dataset().map_err(PipelineError::load_from))?;
             let source_nesting = source.max_table_nesting();
             let source_name = source.name().to_owned();
             let source_contract = source.schema_contract();
@@ -514,7 +514,7 @@ impl Pipeline {
                     sp.begin_resource(index, resource.hints())?;
                 }
                 let loaded = self.load_resource(
-                    &mut db,
+                    loader,
                     &mut schema,
                     &mut resource,
                     (source_nesting, source_contract, source_root_key),
@@ -535,6 +535,10 @@ impl Pipeline {
                 progress.resource_done(resource.name(), root_rows, loaded.values().sum(), started.elapsed());
                 wrote_any |= !loaded.is_empty() || resource.hints().write_disposition == WriteDisposition::Replace;
             }
+            Ok(wrote_any)
+        });
+        // Bookkeeping on this thread, once every batch is in: schema version, state, the load.
+        let outcome = work.and_then(|wrote_any| {
             let now = timestamp_text(Utc::now());
             let state_changed = state.bump_if_changed();
             if state_changed {
@@ -557,7 +561,7 @@ impl Pipeline {
             }
             db.insert_load(&load_id, &schema, &now).map_err(PipelineError::load_from)?;
             Ok(true)
-        })();
+        });
         let loaded = match outcome {
             Ok(true) => {
                 db.commit().map_err(PipelineError::load_from)?;
@@ -617,7 +621,7 @@ impl Pipeline {
     #[allow(clippy::too_many_arguments)]
     fn load_resource(
         &self,
-        db: &mut crate::destination::duckdb::DuckDbSession,
+        loader: &crate::loader::Loader,
         schema: &mut Schema,
         resource: &mut Resource,
         (source_nesting, source_contract, source_root_key): (Option<u32>, Option<etl_core::SchemaContract>, bool),
@@ -641,10 +645,16 @@ impl Pipeline {
             // transaction, so readers never see them empty.
             let mut doomed = vec![root.clone()];
             doomed.extend(schema.descendants(&root).into_iter().map(|t| t.name.clone()));
-            for t in doomed {
-                db.truncate(&t).map_err(PipelineError::load_from)?;
-            }
-            db.sync_table(schema, &root).map_err(PipelineError::load_from)?;
+            let root_def = schema.table(&root).cloned();
+            loader.run(move |db| {
+                for t in &doomed {
+                    db.truncate(t).map_err(PipelineError::load_from)?;
+                }
+                if let Some(def) = &root_def {
+                    db.sync_table_def(Target::Main, def).map_err(PipelineError::load_from)?;
+                }
+                Ok(())
+            })?;
         }
         // Merge with a primary or merge key loads into staging, then merges (delete-insert);
         // merge without keys appends, as in dlt.
@@ -736,7 +746,7 @@ impl Pipeline {
                     let buffer = buffers.entry(table.clone()).or_default();
                     buffer.push(coerced);
                     if buffer.len() >= BATCH_ROWS {
-                        let n = flush(db, schema, &table, buffer, &name, target)?;
+                        let n = flush(loader, schema, &table, buffer, &name, target)?;
                         *written.entry(table).or_default() += n;
                     }
                 }
@@ -756,16 +766,18 @@ impl Pipeline {
         }
         for (table, buffer) in buffers.iter_mut() {
             if !buffer.is_empty() {
-                let n = flush(db, schema, table, buffer, &name, target)?;
+                let n = flush(loader, schema, table, buffer, &name, target)?;
                 *written.entry(table.clone()).or_default() += n;
             }
         }
         if scd2 {
             schema.set_row_key_unique(&root, false);
             let boundary = timestamp_text(Utc::now());
-            db.merge_scd2(schema, &root, &hints.scd2_columns, &boundary).map_err(PipelineError::load_from)?;
+            let (snapshot, cols, root) = (schema.clone(), hints.scd2_columns.clone(), root.clone());
+            loader.run(move |db| db.merge_scd2(&snapshot, &root, &cols, &boundary).map_err(PipelineError::load_from))?;
         } else if merging {
-            db.merge_staged(schema, &root).map_err(PipelineError::load_from)?;
+            let (snapshot, root) = (schema.clone(), root.clone());
+            loader.run(move |db| db.merge_staged(&snapshot, &root).map_err(PipelineError::load_from))?;
         }
         Ok(written)
     }
@@ -773,7 +785,7 @@ impl Pipeline {
 
 #[cfg(feature = "duckdb")]
 fn flush(
-    db: &mut crate::destination::duckdb::DuckDbSession,
+    loader: &crate::loader::Loader,
     schema: &Schema,
     table: &str,
     buffer: &mut crate::destination::batch::TableBuffer,
@@ -782,17 +794,27 @@ fn flush(
 ) -> Result<u64, PipelineError> {
     // Parents first: a nested table's rows may arrive before its parent's batch is flushed, but
     // the parent table must exist for the schema to be consistent in the destination.
-    let mut chain = vec![table.to_owned()];
-    while let Some(parent) = schema.table(chain.last().expect("non-empty")).and_then(|t| t.parent.clone()) {
-        chain.push(parent);
+    let mut chain = vec![schema.table(table).cloned().expect("rows only exist for known tables")];
+    while let Some(parent) = chain.last().and_then(|t| t.parent.clone()) {
+        match schema.table(&parent) {
+            Some(p) => chain.push(p.clone()),
+            None => break,
+        }
     }
-    for t in chain.iter().rev() {
-        db.sync_table_in(target, schema, t).map_err(PipelineError::load_from)?;
-    }
-    let t = schema.table(table).expect("rows only exist for known tables");
-    let n = buffer.len() as u64;
-    let (columns, batch) = buffer.take_batch(t).map_err(|e| PipelineError::normalize(resource, None, e))?;
-    db.append(target, table, &columns, batch).map_err(PipelineError::load_from)?;
+    chain.reverse();
+    let rows = buffer.take_rows();
+    let n = rows.len() as u64;
+    let resource = resource.to_owned();
+    // Arrow conversion and the append run on the loader thread, in order with everything else.
+    loader.run(move |db| {
+        for def in &chain {
+            db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
+        }
+        let t = chain.last().expect("non-empty");
+        let (columns, batch) =
+            crate::destination::batch::batch_from_rows(rows, t).map_err(|e| PipelineError::normalize(&resource, None, e))?;
+        db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)
+    })?;
     Ok(n)
 }
 

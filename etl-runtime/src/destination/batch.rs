@@ -38,10 +38,22 @@ impl TableBuffer {
         self.rows.is_empty()
     }
 
+    /// Takes the buffered rows out.
+    pub fn take_rows(&mut self) -> Vec<Vec<(usize, Value)>> {
+        std::mem::take(&mut self.rows)
+    }
+
     /// Builds a batch over the table's complete columns and empties the buffer. Returns the
     /// column names in batch order.
     pub fn take_batch(&mut self, table: &Table) -> Result<(Vec<String>, RecordBatch), String> {
-        let rows = std::mem::take(&mut self.rows);
+        batch_from_rows(self.take_rows(), table)
+    }
+}
+
+/// Builds a batch of rows over the table's complete columns. Returns the column names in batch
+/// order.
+pub fn batch_from_rows(rows: Vec<Vec<(usize, Value)>>, table: &Table) -> Result<(Vec<String>, RecordBatch), String> {
+    {
         let columns: Vec<(usize, &Column)> = table.columns.iter().enumerate().filter(|(_, c)| c.data_type.is_some()).collect();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
         let mut fields = Vec::with_capacity(columns.len());

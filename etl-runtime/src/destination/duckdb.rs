@@ -231,7 +231,15 @@ impl DuckDbSession {
     /// [`Self::sync_table`] in the dataset or in its staging schema (which has no NOT NULL
     /// constraints: it only holds a load until the merge).
     pub fn sync_table_in(&mut self, target: Target, schema: &Schema, table: &str) -> Result<bool, DuckDbError> {
-        let Some(t) = schema.table(table) else { return Ok(false) };
+        match schema.table(table) {
+            Some(t) => self.sync_table_def(target, t),
+            None => Ok(false),
+        }
+    }
+
+    /// [`Self::sync_table_in`] from a table definition.
+    pub fn sync_table_def(&mut self, target: Target, t: &etl_core::Table) -> Result<bool, DuckDbError> {
+        let table = t.name.as_str();
         let complete: Vec<_> = t.complete_columns().collect();
         if complete.is_empty() {
             return Ok(false);
