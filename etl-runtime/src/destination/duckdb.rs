@@ -105,9 +105,11 @@ impl DuckDbSession {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT table_schema, table_name, column_name FROM information_schema.columns \
-                 WHERE table_catalog = current_database() AND table_schema IN (?, ?) \
-                 ORDER BY table_schema, table_name, ordinal_position",
+                // duckdb_columns() rather than information_schema: the views cost tens of
+                // milliseconds to bind on a fresh instance, and this runs at every start.
+                "SELECT schema_name, table_name, column_name FROM duckdb_columns() \
+                 WHERE database_name = current_database() AND schema_name IN (?, ?) \
+                 ORDER BY schema_name, table_name, column_index",
             )
             .map_err(sql_err("reading the dataset's tables"))?;
         let rows = stmt
@@ -209,7 +211,7 @@ impl DuckDbSession {
         let exists: i64 = self
             .conn
             .query_row(
-                "SELECT count(*) FROM information_schema.schemata WHERE catalog_name = current_database() AND schema_name = ?",
+                "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() AND schema_name = ?",
                 params![self.dataset],
                 |r| r.get(0),
             )
