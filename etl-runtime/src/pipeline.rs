@@ -288,13 +288,7 @@ impl Pipeline {
         }
         (info.loads, info.last_load_id) = db.loads().map_err(PipelineError::load_from)?;
         info.state = state.map(|s| (s.version(), serde_json::Value::Object(s.doc)));
-        let staging = format!("{dataset}_staging");
-        let staged = crate::testing::query_conn(
-            db.connection(),
-            &format!("SELECT table_name FROM information_schema.tables WHERE table_schema = {}", etl_core::naming::quote_literal(&staging)),
-        )
-        .unwrap_or_default();
-        info.pending = staged.into_iter().filter_map(|r| r[0].as_str().map(|t| format!("{staging}.{t}"))).collect();
+        info.pending = db.staging_tables();
         info.pending.extend(self.pending_packages().into_iter().map(|p| format!("pending package {}", p.dir.display())));
         Ok(info)
     }

@@ -89,17 +89,7 @@ impl PipelineState {
         if existing == user {
             return;
         }
-        let mut node = self.doc.entry("sources").or_insert_with(|| json!({}));
-        for key in [source, "resources", resource] {
-            if !node.is_object() {
-                *node = json!({});
-            }
-            node = node.as_object_mut().expect("object").entry(key).or_insert_with(|| json!({}));
-        }
-        if !node.is_object() {
-            *node = json!({});
-        }
-        let section = node.as_object_mut().expect("object");
+        let section = self.section_mut(&["sources", source, "resources", resource]);
         section.retain(|k, _| k == "incremental");
         section.extend(user);
     }
@@ -107,11 +97,7 @@ impl PipelineState {
     /// Forgets a resource's state, keeping its source's section (dlt does this for `replace`
     /// resources before they run: a full reload starts from scratch).
     pub fn reset_resource(&mut self, source: &str, resource: &str) {
-        let sources = self.doc.entry("sources").or_insert_with(|| json!({}));
-        if !sources.is_object() {
-            *sources = json!({});
-        }
-        let section = sources.as_object_mut().expect("object").entry(source).or_insert_with(|| json!({}));
+        let section = self.section_mut(&["sources", source]);
         if let Some(resources) = section.get_mut("resources").and_then(Json::as_object_mut) {
             resources.remove(resource);
         }
@@ -119,17 +105,20 @@ impl PipelineState {
 
     /// Stores the state of an incremental cursor.
     pub fn set_cursor(&mut self, source: &str, resource: &str, cursor_path: &str, cursor: &etl_core::incremental::CursorState) {
-        let mut node = self.doc.entry("sources").or_insert_with(|| json!({}));
-        for key in [source, "resources", resource, "incremental"] {
-            if !node.is_object() {
-                *node = json!({});
+        self.section_mut(&["sources", source, "resources", resource, "incremental"]).insert(cursor_path.to_owned(), cursor.to_json());
+    }
+
+    /// The object at a path of keys, created (or replaced if not an object) along the way.
+    fn section_mut(&mut self, path: &[&str]) -> &mut Map<String, Json> {
+        let mut node = &mut self.doc;
+        for key in path {
+            let child = node.entry(*key).or_insert_with(|| json!({}));
+            if !child.is_object() {
+                *child = json!({});
             }
-            node = node.as_object_mut().expect("object").entry(key).or_insert_with(|| json!({}));
+            node = child.as_object_mut().expect("made an object above");
         }
-        if !node.is_object() {
-            *node = json!({});
-        }
-        node.as_object_mut().expect("object").insert(cursor_path.to_owned(), cursor.to_json());
+        node
     }
 
     /// Hash of the content: base64 of SHA3-256 of the key-sorted JSON without the version fields.

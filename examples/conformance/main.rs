@@ -77,7 +77,7 @@ fn run(args: &Args) -> anyhow::Result<Json> {
     if let Some(data) = spec.get("plain_data") {
         let rows = data.as_array().ok_or_else(|| anyhow!("`plain_data` must be a list"))?;
         let name = kwargs.get("table_name").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| etl::core::naming::default_schema_name(pipeline_name));
-        resources.push(Resource::from_values(name, rows.iter().map(typed).collect()));
+        resources.push(Resource::from_values(name, rows.iter().map(Value::from_tagged_json).collect()));
     }
     for r in spec["resources"].as_array().into_iter().flatten() {
         resources.push(build_resource(r)?);
@@ -112,15 +112,10 @@ fn run(args: &Args) -> anyhow::Result<Json> {
     })
 }
 
-/// JSON with the case format's typed markers (`{"$decimal": "1.5"}`, ...) to a value.
-fn typed(v: &Json) -> Value {
-    Value::from_tagged_json(v)
-}
-
 fn build_resource(spec: &Json) -> anyhow::Result<Resource> {
     known_keys(spec, "resource", &["name", "hints", "incremental", "yield_mode", "raise_after", "raise_message", "rows"])?;
     let name = spec["name"].as_str().ok_or_else(|| anyhow!("a resource needs a `name`"))?.to_owned();
-    let rows: Vec<Value> = spec["rows"].as_array().map(|r| r.iter().map(typed).collect()).unwrap_or_default();
+    let rows: Vec<Value> = spec["rows"].as_array().map(|r| r.iter().map(Value::from_tagged_json).collect()).unwrap_or_default();
     let raise_after = spec["raise_after"].as_u64();
     let message = spec["raise_message"].as_str().unwrap_or("raised by the case").to_owned();
     let by_items = spec["yield_mode"].as_str() == Some("items") || raise_after.is_some();

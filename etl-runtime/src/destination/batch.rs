@@ -42,40 +42,32 @@ impl TableBuffer {
     pub fn take_rows(&mut self) -> Vec<Vec<(usize, Value)>> {
         std::mem::take(&mut self.rows)
     }
-
-    /// Builds a batch over the table's complete columns and empties the buffer. Returns the
-    /// column names in batch order.
-    pub fn take_batch(&mut self, table: &Table) -> Result<(Vec<String>, RecordBatch), String> {
-        batch_from_rows(self.take_rows(), table)
-    }
 }
 
 /// Builds a batch of rows over the table's complete columns. Returns the column names in batch
 /// order.
 pub fn batch_from_rows(rows: Vec<Vec<(usize, Value)>>, table: &Table) -> Result<(Vec<String>, RecordBatch), String> {
-    {
-        let columns: Vec<(usize, &Column)> = table.columns.iter().enumerate().filter(|(_, c)| c.data_type.is_some()).collect();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-        let mut fields = Vec::with_capacity(columns.len());
-        // Transpose once: for each column, the value of every row (or none).
-        let mut slots: Vec<Vec<Option<&Value>>> = vec![vec![None; rows.len()]; table.columns.len()];
-        for (r, row) in rows.iter().enumerate() {
-            for (idx, v) in row {
-                if let Some(col) = slots.get_mut(*idx) {
-                    col[r] = Some(v);
-                }
+    let columns: Vec<(usize, &Column)> = table.columns.iter().enumerate().filter(|(_, c)| c.data_type.is_some()).collect();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    let mut fields = Vec::with_capacity(columns.len());
+    // Transpose once: for each column, the value of every row (or none).
+    let mut slots: Vec<Vec<Option<&Value>>> = vec![vec![None; rows.len()]; table.columns.len()];
+    for (r, row) in rows.iter().enumerate() {
+        for (idx, v) in row {
+            if let Some(col) = slots.get_mut(*idx) {
+                col[r] = Some(v);
             }
         }
-        for (idx, column) in &columns {
-            let values = &slots[*idx];
-            let array = build_array(table, column, values)?;
-            fields.push(Field::new(column.name.clone(), array.data_type().clone(), true));
-            arrays.push(array);
-        }
-        let schema = Arc::new(ArrowSchema::new(fields));
-        let batch = RecordBatch::try_new(schema, arrays).map_err(|e| e.to_string())?;
-        Ok((columns.iter().map(|(_, c)| c.name.clone()).collect(), batch))
     }
+    for (idx, column) in &columns {
+        let values = &slots[*idx];
+        let array = build_array(table, column, values)?;
+        fields.push(Field::new(column.name.clone(), array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    let schema = Arc::new(ArrowSchema::new(fields));
+    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| e.to_string())?;
+    Ok((columns.iter().map(|(_, c)| c.name.clone()).collect(), batch))
 }
 
 fn mismatch(table: &Table, column: &Column, v: &Value) -> String {

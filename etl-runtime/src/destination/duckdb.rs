@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
-use etl_core::naming::{quote_ident, quote_literal};
+use etl_core::naming::quote_ident;
 use etl_core::normalize::{C_ID, C_ROOT_ID};
 use etl_core::schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
 use etl_core::Schema;
@@ -43,12 +43,6 @@ pub enum DuckDbError {
 fn sql_err(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> DuckDbError {
     let what = what.into();
     move |source| DuckDbError::Sql { what, source }
-}
-
-/// Rows of a stored schema version.
-pub struct StoredSchema {
-    /// The schema.
-    pub schema: Schema,
 }
 
 /// Which DuckDB schema a table lives in.
@@ -94,11 +88,6 @@ impl DuckDbSession {
         };
         session.refresh_existing()?;
         Ok(session)
-    }
-
-    /// The connection (for queries by tests and tools).
-    pub fn connection(&self) -> &Connection {
-        &self.conn
     }
 
     fn refresh_existing(&mut self) -> Result<(), DuckDbError> {
@@ -382,20 +371,9 @@ impl DuckDbSession {
         let where_clause = if filter.is_empty() { String::new() } else { format!("WHERE {}", filter.join(" AND ")) };
         let sql = format!("INSERT INTO {dest} ({c}) SELECT {c} FROM {source} {where_clause}", c = cols.join(", "));
         self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{root}`")))?;
-        for child in &children {
-            let Some(child_cols) = self.existing.get(&(Target::Staging, child.clone())).cloned() else { continue };
-            self.sync_table(schema, child)?;
-            let cols: Vec<String> = child_cols.iter().map(|c| quote_ident(c)).collect();
-            let sql = format!(
-                "INSERT INTO {} ({c}) SELECT {c} FROM {} WHERE {} IN (SELECT {} FROM {dest})",
-                self.qualified(child),
-                self.qualified_in(Target::Staging, child),
-                quote_ident(C_ROOT_ID),
-                quote_ident(C_ID),
-                c = cols.join(", ")
-            );
-            self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{child}`")))?;
-        }
+        // Nested rows of the inserted root rows.
+        let keep = format!("s.{} IN (SELECT {} FROM {dest})", quote_ident(C_ROOT_ID), quote_ident(C_ID));
+        self.insert_staged_children(schema, &children, |_| keep.clone())?;
         self.drop_staging(root, &children)
     }
 
@@ -442,20 +420,29 @@ impl DuckDbSession {
             );
             self.conn.execute(&sql, params![boundary]).map_err(sql_err(format!("inserting new versions into `{root}`")))?;
         }
-        for child in &children {
+        // Nested rows of new versions; rows of unchanged versions are already there.
+        let id = quote_ident(C_ID);
+        self.insert_staged_children(schema, &children, |existing| format!("NOT EXISTS (SELECT 1 FROM {existing} c WHERE c.{id} = s.{id})"))?;
+        self.drop_staging(root, &children)
+    }
+
+    /// Copies staged nested rows into their tables, those matching `filter` (SQL over the staged
+    /// row `s`; it gets the destination table's qualified name).
+    fn insert_staged_children(&mut self, schema: &Schema, children: &[String], filter: impl Fn(&str) -> String) -> Result<(), DuckDbError> {
+        for child in children {
             let Some(child_cols) = self.existing.get(&(Target::Staging, child.clone())).cloned() else { continue };
             self.sync_table(schema, child)?;
             let names: Vec<String> = child_cols.iter().map(|c| quote_ident(c)).collect();
+            let dest = self.qualified(child);
             let sql = format!(
-                "INSERT INTO {} ({n}) SELECT {n} FROM {} s WHERE NOT EXISTS (SELECT 1 FROM {} c WHERE c.{id} = s.{id})",
-                self.qualified(child),
+                "INSERT INTO {dest} ({n}) SELECT {n} FROM {} s WHERE {}",
                 self.qualified_in(Target::Staging, child),
-                self.qualified(child),
+                filter(&dest),
                 n = names.join(", ")
             );
-            self.conn.execute_batch(&sql).map_err(sql_err(format!("inserting nested rows into `{child}`")))?;
+            self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{child}`")))?;
         }
-        self.drop_staging(root, &children)
+        Ok(())
     }
 
     fn drop_staging(&mut self, root: &str, children: &[String]) -> Result<(), DuckDbError> {
@@ -537,6 +524,14 @@ impl DuckDbSession {
         Ok(true)
     }
 
+    /// Tables left in the staging schema (`<dataset>_staging.<table>`), sorted.
+    pub fn staging_tables(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            self.existing.keys().filter(|(t, _)| *t == Target::Staging).map(|(_, n)| format!("{}.{n}", self.staging)).collect();
+        out.sort();
+        out
+    }
+
     /// Tables of the dataset that exist in the file, sorted.
     pub fn tables(&self) -> Vec<String> {
         let mut out: Vec<String> = self.existing.keys().filter(|(t, _)| *t == Target::Main).map(|(_, n)| n.clone()).collect();
@@ -573,8 +568,4 @@ impl DuckDbSession {
             .map_err(sql_err(format!("counting rows of `{table}`")))
     }
 
-    /// The literal dataset name, quoted for SQL.
-    pub fn dataset_literal(&self) -> String {
-        quote_literal(&self.dataset)
-    }
 }
