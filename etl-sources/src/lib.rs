@@ -18,12 +18,12 @@
 pub mod config;
 pub mod filesystem;
 pub mod jsonpath;
-// pub mod rest;
+pub mod rest;
 mod secret;
-// pub mod testing;
+pub mod testing;
 
 pub use config::{Config, ConfigError};
 pub use filesystem::{FileError, FileSource, Format};
 pub use jsonpath::JsonPath;
-// pub use rest::{RestApi, RestError};
+pub use rest::{RestApi, RestError};
 pub use secret::Secret;
