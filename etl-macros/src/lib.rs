@@ -131,7 +131,7 @@ fn lit_str_list(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option
             Some(out)
         }
         other => {
-            errors.push(other.span(), format!("`{ident}` takes a column name or a list of them, e.g. `{ident} = \"id\"` or `{ident} = [\"a\", \"b\"]`"));
+            errors.push(other.span(), format!("`{ident}` takes a string or a list of strings, e.g. `{ident} = \"a\"` or `{ident} = [\"a\", \"b\"]`"));
             None
         }
     }
@@ -463,7 +463,7 @@ pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
     expanded.into()
 }
 
-const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_name", "translator"];
+const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_name", "translator", "retry", "pool"];
 
 /// Declares one asset per selected resource of a dlt source (dagster-dlt's `@dlt_assets`).
 ///
@@ -475,7 +475,8 @@ const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_n
 /// ```
 ///
 /// Parameters are injected by type. Options: `dlt_source` and `dlt_pipeline` (required,
-/// evaluated lazily), `name` (op name), `group_name`, `translator` (an `etl::DltTranslator`).
+/// evaluated lazily), `name` (op name), `group_name`, `translator` (an `etl::DltTranslator`),
+/// `retry = etl::RetryPolicy::new(3)...`, `pool = "name"` (besides the DuckDB file's own pool).
 #[proc_macro_attribute]
 pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: TokenStream2 = item.clone().into();
@@ -498,6 +499,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut group = quote!(::etl::__private::None);
     let mut translator = quote!(::etl::__private::None);
     let mut translator_fn = quote!();
+    let (mut retry, mut retry_fn, mut pool) = (quote!(::etl::__private::None), quote!(), quote!(::etl::__private::None));
     for (ident, value, _) in options {
         let key = ident.to_string();
         if !ASSETS_OPTIONS.contains(&key.as_str()) {
@@ -526,6 +528,12 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
                 );
                 translator = quote!(::etl::__private::Some(__etl_translator));
             }
+            "retry" => (retry, retry_fn) = retry_tokens(&value),
+            "pool" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    pool = quote!(::etl::__private::Some(#s));
+                }
+            }
             _ => unreachable!("checked against ASSETS_OPTIONS"),
         }
     }
@@ -541,28 +549,14 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
             "`#[etl::assets]` needs `dlt_pipeline = ...`, e.g. `dlt_pipeline = etl::pipeline(\"my_pipeline\").dataset_name(\"my_data\")`",
         );
     }
-    let mut params: Vec<Type> = Vec::new();
-    for input in &func.sig.inputs {
-        if let FnArg::Typed(pt) = input {
-            params.push((*pt.ty).clone());
-        }
-    }
     if let Some(e) = errors.0 {
         return fallback(item2, e);
     }
     let (source_expr, pipeline_expr) = (source_expr.expect("checked"), pipeline_expr.expect("checked"));
     let fn_name = &func.sig.ident;
     let guard = format_ident!("__ETL_ASSETS_{}", fn_name, span = fn_name.span());
-    let ret_span = match &func.sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => fn_name.span(),
-    };
-    let param_names: Vec<_> = (0..params.len()).map(|i| format_ident!("__etl_p{}", i)).collect();
-    let resolves = params.iter().zip(&param_names).map(|(ty, name)| {
-        quote_spanned!(ty.span()=> let #name: #ty = ::etl::__private::AssetParam::resolve(__cx)?;)
-    });
-    let reqs = params.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as ::etl::__private::AssetParam<'_>>::requirement()));
-    let call = quote_spanned!(ret_span=> ::etl::__private::IntoAssetOutput::into_output(#fn_name(#(#param_names),*)));
+    let ParamGlue { resolves, reqs, call, ret_span } = param_glue(&func);
+    let call = quote_spanned!(ret_span=> ::etl::__private::IntoAssetOutput::into_output(#call));
     let source_fn = quote_spanned!(source_expr.span()=>
         fn __etl_source() -> ::etl::__private::Source { #source_expr }
     );
@@ -589,6 +583,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
             fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
                 ::etl::__private::vec![#(#reqs),*]
             }
+            #retry_fn
             ::etl::__private::inventory::submit! {
                 ::etl::__private::DltAssetsDef {
                     name: #op_name,
@@ -604,10 +599,197 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
                     group_name: #group,
                     translator: #translator,
                     requirements: __etl_requirements,
+                    retry: #retry,
+                    pool: #pool,
                 }
             }
         };
     };
     debug_print("assets", &expanded);
+    expanded.into()
+}
+
+/// The parameter resolution shared by `#[etl::assets]` and `#[etl::asset]`: one
+/// `AssetParam::resolve` per parameter (spanned on its type, so a type that cannot be injected
+/// is reported there), the requirements for validation, and the call.
+struct ParamGlue {
+    resolves: Vec<TokenStream2>,
+    reqs: Vec<TokenStream2>,
+    call: TokenStream2,
+    ret_span: Span,
+}
+
+fn param_glue(func: &ItemFn) -> ParamGlue {
+    let params: Vec<Type> = func
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(pt) => Some((*pt.ty).clone()),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let fn_name = &func.sig.ident;
+    let ret_span = match &func.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => fn_name.span(),
+    };
+    let names: Vec<_> = (0..params.len()).map(|i| format_ident!("__etl_p{}", i)).collect();
+    ParamGlue {
+        resolves: params
+            .iter()
+            .zip(&names)
+            .map(|(ty, name)| quote_spanned!(ty.span()=> let #name: #ty = ::etl::__private::AssetParam::resolve(__cx)?;))
+            .collect(),
+        reqs: params.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as ::etl::__private::AssetParam<'_>>::requirement())).collect(),
+        call: quote!(#fn_name(#(#names),*)),
+        ret_span,
+    }
+}
+
+/// `retry = <expr>`: an `etl::RetryPolicy` expression, evaluated when the op runs.
+fn retry_tokens(value: &Expr) -> (TokenStream2, TokenStream2) {
+    let f = quote_spanned!(value.span()=>
+        fn __etl_retry() -> ::etl::__private::RetryPolicy { #value }
+    );
+    (quote!(::etl::__private::Some(__etl_retry)), f)
+}
+
+const ASSET_OPTIONS: &[&str] = &["key", "deps", "group_name", "kinds", "tags", "description", "pool", "retry"];
+
+/// Declares a plain asset (Dagster's `@asset`) for work downstream of the loads, e.g. a report
+/// that queries loaded tables:
+///
+/// ```ignore
+/// /// Orders per user.
+/// #[etl::asset(deps = ["dlt_shop_orders"], group_name = "reports")]
+/// fn order_report(context: &etl::AssetExecutionContext, db: &etl::DuckDbResource) -> Result<etl::MaterializeResult, etl::AssetError> {
+///     let rows = db.query(context, "SELECT count(*) FROM shop.orders")?;
+///     Ok(etl::MaterializeResult::new().with("rows", etl::MetadataValue::Int(rows.len() as i64)))
+/// }
+/// ```
+///
+/// Parameters are injected by type, as for `#[etl::assets]`. Options: `key` (`"a/b"`, default
+/// the function name), `deps` (upstream keys), `group_name`, `kinds`, `tags` (`["k=v", "flag"]`),
+/// `description` (default: the doc comment), `pool` (run alone in this named pool),
+/// `retry = etl::RetryPolicy::new(3)...`. It returns `()`, `etl::MaterializeResult`, or a
+/// `Result` of either.
+#[proc_macro_attribute]
+pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: TokenStream2 = item.clone().into();
+    let func = match syn::parse::<ItemFn>(item) {
+        Ok(f) => f,
+        Err(e) => return fallback(item2, e),
+    };
+    let mut errors = Errors::default();
+    let options = parse_options(attr).unwrap_or_else(|e| {
+        errors.push_err(e);
+        Vec::new()
+    });
+    check_fn_shape(&mut errors, &func, "asset");
+    if let Some(a) = &func.sig.asyncness {
+        errors.push(a.span(), "`#[etl::asset]` functions cannot be `async` yet; make it a plain `fn`");
+    }
+    let fn_name = &func.sig.ident;
+    let mut key = fn_name.to_string();
+    let mut deps: Vec<syn::LitStr> = Vec::new();
+    let mut kinds: Vec<syn::LitStr> = Vec::new();
+    let mut tags: Vec<syn::LitStr> = Vec::new();
+    let mut group = quote!(::etl::__private::None);
+    let mut pool = quote!(::etl::__private::None);
+    let mut description = doc_string(&func.attrs);
+    let (mut retry, mut retry_fn) = (quote!(::etl::__private::None), quote!());
+    for (ident, value, _) in options {
+        let name = ident.to_string();
+        if !ASSET_OPTIONS.contains(&name.as_str()) {
+            unknown_option(&mut errors, &ident, "asset", ASSET_OPTIONS);
+            continue;
+        }
+        let Some(value) = need_value(&mut errors, &ident, value, "...") else { continue };
+        match name.as_str() {
+            "key" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    if s.value().split('/').any(str::is_empty) {
+                        errors.push(s.span(), "an asset key is one or more non-empty parts separated by `/`, e.g. `\"reports/orders\"`");
+                    }
+                    key = s.value();
+                }
+            }
+            "deps" => deps = lit_str_list(&mut errors, &ident, &value).unwrap_or_default(),
+            "kinds" => kinds = lit_str_list(&mut errors, &ident, &value).unwrap_or_default(),
+            "tags" => tags = lit_str_list(&mut errors, &ident, &value).unwrap_or_default(),
+            "group_name" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    group = quote!(::etl::__private::Some(#s));
+                }
+            }
+            "pool" => {
+                if let Some(s) = lit_str(&mut errors, &ident, &value) {
+                    pool = quote!(::etl::__private::Some(#s));
+                }
+            }
+            "description" => description = lit_str(&mut errors, &ident, &value).map(|s| s.value()),
+            "retry" => (retry, retry_fn) = retry_tokens(&value),
+            _ => unreachable!("checked against ASSET_OPTIONS"),
+        }
+    }
+    if let Some(e) = errors.0 {
+        return fallback(item2, e);
+    }
+    let description = match description {
+        Some(d) => quote!(::etl::__private::Some(#d)),
+        None => quote!(::etl::__private::None),
+    };
+    let ParamGlue { resolves, reqs, call, ret_span } = param_glue(&func);
+    // Bound to a local spanned on the return type, so a wrong return type is reported there.
+    let out = quote_spanned!(ret_span=> __etl_out);
+    let call = quote! {
+        let #out = #call;
+        ::etl::__private::plain_asset_output(__cx.context, #out)
+    };
+    let guard = format_ident!("__ETL_ASSET_{}", fn_name, span = fn_name.span());
+    let op_name = fn_name.to_string();
+    let expanded = quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        const #guard: () = ();
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::needless_question_mark)]
+        const _: () = {
+            fn __etl_invoke(__cx: &::etl::__private::InvokeContext<'_>) -> ::etl::__private::Materializations {
+                #(#resolves)*
+                #call
+            }
+            fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
+                ::etl::__private::vec![#(#reqs),*]
+            }
+            #retry_fn
+            ::etl::__private::inventory::submit! {
+                ::etl::__private::AssetDef {
+                    name: #op_name,
+                    key: #key,
+                    deps: &[#(#deps),*],
+                    group_name: #group,
+                    kinds: &[#(#kinds),*],
+                    tags: &[#(#tags),*],
+                    description: #description,
+                    pool: #pool,
+                    retry: #retry,
+                    location: ::etl::__private::Location {
+                        module_path: ::core::module_path!(),
+                        file: ::core::file!(),
+                        line: ::core::line!(),
+                        column: ::core::column!(),
+                    },
+                    invoke: __etl_invoke,
+                    requirements: __etl_requirements,
+                }
+            }
+        };
+    };
+    debug_print("asset", &expanded);
     expanded.into()
 }

@@ -1,23 +1,67 @@
-//! The asset binary's command line: `list` and `materialize`.
+//! The asset binary's command line: graph, materialize, run history, daemon, destinations.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::asset::AssetKey;
 use crate::context::Resources;
-use crate::execute::{materialize, AssetOutcome, RunOptions};
-use crate::graph::AssetGraph;
-use crate::registry::{registered, DltAssetsDef, EMPTY_REGISTRY_HELP};
+use crate::execute::{materialize, materialize_from_failure, AssetOutcome, RunOptions, RunResult};
+use crate::graph::{AssetGraph, GraphFormat};
+use crate::history::EventKind;
+use crate::logging::LogFormat;
+use crate::registry::{registered, Registry, EMPTY_REGISTRY_HELP};
+use crate::schedule::{Daemon, Schedule, SystemClock};
+
+/// Everything an asset binary is made of besides its link-time definitions: user resources and
+/// schedules (Dagster's `Definitions`).
+#[derive(Debug, Clone, Default)]
+pub struct Definitions {
+    /// User resources, injected into asset parameters by type.
+    pub resources: Resources,
+    /// Schedules run by the `daemon` subcommand.
+    pub schedules: Vec<Schedule>,
+}
+
+impl Definitions {
+    /// Nothing but the registered assets.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the user resources.
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// Adds a schedule.
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedules.push(schedule);
+        self
+    }
+}
+
+impl From<Resources> for Definitions {
+    fn from(resources: Resources) -> Self {
+        Definitions { resources, schedules: Vec::new() }
+    }
+}
 
 /// Command line of an asset binary.
 #[derive(Debug, Parser)]
-#[command(about = "Lists and materializes the assets defined in this binary")]
+#[command(about = "Lists, materializes and schedules the assets defined in this binary, and shows their run history")]
 pub struct Cli {
-    /// Log filter (`RUST_LOG` syntax), e.g. `info` or `etl_runtime=debug`.
+    /// Log filter for stderr (`RUST_LOG` syntax), e.g. `info` or `etl_runtime=debug`.
     #[arg(long, global = true, default_value = "warn")]
     pub log: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,13 +70,59 @@ pub struct Cli {
 enum Command {
     /// List assets: key, deps, group, kinds.
     List,
+    /// Show the lineage: text, or a Mermaid or DOT picture.
+    Graph {
+        /// `text`, `mermaid` or `dot`.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Materialize a selection of assets.
     Materialize {
-        /// `*` (all), a key, or keys separated by commas; `+key` adds upstream, `key+` downstream,
-        /// `group:<g>` and `kind:<k>` select by group and kind.
+        /// Dagster's selection syntax: `*` (all), `key`, `+key` (with upstream), `key+` (with
+        /// downstream), `group:<g>`, `kind:<k>`, `tag:<k>[=<v>]`, comma-separated unions.
         #[arg(long, short, default_value = "*")]
         select: String,
+        /// Re-execute the assets a past run did not materialize (its failed and skipped ones).
+        #[arg(long, conflicts_with = "select")]
+        from_failure: Option<String>,
+        /// At most this many ops at once (default: the number of CPUs).
+        #[arg(long, default_value_t = 0)]
+        max_concurrency: usize,
         /// Directory to run in (DuckDB files are created here); default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Recent runs: id, status, duration, selection.
+    Runs {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Directory the runs ran in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// One run: its events and log lines.
+    Run {
+        /// The run id (a unique prefix is enough).
+        run_id: String,
+        /// Directory the run ran in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// An asset's materializations over time: rows loaded and schema changes.
+    Asset {
+        /// The asset key (`a/b`).
+        key: String,
+        /// Directory the runs ran in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Run the schedules until SIGINT or SIGTERM.
+    Daemon {
+        /// At most this many ops at once per run.
+        #[arg(long, default_value_t = 0)]
+        max_concurrency: usize,
+        /// Directory to run in; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
@@ -70,36 +160,35 @@ enum Command {
 
 /// Runs the CLI over the registered assets, with no user resources.
 pub fn main() -> ExitCode {
-    main_with(Resources::new())
+    main_with(Definitions::new())
 }
 
-/// Runs the CLI over the registered assets with user resources.
-pub fn main_with(resources: Resources) -> ExitCode {
+/// Runs the CLI over the registered assets with user resources and schedules
+/// (`etl::main_with(etl::Resources::new().with(..))` or `etl::main_with(etl::Definitions::new()...)`).
+pub fn main_with(definitions: impl Into<Definitions>) -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log);
-    run(cli, &registered(), resources)
+    crate::logging::init(&cli.log, cli.log_format);
+    run(cli, &registered(), definitions.into())
 }
 
-fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
 }
 
-/// Runs a parsed command over `defs`.
-pub fn run(cli: Cli, defs: &[&'static DltAssetsDef], resources: Resources) -> ExitCode {
-    if defs.is_empty() {
+/// Runs a parsed command over `registry`.
+pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode {
+    if registry.is_empty() {
         eprintln!("warning: {EMPTY_REGISTRY_HELP}");
     }
     let mut out = std::io::stdout().lock();
-    match cli.command.unwrap_or(Command::List) {
+    let command = cli.command.unwrap_or(Command::List);
+    let graph = || AssetGraph::build(registry);
+    match command {
         Command::List => {
-            let graph = match AssetGraph::build(defs) {
+            let graph = match graph() {
                 Ok(g) => g,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(e) => return fail(e),
             };
             let rows: Vec<[String; 4]> = graph
                 .nodes()
@@ -113,51 +202,262 @@ pub fn run(cli: Cli, defs: &[&'static DltAssetsDef], resources: Resources) -> Ex
                     ]
                 })
                 .collect();
-            let header = ["KEY".to_owned(), "DEPS".to_owned(), "GROUP".to_owned(), "KINDS".to_owned()];
-            let widths: Vec<usize> =
-                (0..4).map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
-            for row in std::iter::once(&header).chain(rows.iter()) {
-                let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-                let _ = writeln!(out, "{}", line.join("  ").trim_end());
+            table(&mut out, ["KEY", "DEPS", "GROUP", "KINDS"], &rows);
+            ExitCode::SUCCESS
+        }
+        Command::Graph { format } => {
+            let format = match format.as_str() {
+                "text" => GraphFormat::Text,
+                "mermaid" => GraphFormat::Mermaid,
+                "dot" => GraphFormat::Dot,
+                other => return fail(format!("unknown graph format `{other}`; use `text`, `mermaid` or `dot`")),
+            };
+            match graph() {
+                Ok(g) => {
+                    let _ = write!(out, "{}", g.render(format));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Materialize { select, from_failure, max_concurrency, workdir } => {
+            let mut options = RunOptions::new(working_dir(workdir)).resources(definitions.resources);
+            options.max_concurrency = max_concurrency;
+            let result = match &from_failure {
+                Some(id) => resolve_run_id(&options, id).and_then(|id| materialize_from_failure(registry, &id, &options).map_err(|e| e.to_string())),
+                None => materialize(registry, &select, &options).map_err(|e| e.to_string()),
+            };
+            match result {
+                Ok(r) => report(&mut out, &r),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Runs { limit, workdir } => {
+            let options = RunOptions::new(working_dir(workdir));
+            let runs = match options.store().runs(limit) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            if runs.is_empty() {
+                let _ = writeln!(out, "no runs recorded in {}", options.store().home().display());
+                return ExitCode::SUCCESS;
+            }
+            let rows: Vec<[String; 5]> = runs
+                .iter()
+                .map(|r| {
+                    [
+                        r.run_id.clone(),
+                        r.effective_status().to_string(),
+                        r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        r.duration().map(|d| format!("{:.3}s", d.num_milliseconds() as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
+                        match (&r.schedule, &r.parent_run_id) {
+                            (Some(s), _) => format!("{} (schedule {s})", r.selection),
+                            (None, Some(p)) => format!("{} (from failure of {p})", r.selection),
+                            _ => r.selection.clone(),
+                        },
+                    ]
+                })
+                .collect();
+            table(&mut out, ["RUN", "STATUS", "STARTED (UTC)", "DURATION", "SELECTION"], &rows);
+            ExitCode::SUCCESS
+        }
+        Command::Run { run_id, workdir } => {
+            let options = RunOptions::new(working_dir(workdir));
+            let store = options.store();
+            let id = match resolve_run_id(&options, &run_id) {
+                Ok(id) => id,
+                Err(e) => return fail(e),
+            };
+            let (record, events) = match store.record(&id).and_then(|r| Ok((r, store.events(&id)?))) {
+                Ok(x) => x,
+                Err(e) => return fail(e),
+            };
+            let _ = writeln!(out, "run {} {} selection {}", record.run_id, record.effective_status(), record.selection);
+            if let Some(p) = &record.parent_run_id {
+                let _ = writeln!(out, "  re-executes {p}");
+            }
+            for e in events {
+                let what = match e.kind {
+                    EventKind::Log => format!("LOG {}", e.data.get("level").and_then(|l| l.as_str()).unwrap_or("INFO")),
+                    kind => serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_uppercase)).unwrap_or_default(),
+                };
+                let subject = e.asset.clone().or(e.op.clone()).unwrap_or_default();
+                let mut line = format!("{} {what:<16} {subject}", e.ts.format("%H:%M:%S%.3f"));
+                if !e.message.is_empty() {
+                    line.push_str(&format!("  {}", e.message));
+                }
+                if e.kind == EventKind::Materialization {
+                    if let Some(rows) = e.data.get("rows_loaded") {
+                        line.push_str(&format!("  rows_loaded={rows}"));
+                    }
+                }
+                let _ = writeln!(out, "{}", line.trim_end());
             }
             ExitCode::SUCCESS
         }
-        Command::Materialize { select, workdir } => {
-            let working_dir = workdir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
-            let options = RunOptions { working_dir, resources };
-            let result = match materialize(defs, &select, &options) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
+        Command::Asset { key, workdir } => {
+            let options = RunOptions::new(working_dir(workdir));
+            let key = AssetKey::from_path(&key);
+            let history = match options.store().asset_history(&key) {
+                Ok(h) => h,
+                Err(e) => return fail(e),
             };
-            let _ = writeln!(out, "run {} ({:.3}s)", result.run_id, result.elapsed.as_secs_f64());
-            for outcome in &result.outcomes {
-                match outcome {
-                    AssetOutcome::Materialized(m) => {
-                        let _ = writeln!(out, "  MATERIALIZED {}", m.asset_key);
-                        for (k, v) in &m.metadata {
-                            let _ = writeln!(out, "      {k}: {v}");
-                        }
+            if history.is_empty() {
+                let _ = writeln!(out, "asset {key}: never materialized (history in {})", options.store().home().display());
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(out, "asset {key}: {} materializations", history.len());
+            let mut previous: Option<Vec<(String, String)>> = None;
+            for e in &history {
+                let rows = e.data.get("rows_loaded").map(ToString::to_string).unwrap_or_else(|| "-".into());
+                let _ = writeln!(out, "  {}  run {}  rows_loaded {rows}", e.ts.format("%Y-%m-%d %H:%M:%S"), e.run_id);
+                let columns = column_schema(&e.data);
+                if let Some(columns) = &columns {
+                    for change in schema_changes(previous.as_deref(), columns) {
+                        let _ = writeln!(out, "      schema: {change}");
                     }
-                    AssetOutcome::Failed { key, error } => {
-                        let _ = writeln!(out, "  FAILED {key}: {error}");
-                    }
+                    previous = Some(columns.clone());
                 }
             }
-            if result.success() {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!("error: {} of {} assets failed", result.failures().len(), result.outcomes.len());
-                ExitCode::FAILURE
+            ExitCode::SUCCESS
+        }
+        Command::Daemon { max_concurrency, workdir } => {
+            let mut options = RunOptions::new(working_dir(workdir)).resources(definitions.resources);
+            options.max_concurrency = max_concurrency;
+            let mut daemon = match Daemon::new(registry.clone(), options, &definitions.schedules, Arc::new(SystemClock)) {
+                Ok(d) => d,
+                Err(e) => return fail(e),
+            };
+            let shutdown = Arc::new(AtomicBool::new(false));
+            if let Err(e) = watch_signals(shutdown.clone()) {
+                return fail(format!("cannot watch for SIGINT/SIGTERM: {e}"));
+            }
+            for s in &definitions.schedules {
+                let _ = writeln!(out, "schedule {}: `{}` selects `{}`", s.name(), s.cron().map(|c| c.as_str()).unwrap_or("?"), s.selection());
+            }
+            let _ = writeln!(out, "daemon running; stop with Ctrl-C or SIGTERM");
+            let _ = out.flush();
+            let finished = daemon.run(&shutdown);
+            let failed = finished.iter().filter(|(_, r)| !r.as_ref().is_ok_and(RunResult::success)).count();
+            let _ = writeln!(out, "daemon stopped after {} run(s), {failed} failed", finished.len());
+            ExitCode::SUCCESS
+        }
+        Command::Info { workdir } => info(registry, &working_dir(workdir), &mut out),
+        Command::Drop { select, workdir } => drop_assets(registry, &select, &working_dir(workdir), &mut out),
+        Command::LoadPending { workdir } => pending(registry, &working_dir(workdir), true, &mut out),
+        Command::DropPending { workdir } => pending(registry, &working_dir(workdir), false, &mut out),
+    }
+}
+
+/// Prints a run's outcome; the exit code says whether every asset materialized.
+fn report(out: &mut impl Write, result: &RunResult) -> ExitCode {
+    let _ = writeln!(out, "run {} ({:.3}s)", result.run_id, result.elapsed.as_secs_f64());
+    for outcome in &result.outcomes {
+        match outcome {
+            AssetOutcome::Materialized(m) => {
+                let _ = writeln!(out, "  MATERIALIZED {}", m.asset_key);
+                for (k, v) in &m.metadata {
+                    let _ = writeln!(out, "      {k}: {v}");
+                }
+            }
+            AssetOutcome::Failed { key, error } => {
+                let _ = writeln!(out, "  FAILED {key}: {error}");
+            }
+            AssetOutcome::Skipped { key, because } => {
+                let names: Vec<String> = because.iter().map(ToString::to_string).collect();
+                let _ = writeln!(out, "  SKIPPED {key}: upstream {} did not materialize", names.join(", "));
             }
         }
-        Command::Info { workdir } => info(defs, &working_dir(workdir), &mut out),
-        Command::Drop { select, workdir } => drop_assets(defs, &select, &working_dir(workdir), &mut out),
-        Command::LoadPending { workdir } => pending(defs, &working_dir(workdir), true, &mut out),
-        Command::DropPending { workdir } => pending(defs, &working_dir(workdir), false, &mut out),
     }
+    for (op, attempts) in result.attempts.iter().filter(|(_, a)| **a > 1) {
+        let _ = writeln!(out, "  op {op} took {attempts} attempts");
+    }
+    if result.success() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: {} of {} assets failed, {} skipped; re-execute with `materialize --from-failure {}`",
+            result.failures().len(),
+            result.outcomes.len(),
+            result.skipped().len(),
+            result.run_id
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn table<const N: usize>(out: &mut impl Write, header: [&str; N], rows: &[[String; N]]) {
+    let header = header.map(str::to_owned);
+    let widths: Vec<usize> = (0..N).map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+}
+
+/// A full run id from a unique prefix.
+fn resolve_run_id(options: &RunOptions, prefix: &str) -> Result<String, String> {
+    let runs = options.store().runs(usize::MAX).map_err(|e| e.to_string())?;
+    let matches: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).filter(|id| id.starts_with(prefix)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(format!("no run `{prefix}` in the run history at {}", options.store().home().display())),
+        many => Err(format!("`{prefix}` matches {} runs; give more of the id", many.len())),
+    }
+}
+
+fn column_schema(metadata: &serde_json::Value) -> Option<Vec<(String, String)>> {
+    let cols = metadata.get("dagster/column_schema")?.as_array()?;
+    Some(
+        cols.iter()
+            .filter_map(|c| Some((c.get("name")?.as_str()?.to_owned(), c.get("type")?.as_str().unwrap_or("").to_owned())))
+            .collect(),
+    )
+}
+
+/// Column changes between two materializations' `dagster/column_schema`.
+fn schema_changes(before: Option<&[(String, String)]>, after: &[(String, String)]) -> Vec<String> {
+    let Some(before) = before else {
+        return vec![format!("{} columns: {}", after.len(), after.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "))];
+    };
+    let mut changes = Vec::new();
+    for (name, ty) in after {
+        match before.iter().find(|(n, _)| n == name) {
+            None => changes.push(format!("added column {name} {ty}")),
+            Some((_, old)) if old != ty => changes.push(format!("column {name} changed type {old} -> {ty}")),
+            _ => {}
+        }
+    }
+    for (name, _) in before.iter().filter(|(n, _)| !after.iter().any(|(a, _)| a == n)) {
+        changes.push(format!("column {name} no longer reported"));
+    }
+    changes
+}
+
+/// Sets `flag` on the first SIGINT or SIGTERM (a second one exits at once).
+fn watch_signals(flag: Arc<AtomicBool>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        runtime.block_on(async move {
+            #[cfg(unix)]
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            for _ in 0..2 {
+                #[cfg(unix)]
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                if flag.swap(true, Ordering::SeqCst) {
+                    eprintln!("second signal: exiting now");
+                    std::process::exit(130);
+                }
+                eprintln!("shutting down: no new runs; finishing the runs in progress (signal again to exit now)");
+            }
+        });
+    })?;
+    Ok(())
 }
 
 fn working_dir(dir: Option<PathBuf>) -> PathBuf {
@@ -165,15 +465,15 @@ fn working_dir(dir: Option<PathBuf>) -> PathBuf {
 }
 
 #[cfg(not(feature = "duckdb"))]
-fn info(_: &[&'static DltAssetsDef], _: &std::path::Path, _: &mut impl Write) -> ExitCode {
+fn info(_: &Registry, _: &std::path::Path, _: &mut impl Write) -> ExitCode {
     eprintln!("error: this build has no DuckDB destination");
     ExitCode::FAILURE
 }
 
 #[cfg(feature = "duckdb")]
-fn info(defs: &[&'static DltAssetsDef], dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+fn info(registry: &Registry, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
     let mut seen = std::collections::BTreeSet::new();
-    for def in defs {
+    for def in &registry.dlt {
         let pipeline = (def.pipeline)().working_dir(dir);
         if !seen.insert(pipeline.database_path()) {
             continue;
@@ -212,16 +512,16 @@ fn info(defs: &[&'static DltAssetsDef], dir: &std::path::Path, out: &mut impl Wr
 }
 
 #[cfg(not(feature = "duckdb"))]
-fn pending(_: &[&'static DltAssetsDef], _: &std::path::Path, _: bool, _: &mut impl Write) -> ExitCode {
+fn pending(_: &Registry, _: &std::path::Path, _: bool, _: &mut impl Write) -> ExitCode {
     eprintln!("error: this build has no DuckDB destination");
     ExitCode::FAILURE
 }
 
 #[cfg(feature = "duckdb")]
-fn pending(defs: &[&'static DltAssetsDef], dir: &std::path::Path, load: bool, out: &mut impl Write) -> ExitCode {
+fn pending(registry: &Registry, dir: &std::path::Path, load: bool, out: &mut impl Write) -> ExitCode {
     let mut seen = std::collections::BTreeSet::new();
     let mut failed = false;
-    for def in defs {
+    for def in &registry.dlt {
         let pipeline = (def.pipeline)().working_dir(dir);
         if !seen.insert(pipeline.name().to_owned()) {
             continue;
@@ -251,14 +551,14 @@ fn pending(defs: &[&'static DltAssetsDef], dir: &std::path::Path, load: bool, ou
 }
 
 #[cfg(not(feature = "duckdb"))]
-fn drop_assets(_: &[&'static DltAssetsDef], _: &str, _: &std::path::Path, _: &mut impl Write) -> ExitCode {
+fn drop_assets(_: &Registry, _: &str, _: &std::path::Path, _: &mut impl Write) -> ExitCode {
     eprintln!("error: this build has no DuckDB destination");
     ExitCode::FAILURE
 }
 
 #[cfg(feature = "duckdb")]
-fn drop_assets(defs: &[&'static DltAssetsDef], select: &str, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
-    let graph = match AssetGraph::build(defs) {
+fn drop_assets(registry: &Registry, select: &str, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+    let graph = match AssetGraph::build(registry) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");
@@ -274,8 +574,8 @@ fn drop_assets(defs: &[&'static DltAssetsDef], select: &str, dir: &std::path::Pa
     };
     for key in keys {
         let node = graph.node(&key).expect("selected");
-        let Some(resource) = node.spec.dlt_resource.as_deref() else { continue };
-        let pipeline = (node.def.pipeline)().working_dir(dir);
+        let (Some(resource), Some(def)) = (node.spec.dlt_resource.as_deref(), node.op.dlt()) else { continue };
+        let pipeline = (def.pipeline)().working_dir(dir);
         match pipeline.drop_resources(&[resource]) {
             Ok(tables) => {
                 let _ = writeln!(out, "dropped {key}: tables {}", tables.join(", "));

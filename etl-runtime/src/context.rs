@@ -8,18 +8,26 @@ use std::sync::Arc;
 use etl_core::naming::normalize_identifier;
 
 use crate::asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn};
+use crate::history::{Event, EventKind, RunLog};
 use crate::pipeline::LoadInfo;
 use crate::registry::{DltAssetsDef, Requirement};
 
 /// User resources available to assets, by type (Dagster's `resources={...}`).
 #[derive(Clone, Default)]
 pub struct Resources {
-    by_type: HashMap<TypeId, (Arc<dyn Any + Send + Sync>, &'static str)>,
+    by_type: HashMap<TypeId, Registered>,
+}
+
+#[derive(Clone)]
+struct Registered {
+    value: Arc<dyn Any + Send + Sync>,
+    name: &'static str,
+    pool: fn(&dyn Any, &Path) -> Option<String>,
 }
 
 impl std::fmt::Debug for Resources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.by_type.values().map(|(_, n)| n)).finish()
+        f.debug_list().entries(self.by_type.values().map(|r| r.name)).finish()
     }
 }
 
@@ -31,24 +39,56 @@ impl Resources {
 
     /// Registers a resource; assets take it as a `&T` parameter.
     pub fn with<T: ConfigurableResource>(mut self, resource: T) -> Self {
-        self.by_type.insert(TypeId::of::<T>(), (Arc::new(resource), std::any::type_name::<T>()));
+        fn pool<T: ConfigurableResource>(value: &dyn Any, working_dir: &Path) -> Option<String> {
+            value.downcast_ref::<T>().and_then(|v| v.pool(working_dir))
+        }
+        let registered = Registered { value: Arc::new(resource), name: std::any::type_name::<T>(), pool: pool::<T> };
+        self.by_type.insert(TypeId::of::<T>(), registered);
         self
     }
 
     /// A registered resource.
     pub fn get<T: ConfigurableResource>(&self) -> Option<&T> {
-        self.by_type.get(&TypeId::of::<T>()).and_then(|(r, _)| r.downcast_ref::<T>())
+        self.by_type.get(&TypeId::of::<T>()).and_then(|r| r.value.downcast_ref::<T>())
     }
 
     /// Whether a requirement is met.
     pub fn satisfies(&self, req: &Requirement) -> bool {
         self.by_type.contains_key(&req.type_id)
     }
+
+    /// The pool an asset that needs `req` must run in, if the resource names one.
+    pub fn pool_of(&self, req: &Requirement, working_dir: &Path) -> Option<String> {
+        self.by_type.get(&req.type_id).and_then(|r| (r.pool)(r.value.as_ref(), working_dir))
+    }
 }
 
 /// Marks a type as a resource that assets can take as a `&T` parameter once it is registered
 /// with [`Resources::with`].
-pub trait ConfigurableResource: Any + Send + Sync {}
+pub trait ConfigurableResource: Any + Send + Sync {
+    /// The pool assets using this resource run in: at most one of them at a time (e.g. the
+    /// writer of one DuckDB file). Default: none.
+    fn pool(&self, _working_dir: &Path) -> Option<String> {
+        None
+    }
+}
+
+/// The pool of a DuckDB file: every op that writes it runs alone in this pool (DuckDB allows one
+/// writing process, and our pipeline lock one writer).
+pub fn duckdb_pool(path: &Path, working_dir: &Path) -> String {
+    let abs = if path.is_absolute() { path.to_owned() } else { working_dir.join(path) };
+    let mut normal = PathBuf::new();
+    for part in abs.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    format!("duckdb:{}", normal.display())
+}
 
 /// The context of one op execution (Dagster's `AssetExecutionContext`).
 pub struct AssetExecutionContext {
@@ -57,6 +97,8 @@ pub struct AssetExecutionContext {
     pub(crate) selected: Vec<AssetSpec>,
     pub(crate) working_dir: PathBuf,
     pub(crate) dlt: Option<&'static DltAssetsDef>,
+    pub(crate) attempt: u32,
+    pub(crate) log: Option<RunLog>,
 }
 
 impl AssetExecutionContext {
@@ -85,9 +127,36 @@ impl AssetExecutionContext {
         &self.working_dir
     }
 
-    /// Logs a message attributed to this run and op.
+    /// The attempt (1 for the first, 2 for the first retry, ...).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Logs a message attributed to this run and op, into the run history and `tracing`.
     pub fn log(&self, message: &str) {
-        tracing::info!(run_id = %self.run_id, op = %self.op, "{message}");
+        tracing::info!(op = %self.op, "{message}");
+        if let Some(log) = &self.log {
+            log.emit(
+                Event::new(&self.run_id, EventKind::Log)
+                    .op(&self.op)
+                    .message(message)
+                    .data(serde_json::json!({"level": "INFO"})),
+            );
+        }
+    }
+
+    /// A context for calling an asset function directly in a unit test: run id `test`, the
+    /// given working directory, no run history.
+    pub fn for_test(op: &str, selected: Vec<AssetSpec>, working_dir: impl Into<PathBuf>) -> Self {
+        AssetExecutionContext {
+            run_id: "test".into(),
+            op: op.into(),
+            selected,
+            working_dir: working_dir.into(),
+            dlt: None,
+            attempt: 1,
+            log: None,
+        }
     }
 }
 
@@ -160,6 +229,62 @@ impl IntoAssetOutput for Vec<Materialization> {
     fn into_output(self) -> Materializations {
         Ok(self)
     }
+}
+
+/// What a plain `#[etl::asset]` function may return: `()`, [`MaterializeResult`] (metadata),
+/// or either inside a `Result` whose error converts into [`AssetError`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a valid return type of an `#[etl::asset]` function",
+    label = "return `()`, `etl::MaterializeResult`, or `Result<_, E>` of those",
+    note = "the asset is materialized when the function returns; attach metadata with `etl::MaterializeResult::new().with(\"rows\", etl::MetadataValue::Int(n))`"
+)]
+pub trait IntoAssetResult {
+    /// The materialization of `key`.
+    fn into_result(self, key: &AssetKey) -> Result<Materialization, AssetError>;
+}
+
+/// Metadata a plain asset reports with its materialization (Dagster's `MaterializeResult`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MaterializeResult {
+    /// Entries, in order.
+    pub metadata: Vec<(String, MetadataValue)>,
+}
+
+impl MaterializeResult {
+    /// No metadata.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an entry.
+    pub fn with(mut self, key: impl Into<String>, value: MetadataValue) -> Self {
+        self.metadata.push((key.into(), value));
+        self
+    }
+}
+
+impl IntoAssetResult for () {
+    fn into_result(self, key: &AssetKey) -> Result<Materialization, AssetError> {
+        Ok(Materialization::new(key.clone()))
+    }
+}
+
+impl IntoAssetResult for MaterializeResult {
+    fn into_result(self, key: &AssetKey) -> Result<Materialization, AssetError> {
+        Ok(Materialization { asset_key: key.clone(), metadata: self.metadata })
+    }
+}
+
+impl<T: IntoAssetResult, E: Into<AssetError>> IntoAssetResult for Result<T, E> {
+    fn into_result(self, key: &AssetKey) -> Result<Materialization, AssetError> {
+        self.map_err(Into::into)?.into_result(key)
+    }
+}
+
+/// Turns a plain asset's return value into its materialization (called by generated code).
+pub fn plain_asset_output(context: &AssetExecutionContext, output: impl IntoAssetResult) -> Materializations {
+    let key = context.selected.first().map(|s| s.key.clone()).unwrap_or_else(|| AssetKey::new(context.op.clone()));
+    output.into_result(&key).map(|m| vec![m])
 }
 
 /// The loader resource (dagster-dlt's `DagsterDltResource`): runs the op's dlt source through its

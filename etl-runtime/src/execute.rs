@@ -1,27 +1,50 @@
-//! Executing a selection: one op execution per definition with selected assets.
+//! Executing a selection: the plan's steps run on tokio, in dependency order, in parallel up to
+//! a limit, each op alone in its pools, with retries; every event goes to the run history.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use serde_json::json;
+use tokio::sync::Semaphore;
 
 use crate::asset::{AssetError, AssetKey, Materialization};
-use crate::context::{AssetExecutionContext, DltResource, InvokeContext, Resources};
-use crate::graph::{AssetGraph, GraphError};
-use crate::registry::DltAssetsDef;
+use crate::context::{duckdb_pool, AssetExecutionContext, DltResource, InvokeContext, Resources};
+use crate::graph::{AssetGraph, GraphError, Step};
+use crate::history::{metadata_json, Event, EventKind, RunLog, RunRecord, RunStatus, RunStore};
+use crate::registry::{OpRef, Registry};
 
 /// How an asset ended in a run.
 #[derive(Debug)]
 pub enum AssetOutcome {
     /// Materialized.
     Materialized(Materialization),
-    /// Its op failed.
+    /// Its op failed (after its retries).
     Failed {
         /// The asset.
         key: AssetKey,
         /// Why (shared by every asset of the failed op).
         error: String,
     },
+    /// Not run, because an upstream asset failed or was skipped.
+    Skipped {
+        /// The asset.
+        key: AssetKey,
+        /// The upstream assets that failed.
+        because: Vec<AssetKey>,
+    },
+}
+
+impl AssetOutcome {
+    /// The asset.
+    pub fn key(&self) -> &AssetKey {
+        match self {
+            AssetOutcome::Materialized(m) => &m.asset_key,
+            AssetOutcome::Failed { key, .. } | AssetOutcome::Skipped { key, .. } => key,
+        }
+    }
 }
 
 /// The result of a run.
@@ -29,10 +52,12 @@ pub enum AssetOutcome {
 pub struct RunResult {
     /// Run id.
     pub run_id: String,
-    /// Per asset, in graph order.
+    /// Per asset, in plan order.
     pub outcomes: Vec<AssetOutcome>,
     /// Wall time.
-    pub elapsed: std::time::Duration,
+    pub elapsed: Duration,
+    /// Attempts per op (1 without retries).
+    pub attempts: BTreeMap<String, u32>,
 }
 
 impl RunResult {
@@ -47,7 +72,7 @@ impl RunResult {
             .iter()
             .filter_map(|o| match o {
                 AssetOutcome::Materialized(m) => Some(m),
-                AssetOutcome::Failed { .. } => None,
+                _ => None,
             })
             .collect()
     }
@@ -64,9 +89,26 @@ impl RunResult {
             .iter()
             .filter_map(|o| match o {
                 AssetOutcome::Failed { key, error } => Some((key, error.as_str())),
-                AssetOutcome::Materialized(_) => None,
+                _ => None,
             })
             .collect()
+    }
+
+    /// The skipped assets.
+    pub fn skipped(&self) -> Vec<&AssetKey> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| match o {
+                AssetOutcome::Skipped { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The outcome of one asset.
+    pub fn outcome(&self, key: &str) -> Option<&AssetOutcome> {
+        let key = AssetKey::from_path(key);
+        self.outcomes.iter().find(|o| o.key() == &key)
     }
 }
 
@@ -77,6 +119,50 @@ pub struct RunOptions {
     pub working_dir: PathBuf,
     /// User resources.
     pub resources: Resources,
+    /// The run history's home; `None`: `$ETL_HOME` or `<working_dir>/.etl`.
+    pub home: Option<PathBuf>,
+    /// Steps running at once; 0: the number of CPUs.
+    pub max_concurrency: usize,
+    /// The run this one re-executes.
+    pub parent_run_id: Option<String>,
+    /// The schedule that starts it.
+    pub schedule: Option<String>,
+    /// The run's id; `None`: a new one.
+    pub run_id: Option<String>,
+}
+
+impl RunOptions {
+    /// Defaults for a working directory.
+    pub fn new(working_dir: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            working_dir: working_dir.into(),
+            resources: Resources::new(),
+            home: None,
+            max_concurrency: 0,
+            parent_run_id: None,
+            schedule: None,
+            run_id: None,
+        }
+    }
+
+    /// Sets the user resources.
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// The run history store.
+    pub fn store(&self) -> RunStore {
+        RunStore::at(self.home.clone().unwrap_or_else(|| RunStore::home_for(&self.working_dir)))
+    }
+
+    fn concurrency(&self) -> usize {
+        if self.max_concurrency > 0 {
+            self.max_concurrency
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        }
+    }
 }
 
 /// A new run id: time-ordered, with a random suffix.
@@ -91,77 +177,382 @@ pub fn new_run_id() -> String {
     format!("{}-{suffix}", Utc::now().format("%Y%m%dT%H%M%S%.3f"))
 }
 
-/// Materializes `selection` of `defs`. Graph problems (duplicate keys, unknown selection,
-/// missing resources) are reported before anything runs.
-pub fn materialize(defs: &[&'static DltAssetsDef], selection: &str, options: &RunOptions) -> Result<RunResult, GraphError> {
-    let graph = AssetGraph::build(defs)?;
+/// Materializes `selection` of the definitions. Graph problems (duplicate keys, unknown deps,
+/// cycles, unknown selection, missing resources) are reported before anything runs.
+pub fn materialize(registry: &Registry, selection: &str, options: &RunOptions) -> Result<RunResult, GraphError> {
+    let graph = AssetGraph::build(registry)?;
     let keys = graph.select(selection)?;
-    // Validate resources of every op that will run.
-    let mut problems = Vec::new();
-    let mut ops: Vec<&'static DltAssetsDef> = Vec::new();
-    for key in &keys {
-        let node = graph.node(key).expect("selected keys exist");
-        if !ops.iter().any(|d| std::ptr::eq(*d, node.def)) {
-            ops.push(node.def);
-            for req in (node.def.requirements)().into_iter().flatten() {
-                if !options.resources.satisfies(&req) {
-                    problems.push(format!(
-                        "op `{}` ({}) needs resource `{}`, which is not registered",
-                        node.def.name, node.def.location, req.type_name
-                    ));
-                }
-            }
+    let steps = graph.plan(&keys)?;
+    check_resources(&steps, &options.resources)?;
+    Ok(execute(steps, selection, options))
+}
+
+/// Re-executes run `run_id` from its failure: every asset it selected but did not materialize,
+/// in a new run whose parent is `run_id`.
+pub fn materialize_from_failure(registry: &Registry, run_id: &str, options: &RunOptions) -> Result<RunResult, GraphError> {
+    let store = options.store();
+    let record = store.record(run_id).map_err(|e| GraphError::one(e.to_string()))?;
+    let events = store.events(run_id).map_err(|e| GraphError::one(e.to_string()))?;
+    if record.effective_status() == RunStatus::Started {
+        return Err(GraphError::one(format!("run `{run_id}` is still going; re-execute it once it has ended")));
+    }
+    let done: BTreeSet<String> =
+        events.iter().filter(|e| e.kind == EventKind::Materialization).filter_map(|e| e.asset.clone()).collect();
+    let graph = AssetGraph::build(registry)?;
+    let mut todo = Vec::new();
+    for key in record.assets.iter().filter(|k| !done.contains(*k)) {
+        let key = AssetKey::from_path(key);
+        if graph.node(&key).is_none() {
+            return Err(GraphError::one(format!("run `{run_id}` selected `{key}`, which this binary no longer defines")));
+        }
+        todo.push(key);
+    }
+    if todo.is_empty() {
+        return Err(GraphError::one(format!("run `{run_id}` materialized every asset it selected; nothing to re-execute")));
+    }
+    let steps = graph.plan(&todo)?;
+    check_resources(&steps, &options.resources)?;
+    let selection = todo.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let mut options = options.clone();
+    options.parent_run_id = Some(run_id.to_owned());
+    Ok(execute(steps, &selection, &options))
+}
+
+fn check_resources(steps: &[Step], resources: &Resources) -> Result<(), GraphError> {
+    let problems: Vec<String> = steps
+        .iter()
+        .flat_map(|s| s.op.requirements().into_iter().map(move |r| (s.op, r)))
+        .filter(|(_, req)| !resources.satisfies(req))
+        .map(|(op, req)| {
+            format!(
+                "op `{}` ({}) needs resource `{}`, which is not registered; register it with `etl::Resources::new().with(...)`",
+                op.name(),
+                op.location(),
+                req.type_name
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(GraphError { problems })
+    }
+}
+
+/// The pools a step runs in: its DuckDB file (dlt ops), the pools of the resources it takes,
+/// and its declared pool. Sorted, so permits are always taken in the same order.
+fn pools(step: &Step, options: &RunOptions) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    if let OpRef::Dlt(def) = step.op {
+        if let Ok(pipeline) = std::panic::catch_unwind(def.pipeline) {
+            out.insert(duckdb_pool(&pipeline.working_dir(&options.working_dir).database_path(), &options.working_dir));
         }
     }
-    if !problems.is_empty() {
-        return Err(GraphError { problems });
+    for req in step.op.requirements() {
+        out.extend(options.resources.pool_of(&req, &options.working_dir));
     }
-    let run_id = new_run_id();
+    out.extend(step.op.pool().map(str::to_owned));
+    out.into_iter().collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Running,
+    Done,
+}
+
+struct StepOutcome {
+    index: usize,
+    attempts: u32,
+    result: Result<Vec<Materialization>, AssetError>,
+}
+
+/// Runs planned steps (already validated) as one run.
+pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunResult {
+    let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
     let started = Instant::now();
-    let span = tracing::info_span!("run", run_id = %run_id);
-    let _enter = span.enter();
-    let dlt = DltResource::new();
-    let mut outcomes = Vec::new();
-    for def in ops {
-        let selected: Vec<_> = keys
-            .iter()
-            .filter_map(|k| graph.node(k))
-            .filter(|n| std::ptr::eq(n.def, def))
-            .map(|n| n.spec.clone())
-            .collect();
-        let op_span = tracing::info_span!("op", op = def.name);
-        let _op = op_span.enter();
-        tracing::info!(assets = selected.len(), "op started");
-        let context = AssetExecutionContext {
-            run_id: run_id.clone(),
-            op: def.name.to_owned(),
-            selected: selected.clone(),
-            working_dir: options.working_dir.clone(),
-            dlt: Some(def),
-        };
-        let invoke = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (def.invoke)(&invoke)))
-            .unwrap_or_else(|_| Err(AssetError::msg(format!("op `{}` panicked", def.name))));
-        match result {
-            Ok(mats) => {
-                for spec in &selected {
-                    match mats.iter().find(|m| m.asset_key == spec.key) {
-                        Some(m) => outcomes.push(AssetOutcome::Materialized(m.clone())),
-                        None => outcomes.push(AssetOutcome::Failed {
-                            key: spec.key.clone(),
-                            error: format!("op `{}` returned no materialization for `{}`", def.name, spec.key),
-                        }),
+    let assets: Vec<String> = steps.iter().flat_map(|s| s.assets.iter().map(|a| a.key.to_user_string())).collect();
+    let record = RunRecord {
+        run_id: run_id.clone(),
+        selection: selection.to_owned(),
+        assets: assets.clone(),
+        status: RunStatus::Started,
+        started_at: Utc::now(),
+        ended_at: None,
+        parent_run_id: options.parent_run_id.clone(),
+        schedule: options.schedule.clone(),
+        pid: std::process::id(),
+    };
+    let store = options.store();
+    let log = match store.start(record) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("warning: this run is not recorded: {e}");
+            None
+        }
+    };
+    let emit = |event: Event| {
+        if let Some(l) = &log {
+            l.emit(event);
+        }
+    };
+    // Spans at ERROR level so that every enabled log line shows its run and op.
+    let span = tracing::error_span!("run", run_id = %run_id);
+    let steps_json: Vec<_> = steps
+        .iter()
+        .map(|s| json!({"op": s.op.name(), "assets": s.assets.iter().map(|a| a.key.to_user_string()).collect::<Vec<_>>()}))
+        .collect();
+    emit(Event::new(&run_id, EventKind::RunStart).message(format!("run started: {selection}")).data(json!({
+        "selection": selection, "assets": assets, "steps": steps_json, "parent_run_id": options.parent_run_id, "schedule": options.schedule,
+    })));
+    span.in_scope(|| tracing::info!(steps = steps.len(), "run started"));
+
+    let steps = Arc::new(steps);
+    let outcomes = {
+        let steps = steps.clone();
+        let (run_id, options, log, span) = (run_id.clone(), options.clone(), log.clone(), span.clone());
+        // A dedicated thread owns the runtime, so runs may be started from async code too.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .thread_name("etl-run")
+                        .enable_time()
+                        .build()
+                        .expect("tokio runtime");
+                    runtime.block_on(run_steps(steps, run_id, options, log, span))
+                })
+                .join()
+                .expect("the run's scheduler does not panic")
+        })
+    };
+
+    let mut attempts = BTreeMap::new();
+    let mut results: Vec<AssetOutcome> = Vec::new();
+    for (step, outcome) in steps.iter().zip(outcomes) {
+        match outcome {
+            Finished::Ran(o) => {
+                attempts.insert(step.op.name().to_owned(), o.attempts);
+                match o.result {
+                    Ok(mats) => {
+                        for spec in &step.assets {
+                            match mats.iter().find(|m| m.asset_key == spec.key) {
+                                Some(m) => results.push(AssetOutcome::Materialized(m.clone())),
+                                None => {
+                                    let error = format!("op `{}` returned no materialization for `{}`", step.op.name(), spec.key);
+                                    emit(Event::new(&run_id, EventKind::StepFailure).op(step.op.name()).asset(&spec.key).message(error.clone()));
+                                    results.push(AssetOutcome::Failed { key: spec.key.clone(), error });
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for spec in &step.assets {
+                            results.push(AssetOutcome::Failed { key: spec.key.clone(), error: e.to_string() });
+                        }
                     }
                 }
-                tracing::info!("op succeeded");
             }
-            Err(e) => {
-                tracing::error!("op failed: {e}");
-                for spec in &selected {
-                    outcomes.push(AssetOutcome::Failed { key: spec.key.clone(), error: e.to_string() });
+            Finished::Skipped(because) => {
+                for spec in &step.assets {
+                    results.push(AssetOutcome::Skipped { key: spec.key.clone(), because: because.clone() });
                 }
             }
         }
     }
-    Ok(RunResult { run_id, outcomes, elapsed: started.elapsed() })
+    let ok = results.iter().filter(|o| matches!(o, AssetOutcome::Materialized(_))).count();
+    let status = if ok == results.len() { RunStatus::Success } else { RunStatus::Failure };
+    let elapsed = started.elapsed();
+    emit(Event::new(&run_id, EventKind::RunEnd).message(format!("run {}", status.to_string().to_lowercase())).data(json!({
+        "status": status, "materialized": ok, "failed": results.iter().filter(|o| matches!(o, AssetOutcome::Failed { .. })).count(),
+        "skipped": results.iter().filter(|o| matches!(o, AssetOutcome::Skipped { .. })).count(), "elapsed_ms": elapsed.as_millis() as u64,
+    })));
+    span.in_scope(|| tracing::info!(%status, "run ended"));
+    if let Some(l) = &log {
+        if let Err(e) = l.finish(status) {
+            eprintln!("warning: {e}");
+        }
+    }
+    RunResult { run_id, outcomes: results, elapsed, attempts }
+}
+
+enum Finished {
+    Ran(StepOutcome),
+    Skipped(Vec<AssetKey>),
+}
+
+async fn run_steps(
+    steps: Arc<Vec<Step>>,
+    run_id: String,
+    options: RunOptions,
+    log: Option<RunLog>,
+    span: tracing::Span,
+) -> Vec<Finished> {
+    let n = steps.len();
+    let global = Arc::new(Semaphore::new(options.concurrency()));
+    let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, &options)).collect();
+    let pool_sems: HashMap<String, Arc<Semaphore>> =
+        step_pools.iter().flatten().map(|p| (p.clone(), Arc::new(Semaphore::new(1)))).collect();
+    let mut state = vec![State::Pending; n];
+    let mut finished: Vec<Option<Finished>> = (0..n).map(|_| None).collect();
+    // Assets that did not materialize (failed or skipped), for skip decisions.
+    let mut missing: BTreeSet<AssetKey> = BTreeSet::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let options = Arc::new(options);
+    loop {
+        for i in 0..n {
+            if state[i] != State::Pending || !steps[i].upstream.iter().all(|&j| state[j] == State::Done) {
+                continue;
+            }
+            let because: Vec<AssetKey> =
+                steps[i].assets.iter().flat_map(|a| a.deps.iter()).filter(|d| missing.contains(*d)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+            if !because.is_empty() {
+                state[i] = State::Done;
+                for spec in &steps[i].assets {
+                    missing.insert(spec.key.clone());
+                    let names: Vec<String> = because.iter().map(|k| format!("`{k}`")).collect();
+                    let message = format!("skipped: upstream {} did not materialize", names.join(", "));
+                    span.in_scope(|| tracing::warn!(asset = %spec.key, "{message}"));
+                    if let Some(l) = &log {
+                        l.emit(Event::new(&run_id, EventKind::Skipped).op(steps[i].op.name()).asset(&spec.key).message(message).data(json!({
+                            "because": because.iter().map(AssetKey::to_user_string).collect::<Vec<_>>(),
+                        })));
+                    }
+                }
+                finished[i] = Some(Finished::Skipped(because));
+                continue;
+            }
+            state[i] = State::Running;
+            let pools: Vec<Arc<Semaphore>> = step_pools[i].iter().map(|p| pool_sems[p].clone()).collect();
+            let (steps, global, options, log, run_id, span) =
+                (steps.clone(), global.clone(), options.clone(), log.clone(), run_id.clone(), span.clone());
+            tasks.spawn(async move { run_step(i, steps, global, pools, options, log, run_id, span).await });
+        }
+        let Some(joined) = tasks.join_next().await else { break };
+        let outcome = joined.expect("steps catch their panics");
+        let i = outcome.index;
+        state[i] = State::Done;
+        match &outcome.result {
+            Ok(mats) => {
+                for spec in &steps[i].assets {
+                    if !mats.iter().any(|m| m.asset_key == spec.key) {
+                        missing.insert(spec.key.clone());
+                    }
+                }
+            }
+            Err(_) => missing.extend(steps[i].assets.iter().map(|a| a.key.clone())),
+        }
+        finished[i] = Some(Finished::Ran(outcome));
+    }
+    finished.into_iter().map(|f| f.expect("every step finishes")).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    index: usize,
+    steps: Arc<Vec<Step>>,
+    global: Arc<Semaphore>,
+    pools: Vec<Arc<Semaphore>>,
+    options: Arc<RunOptions>,
+    log: Option<RunLog>,
+    run_id: String,
+    span: tracing::Span,
+) -> StepOutcome {
+    let step = &steps[index];
+    let op = step.op;
+    let policy = op.retry();
+    let keys: Vec<String> = step.assets.iter().map(|a| a.key.to_user_string()).collect();
+    let emit = |event: Event| {
+        if let Some(l) = &log {
+            l.emit(event);
+        }
+    };
+    let mut attempt = 1;
+    loop {
+        // Pools first (sorted: no deadlock), then a slot: a step waiting for its pool holds no slot.
+        let mut permits = Vec::new();
+        for pool in &pools {
+            permits.push(pool.clone().acquire_owned().await.expect("semaphores are never closed"));
+        }
+        let slot = global.clone().acquire_owned().await.expect("semaphores are never closed");
+        emit(Event::new(&run_id, EventKind::StepStart).op(op.name()).message(format!("op `{}` started (attempt {attempt})", op.name())).data(json!({
+            "attempt": attempt, "assets": keys,
+        })));
+        let started = Instant::now();
+        let result = {
+            let (steps, options, log, run_id, span) = (steps.clone(), options.clone(), log.clone(), run_id.clone(), span.clone());
+            tokio::task::spawn_blocking(move || invoke(&steps[index], &options, log, &run_id, attempt, &span))
+                .await
+                .unwrap_or_else(|e| Err(AssetError::msg(format!("op `{}` could not run: {e}", op.name()))))
+        };
+        drop(slot);
+        drop(permits);
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(mats) => {
+                for m in &mats {
+                    emit(Event::new(&run_id, EventKind::Materialization).op(op.name()).asset(&m.asset_key).data(metadata_json(m)));
+                }
+                emit(Event::new(&run_id, EventKind::StepSuccess).op(op.name()).message(format!("op `{}` succeeded", op.name())).data(json!({
+                    "attempt": attempt, "elapsed_ms": elapsed_ms,
+                })));
+                return StepOutcome { index, attempts: attempt, result: Ok(mats) };
+            }
+            Err(error) => {
+                span.in_scope(|| tracing::error!(op = op.name(), attempt, "op failed: {error}"));
+                emit(Event::new(&run_id, EventKind::StepFailure).op(op.name()).message(format!("op `{}` failed: {error}", op.name())).data(json!({
+                    "attempt": attempt, "error": error.message(), "chain": error.chain(), "elapsed_ms": elapsed_ms,
+                })));
+                if attempt > policy.max_retries {
+                    return StepOutcome { index, attempts: attempt, result: Err(error) };
+                }
+                let delay = policy.delay_before(attempt, crate::retry::random_unit());
+                emit(Event::new(&run_id, EventKind::StepRetry).op(op.name()).message(format!(
+                    "op `{}` will be retried in {} ms (retry {attempt} of {})",
+                    op.name(),
+                    delay.as_millis(),
+                    policy.max_retries
+                )).data(json!({"attempt": attempt + 1, "delay_ms": delay.as_millis() as u64})));
+                span.in_scope(|| tracing::warn!(op = op.name(), retry = attempt, delay_ms = delay.as_millis() as u64, "retrying"));
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// One attempt of one step, on a blocking thread, inside the step's span.
+fn invoke(step: &Step, options: &RunOptions, log: Option<RunLog>, run_id: &str, attempt: u32, run_span: &tracing::Span) -> Result<Vec<Materialization>, AssetError> {
+    let op = step.op;
+    let keys: Vec<String> = step.assets.iter().map(|a| a.key.to_user_string()).collect();
+    let span = tracing::error_span!(parent: run_span, "op", run_id, op = op.name(), asset = %keys.join(","), attempt);
+    span.in_scope(|| {
+        tracing::info!("op started");
+        let context = AssetExecutionContext {
+            run_id: run_id.to_owned(),
+            op: op.name().to_owned(),
+            selected: step.assets.clone(),
+            working_dir: options.working_dir.clone(),
+            dlt: op.dlt(),
+            attempt,
+            log,
+        };
+        let dlt = DltResource::new();
+        let cx = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (op.invoke())(&cx))).unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Err(AssetError::msg(format!("op `{}` panicked: {text}", op.name())))
+        });
+        match &result {
+            Ok(_) => tracing::info!("op succeeded"),
+            Err(e) => tracing::debug!("op attempt failed: {e}"),
+        }
+        result
+    })
 }

@@ -1,21 +1,23 @@
-//! The asset graph: specs built from definitions, validated before anything runs, and selection.
+//! The asset graph: specs built from definitions, validated before anything runs, selection,
+//! the execution plan (steps in dependency order) and pictures of the lineage.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use etl_core::naming::normalize_identifier;
 
 use crate::asset::{AssetKey, AssetSpec};
-use crate::registry::DltAssetsDef;
+use crate::registry::{OpRef, Registry};
 use crate::translator::{DefaultTranslator, DltResourceInfo, DltTranslator};
 
-/// One asset and the definition that materializes it.
+/// One asset and the op that materializes it.
 #[derive(Clone)]
 pub struct AssetNode {
     /// The spec.
     pub spec: AssetSpec,
-    /// The definition (op).
-    pub def: &'static DltAssetsDef,
+    /// The op.
+    pub op: OpRef,
 }
 
 /// Problems that stop a graph from running, each with where it comes from.
@@ -26,19 +28,49 @@ pub struct GraphError {
     pub problems: Vec<String>,
 }
 
+impl GraphError {
+    /// One problem.
+    pub fn one(problem: impl Into<String>) -> Self {
+        GraphError { problems: vec![problem.into()] }
+    }
+}
+
+/// One step of a run: an op and the assets it must materialize, after its upstream steps.
+#[derive(Clone)]
+pub struct Step {
+    /// The op.
+    pub op: OpRef,
+    /// The selected assets of the op, in graph order.
+    pub assets: Vec<AssetSpec>,
+    /// Indexes of the steps that must succeed first.
+    pub upstream: Vec<usize>,
+}
+
 /// The validated graph.
 #[derive(Clone, Default)]
 pub struct AssetGraph {
     nodes: Vec<AssetNode>,
 }
 
+/// Formats of [`AssetGraph::render`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    /// Indented text: each asset with its upstream.
+    Text,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+}
+
 impl AssetGraph {
     /// Builds and validates the graph of these definitions: every source is built (lazily: no
-    /// data is pulled) to learn its resources. Duplicate keys are reported with both locations.
-    pub fn build(defs: &[&'static DltAssetsDef]) -> Result<Self, GraphError> {
+    /// data is pulled) to learn its resources. Reports duplicate keys (with both locations),
+    /// unknown deps of plain assets and cycles, each with file and line.
+    pub fn build(registry: &Registry) -> Result<Self, GraphError> {
         let mut problems = Vec::new();
         let mut nodes: Vec<AssetNode> = Vec::new();
-        for def in defs {
+        for def in &registry.dlt {
             let built = catch_unwind(AssertUnwindSafe(|| ((def.source)(), (def.pipeline)())));
             let (source, pipeline) = match built {
                 Ok(pair) => pair,
@@ -75,24 +107,135 @@ impl AssetGraph {
                         dlt_resource: Some(resource.name().to_owned()),
                         location: def.location,
                     },
-                    def,
+                    op: OpRef::Dlt(def),
                 });
             }
+        }
+        for def in &registry.assets {
+            let tags = def
+                .tags
+                .iter()
+                .map(|t| match t.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), v.to_owned()),
+                    None => ((*t).to_owned(), String::new()),
+                })
+                .collect();
+            nodes.push(AssetNode {
+                spec: AssetSpec {
+                    key: AssetKey::from_path(def.key),
+                    deps: def.deps.iter().map(|d| AssetKey::from_path(d)).collect(),
+                    group: def.group_name.unwrap_or("default").to_owned(),
+                    kinds: def.kinds.iter().map(|k| (*k).to_owned()).collect(),
+                    description: def.description.map(str::to_owned),
+                    tags,
+                    op: def.name.to_owned(),
+                    dlt_resource: None,
+                    location: def.location,
+                },
+                op: OpRef::Asset(def),
+            });
         }
         let mut seen: BTreeMap<&AssetKey, &AssetNode> = BTreeMap::new();
         for node in &nodes {
             if let Some(first) = seen.insert(&node.spec.key, node) {
                 problems.push(format!(
                     "duplicate asset key `{}`: defined by `{}` at {} and by `{}` at {}",
-                    node.spec.key, first.def.name, first.def.location, node.def.name, node.def.location
+                    node.spec.key,
+                    first.op.name(),
+                    first.op.location(),
+                    node.op.name(),
+                    node.op.location()
                 ));
             }
         }
+        let graph = AssetGraph { nodes };
         if problems.is_empty() {
-            Ok(AssetGraph { nodes })
+            problems.extend(graph.unknown_deps());
+            problems.extend(graph.cycles());
+        }
+        if problems.is_empty() {
+            Ok(graph)
         } else {
             Err(GraphError { problems })
         }
+    }
+
+    /// Keys that are deps of dlt assets but defined by nothing: dagster-dlt's external source
+    /// stubs. Plain assets may depend on them too.
+    pub fn external_keys(&self) -> BTreeSet<AssetKey> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.spec.deps.iter())
+            .filter(|d| self.node(d).is_none())
+            .cloned()
+            .collect()
+    }
+
+    fn unknown_deps(&self) -> Vec<String> {
+        let external: BTreeSet<AssetKey> = self
+            .nodes
+            .iter()
+            .filter(|n| n.spec.dlt_resource.is_some())
+            .flat_map(|n| n.spec.deps.iter())
+            .filter(|d| self.node(d).is_none())
+            .cloned()
+            .collect();
+        let mut problems = Vec::new();
+        for node in self.nodes.iter().filter(|n| n.spec.dlt_resource.is_none()) {
+            for dep in &node.spec.deps {
+                if self.node(dep).is_none() && !external.contains(dep) {
+                    problems.push(format!(
+                        "asset `{}` ({}) depends on `{dep}`, which no definition provides; assets: {}",
+                        node.spec.key,
+                        node.op.location(),
+                        self.nodes.iter().map(|n| format!("`{}`", n.spec.key)).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    fn cycles(&self) -> Vec<String> {
+        // Iterative DFS with colors; one report per back edge.
+        let index: BTreeMap<&AssetKey, usize> = self.nodes.iter().enumerate().map(|(i, n)| (&n.spec.key, i)).collect();
+        let mut color = vec![0u8; self.nodes.len()];
+        let mut problems = Vec::new();
+        for start in 0..self.nodes.len() {
+            if color[start] != 0 {
+                continue;
+            }
+            let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+            color[start] = 1;
+            while let Some(&mut (node, ref mut next)) = path.last_mut() {
+                let deps = &self.nodes[node].spec.deps;
+                if *next < deps.len() {
+                    let dep = &deps[*next];
+                    *next += 1;
+                    let Some(&d) = index.get(dep) else { continue };
+                    match color[d] {
+                        0 => {
+                            color[d] = 1;
+                            path.push((d, 0));
+                        }
+                        1 => {
+                            let from = path.iter().position(|(n, _)| *n == d).unwrap_or(0);
+                            let cycle: Vec<String> = path[from..]
+                                .iter()
+                                .map(|(n, _)| format!("`{}` ({})", self.nodes[*n].spec.key, self.nodes[*n].op.location()))
+                                .chain([format!("`{}`", self.nodes[d].spec.key)])
+                                .collect();
+                            problems.push(format!("dependency cycle: {}", cycle.join(" depends on ")));
+                        }
+                        _ => {}
+                    }
+                } else {
+                    color[node] = 2;
+                    path.pop();
+                }
+            }
+        }
+        problems
     }
 
     /// All assets, in definition order.
@@ -105,47 +248,59 @@ impl AssetGraph {
         self.nodes.iter().find(|n| &n.spec.key == key)
     }
 
-    /// Resolves a selection (`*`, `key`, `a,b`, `+key`, `key+`, `group:g`, `kind:k`) to keys, in
-    /// graph order. Unknown keys are an error that lists the keys that exist.
+    /// Resolves a selection to keys, in graph order. The syntax is Dagster's: `*` (all), `key`,
+    /// `+key` (with its upstream), `key+` (with its downstream), `group:<g>`, `kind:<k>`,
+    /// `tag:<k>` or `tag:<k>=<v>`, and comma-separated unions of these. Unknown keys are an
+    /// error that lists the keys that exist.
     pub fn select(&self, selection: &str) -> Result<Vec<AssetKey>, GraphError> {
         let mut chosen: BTreeSet<AssetKey> = BTreeSet::new();
         let mut problems = Vec::new();
         for raw in selection.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if raw == "*" {
-                chosen.extend(self.nodes.iter().map(|n| n.spec.key.clone()));
-                continue;
-            }
-            if let Some(group) = raw.strip_prefix("group:") {
-                chosen.extend(self.nodes.iter().filter(|n| n.spec.group == group).map(|n| n.spec.key.clone()));
-                continue;
-            }
-            if let Some(kind) = raw.strip_prefix("kind:") {
-                chosen.extend(self.nodes.iter().filter(|n| n.spec.kinds.iter().any(|k| k == kind)).map(|n| n.spec.key.clone()));
-                continue;
-            }
             let upstream = raw.starts_with('+');
             let downstream = raw.ends_with('+') && raw.len() > 1;
-            let key = AssetKey::from_path(raw.trim_start_matches('+').trim_end_matches('+'));
-            if self.node(&key).is_none() {
-                problems.push(format!(
-                    "no asset `{key}` in this binary; assets: {}",
-                    self.nodes.iter().map(|n| format!("`{}`", n.spec.key)).collect::<Vec<_>>().join(", ")
-                ));
-                continue;
-            }
-            chosen.insert(key.clone());
-            if upstream {
-                self.walk(&key, true, &mut chosen);
-            }
-            if downstream {
-                self.walk(&key, false, &mut chosen);
+            let term = raw.trim_start_matches('+').trim_end_matches('+');
+            let matched: Vec<AssetKey> = if term == "*" {
+                self.nodes.iter().map(|n| n.spec.key.clone()).collect()
+            } else if let Some(group) = term.strip_prefix("group:") {
+                self.nodes.iter().filter(|n| n.spec.group == group).map(|n| n.spec.key.clone()).collect()
+            } else if let Some(kind) = term.strip_prefix("kind:") {
+                self.nodes.iter().filter(|n| n.spec.kinds.iter().any(|k| k == kind)).map(|n| n.spec.key.clone()).collect()
+            } else if let Some(tag) = term.strip_prefix("tag:") {
+                let (k, v) = match tag.split_once('=') {
+                    Some((k, v)) => (k, Some(v)),
+                    None => (tag, None),
+                };
+                self.nodes
+                    .iter()
+                    .filter(|n| n.spec.tags.get(k).is_some_and(|have| v.is_none_or(|v| have == v)))
+                    .map(|n| n.spec.key.clone())
+                    .collect()
+            } else {
+                let key = AssetKey::from_path(term);
+                if self.node(&key).is_none() {
+                    problems.push(format!(
+                        "no asset `{key}` in this binary; assets: {}",
+                        self.nodes.iter().map(|n| format!("`{}`", n.spec.key)).collect::<Vec<_>>().join(", ")
+                    ));
+                    continue;
+                }
+                vec![key]
+            };
+            for key in matched {
+                chosen.insert(key.clone());
+                if upstream {
+                    self.walk(&key, true, &mut chosen);
+                }
+                if downstream {
+                    self.walk(&key, false, &mut chosen);
+                }
             }
         }
         if !problems.is_empty() {
             return Err(GraphError { problems });
         }
         if chosen.is_empty() {
-            return Err(GraphError { problems: vec![format!("the selection `{selection}` matches no asset")] });
+            return Err(GraphError::one(format!("the selection `{selection}` matches no asset")));
         }
         Ok(self.nodes.iter().map(|n| n.spec.key.clone()).filter(|k| chosen.contains(k)).collect())
     }
@@ -165,6 +320,119 @@ impl AssetGraph {
             }
         }
     }
+
+    /// The steps that materialize `keys`: one per op (a dlt multi-asset runs once for all its
+    /// selected resources), in dependency order. Deps on unselected assets are not waited for
+    /// (they are assumed materialized, as in Dagster). Ops whose assets depend on each other
+    /// both ways (through a multi-asset) are an error.
+    pub fn plan(&self, keys: &[AssetKey]) -> Result<Vec<Step>, GraphError> {
+        let mut steps: Vec<Step> = Vec::new();
+        let mut step_of: BTreeMap<&AssetKey, usize> = BTreeMap::new();
+        for key in keys {
+            let node = self.node(key).ok_or_else(|| GraphError::one(format!("no asset `{key}`")))?;
+            let i = match steps.iter().position(|s| s.op.same(&node.op)) {
+                Some(i) => i,
+                None => {
+                    steps.push(Step { op: node.op, assets: Vec::new(), upstream: Vec::new() });
+                    steps.len() - 1
+                }
+            };
+            steps[i].assets.push(node.spec.clone());
+            step_of.insert(&node.spec.key, i);
+        }
+        let mut upstream: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); steps.len()];
+        for (i, step) in steps.iter().enumerate() {
+            for dep in step.assets.iter().flat_map(|a| a.deps.iter()) {
+                if let Some(&j) = step_of.get(dep) {
+                    if j != i {
+                        upstream[i].insert(j);
+                    }
+                }
+            }
+        }
+        // Kahn's algorithm, stable in graph order.
+        let mut order = Vec::new();
+        let mut done = vec![false; steps.len()];
+        while order.len() < steps.len() {
+            let ready = (0..steps.len()).find(|&i| !done[i] && upstream[i].iter().all(|&j| done[j]));
+            match ready {
+                Some(i) => {
+                    done[i] = true;
+                    order.push(i);
+                }
+                None => {
+                    let stuck: Vec<String> = (0..steps.len())
+                        .filter(|&i| !done[i])
+                        .map(|i| format!("`{}` ({})", steps[i].op.name(), steps[i].op.location()))
+                        .collect();
+                    return Err(GraphError::one(format!(
+                        "these ops depend on each other through their assets and cannot be ordered: {}; select fewer of their assets or split the multi-asset",
+                        stuck.join(", ")
+                    )));
+                }
+            }
+        }
+        let position: BTreeMap<usize, usize> = order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
+        Ok(order
+            .iter()
+            .map(|&i| {
+                let mut step = steps[i].clone();
+                step.upstream = upstream[i].iter().map(|j| position[j]).collect();
+                step
+            })
+            .collect())
+    }
+
+    /// The lineage as text, Mermaid or DOT.
+    pub fn render(&self, format: GraphFormat) -> String {
+        let external = self.external_keys();
+        let mut out = String::new();
+        match format {
+            GraphFormat::Text => {
+                for node in &self.nodes {
+                    let s = &node.spec;
+                    let _ = writeln!(out, "{}  [{}] group {} op {}", s.key, s.kinds.join(", "), s.group, s.op);
+                    for dep in &s.deps {
+                        let note = if external.contains(dep) { " (external)" } else { "" };
+                        let _ = writeln!(out, "  <- {dep}{note}");
+                    }
+                }
+            }
+            GraphFormat::Mermaid => {
+                let id = |k: &AssetKey| {
+                    k.to_user_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect::<String>()
+                };
+                out.push_str("flowchart LR\n");
+                for key in &external {
+                    let _ = writeln!(out, "  {}[/\"{key}\"/]", id(key));
+                }
+                for node in &self.nodes {
+                    let _ = writeln!(out, "  {}[\"{}\"]", id(&node.spec.key), node.spec.key);
+                }
+                for node in &self.nodes {
+                    for dep in &node.spec.deps {
+                        let _ = writeln!(out, "  {} --> {}", id(dep), id(&node.spec.key));
+                    }
+                }
+            }
+            GraphFormat::Dot => {
+                out.push_str("digraph assets {\n  rankdir=LR;\n  node [shape=box];\n");
+                for key in &external {
+                    let _ = writeln!(out, "  \"{key}\" [style=dashed];");
+                }
+                for node in &self.nodes {
+                    let _ = writeln!(out, "  \"{}\" [tooltip=\"{}\"];", node.spec.key, node.spec.group);
+                }
+                for node in &self.nodes {
+                    for dep in &node.spec.deps {
+                        let _ = writeln!(out, "  \"{dep}\" -> \"{}\";", node.spec.key);
+                    }
+                }
+                out.push_str("}\n");
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +441,7 @@ mod tests {
     use crate::asset::Location;
     use crate::context::InvokeContext;
     use crate::pipeline::Pipeline;
+    use crate::registry::{AssetDef, DltAssetsDef};
     use etl_core::{Resource, Source};
 
     fn source() -> Source {
@@ -197,26 +466,95 @@ mod tests {
             group_name: None,
             translator: None,
             requirements: no_requirements,
+            retry: None,
+            pool: None,
+        }
+    }
+    fn asset(key: &'static str, deps: &'static [&'static str], line: u32) -> AssetDef {
+        AssetDef {
+            name: key,
+            key,
+            deps,
+            group_name: Some("reports"),
+            kinds: &["sql"],
+            tags: &["team=data", "nightly"],
+            description: None,
+            pool: None,
+            retry: None,
+            location: Location { module_path: "m", file: "src/report.rs", line, column: 1 },
+            invoke,
+            requirements: no_requirements,
         }
     }
     static FIRST: std::sync::LazyLock<DltAssetsDef> = std::sync::LazyLock::new(|| def("first", 10));
     static SECOND: std::sync::LazyLock<DltAssetsDef> = std::sync::LazyLock::new(|| def("second", 20));
+    static REPORT: std::sync::LazyLock<AssetDef> = std::sync::LazyLock::new(|| asset("report", &["dlt_shop_users"], 30));
+    static SUMMARY: std::sync::LazyLock<AssetDef> = std::sync::LazyLock::new(|| asset("summary", &["report", "shop_users"], 40));
+    static CYCLE_A: std::sync::LazyLock<AssetDef> = std::sync::LazyLock::new(|| asset("a", &["b"], 50));
+    static CYCLE_B: std::sync::LazyLock<AssetDef> = std::sync::LazyLock::new(|| asset("b", &["a"], 60));
+    static UNKNOWN: std::sync::LazyLock<AssetDef> = std::sync::LazyLock::new(|| asset("orphan", &["nowhere"], 70));
+
+    fn graph() -> AssetGraph {
+        AssetGraph::build(&Registry { dlt: vec![&*FIRST], assets: vec![&*REPORT, &*SUMMARY] }).unwrap()
+    }
 
     #[test]
     fn duplicate_keys_are_reported_with_both_locations() {
-        let err = AssetGraph::build(&[&*FIRST, &*SECOND]).err().expect("duplicate");
+        let err = AssetGraph::build(&Registry::from(vec![&*FIRST, &*SECOND])).err().expect("duplicate");
         let text = err.to_string();
         assert!(text.contains("duplicate asset key `dlt_shop_users`"), "{text}");
         assert!(text.contains("`first` at src/assets.rs:10:1") && text.contains("`second` at src/assets.rs:20:1"), "{text}");
     }
 
     #[test]
+    fn cycles_and_unknown_deps_are_reported_with_locations() {
+        let err = AssetGraph::build(&Registry { dlt: vec![], assets: vec![&*CYCLE_A, &*CYCLE_B] }).err().expect("cycle");
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(err.problems[0].starts_with("dependency cycle: `a` (src/report.rs:50:1) depends on `b` (src/report.rs:60:1) depends on `a`"), "{err}");
+        let err = AssetGraph::build(&Registry { dlt: vec![&*FIRST], assets: vec![&*UNKNOWN] }).err().expect("unknown");
+        assert!(err.to_string().contains("asset `orphan` (src/report.rs:70:1) depends on `nowhere`, which no definition provides"), "{err}");
+    }
+
+    #[test]
     fn selection_syntax() {
-        let graph = AssetGraph::build(&[&*FIRST]).unwrap();
-        assert_eq!(graph.select("*").unwrap(), vec![AssetKey::new("dlt_shop_users")]);
-        assert_eq!(graph.select("group:default").unwrap().len(), 1);
-        assert_eq!(graph.select("kind:duckdb").unwrap().len(), 1);
+        let graph = graph();
+        let keys = |sel: &str| graph.select(sel).unwrap().iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        assert_eq!(keys("*"), "dlt_shop_users,report,summary");
+        assert_eq!(keys("group:default"), "dlt_shop_users");
+        assert_eq!(keys("kind:duckdb"), "dlt_shop_users");
+        assert_eq!(keys("tag:team=data"), "report,summary");
+        assert_eq!(keys("tag:nightly"), "report,summary");
+        assert_eq!(keys("+report"), "dlt_shop_users,report");
+        assert_eq!(keys("dlt_shop_users+"), "dlt_shop_users,report,summary");
+        assert_eq!(keys("summary, dlt_shop_users"), "dlt_shop_users,summary");
+        assert_eq!(keys("+group:reports"), "dlt_shop_users,report,summary");
         assert!(graph.select("kind:snowflake").is_err());
-        assert!(graph.select("nope").unwrap_err().to_string().contains("assets: `dlt_shop_users`"));
+        assert!(graph.select("tag:team=ops").is_err());
+        assert!(graph.select("nope").unwrap_err().to_string().contains("assets: `dlt_shop_users`, `report`, `summary`"));
+    }
+
+    #[test]
+    fn plan_orders_steps_by_dependency() {
+        let graph = graph();
+        let keys = graph.select("summary,report,dlt_shop_users").unwrap();
+        let plan = graph.plan(&keys).unwrap();
+        let names: Vec<&str> = plan.iter().map(|s| s.op.name()).collect();
+        assert_eq!(names, ["first", "report", "summary"]);
+        assert_eq!(plan[1].upstream, vec![0]);
+        assert_eq!(plan[2].upstream, vec![1]);
+        // An unselected upstream is not waited for.
+        let plan = graph.plan(&graph.select("summary").unwrap()).unwrap();
+        assert!(plan[0].upstream.is_empty());
+    }
+
+    #[test]
+    fn renders_text_mermaid_and_dot() {
+        let graph = graph();
+        let text = graph.render(GraphFormat::Text);
+        assert!(text.contains("summary  [sql] group reports op summary\n  <- report\n  <- shop_users (external)"), "{text}");
+        let mermaid = graph.render(GraphFormat::Mermaid);
+        assert!(mermaid.starts_with("flowchart LR\n") && mermaid.contains("  dlt_shop_users --> report\n"), "{mermaid}");
+        let dot = graph.render(GraphFormat::Dot);
+        assert!(dot.contains("\"report\" -> \"summary\";") && dot.contains("\"shop_users\" [style=dashed];"), "{dot}");
     }
 }

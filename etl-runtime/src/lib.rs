@@ -16,12 +16,16 @@ pub mod destination;
 pub mod error;
 pub mod execute;
 pub mod graph;
+pub mod history;
 #[cfg(feature = "duckdb")]
 mod loader;
 pub mod lock;
+pub mod logging;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;
+pub mod retry;
+pub mod schedule;
 #[cfg(feature = "duckdb")]
 pub mod spool;
 pub mod state;

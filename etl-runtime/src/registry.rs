@@ -2,12 +2,13 @@
 //!
 //! Registration entries are const data (names, locations, fn pointers); nothing runs before
 //! `main`. Discovery sorts entries by `(module_path, name)` so listings are reproducible, and
-//! every runtime API also accepts an explicit slice of definitions, which is how tests run
-//! definitions without the global registry.
+//! every runtime API also accepts an explicit [`Registry`], which is how tests run definitions
+//! without the global one.
 
 use crate::asset::{Location, Materializations};
 use crate::context::InvokeContext;
 use crate::pipeline::Pipeline;
+use crate::retry::RetryPolicy;
 use crate::translator::DltTranslator;
 use etl_core::Source;
 
@@ -39,21 +40,172 @@ pub struct DltAssetsDef {
     pub translator: Option<fn() -> Box<dyn DltTranslator>>,
     /// The resource types the parameters need.
     pub requirements: fn() -> Vec<Option<Requirement>>,
+    /// `retry = ...`: the op's retry policy.
+    pub retry: Option<fn() -> RetryPolicy>,
+    /// `pool = "..."`: a named pool the op runs in, besides its DuckDB file's.
+    pub pool: Option<&'static str>,
 }
 
 inventory::collect!(DltAssetsDef);
 
-/// Every registered definition, sorted by `(module_path, name)`.
-pub fn registered() -> Vec<&'static DltAssetsDef> {
-    let mut defs: Vec<&'static DltAssetsDef> = inventory::iter::<DltAssetsDef>.into_iter().collect();
-    defs.sort_by(|a, b| (a.location.module_path, a.name).cmp(&(b.location.module_path, b.name)));
-    defs
+/// One plain `#[etl::asset]` function: materializes one asset, after its deps. Built by the
+/// macro as a const; not meant to be written by hand.
+pub struct AssetDef {
+    /// The function's name (the op name).
+    pub name: &'static str,
+    /// The key as `a/b/c` (`key = ...`, default: the function's name).
+    pub key: &'static str,
+    /// Upstream keys as `a/b/c` (`deps = [...]`).
+    pub deps: &'static [&'static str],
+    /// `group_name = ...`.
+    pub group_name: Option<&'static str>,
+    /// `kinds = [...]`.
+    pub kinds: &'static [&'static str],
+    /// `tags = ["key=value", "flag"]`.
+    pub tags: &'static [&'static str],
+    /// `description = ...` or the doc comment.
+    pub description: Option<&'static str>,
+    /// `pool = "..."`.
+    pub pool: Option<&'static str>,
+    /// `retry = ...`.
+    pub retry: Option<fn() -> RetryPolicy>,
+    /// Where the function is.
+    pub location: Location,
+    /// Calls the user's function with its parameters resolved.
+    pub invoke: fn(&InvokeContext<'_>) -> Materializations,
+    /// The resource types the parameters need.
+    pub requirements: fn() -> Vec<Option<Requirement>>,
+}
+
+inventory::collect!(AssetDef);
+
+/// An op: what one step of a run executes.
+#[derive(Clone, Copy)]
+pub enum OpRef {
+    /// A dlt multi-asset (`#[etl::assets]`).
+    Dlt(&'static DltAssetsDef),
+    /// A plain asset (`#[etl::asset]`).
+    Asset(&'static AssetDef),
+}
+
+impl OpRef {
+    /// The op name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OpRef::Dlt(d) => d.name,
+            OpRef::Asset(a) => a.name,
+        }
+    }
+
+    /// Where it is defined.
+    pub fn location(&self) -> Location {
+        match self {
+            OpRef::Dlt(d) => d.location,
+            OpRef::Asset(a) => a.location,
+        }
+    }
+
+    /// The function that runs it.
+    pub fn invoke(&self) -> fn(&InvokeContext<'_>) -> Materializations {
+        match self {
+            OpRef::Dlt(d) => d.invoke,
+            OpRef::Asset(a) => a.invoke,
+        }
+    }
+
+    /// The resources its parameters need.
+    pub fn requirements(&self) -> Vec<Requirement> {
+        match self {
+            OpRef::Dlt(d) => (d.requirements)(),
+            OpRef::Asset(a) => (a.requirements)(),
+        }
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Its retry policy (none by default).
+    pub fn retry(&self) -> RetryPolicy {
+        match self {
+            OpRef::Dlt(d) => d.retry,
+            OpRef::Asset(a) => a.retry,
+        }
+        .map(|f| f())
+        .unwrap_or_default()
+    }
+
+    /// Its declared pool.
+    pub fn pool(&self) -> Option<&'static str> {
+        match self {
+            OpRef::Dlt(d) => d.pool,
+            OpRef::Asset(a) => a.pool,
+        }
+    }
+
+    /// The dlt definition, if it is one.
+    pub fn dlt(&self) -> Option<&'static DltAssetsDef> {
+        match self {
+            OpRef::Dlt(d) => Some(d),
+            OpRef::Asset(_) => None,
+        }
+    }
+
+    /// Whether two refs name the same definition.
+    pub fn same(&self, other: &OpRef) -> bool {
+        match (self, other) {
+            (OpRef::Dlt(a), OpRef::Dlt(b)) => std::ptr::eq(*a, *b),
+            (OpRef::Asset(a), OpRef::Asset(b)) => std::ptr::eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
+/// A set of definitions: the binary's (see [`registered`]) or any chosen set in tests.
+#[derive(Clone, Default)]
+pub struct Registry {
+    /// dlt multi-assets.
+    pub dlt: Vec<&'static DltAssetsDef>,
+    /// Plain assets.
+    pub assets: Vec<&'static AssetDef>,
+}
+
+impl Registry {
+    /// Whether it has no definitions.
+    pub fn is_empty(&self) -> bool {
+        self.dlt.is_empty() && self.assets.is_empty()
+    }
+
+    /// Every op: dlt definitions first, then plain assets.
+    pub fn ops(&self) -> Vec<OpRef> {
+        self.dlt.iter().map(|d| OpRef::Dlt(d)).chain(self.assets.iter().map(|a| OpRef::Asset(a))).collect()
+    }
+}
+
+impl From<Vec<&'static DltAssetsDef>> for Registry {
+    fn from(dlt: Vec<&'static DltAssetsDef>) -> Self {
+        Registry { dlt, assets: Vec::new() }
+    }
+}
+
+impl From<&[&'static DltAssetsDef]> for Registry {
+    fn from(dlt: &[&'static DltAssetsDef]) -> Self {
+        Registry { dlt: dlt.to_vec(), assets: Vec::new() }
+    }
+}
+
+/// Every registered definition, each kind sorted by `(module_path, name)`.
+pub fn registered() -> Registry {
+    let mut dlt: Vec<&'static DltAssetsDef> = inventory::iter::<DltAssetsDef>.into_iter().collect();
+    dlt.sort_by(|a, b| (a.location.module_path, a.name).cmp(&(b.location.module_path, b.name)));
+    let mut assets: Vec<&'static AssetDef> = inventory::iter::<AssetDef>.into_iter().collect();
+    assets.sort_by(|a, b| (a.location.module_path, a.name).cmp(&(b.location.module_path, b.name)));
+    Registry { dlt, assets }
 }
 
 /// The warning printed when a binary has no assets.
 pub const EMPTY_REGISTRY_HELP: &str = "\
 no assets are registered in this binary.
-  `#[etl::assets]` definitions are collected at link time, and Rust links a crate only if the
+  `#[etl::assets]` and `#[etl::asset]` definitions are collected at link time, and Rust links a crate only if the
   binary refers to it. If your assets live in another crate (or a module behind a feature), name
   it from the binary, e.g. `use my_assets as _;`, and make sure the module with the definitions
   is compiled (`mod assets;`).";

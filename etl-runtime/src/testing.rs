@@ -16,22 +16,25 @@ use std::sync::Arc;
 
 use crate::asset::Materialization;
 use crate::context::Resources;
-use crate::execute::{materialize as execute, RunOptions, RunResult};
+use crate::execute::{materialize as execute, materialize_from_failure, RunOptions, RunResult};
 use crate::graph::GraphError;
-use crate::registry::{registered, DltAssetsDef};
+use crate::history::RunStore;
+use crate::registry::{registered, DltAssetsDef, Registry};
 
 /// A materialization to run in a test.
 pub struct Materialize {
     selection: String,
     resources: Resources,
-    defs: Option<Vec<&'static DltAssetsDef>>,
+    defs: Option<Registry>,
     dir: Option<Arc<TempDirHandle>>,
+    max_concurrency: usize,
+    from_failure: Option<String>,
 }
 
 /// Starts a test materialization of `selection` (`*`, a key, `a,b`, ...) over the assets
 /// registered in the test binary.
 pub fn materialize(selection: &str) -> Materialize {
-    Materialize { selection: selection.to_owned(), resources: Resources::new(), defs: None, dir: None }
+    Materialize { selection: selection.to_owned(), resources: Resources::new(), defs: None, dir: None, max_concurrency: 0, from_failure: None }
 }
 
 impl Materialize {
@@ -41,9 +44,28 @@ impl Materialize {
         self
     }
 
-    /// Uses only these definitions instead of the registry.
+    /// Uses only these dlt definitions instead of the registry.
     pub fn defs(mut self, defs: Vec<&'static DltAssetsDef>) -> Self {
-        self.defs = Some(defs);
+        self.defs = Some(Registry::from(defs));
+        self
+    }
+
+    /// Uses only these definitions instead of the registry.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.defs = Some(registry);
+        self
+    }
+
+    /// At most `n` steps at once (default: the number of CPUs).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
+        self
+    }
+
+    /// Re-executes the failed part of an earlier run (use with [`Materialize::after`]); the
+    /// selection is ignored.
+    pub fn from_failure(mut self, run_id: &str) -> Self {
+        self.from_failure = Some(run_id.to_owned());
         self
     }
 
@@ -64,8 +86,13 @@ impl Materialize {
             )),
         };
         let defs = self.defs.unwrap_or_else(registered);
-        let options = RunOptions { working_dir: dir.path().to_owned(), resources: self.resources };
-        let result = execute(&defs, &self.selection, &options)?;
+        let mut options = RunOptions::new(dir.path()).resources(self.resources);
+        options.home = Some(dir.path().join(".etl"));
+        options.max_concurrency = self.max_concurrency;
+        let result = match &self.from_failure {
+            Some(run_id) => materialize_from_failure(&defs, run_id, &options)?,
+            None => execute(&defs, &self.selection, &options)?,
+        };
         Ok(TestRun { result, dir })
     }
 }
@@ -101,6 +128,11 @@ impl TestRun {
         self.dir.path()
     }
 
+    /// The run history of this directory (every run made with [`Materialize::after`] this one).
+    pub fn history(&self) -> RunStore {
+        RunStore::at(self.dir().join(".etl"))
+    }
+
     /// The DuckDB file of a pipeline run here.
     pub fn database(&self, pipeline_name: &str) -> PathBuf {
         self.dir().join(format!("{pipeline_name}.duckdb"))
@@ -131,77 +163,5 @@ pub fn execute_file(path: &Path, sql: &str) -> Result<(), duckdb::Error> {
     duckdb::Connection::open(path)?.execute_batch(sql)
 }
 
-/// Runs a query on a connection and returns the rows as JSON values. Types JSON lacks are tagged
-/// as in the conformance suite: `{"$datetime": "2024-01-15T10:30:00"}` (naive, UTC),
-/// `{"$date": ..}`, `{"$time": ..}`, `{"$decimal": "12.340"}`, `{"$bytes_hex": "00ff"}`.
 #[cfg(feature = "duckdb")]
-pub fn query_conn(conn: &duckdb::Connection, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, duckdb::Error> {
-    use duckdb::types::Value as D;
-    use serde_json::Value as J;
-    let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let n = row.as_ref().column_count();
-        let mut values = Vec::with_capacity(n);
-        for i in 0..n {
-            let v: D = row.get(i)?;
-            values.push(match v {
-                D::Null => J::Null,
-                D::Boolean(b) => J::Bool(b),
-                D::TinyInt(i) => J::from(i),
-                D::SmallInt(i) => J::from(i),
-                D::Int(i) => J::from(i),
-                D::BigInt(i) => J::from(i),
-                D::HugeInt(i) => J::String(i.to_string()),
-                D::UTinyInt(i) => J::from(i),
-                D::USmallInt(i) => J::from(i),
-                D::UInt(i) => J::from(i),
-                D::UBigInt(i) => J::from(i),
-                D::Float(f) => J::from(f64::from(f)),
-                D::Double(f) => J::from(f),
-                D::Text(s) => J::String(s),
-                D::Decimal(d) => serde_json::json!({"$decimal": d.to_string()}),
-                D::Blob(b) => serde_json::json!({"$bytes_hex": b.iter().map(|x| format!("{x:02x}")).collect::<String>()}),
-                D::Date32(days) => {
-                    let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(days.into());
-                    serde_json::json!({"$date": date.to_string()})
-                }
-                D::Timestamp(unit, v) => {
-                    let micros = to_micros(unit, v);
-                    let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().naive_utc();
-                    serde_json::json!({"$datetime": iso(t.format("%Y-%m-%dT%H:%M:%S").to_string(), micros)})
-                }
-                D::Time64(unit, v) => {
-                    let micros = to_micros(unit, v);
-                    let secs = micros.div_euclid(1_000_000);
-                    let text = format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
-                    serde_json::json!({"$time": iso(text, micros)})
-                }
-                other => J::String(format!("{other:?}")),
-            });
-        }
-        out.push(values);
-    }
-    Ok(out)
-}
-
-#[cfg(feature = "duckdb")]
-fn to_micros(unit: duckdb::types::TimeUnit, v: i64) -> i64 {
-    use duckdb::types::TimeUnit as U;
-    match unit {
-        U::Second => v * 1_000_000,
-        U::Millisecond => v * 1_000,
-        U::Microsecond => v,
-        U::Nanosecond => v / 1_000,
-    }
-}
-
-/// Python's `isoformat`: microseconds only when non-zero.
-#[cfg(feature = "duckdb")]
-fn iso(base: String, micros: i64) -> String {
-    match micros.rem_euclid(1_000_000) {
-        0 => base,
-        frac => format!("{base}.{frac:06}"),
-    }
-}
+pub use crate::destination::query::query_conn;

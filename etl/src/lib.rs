@@ -33,7 +33,7 @@
 
 #![warn(missing_docs)]
 
-pub use etl_macros::{assets, resource, source};
+pub use etl_macros::{asset, assets, resource, source};
 
 pub use etl_core::{
     incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
@@ -45,18 +45,34 @@ pub use etl_core::{
 };
 pub use etl_runtime::{
     asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn},
-    cli::{main, main_with},
-    context::{AssetExecutionContext, ConfigurableResource, DltResource, Resources},
+    cli::{main, main_with, Definitions},
+    context::{AssetExecutionContext, ConfigurableResource, DltResource, MaterializeResult, Resources},
     error::{PipelineError, Step},
     execute::{AssetOutcome, RunResult},
+    history::{RunStatus, RunStore},
+    logging::LogFormat,
+    retry::{Backoff, Jitter, RetryPolicy},
+    schedule::{Clock, Cron, ManualClock, Schedule, SystemClock},
     pipeline::{duckdb, pipeline, Destination, IntoSource, LoadInfo, Pipeline, TableLoad},
     progress::Progress,
     translator::{DefaultTranslator, DltResourceInfo, DltTranslator},
 };
 
+#[cfg(feature = "duckdb")]
+pub use etl_runtime::destination::resource::DuckDbResource;
+
 /// The asset graph of every definition registered in this binary (validated).
 pub fn asset_graph() -> Result<etl_runtime::graph::AssetGraph, etl_runtime::graph::GraphError> {
     etl_runtime::graph::AssetGraph::build(&etl_runtime::registry::registered())
+}
+
+/// Orchestration for advanced use: the graph, plans, execution, run history, the daemon.
+pub mod runtime {
+    pub use etl_runtime::execute::{execute, materialize, materialize_from_failure, RunOptions};
+    pub use etl_runtime::graph::{AssetGraph, GraphError, GraphFormat, Step};
+    pub use etl_runtime::history::{Event, EventKind, RunRecord};
+    pub use etl_runtime::registry::{registered, Registry};
+    pub use etl_runtime::schedule::{ticks, Daemon, Tick, TickStatus};
 }
 
 /// A column hint for `columns = [...]`: `etl::column("amount").data_type(etl::DataType::Decimal)`.
@@ -74,6 +90,9 @@ pub mod core {
     pub use etl_core::*;
 }
 
+/// Ready-made sources: files (CSV, JSONL, JSON, Parquet), declarative REST APIs, config and secrets.
+#[cfg(feature = "sources")] pub use etl_sources as sources;
+
 /// Not public API: used by the code the macros generate. May change in any release.
 #[doc(hidden)]
 pub mod __private {
@@ -89,9 +108,10 @@ pub mod __private {
     pub use etl_core::resource::item::{PlainKind, ResultKind};
     pub use etl_core::resource::{boxed_items, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source};
     pub use etl_runtime::asset::{Location, Materializations};
-    pub use etl_runtime::context::{AssetParam, IntoAssetOutput, InvokeContext};
+    pub use etl_runtime::context::{plain_asset_output, AssetParam, IntoAssetOutput, InvokeContext};
     pub use etl_runtime::inventory;
     pub use etl_runtime::pipeline::Pipeline;
-    pub use etl_runtime::registry::{DltAssetsDef, Requirement};
+    pub use etl_runtime::registry::{AssetDef, DltAssetsDef, Requirement};
+    pub use etl_runtime::retry::RetryPolicy;
     pub use etl_runtime::translator::DltTranslator;
 }

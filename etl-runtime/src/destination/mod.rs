@@ -2,3 +2,5 @@
 
 pub mod batch;
 pub mod duckdb;
+pub mod query;
+pub mod resource;

@@ -1,0 +1,6 @@
+#[etl::asset]
+fn answer() -> i32 {
+    42
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[etl::asset(key = "reports//daily", deps = 3, colour = "red")]
+fn report() {}
+
+fn main() {}
