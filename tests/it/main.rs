@@ -7,3 +7,4 @@ mod conformance;
 mod examples;
 mod nested;
 mod pipeline_api;
+mod sources;
