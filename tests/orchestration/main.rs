@@ -1,0 +1,371 @@
+//! Orchestration end to end (issue #6): parallel steps, pools, skip-downstream, retries,
+//! re-execution from a failure, run history across processes, schedules and the daemon.
+//! A test binary of its own, so its link-time registry holds only these definitions.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use etl::runtime::{registered, Daemon, EventKind, RunOptions, TickStatus};
+use etl::testing::materialize;
+use etl_tests::example_binary;
+
+// ---- parallelism and pools -------------------------------------------------------------
+
+/// (op, start, end) of the ops of the parallelism tests.
+static SPANS: Mutex<Vec<(&'static str, Instant, Instant)>> = Mutex::new(Vec::new());
+
+fn timed<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    SPANS.lock().unwrap().push((name, start, Instant::now()));
+    out
+}
+
+fn spans_of(names: &[&str]) -> Vec<(&'static str, Instant, Instant)> {
+    SPANS.lock().unwrap().iter().filter(|(n, _, _)| names.contains(n)).cloned().collect()
+}
+
+fn overlap(a: &(&str, Instant, Instant), b: &(&str, Instant, Instant)) -> bool {
+    a.1 < b.2 && b.1 < a.2
+}
+
+#[etl::asset(group_name = "parallel")]
+fn slow_a() {
+    timed("slow_a", || std::thread::sleep(Duration::from_millis(300)));
+}
+
+#[etl::asset(group_name = "parallel")]
+fn slow_b() {
+    timed("slow_b", || std::thread::sleep(Duration::from_millis(300)));
+}
+
+#[test]
+fn independent_assets_run_in_parallel_up_to_the_limit() {
+    let run = materialize("slow_a,slow_b").max_concurrency(2).run().unwrap();
+    assert!(run.result().success());
+    let s = spans_of(&["slow_a", "slow_b"]);
+    assert!(overlap(&s[s.len() - 2], &s[s.len() - 1]), "two slots: the two sleeps overlap");
+
+    let run = materialize("group:parallel").max_concurrency(1).run().unwrap();
+    assert!(run.result().success());
+    let s = spans_of(&["slow_a", "slow_b"]);
+    assert!(!overlap(&s[s.len() - 2], &s[s.len() - 1]), "one slot: one after the other");
+}
+
+#[etl::source]
+fn first_source() -> etl::Source {
+    #[etl::resource]
+    fn numbers() -> Vec<serde_json::Value> {
+        (0..2000).map(|i| serde_json::json!({"n": i, "tags": ["a", "b"]})).collect()
+    }
+    numbers()
+}
+
+#[etl::source]
+fn second_source() -> etl::Source {
+    #[etl::resource]
+    fn letters() -> Vec<serde_json::Value> {
+        (0..2000).map(|i| serde_json::json!({"letter": format!("l{i}")})).collect()
+    }
+    letters()
+}
+
+#[etl::assets(
+    dlt_source = first_source(),
+    dlt_pipeline = etl::pipeline("first").dataset_name("first").destination(etl::duckdb().path("shared.duckdb")),
+    group_name = "shared",
+)]
+fn first_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+    timed("first_assets", || dlt.run(context))
+}
+
+#[etl::assets(
+    dlt_source = second_source(),
+    dlt_pipeline = etl::pipeline("second").dataset_name("second").destination(etl::duckdb().path("shared.duckdb")),
+    group_name = "shared",
+)]
+fn second_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+    timed("second_assets", || dlt.run(context))
+}
+
+/// Writes the same file as the two loads, holding a write transaction open for a while.
+#[etl::asset(group_name = "shared")]
+fn audit_table(context: &etl::AssetExecutionContext, db: &etl::DuckDbResource) -> Result<(), etl::AssetError> {
+    timed("audit_table", || {
+        let conn = db.connect(context)?;
+        conn.execute_batch("BEGIN; CREATE TABLE IF NOT EXISTS audit(ts TIMESTAMP); INSERT INTO audit VALUES (now());")
+            .map_err(|e| etl::AssetError::msg(e.to_string()))?;
+        std::thread::sleep(Duration::from_millis(150));
+        conn.execute_batch("COMMIT").map_err(|e| etl::AssetError::msg(e.to_string()))
+    })
+}
+
+#[test]
+fn writers_of_one_duckdb_file_are_serialized_by_its_pool() {
+    // Without the pool, two of these would open `shared.duckdb` at once: the second pipeline
+    // would meet the first's lock ("locked by pid ...") or DuckDB's own writer lock.
+    let resources = etl::Resources::new().with(etl::DuckDbResource::new("shared.duckdb"));
+    let mut previous = None;
+    for _ in 0..3 {
+        let mut m = materialize("group:shared").resources(resources.clone()).max_concurrency(3);
+        if let Some(p) = &previous {
+            m = m.after(p);
+        }
+        let run = m.run().unwrap();
+        assert!(run.result().success(), "{:?}", run.result().failures());
+        previous = Some(run);
+    }
+    let run = previous.unwrap();
+    let db = run.dir().join("shared.duckdb");
+    assert_eq!(etl_tests::scalar(&db, "SELECT count(*) FROM first.numbers"), serde_json::json!(6000));
+    assert_eq!(etl_tests::scalar(&db, "SELECT count(*) FROM second.letters"), serde_json::json!(6000));
+    assert_eq!(etl_tests::scalar(&db, "SELECT count(*) FROM audit"), serde_json::json!(3));
+    let s = spans_of(&["first_assets", "second_assets", "audit_table"]);
+    for (i, a) in s.iter().enumerate() {
+        for b in &s[i + 1..] {
+            assert!(!overlap(a, b), "{} and {} ran at the same time in the file's pool", a.0, b.0);
+        }
+    }
+}
+
+// ---- failures, skips, retries, re-execution ---------------------------------------------
+
+static BROKEN: AtomicBool = AtomicBool::new(true);
+
+#[etl::asset(group_name = "failing")]
+fn broken() -> Result<(), etl::AssetError> {
+    if BROKEN.load(Ordering::SeqCst) {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        return Err(etl::AssetError::from(io));
+    }
+    Ok(())
+}
+
+#[etl::asset(group_name = "failing", deps = ["broken"])]
+fn after_broken() {}
+
+#[etl::asset(group_name = "failing", deps = ["after_broken"])]
+fn after_after_broken() {}
+
+#[etl::asset(group_name = "failing")]
+fn independent() {}
+
+#[test]
+fn a_failure_skips_downstream_and_the_run_resumes_from_it() {
+    BROKEN.store(true, Ordering::SeqCst);
+    let run = materialize("group:failing").run().unwrap();
+    let r = run.result();
+    assert!(!r.success());
+    assert!(matches!(r.outcome("broken"), Some(etl::AssetOutcome::Failed { error, .. }) if error.contains("connection refused")));
+    assert!(matches!(r.outcome("after_broken"), Some(etl::AssetOutcome::Skipped { because, .. }) if because[0].to_string() == "broken"));
+    assert!(matches!(r.outcome("after_after_broken"), Some(etl::AssetOutcome::Skipped { .. })));
+    assert!(matches!(r.outcome("independent"), Some(etl::AssetOutcome::Materialized(_))));
+    let history = run.history();
+    let record = history.record(&r.run_id).unwrap();
+    assert_eq!(record.status, etl::RunStatus::Failure);
+    let events = history.events(&r.run_id).unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == EventKind::Skipped).count(), 2);
+    let failure = events.iter().find(|e| e.kind == EventKind::StepFailure).unwrap();
+    assert_eq!(failure.op.as_deref(), Some("broken"));
+
+    BROKEN.store(false, Ordering::SeqCst);
+    let again = materialize("*").after(&run).from_failure(&r.run_id).run().unwrap();
+    let keys: Vec<String> = again.result().outcomes.iter().map(|o| o.key().to_string()).collect();
+    assert_eq!(keys, ["broken", "after_broken", "after_after_broken"], "only what did not materialize");
+    assert!(again.result().success());
+    let record = again.history().record(&again.result().run_id).unwrap();
+    assert_eq!(record.parent_run_id.as_deref(), Some(r.run_id.as_str()));
+    let err = materialize("*").after(&again).from_failure(&again.result().run_id).run().err().unwrap();
+    assert!(err.to_string().contains("nothing to re-execute"), "{err}");
+}
+
+static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[etl::asset(group_name = "retries", retry = etl::RetryPolicy::new(3).delay(Duration::from_millis(5)).backoff(etl::Backoff::Exponential))]
+fn flaky(context: &etl::AssetExecutionContext) -> Result<etl::MaterializeResult, etl::AssetError> {
+    FLAKY_CALLS.fetch_add(1, Ordering::SeqCst);
+    if context.attempt() < 3 {
+        return Err(etl::AssetError::msg(format!("503 on attempt {}", context.attempt())));
+    }
+    Ok(etl::MaterializeResult::new().with("attempt", etl::MetadataValue::Int(context.attempt().into())))
+}
+
+#[etl::asset(group_name = "retries", retry = etl::RetryPolicy::new(1).delay(Duration::ZERO))]
+fn hopeless() -> Result<(), etl::AssetError> {
+    Err(etl::AssetError::msg("always down"))
+}
+
+#[test]
+fn retries_follow_the_policy() {
+    let run = materialize("flaky").run().unwrap();
+    let r = run.result();
+    assert!(r.success());
+    assert_eq!(r.attempts["flaky"], 3);
+    assert_eq!(r.materialization("flaky").unwrap().get("attempt"), Some(&etl::MetadataValue::Int(3)));
+    let events = run.history().events(&r.run_id).unwrap();
+    let retries: Vec<_> = events.iter().filter(|e| e.kind == EventKind::StepRetry).collect();
+    assert_eq!(retries.len(), 2);
+    assert_eq!((retries[0].data["delay_ms"].as_u64(), retries[1].data["delay_ms"].as_u64()), (Some(5), Some(10)), "exponential backoff");
+
+    let run = materialize("hopeless").run().unwrap();
+    assert_eq!(run.result().attempts["hopeless"], 2);
+    assert_eq!(run.result().failures()[0].1, "always down");
+}
+
+// ---- validation --------------------------------------------------------------------------
+
+/// A resource nobody registers.
+struct Warehouse;
+impl etl::ConfigurableResource for Warehouse {}
+
+#[etl::asset(group_name = "needs_resource")]
+fn needs_warehouse(_w: &Warehouse) {}
+
+#[test]
+fn a_missing_resource_is_reported_before_anything_runs() {
+    let err = materialize("needs_warehouse").run().err().expect("invalid");
+    let text = err.to_string();
+    assert!(text.contains("op `needs_warehouse` (tests/orchestration/main.rs:"), "{text}");
+    assert!(text.contains("needs resource `orchestration::Warehouse`, which is not registered"), "{text}");
+    assert!(materialize("nope").run().err().unwrap().to_string().contains("no asset `nope`"));
+}
+
+// ---- schedules ----------------------------------------------------------------------------
+
+static GATE_OPEN: AtomicBool = AtomicBool::new(false);
+
+#[etl::asset(group_name = "scheduled")]
+fn gated() {
+    while !GATE_OPEN.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_schedule_fires_on_its_tick_and_skips_ticks_while_its_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RunOptions::new(dir.path());
+    options.home = Some(dir.path().join(".etl"));
+    let clock = etl::ManualClock::new("2026-11-24T10:00:30Z".parse().unwrap());
+    let schedules = [etl::Schedule::new("every_minute", "* * * * *").select("gated")];
+    let mut daemon = Daemon::new(registered(), options.clone(), &schedules, std::sync::Arc::new(clock.clone())).unwrap();
+    assert_eq!(daemon.next_tick(), Some("2026-11-24T10:01:00Z".parse().unwrap()));
+    assert!(daemon.tick().is_empty(), "not due yet");
+
+    clock.advance(chrono::Duration::seconds(30));
+    let ticks = daemon.tick();
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(ticks[0].status, TickStatus::Started);
+    assert!(daemon.busy());
+
+    clock.advance(chrono::Duration::seconds(60));
+    let ticks = daemon.tick();
+    assert_eq!(ticks[0].status, TickStatus::Skipped, "never a second run of a schedule at once");
+
+    GATE_OPEN.store(true, Ordering::SeqCst);
+    let finished = daemon.wait();
+    assert_eq!(finished.len(), 1);
+    assert!(finished[0].1.as_ref().unwrap().success());
+    let recorded = etl::runtime::ticks(&options, "every_minute");
+    assert_eq!(recorded.iter().map(|t| t.status).collect::<Vec<_>>(), [TickStatus::Started, TickStatus::Skipped]);
+    let run = options.store().record(recorded[0].run_id.as_deref().unwrap()).unwrap();
+    assert_eq!(run.schedule.as_deref(), Some("every_minute"));
+
+    let bad = [etl::Schedule::new("typo", "61 * * * *"), etl::Schedule::new("ghost", "@daily").select("missing")];
+    let err = Daemon::new(registered(), options, &bad, std::sync::Arc::new(clock)).err().unwrap().to_string();
+    assert!(err.contains("schedule `typo`: invalid cron expression `61 * * * *`: minute field"), "{err}");
+    assert!(err.contains("schedule `ghost`: no asset `missing`"), "{err}");
+}
+
+// ---- the warehouse example, as a user runs it ------------------------------------------------
+
+fn warehouse(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = std::process::Command::new(example_binary("warehouse"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("ETL_HOME")
+        .current_dir(dir)
+        .output()
+        .expect("run warehouse");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn warehouse_runs_retries_and_keeps_its_history_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, list, _) = warehouse(dir.path(), &["list"], &[]);
+    assert!(ok && list.contains("revenue_report") && list.contains("dlt_web_page_views"), "{list}");
+    let (ok, dot, _) = warehouse(dir.path(), &["graph", "--format", "dot"], &[]);
+    assert!(ok && dot.contains("\"exchange_rates\" -> \"revenue_report\";"), "{dot}");
+
+    let (ok, out, err) = warehouse(dir.path(), &["materialize"], &[("WAREHOUSE_FLAKY", "2")]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("MATERIALIZED revenue_report") && out.contains("op exchange_rates took 3 attempts"), "{out}");
+    let first_id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_owned();
+
+    // A second run: the incremental resource finds nothing new.
+    let (ok, out, err) = warehouse(dir.path(), &["materialize", "--select", "+revenue_report"], &[]);
+    assert!(ok, "{out}\n{err}");
+
+    // New processes read the history.
+    let (ok, runs, _) = warehouse(dir.path(), &["runs"], &[]);
+    assert!(ok && runs.lines().count() == 3 && runs.contains(&first_id) && runs.contains("SUCCESS"), "{runs}");
+    let (ok, run, _) = warehouse(dir.path(), &["run", &first_id[..20]], &[]);
+    assert!(ok, "{run}");
+    assert_eq!(run.matches("STEP_RETRY").count(), 2, "{run}");
+    assert!(run.contains("MATERIALIZATION  dlt_shop_orders  rows_loaded=12"), "{run}");
+    assert!(run.contains("revenue_report  4 customers"), "log lines of the asset are kept: {run}");
+    let (ok, asset, _) = warehouse(dir.path(), &["asset", "dlt_web_page_views"], &[]);
+    assert!(ok && asset.contains("2 materializations"), "{asset}");
+    assert!(asset.contains("rows_loaded 20") && asset.contains("rows_loaded 0"), "{asset}");
+    assert!(asset.contains("schema: 6 columns: id bigint"), "{asset}");
+}
+
+#[test]
+fn warehouse_failure_then_from_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = warehouse(dir.path(), &["materialize", "--select", "exchange_rates+"], &[("WAREHOUSE_FLAKY", "9")]);
+    assert!(!ok);
+    assert!(out.contains("FAILED exchange_rates: rates API answered 503 (attempt 4)"), "{out}");
+    assert!(out.contains("SKIPPED revenue_report: upstream exchange_rates did not materialize"), "{out}");
+    assert!(err.contains("re-execute with `materialize --from-failure"), "{err}");
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_owned();
+    // The report needs the loads: run them, then resume the failed run.
+    let (ok, out, err) = warehouse(dir.path(), &["materialize", "--select", "group:shop,group:web"], &[]);
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = warehouse(dir.path(), &["materialize", "--from-failure", &id], &[]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("MATERIALIZED exchange_rates") && out.contains("MATERIALIZED revenue_report"), "{out}");
+    let (_, runs, _) = warehouse(dir.path(), &["runs"], &[]);
+    assert!(runs.contains(&format!("(from failure of {id})")), "{runs}");
+}
+
+#[test]
+fn warehouse_daemon_fires_its_schedule_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(example_binary("warehouse"))
+        .args(["daemon"])
+        .env("WAREHOUSE_CRON", "*/1 * * * * *")
+        .env_remove("ETL_HOME")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = etl::RunStore::at(dir.path().join(".etl"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.runs(10).unwrap().iter().all(|r| r.status != etl::RunStatus::Success) {
+        assert!(Instant::now() < deadline, "no scheduled run succeeded within a minute");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("schedule refresh: `*/1 * * * * *` selects `*`") && stdout.contains("daemon stopped after"), "{stdout}");
+    let runs = store.runs(100).unwrap();
+    assert!(runs.iter().all(|r| r.status != etl::RunStatus::Started), "no run left unfinished: {runs:?}");
+    assert!(runs.iter().all(|r| r.schedule.as_deref() == Some("refresh")));
+}
