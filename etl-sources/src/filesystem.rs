@@ -741,4 +741,51 @@ mod tests {
         let names: Vec<String> = resources_in_dir(dir.path(), Format::Csv).unwrap().iter().map(|r| r.name().to_owned()).collect();
         assert_eq!(names, ["orders", "users"]);
     }
+
+    #[test]
+    fn parquet_rows_keep_their_types() {
+        use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.parquet");
+        let schema = Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message schema { REQUIRED INT64 id; OPTIONAL BYTE_ARRAY name (UTF8); REQUIRED INT32 day (DATE); }",
+            )
+            .unwrap(),
+        );
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(&f).unwrap(), schema, props).unwrap();
+        let mut rg = writer.next_row_group().unwrap();
+        let mut n = 0;
+        while let Some(mut col) = rg.next_column().unwrap() {
+            match n {
+                0 => {
+                    col.typed::<Int64Type>().write_batch(&[1, 2], None, None).unwrap();
+                }
+                1 => {
+                    col.typed::<ByteArrayType>().write_batch(&[ByteArray::from("a")], Some(&[1, 0]), None).unwrap();
+                }
+                _ => {
+                    col.typed::<Int32Type>().write_batch(&[0, 19_723], None, None).unwrap();
+                }
+            }
+            col.close().unwrap();
+            n += 1;
+        }
+        rg.close().unwrap();
+        writer.close().unwrap();
+        let mut r = FileSource::new(f.to_string_lossy()).resource("p");
+        let rows: Vec<Value> = r.take_items_with(&ResourceContext::default()).unwrap().map(Result::unwrap).collect();
+        let date = |y, m, d| Value::Date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        assert_eq!(
+            rows,
+            vec![
+                Value::Object(vec![("id".into(), Value::Int(1)), ("name".into(), Value::Text("a".into())), ("day".into(), date(1970, 1, 1))]),
+                Value::Object(vec![("id".into(), Value::Int(2)), ("name".into(), Value::Null), ("day".into(), date(2024, 1, 1))]),
+            ]
+        );
+    }
 }
