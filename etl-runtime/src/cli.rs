@@ -223,6 +223,9 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
         Command::Materialize { select, from_failure, max_concurrency, workdir } => {
             let mut options = RunOptions::new(working_dir(workdir)).resources(definitions.resources);
             options.max_concurrency = max_concurrency;
+            if cli.log_format == LogFormat::Text {
+                options.bars = crate::progress::RunBars::for_stderr();
+            }
             let result = match &from_failure {
                 Some(id) => resolve_run_id(&options, id).and_then(|id| materialize_from_failure(registry, &id, &options).map_err(|e| e.to_string())),
                 None => materialize(registry, &select, &options).map_err(|e| e.to_string()),

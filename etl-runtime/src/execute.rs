@@ -113,7 +113,7 @@ impl RunResult {
 }
 
 /// Options of a run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Working directory (DuckDB files go here by default).
     pub working_dir: PathBuf,
@@ -129,6 +129,8 @@ pub struct RunOptions {
     pub schedule: Option<String>,
     /// The run's id; `None`: a new one.
     pub run_id: Option<String>,
+    /// Progress bars (the CLI sets them on a terminal).
+    pub bars: Option<crate::progress::RunBars>,
 }
 
 impl RunOptions {
@@ -142,6 +144,7 @@ impl RunOptions {
             parent_run_id: None,
             schedule: None,
             run_id: None,
+            bars: None,
         }
     }
 
@@ -329,6 +332,9 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
         })
     };
 
+    if let Some(bars) = &options.bars {
+        bars.done();
+    }
     let mut attempts = BTreeMap::new();
     let mut results: Vec<AssetOutcome> = Vec::new();
     for (step, outcome) in steps.iter().zip(outcomes) {
@@ -481,12 +487,22 @@ async fn run_step(
             "attempt": attempt, "assets": keys,
         })));
         let started = Instant::now();
+        let bar = options.bars.as_ref().map(|b| b.start(op.name(), attempt));
         let result = {
-            let (steps, options, log, run_id, span) = (steps.clone(), options.clone(), log.clone(), run_id.clone(), span.clone());
-            tokio::task::spawn_blocking(move || invoke(&steps[index], &options, log, &run_id, attempt, &span))
-                .await
-                .unwrap_or_else(|e| Err(AssetError::msg(format!("op `{}` could not run: {e}", op.name()))))
+            let (steps, options, log, run_id, span, bar) = (steps.clone(), options.clone(), log.clone(), run_id.clone(), span.clone(), bar.clone());
+            tokio::task::spawn_blocking(move || {
+                let run = || invoke(&steps[index], &options, log, &run_id, attempt, &span);
+                match &bar {
+                    Some(bar) => crate::progress::RunBars::with_bar(bar, run),
+                    None => run(),
+                }
+            })
+            .await
+            .unwrap_or_else(|e| Err(AssetError::msg(format!("op `{}` could not run: {e}", op.name()))))
         };
+        if let (Some(bar), Some(bars)) = (bar, &options.bars) {
+            bars.finish(&bar, op.name(), attempt, result.as_ref().err());
+        }
         drop(slot);
         drop(permits);
         let elapsed_ms = started.elapsed().as_millis() as u64;

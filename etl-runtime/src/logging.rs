@@ -29,7 +29,9 @@ pub enum LogFormat {
 pub fn init(filter: &str, format: LogFormat) {
     let env = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     let stderr = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(env).boxed(),
+        LogFormat::Text => {
+            tracing_subscriber::fmt::layer().with_writer(crate::progress::StderrWriter).with_target(false).with_filter(env).boxed()
+        }
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
