@@ -285,7 +285,8 @@ impl FileSource {
             let mut todo = Vec::new();
             for path in files {
                 let stamp = stamp(&path)?;
-                let key = path.to_string_lossy().into_owned();
+                // Absolute, so that a run from another directory knows the file.
+                let key = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).to_string_lossy().into_owned();
                 if previous.get(&key) == Some(&stamp) {
                     kept.insert(key, stamp);
                 } else {

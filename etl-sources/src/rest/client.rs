@@ -227,7 +227,7 @@ impl Client {
             .form(&form)
             .send()
             .await
-            .map_err(|e| RestError::Auth { url: url.clone(), message: self.scrub(&e.without_url().to_string()) })?;
+            .map_err(|e| RestError::Auth { url: url.clone(), message: self.scrub(&error_chain(e.without_url())) })?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -280,7 +280,7 @@ impl Client {
                             resource: resource.into(),
                             url: shown.clone(),
                             attempts: attempt,
-                            message: self.scrub(&e.without_url().to_string()),
+                            message: self.scrub(&error_chain(e.without_url())),
                         })?;
                         let body: Json = if bytes.iter().all(u8::is_ascii_whitespace) {
                             Json::Null
@@ -317,7 +317,7 @@ impl Client {
                 }
                 Err(e) => {
                     let retryable = e.is_timeout() || e.is_connect() || e.is_request();
-                    let message = self.scrub(&e.without_url().to_string());
+                    let message = self.scrub(&error_chain(e.without_url()));
                     if !retryable || attempt > self.retry.max_retries {
                         return Err(RestError::Transport { resource: resource.into(), url: shown, attempts: attempt, message });
                     }
@@ -334,6 +334,21 @@ impl Client {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
         self.retry.backoff.saturating_mul(factor).min(self.retry.max_backoff)
     }
+}
+
+/// An error with its causes (`error sending request: ... Connection refused`).
+fn error_chain(e: reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// `Retry-After`: seconds or an HTTP date.

@@ -257,3 +257,12 @@ fn auto_selector_finds_the_records() {
     assert!(select_records(&json!({"error": "x"}), Some(&sel)).unwrap_err().contains("matches nothing"));
     assert_eq!(select_records(&json!({"data": null}), Some(&sel)).unwrap(), Vec::<Json>::new());
 }
+
+#[test]
+fn connection_errors_are_retried_and_explained() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = RestApi::new(format!("http://127.0.0.1:{port}")).retries(1, Duration::from_millis(10)).resource(RestResource::new("gone"));
+    let e = rows(&mut one(&api), &ResourceContext::default()).unwrap_err();
+    assert!(e.contains("resource `gone`") && e.contains("(after 2 attempt(s))") && e.to_lowercase().contains("refused"), "{e}");
+}
