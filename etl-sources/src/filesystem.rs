@@ -32,6 +32,9 @@ use serde_json::{json, Value as Json};
 
 use crate::jsonpath::JsonPath;
 
+/// The rows of one file.
+pub type Rows = Box<dyn Iterator<Item = Result<Value, FileError>> + Send>;
+
 /// File formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -241,9 +244,9 @@ impl FileSource {
     }
 
     /// The rows of one file.
-    pub fn read(&self, path: &Path) -> Result<Box<dyn Iterator<Item = Result<Value, FileError>> + Send>, FileError> {
+    pub fn read(&self, path: &Path) -> Result<Rows, FileError> {
         let format = self.format.or_else(|| Format::from_path(path)).ok_or_else(|| FileError::UnknownFormat { path: path.to_owned() })?;
-        let rows: Box<dyn Iterator<Item = Result<Value, FileError>> + Send> = match format {
+        let rows: Rows = match format {
             Format::Csv => {
                 let tsv = path.to_string_lossy().to_ascii_lowercase().trim_end_matches(".gz").ends_with(".tsv");
                 let delimiter = self.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
@@ -329,7 +332,7 @@ fn stamp(path: &Path) -> Result<Json, FileError> {
 struct FilesIter {
     source: FileSource,
     todo: std::vec::IntoIter<(PathBuf, String, Json)>,
-    current: Option<(Box<dyn Iterator<Item = Result<Value, FileError>> + Send>, String, Json)>,
+    current: Option<(Rows, String, Json)>,
     state: ResourceState,
     loaded: serde_json::Map<String, Json>,
 }
