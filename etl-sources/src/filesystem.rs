@@ -306,8 +306,9 @@ impl FileSource {
     }
 }
 
-/// One resource per file of a format in `dir` (not recursive), named by the file's stem
-/// (`orders.csv` → `orders`), each incremental on its file.
+/// One resource per file of a format in `dir` (not recursive), named by the file's stem in
+/// snake_case (`orders.csv` → `orders`, `Sales Report.csv` → `sales_report`), each incremental
+/// on its file.
 pub fn resources_in_dir(dir: impl AsRef<Path>, format: Format) -> Result<Vec<Resource>, FileError> {
     let dir = dir.as_ref();
     let files = FileSource::new(dir.to_string_lossy().into_owned()).files()?;
@@ -315,7 +316,8 @@ pub fn resources_in_dir(dir: impl AsRef<Path>, format: Format) -> Result<Vec<Res
     for path in files.into_iter().filter(|p| Format::from_path(p) == Some(format)) {
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let stem = file_name.split('.').next().unwrap_or(&file_name).to_owned();
-        out.push(FileSource::new(path.to_string_lossy().into_owned()).resource(stem));
+        let name = etl_core::naming::normalize_identifier(&stem);
+        out.push(FileSource::new(glob::Pattern::escape(&path.to_string_lossy())).resource(name));
     }
     Ok(out)
 }
@@ -740,10 +742,10 @@ mod tests {
     fn one_resource_per_file_of_a_directory() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("users.csv"), "id\n1\n").unwrap();
-        std::fs::write(dir.path().join("orders.csv"), "id\n1\n").unwrap();
+        std::fs::write(dir.path().join("Open Orders.csv"), "id\n1\n").unwrap();
         std::fs::write(dir.path().join("notes.json"), "[]").unwrap();
         let names: Vec<String> = resources_in_dir(dir.path(), Format::Csv).unwrap().iter().map(|r| r.name().to_owned()).collect();
-        assert_eq!(names, ["orders", "users"]);
+        assert_eq!(names, ["open_orders", "users"]);
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn csv_pipeline_dir_option_loads_new_and_changed_files_only() {
     std::fs::write(&file, "Region,Total Sales\nnorth,10.5\nsouth,20\n").unwrap();
     let d = data.path().to_str().unwrap();
     let out = ok("csv_pipeline", dir.path(), &["--dir", d, "materialize"], &[]);
-    assert!(out.contains("Extract: Sales Report: 2 rows"), "{out}");
+    assert!(out.contains("Extract: sales_report: 2 rows"), "{out}");
     let db = dir.path().join("csv_pipeline.duckdb");
     assert_eq!(tables(&db, "csv_data").iter().filter(|t| !t.starts_with("_dlt")).collect::<Vec<_>>(), ["sales_report"]);
     assert_eq!(scalar(&db, "SELECT sum(total_sales) FROM csv_data.sales_report"), json!(30.5));
