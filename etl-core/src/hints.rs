@@ -417,6 +417,9 @@ pub struct ResourceHints {
     pub schema_contract: Option<SchemaContract>,
     /// Incremental cursor.
     pub incremental: Option<crate::incremental::Incremental>,
+    /// For a transformer: the root resource its items come from (through any chain of
+    /// transformers); dagster-dlt's default asset dep is `<source>_<root>`.
+    pub data_from: Option<String>,
 }
 
 impl ResourceHints {
@@ -443,6 +446,7 @@ impl ResourceHints {
                 "tables": mode(c.tables), "columns": mode(c.columns), "data_type": mode(c.data_type)
             })),
             "incremental": self.incremental.as_ref().map(crate::incremental::Incremental::to_json),
+            "data_from": self.data_from,
         })
     }
 
@@ -470,6 +474,7 @@ impl ResourceHints {
             hints.schema_contract = Some(SchemaContract::from_json(c)?);
         }
         hints.incremental = v.get("incremental").and_then(crate::incremental::Incremental::from_json);
+        hints.data_from = v.get("data_from").and_then(|d| d.as_str()).map(str::to_owned);
         Ok(hints)
     }
 

@@ -198,6 +198,70 @@ impl Resource {
         self
     }
 
+    /// A transformer (dlt's `@dlt.transformer`): every item `parent` yields is handed to `f`,
+    /// whose items are this resource's. The parent runs inside this resource (with no
+    /// incremental window of its own) and is not loaded by it.
+    pub fn transformer(
+        mut hints: ResourceHints,
+        mut parent: Resource,
+        mut f: impl FnMut(Value, &ResourceContext) -> Result<Items, BoxError> + Send + 'static,
+    ) -> Resource {
+        hints.data_from = Some(parent.hints.data_from.clone().unwrap_or_else(|| parent.name().to_owned()));
+        let (name, parent_name) = (hints.name.clone(), parent.name().to_owned());
+        Resource::with_context(hints, move |cx| {
+            let cx = cx.clone();
+            let items = parent
+                .take_items_with(&ResourceContext { state: ResourceState::default(), ..ResourceContext::default() })
+                .map_err(|e| -> BoxError { format!("transformer `{name}`: its parent `{parent_name}` failed: {e}").into() })?;
+            let out = items.flat_map(move |item| -> Items {
+                let result = match item {
+                    Ok(value) => f(value, &cx),
+                    Err(e) => Err(format!("transformer `{name}`: its parent `{parent_name}` failed: {e}").into()),
+                };
+                match result {
+                    Ok(items) => items,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            });
+            Ok(Box::new(out) as Items)
+        })
+    }
+
+    /// Runs the producer on a thread of its own, handing items over through a channel of
+    /// `capacity` items (dlt's `parallelized=True`): the resource's IO overlaps normalization,
+    /// and a full channel stops the producer (backpressure).
+    pub fn parallelized(mut self, capacity: usize) -> Resource {
+        let Some(producer) = self.producer.take() else { return self };
+        let name = self.hints.name.clone();
+        self.producer = Some(Box::new(move |cx: &ResourceContext| {
+            let cx = cx.clone();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Value, BoxError>>(capacity.max(1));
+            std::thread::Builder::new()
+                .name(format!("resource-{name}"))
+                .spawn(move || {
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match producer(&cx) {
+                        Ok(items) => {
+                            for item in items {
+                                if tx.send(item).is_err() {
+                                    return; // The pipeline stopped reading.
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }));
+                    if let Err(panic) = run {
+                        let text = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
+                        let _ = tx.send(Err(format!("resource panicked: {}", text.unwrap_or_default()).into()));
+                    }
+                })
+                .map_err(|e| -> BoxError { format!("cannot start a thread for resource: {e}").into() })?;
+            Ok(Box::new(rx.into_iter()) as Items)
+        }));
+        self
+    }
+
     /// Runs the producer. A resource runs once: a second call reports that it was consumed.
     pub fn take_items(&mut self) -> Result<Items, BoxError> {
         self.take_items_with(&ResourceContext::default())
@@ -459,6 +523,48 @@ mod tests {
     }
 
     #[test]
+    fn a_returned_error_is_an_error_item_and_transformers_map_parent_items() {
+        use ret::{RetPlainKind as _, RetResultKind as _};
+        let failed: Result<Vec<i32>, std::io::Error> = Err(std::io::Error::other("HTTP 500"));
+        assert!(matches!((&failed).__etl_ret().rows(failed), ret::Rows::Failed(e) if e.to_string() == "HTTP 500"));
+        let plain = vec![1, 2];
+        assert!(matches!((&plain).__etl_ret().rows(plain), ret::Rows::Rows(v) if v.len() == 2));
+
+        let parent = Resource::from_data("ids", vec![1, 2, 3]);
+        let mut t = Resource::transformer(ResourceHints::new("details"), parent, |v, _| {
+            let id: i64 = item_as("details", v)?;
+            Ok(Box::new((0..id).map(move |k| Ok(Value::Int(id * 10 + k)))) as Items)
+        });
+        assert_eq!(t.hints().data_from.as_deref(), Some("ids"));
+        let out: Vec<Value> = t.take_items().unwrap().map(Result::unwrap).collect();
+        assert_eq!(out, [10, 20, 21, 30, 31, 32].map(Value::Int));
+        let bad = Resource::from_data("names", vec!["x"]);
+        let mut t = Resource::transformer(ResourceHints::new("lookup"), bad, |v, _| {
+            let id: i64 = item_as("lookup", v)?;
+            Ok(Box::new(std::iter::once(Ok(Value::Int(id)))) as Items)
+        });
+        let err = t.take_items().unwrap().next().unwrap().unwrap_err().to_string();
+        assert!(err.starts_with("transformer `lookup`: an item of its parent is not a `i64`"), "{err}");
+    }
+
+    #[test]
+    fn parallelized_resources_hand_items_over_with_backpressure() {
+        let produced = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = produced.clone();
+        let r = Resource::new(ResourceHints::new("r"), move || {
+            Ok(Box::new((0..100).map(move |i| {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Value::Int(i))
+            })) as Items)
+        });
+        let mut items = r.parallelized(4).take_items().unwrap();
+        assert_eq!(items.next().unwrap().unwrap(), Value::Int(0));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(produced.load(std::sync::atomic::Ordering::SeqCst) <= 6, "the producer waits for the reader");
+        assert_eq!(items.count(), 99);
+    }
+
+    #[test]
     fn items_dispatch_on_result() {
         let ok: Result<i32, std::io::Error> = Ok(3);
         assert_eq!((&ok).__etl_kind().into_value(ok).unwrap(), Value::Int(3));
@@ -497,6 +603,73 @@ where
     type Rows = I::IntoIter;
     fn into_rows(self) -> I::IntoIter {
         self.into_iter()
+    }
+}
+
+/// An item of a transformer's parent as the transformer's parameter type.
+pub fn item_as<T: serde::de::DeserializeOwned>(transformer: &str, item: Value) -> Result<T, BoxError> {
+    serde_json::from_value(item.to_json()).map_err(|e| -> BoxError {
+        format!("transformer `{transformer}`: an item of its parent is not a `{}`: {e}", std::any::type_name::<T>()).into()
+    })
+}
+
+/// Dispatch on what a resource function returned, by type at the call site (autoref): a
+/// `Result` whose error becomes the resource's error, or the rows themselves. Used by generated
+/// code, so that `-> Result<Vec<Row>, E>` never drops its error.
+pub mod ret {
+    use super::*;
+
+    /// Chosen for `Result<R, E>`.
+    pub struct RetResultTag;
+    /// Chosen for anything else.
+    pub struct RetPlainTag;
+
+    /// Picks [`RetResultTag`].
+    pub trait RetResultKind {
+        /// The tag.
+        fn __etl_ret(&self) -> RetResultTag {
+            RetResultTag
+        }
+    }
+    impl<R, E: Into<BoxError>> RetResultKind for Result<R, E> {}
+
+    /// Picks [`RetPlainTag`].
+    pub trait RetPlainKind {
+        /// The tag.
+        fn __etl_ret(&self) -> RetPlainTag {
+            RetPlainTag
+        }
+    }
+    impl<R> RetPlainKind for &R {}
+
+    /// The rows, or the error the function returned.
+    pub enum Rows<R> {
+        /// What the function returned (a `ResourceReturn`).
+        Rows(R),
+        /// The function failed.
+        Failed(BoxError),
+    }
+
+    impl RetResultTag {
+        /// Rows of an `Ok`, the error of an `Err`.
+        pub fn rows<R, E: Into<BoxError>>(self, ret: Result<R, E>) -> Rows<R> {
+            match ret {
+                Ok(r) => Rows::Rows(r),
+                Err(e) => Rows::Failed(e.into()),
+            }
+        }
+    }
+
+    impl RetPlainTag {
+        /// The rows.
+        pub fn rows<R>(self, ret: R) -> Rows<R> {
+            Rows::Rows(ret)
+        }
+    }
+
+    /// The items of a resource whose function failed: its error.
+    pub fn failed_items(error: BoxError) -> Items {
+        Box::new(std::iter::once(Err(error)))
     }
 }
 

@@ -1,4 +1,5 @@
-//! The attribute macros of `etl`: `#[etl::resource]`, `#[etl::source]` and `#[etl::assets]`.
+//! The attribute macros of `etl`: `#[etl::resource]`, `#[etl::transformer]`, `#[etl::source]`,
+//! `#[etl::assets]` and `#[etl::asset]`.
 //!
 //! Each macro parses its options and the function, validates them (collecting every error, each
 //! on the user's token, with how to fix it), and emits the function plus registration code. No
@@ -178,6 +179,7 @@ const RESOURCE_OPTIONS: &[&str] = &[
     "schema_contract",
     "incremental",
     "merge_strategy",
+    "parallelized",
 ];
 
 /// `&etl::ResourceContext` parameters are not arguments of the call: the pipeline passes the
@@ -224,6 +226,28 @@ fn contract_tokens(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Opt
 /// the filter down to its source.
 #[proc_macro_attribute]
 pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand_resource(attr, item, false)
+}
+
+/// Declares a transformer (dlt's `@dlt.transformer`): a resource fed by the items of another.
+/// The first parameter receives one item of `data_from` (deserialized into its type); the
+/// function returns the rows for it, like a resource (an iterator, a `Vec`, or a `Result` of
+/// either). Other parameters become the arguments of the call and must be `Clone`.
+///
+/// ```ignore
+/// #[etl::transformer(data_from = users(), write_disposition = "merge", primary_key = "id")]
+/// fn user_details(user: User) -> Result<Vec<Detail>, MyError> { fetch_details(user.id) }
+/// ```
+///
+/// Takes every `#[etl::resource]` option. Its asset's default dep is `<source>_<root resource>`
+/// (dagster-dlt's rule). The parent runs inside the transformer and is not loaded by it.
+#[proc_macro_attribute]
+pub fn transformer(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand_resource(attr, item, true)
+}
+
+fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> TokenStream {
+    let kind = if transformer { "transformer" } else { "resource" };
     let item2: TokenStream2 = item.clone().into();
     let func = match syn::parse::<ItemFn>(item) {
         Ok(f) => f,
@@ -234,10 +258,7 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
         errors.push_err(e);
         Vec::new()
     });
-    check_fn_shape(&mut errors, &func, "resource");
-    if let Some(a) = &func.sig.asyncness {
-        errors.push(a.span(), "`#[etl::resource]` does not support `async fn` yet; return an iterator (collect into a `Vec` if needed)");
-    }
+    check_fn_shape(&mut errors, &func, kind);
     let ret_ty = match &func.sig.output {
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => {
@@ -251,14 +272,23 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
 
     let mut name = func.sig.ident.to_string();
     let mut setters = Vec::new();
+    let mut data_from = None;
+    let mut parallel = quote!();
+    let valid: Vec<&str> = RESOURCE_OPTIONS.iter().copied().chain(transformer.then_some("data_from")).collect();
     for (ident, value, _span) in options {
         let key = ident.to_string();
-        if !RESOURCE_OPTIONS.contains(&key.as_str()) {
-            unknown_option(&mut errors, &ident, "resource", RESOURCE_OPTIONS);
+        if !valid.contains(&key.as_str()) {
+            unknown_option(&mut errors, &ident, kind, &valid);
             continue;
         }
         let Some(value) = need_value(&mut errors, &ident, value, "...") else { continue };
         match key.as_str() {
+            "data_from" => data_from = Some(value),
+            "parallelized" => {
+                if let Some(true) = lit_bool(&mut errors, &ident, &value) {
+                    parallel = quote!(.parallelized(64));
+                }
+            }
             "name" => {
                 if let Some(s) = lit_str(&mut errors, &ident, &value) {
                     name = s.value();
@@ -326,11 +356,20 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
                     __hints.columns = ::etl::__private::IntoIterator::into_iter(#value).collect();
                 ));
             }
-            _ => unreachable!("checked against RESOURCE_OPTIONS"),
+            _ => unreachable!("checked against the options"),
         }
     }
+    if transformer && data_from.is_none() {
+        errors.push(Span::call_site(), "`#[etl::transformer]` needs `data_from = ...`, the resource whose items it receives, e.g. `data_from = users()`");
+    }
+    // The item parameter of a transformer: its first parameter that is not the context.
+    let item_param = func.sig.inputs.iter().position(|a| matches!(a, FnArg::Typed(pt) if !is_context_param(&pt.ty)));
+    if transformer && item_param.is_none() {
+        errors.push(func.sig.ident.span(), "a transformer takes the parent's item as its first parameter, e.g. `fn details(user: User) -> Vec<Detail>`");
+    }
     // The function itself is unusable: emit it unchanged with the errors.
-    let Some(ret_ty) = ret_ty.filter(|_| func.sig.generics.params.is_empty() && func.sig.asyncness.is_none() && !matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)))) else {
+    let usable = func.sig.generics.params.is_empty() && !matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)));
+    let Some(ret_ty) = ret_ty.filter(|_| usable && (!transformer || (data_from.is_some() && item_param.is_some()))) else {
         return fallback(item2, errors.0.unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid resource function")));
     };
     // Option errors: expand with the valid options so callers see a `Resource` (no follow-on
@@ -345,40 +384,72 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
     let fn_name = &sig.ident;
     let mut outer_inputs = Vec::new();
     let mut arg_names = Vec::new();
+    let mut item_ty = None;
     for (i, input) in sig.inputs.iter().enumerate() {
         if let FnArg::Typed(pt) = input {
             if is_context_param(&pt.ty) {
-                arg_names.push(format_ident!("__cx"));
+                arg_names.push(quote!(__cx));
+                continue;
+            }
+            let ty = &pt.ty;
+            if transformer && Some(i) == item_param {
+                item_ty = Some(ty.clone());
+                arg_names.push(quote!(__item));
                 continue;
             }
             let arg = format_ident!("__etl_arg{}", i);
-            let ty = &pt.ty;
             outer_inputs.push(quote!(#arg: #ty));
-            arg_names.push(arg);
+            // A transformer calls the function once per item: its arguments are cloned.
+            arg_names.push(if transformer { quote!(::core::clone::Clone::clone(&#arg)) } else { quote!(#arg) });
         }
     }
     let inner_inputs = &sig.inputs;
-    let body_call = quote_spanned!(ret_ty.span()=>
-        ::etl::__private::ResourceReturn::into_rows(__etl_body(#(#arg_names),*))
-    );
-    let map_rows = quote_spanned!(ret_ty.span()=>
-        ::etl::__private::Iterator::map(__rows, |__item| (&__item).__etl_kind().into_value(__item))
-    );
+    let asyncness = &sig.asyncness;
+    let call = quote!(__etl_body(#(#arg_names),*));
+    // An `async fn` runs to completion on etl's runtime, on the thread that pulls the rows.
+    let call = if asyncness.is_some() { quote!(::etl::__private::block_on(#call)) } else { call };
+    // `ResourceReturn::into_rows` is called directly, spanned on the return type, so a return
+    // type that is not rows is reported there with the trait's own message.
+    let into_rows = quote_spanned!(ret_ty.span()=> ::etl::__private::ResourceReturn::into_rows(__r));
+    let produce = quote! {
+        #[allow(unused_imports)]
+        use ::etl::__private::{PlainKind as _, ResultKind as _, RetPlainKind as _, RetResultKind as _};
+        let __ret = #call;
+        match (&__ret).__etl_ret().rows(__ret) {
+            ::etl::__private::Rows::Rows(__r) => ::etl::__private::Ok(::etl::__private::boxed_items(
+                ::etl::__private::Iterator::map(#into_rows, |__row| (&__row).__etl_kind().into_value(__row)),
+            )),
+            ::etl::__private::Rows::Failed(__e) => ::etl::__private::Ok(::etl::__private::failed_items(__e)),
+        }
+    };
+    let make = if transformer {
+        let data_from = data_from.expect("checked");
+        let item_ty = item_ty.expect("checked");
+        quote_spanned!(data_from.span()=>
+            let __parent: ::etl::__private::Resource = ::core::convert::Into::into(#data_from);
+            ::etl::__private::Resource::transformer(__hints, __parent, move |__item, __cx: &::etl::__private::ResourceContext| {
+                let _ = __cx;
+                let __item: #item_ty = ::etl::__private::item_as(#name, __item)?;
+                #produce
+            })
+        )
+    } else {
+        quote!(
+            ::etl::__private::Resource::with_context(__hints, move |__cx: &::etl::__private::ResourceContext| {
+                let _ = __cx;
+                #produce
+            })
+        )
+    };
     let expanded = quote! {
         #(#attrs)*
         #vis fn #fn_name(#(#outer_inputs),*) -> ::etl::__private::Resource {
             #[allow(clippy::needless_return)]
-            fn __etl_body(#inner_inputs) -> #ret_ty #block
+            #asyncness fn __etl_body(#inner_inputs) -> #ret_ty #block
             let mut __hints = ::etl::__private::ResourceHints::new(#name);
             #(#setters)*
             #description
-            ::etl::__private::Resource::with_context(__hints, move |__cx: &::etl::__private::ResourceContext| {
-                let _ = __cx;
-                #[allow(unused_imports)]
-                use ::etl::__private::{PlainKind as _, ResultKind as _};
-                let __rows = #body_call;
-                ::etl::__private::Ok(::etl::__private::boxed_items(#map_rows))
-            })
+            ({ #make }) #parallel
         }
         #option_errors
     };

@@ -90,6 +90,7 @@ impl AssetGraph {
                     table_name: normalize_identifier(resource.hints().table()),
                     description: resource.hints().description.clone(),
                     destination_name: pipeline.destination_config().name().to_owned(),
+                    data_from: resource.hints().data_from.clone(),
                 };
                 let group = translator
                     .group_name(&info)

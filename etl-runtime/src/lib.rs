@@ -9,6 +9,7 @@
 #![cfg_attr(not(feature = "duckdb"), allow(unused_imports, dead_code))]
 
 pub mod asset;
+pub mod asyncio;
 pub mod cli;
 pub mod context;
 #[cfg(feature = "duckdb")]

@@ -17,6 +17,8 @@ pub struct DltResourceInfo {
     pub description: Option<String>,
     /// Destination name (`duckdb`).
     pub destination_name: String,
+    /// For a transformer: the root resource its items come from.
+    pub data_from: Option<String>,
 }
 
 /// Customises the asset graph made from dlt resources. Every method has dagster-dlt's default;
@@ -27,9 +29,11 @@ pub trait DltTranslator: Send + Sync {
         AssetKey::new(format!("dlt_{}_{}", info.source_name, info.resource_name))
     }
 
-    /// Upstream keys; default `<source>_<resource>` (an external asset nothing defines).
+    /// Upstream keys; default `<source>_<resource>` (an external asset nothing defines), and for
+    /// a transformer `<source>_<root resource>`.
     fn deps(&self, info: &DltResourceInfo) -> Vec<AssetKey> {
-        vec![AssetKey::new(format!("{}_{}", info.source_name, info.resource_name))]
+        let upstream = info.data_from.as_deref().unwrap_or(&info.resource_name);
+        vec![AssetKey::new(format!("{}_{upstream}", info.source_name))]
     }
 
     /// Group; `None` keeps the definition's `group_name` or `default`.

@@ -33,7 +33,7 @@
 
 #![warn(missing_docs)]
 
-pub use etl_macros::{asset, assets, resource, source};
+pub use etl_macros::{asset, assets, resource, source, transformer};
 
 pub use etl_core::{
     incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
@@ -44,6 +44,7 @@ pub use etl_core::{
     value::{to_value, Value},
 };
 pub use etl_runtime::{
+    asyncio::{stream_rows, StreamRows},
     asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn},
     cli::{main, main_with, Definitions},
     context::{AssetExecutionContext, ConfigurableResource, DltResource, MaterializeResult, Resources},
@@ -106,7 +107,9 @@ pub mod __private {
 
     pub use etl_core::hints::{ContractMode, MergeStrategy, ResourceHints, SchemaContract, WriteDisposition};
     pub use etl_core::resource::item::{PlainKind, ResultKind};
-    pub use etl_core::resource::{boxed_items, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source};
+    pub use etl_core::resource::ret::{failed_items, RetPlainKind, RetResultKind, Rows};
+    pub use etl_core::resource::{boxed_items, item_as, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source};
+    pub use etl_runtime::asyncio::block_on;
     pub use etl_runtime::asset::{Location, Materializations};
     pub use etl_runtime::context::{plain_asset_output, AssetParam, IntoAssetOutput, InvokeContext};
     pub use etl_runtime::inventory;

@@ -7,4 +7,5 @@ mod conformance;
 mod examples;
 mod nested;
 mod pipeline_api;
+mod resources;
 mod sources;

@@ -1,0 +1,125 @@
+//! Resource shapes beyond iterators: transformers, `async fn`, streams, `Result` returns and
+//! parallelized resources, loaded through a pipeline.
+
+use etl_tests::{columns, scalar};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Serialize, Deserialize, Clone)]
+struct User {
+    id: i64,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct Detail {
+    user_id: i64,
+    key: String,
+    score: f64,
+}
+
+#[etl::resource(primary_key = "id")]
+fn users() -> Vec<User> {
+    vec![User { id: 1, name: "Ada".into() }, User { id: 2, name: "Grace".into() }]
+}
+
+/// Details per user: two rows each, fetched "from an API" that knows a `prefix`.
+#[etl::transformer(data_from = users(), write_disposition = "merge", primary_key = ["user_id", "key"])]
+fn user_details(user: User, prefix: String) -> Result<Vec<Detail>, std::io::Error> {
+    Ok((0..2).map(|i| Detail { user_id: user.id, key: format!("{prefix}{i}"), score: user.id as f64 + i as f64 / 10.0 }).collect())
+}
+
+/// Fails for user 2: the run fails and loads nothing.
+#[etl::transformer(data_from = users())]
+fn failing_details(user: User) -> Result<Option<Detail>, std::io::Error> {
+    if user.id == 2 {
+        return Err(std::io::Error::other(format!("HTTP 500 for user {}", user.id)));
+    }
+    Ok(Some(Detail { user_id: user.id, key: "k".into(), score: 0.0 }))
+}
+
+#[etl::source]
+fn people() -> etl::Source {
+    (users(), user_details("k".to_owned()))
+}
+
+#[test]
+fn a_transformer_loads_rows_per_parent_item_and_depends_on_its_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("people_pipeline").dataset_name("people").working_dir(dir.path());
+    p.run(people()).unwrap();
+    let db = p.database_path();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM people.user_details"), json!(4));
+    assert_eq!(scalar(&db, "SELECT string_agg(key, ',' ORDER BY user_id, key) FROM people.user_details"), json!("k0,k1,k0,k1"));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM people.users"), json!(2));
+    // Merge on the compound key: a second run replaces, not duplicates.
+    p.run(people()).unwrap();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM people.user_details"), json!(4));
+    assert_eq!(user_details("k".into()).hints().data_from.as_deref(), Some("users"));
+    let translator = etl::DefaultTranslator;
+    let info = etl::DltResourceInfo {
+        source_name: "people".into(),
+        resource_name: "user_details".into(),
+        table_name: "user_details".into(),
+        description: None,
+        destination_name: "duckdb".into(),
+        data_from: Some("users".into()),
+    };
+    use etl::DltTranslator as _;
+    assert_eq!(translator.deps(&info)[0].to_string(), "people_users", "dagster-dlt: a transformer depends on `<source>_<root>`");
+}
+
+#[test]
+fn an_error_returned_by_a_resource_fails_the_run_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("fail_pipeline").working_dir(dir.path());
+    let err = p.run(failing_details()).unwrap_err();
+    assert_eq!(err.step, etl::Step::Extract);
+    let text = err.to_string();
+    assert!(text.contains("failing_details") && text.contains("HTTP 500 for user 2"), "{text}");
+    assert!(!p.database_path().exists(), "a failed first run leaves no database");
+
+    #[etl::resource]
+    fn page() -> Result<Vec<serde_json::Value>, std::io::Error> {
+        Err(std::io::Error::other("rate limited"))
+    }
+    let err = p.run(page()).unwrap_err();
+    assert!(err.to_string().contains("rate limited"), "a `Result` return never drops its error: {err}");
+}
+
+#[test]
+fn async_and_stream_and_parallelized_resources_load() {
+    #[etl::resource]
+    async fn fetched() -> Vec<serde_json::Value> {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        (1..=3).map(|i| json!({"id": i})).collect()
+    }
+
+    struct Pages(u32);
+    impl futures_core::Stream for Pages {
+        type Item = serde_json::Value;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            self.0 += 1;
+            std::task::Poll::Ready((self.0 <= 5).then(|| json!({"page": self.0})))
+        }
+    }
+
+    #[etl::resource]
+    fn streamed() -> etl::StreamRows<Pages> {
+        etl::stream_rows(Pages(0))
+    }
+
+    #[etl::resource(parallelized = true)]
+    fn threaded() -> impl Iterator<Item = serde_json::Value> + Send + 'static {
+        (0..10_000).map(|i| json!({"i": i, "even": i % 2 == 0}))
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("shapes_pipeline").dataset_name("shapes").working_dir(dir.path());
+    p.run(etl::Source::with("shapes", (fetched(), streamed(), threaded())).unwrap()).unwrap();
+    let db = p.database_path();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM shapes.fetched"), json!(3));
+    assert_eq!(scalar(&db, "SELECT sum(page)::BIGINT FROM shapes.streamed"), json!(15));
+    assert_eq!(scalar(&db, "SELECT count(*) FILTER (WHERE even) FROM shapes.threaded"), json!(5000));
+    assert_eq!(columns(&db, "shapes", "threaded")[1].1, "BOOLEAN");
+}
