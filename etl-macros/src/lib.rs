@@ -48,6 +48,38 @@ fn fallback(item: TokenStream2, errors: syn::Error) -> TokenStream {
     quote!(#item #errs).into()
 }
 
+/// The start shared by every attribute: the function, its options, and the shape checks.
+struct Parsed {
+    item: TokenStream2,
+    func: ItemFn,
+    errors: Errors,
+    options: Vec<(syn::Ident, Option<Expr>, Span)>,
+}
+
+fn parse_attr(attr: TokenStream, item: TokenStream, kind: &str) -> Result<Parsed, TokenStream> {
+    let item2: TokenStream2 = item.clone().into();
+    let func = syn::parse::<ItemFn>(item).map_err(|e| fallback(item2.clone(), e))?;
+    let mut errors = Errors::default();
+    let options = parse_options(attr).unwrap_or_else(|e| {
+        errors.push_err(e);
+        Vec::new()
+    });
+    check_fn_shape(&mut errors, &func, kind);
+    Ok(Parsed { item: item2, func, errors, options })
+}
+
+/// Where the annotated function is, as `etl::__private::Location` (expanded at the call site).
+fn location() -> TokenStream2 {
+    quote! {
+        ::etl::__private::Location {
+            module_path: ::core::module_path!(),
+            file: ::core::file!(),
+            line: ::core::line!(),
+            column: ::core::column!(),
+        }
+    }
+}
+
 fn parse_options(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, Option<Expr>, Span)>> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse(attr)?;
     let mut out = Vec::new();
@@ -248,17 +280,10 @@ pub fn transformer(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> TokenStream {
     let kind = if transformer { "transformer" } else { "resource" };
-    let item2: TokenStream2 = item.clone().into();
-    let func = match syn::parse::<ItemFn>(item) {
-        Ok(f) => f,
-        Err(e) => return fallback(item2, e),
+    let Parsed { item: item2, func, mut errors, options } = match parse_attr(attr, item, kind) {
+        Ok(p) => p,
+        Err(tokens) => return tokens,
     };
-    let mut errors = Errors::default();
-    let options = parse_options(attr).unwrap_or_else(|e| {
-        errors.push_err(e);
-        Vec::new()
-    });
-    check_fn_shape(&mut errors, &func, kind);
     let ret_ty = match &func.sig.output {
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => {
@@ -464,17 +489,10 @@ const SOURCE_OPTIONS: &[&str] = &["name", "max_table_nesting", "schema_contract"
 /// the source name is the schema name. Options: `name`, `max_table_nesting`, `schema_contract`.
 #[proc_macro_attribute]
 pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: TokenStream2 = item.clone().into();
-    let func = match syn::parse::<ItemFn>(item) {
-        Ok(f) => f,
-        Err(e) => return fallback(item2, e),
+    let Parsed { item: item2, func, mut errors, options } = match parse_attr(attr, item, "source") {
+        Ok(p) => p,
+        Err(tokens) => return tokens,
     };
-    let mut errors = Errors::default();
-    let options = parse_options(attr).unwrap_or_else(|e| {
-        errors.push_err(e);
-        Vec::new()
-    });
-    check_fn_shape(&mut errors, &func, "source");
     if let Some(a) = &func.sig.asyncness {
         errors.push(a.span(), "`#[etl::source]` functions cannot be `async`: a source only declares resources");
     }
@@ -550,17 +568,10 @@ const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_n
 /// `retry = etl::RetryPolicy::new(3)...`, `pool = "name"` (besides the DuckDB file's own pool).
 #[proc_macro_attribute]
 pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: TokenStream2 = item.clone().into();
-    let func = match syn::parse::<ItemFn>(item) {
-        Ok(f) => f,
-        Err(e) => return fallback(item2, e),
+    let Parsed { item: item2, func, mut errors, options } = match parse_attr(attr, item, "assets") {
+        Ok(p) => p,
+        Err(tokens) => return tokens,
     };
-    let mut errors = Errors::default();
-    let options = parse_options(attr).unwrap_or_else(|e| {
-        errors.push_err(e);
-        Vec::new()
-    });
-    check_fn_shape(&mut errors, &func, "assets");
     if let Some(a) = &func.sig.asyncness {
         errors.push(a.span(), "`#[etl::assets]` functions cannot be `async` yet; make it a plain `fn`");
     }
@@ -634,6 +645,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let pipeline_fn = quote_spanned!(pipeline_expr.span()=>
         fn __etl_pipeline() -> ::etl::__private::Pipeline { #pipeline_expr }
     );
+    let location = location();
     let expanded = quote! {
         #func
 
@@ -658,12 +670,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
             ::etl::__private::inventory::submit! {
                 ::etl::__private::DltAssetsDef {
                     name: #op_name,
-                    location: ::etl::__private::Location {
-                        module_path: ::core::module_path!(),
-                        file: ::core::file!(),
-                        line: ::core::line!(),
-                        column: ::core::column!(),
-                    },
+                    location: #location,
                     source: __etl_source,
                     pipeline: __etl_pipeline,
                     invoke: __etl_invoke,
@@ -747,17 +754,10 @@ const ASSET_OPTIONS: &[&str] = &["key", "deps", "group_name", "kinds", "tags", "
 /// `Result` of either.
 #[proc_macro_attribute]
 pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: TokenStream2 = item.clone().into();
-    let func = match syn::parse::<ItemFn>(item) {
-        Ok(f) => f,
-        Err(e) => return fallback(item2, e),
+    let Parsed { item: item2, func, mut errors, options } = match parse_attr(attr, item, "asset") {
+        Ok(p) => p,
+        Err(tokens) => return tokens,
     };
-    let mut errors = Errors::default();
-    let options = parse_options(attr).unwrap_or_else(|e| {
-        errors.push_err(e);
-        Vec::new()
-    });
-    check_fn_shape(&mut errors, &func, "asset");
     if let Some(a) = &func.sig.asyncness {
         errors.push(a.span(), "`#[etl::asset]` functions cannot be `async` yet; make it a plain `fn`");
     }
@@ -820,6 +820,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let guard = format_ident!("__ETL_ASSET_{}", fn_name, span = fn_name.span());
     let op_name = fn_name.to_string();
+    let location = location();
     let expanded = quote! {
         #func
 
@@ -849,12 +850,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
                     description: #description,
                     pool: #pool,
                     retry: #retry,
-                    location: ::etl::__private::Location {
-                        module_path: ::core::module_path!(),
-                        file: ::core::file!(),
-                        line: ::core::line!(),
-                        column: ::core::column!(),
-                    },
+                    location: #location,
                     invoke: __etl_invoke,
                     requirements: __etl_requirements,
                 }
