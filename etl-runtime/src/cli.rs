@@ -166,7 +166,18 @@ pub fn main() -> ExitCode {
 /// Runs the CLI over the registered assets with user resources and schedules
 /// (`etl::main_with(etl::Resources::new().with(..))` or `etl::main_with(etl::Definitions::new()...)`).
 pub fn main_with(definitions: impl Into<Definitions>) -> ExitCode {
-    let cli = Cli::parse();
+    main_from(std::env::args_os().skip(1), definitions)
+}
+
+/// Runs the CLI on given arguments (those after the program name), for binaries that take
+/// options of their own first: parse and remove them, then hand the rest over.
+pub fn main_from<I, T>(args: I, definitions: impl Into<Definitions>) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let program = std::env::args_os().next().unwrap_or_else(|| "etl".into());
+    let cli = Cli::parse_from(std::iter::once(program).chain(args.into_iter().map(Into::into)));
     crate::logging::init(&cli.log, cli.log_format);
     run(cli, &registered(), definitions.into())
 }

@@ -46,7 +46,7 @@ pub use etl_core::{
 pub use etl_runtime::{
     asyncio::{stream_rows, StreamRows},
     asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn},
-    cli::{main, main_with, Definitions},
+    cli::{main, main_from, main_with, Definitions},
     context::{AssetExecutionContext, ConfigurableResource, DltResource, MaterializeResult, Resources},
     error::{PipelineError, Step},
     execute::{AssetOutcome, RunResult},

@@ -22,7 +22,7 @@ use etl::sources::{Config, Secret};
 
 #[path = "../common/args.rs"]
 mod args;
-use args::{rerun_with, take_option};
+use args::take_option;
 
 #[derive(serde::Deserialize)]
 struct Settings {
@@ -79,7 +79,11 @@ fn api_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> e
 fn main() -> ExitCode {
     // `--base-url <url>` becomes the config value SOURCES__API_SOURCE__BASE_URL.
     match take_option("--base-url") {
-        Some((url, rest)) => rerun_with(rest, "SOURCES__API_SOURCE__BASE_URL", url.as_ref()),
+        Some((url, rest)) => {
+            // Set before any thread starts; the source reads it as config.
+            std::env::set_var("SOURCES__API_SOURCE__BASE_URL", url);
+            etl::main_from(rest, etl::Definitions::new())
+        }
         None => etl::main(),
     }
 }

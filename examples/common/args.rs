@@ -1,9 +1,8 @@
 //! Options of an example binary that the asset CLI does not know: taken out of the arguments
-//! and passed on as dlt-style config (environment variables) to a re-run of the binary.
+//! (then passed on as dlt-style config, an environment variable) before `etl::main_from` parses
+//! the rest.
 
 #![allow(dead_code)]
-
-use std::process::ExitCode;
 
 /// Removes `--name value` (or `--name=value`) from the arguments.
 pub fn take_option(name: &str) -> Option<(String, Vec<std::ffi::OsString>)> {
@@ -22,28 +21,4 @@ pub fn take_option(name: &str) -> Option<(String, Vec<std::ffi::OsString>)> {
         }
     }
     None
-}
-
-/// Runs this binary again with `args` and one more environment variable (the asset CLI parses
-/// the process's own arguments, so options of the example are passed on as config).
-pub fn rerun_with(args: Vec<std::ffi::OsString>, var: &str, value: &std::ffi::OsStr) -> ExitCode {
-    let exe = std::env::current_exe().expect("path of this binary");
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(args).env(var, value);
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let err = cmd.exec();
-        eprintln!("error: cannot run {var}=...: {err}");
-        ExitCode::FAILURE
-    }
-    #[cfg(not(unix))]
-    match cmd.status() {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }

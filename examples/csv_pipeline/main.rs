@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 #[path = "../common/args.rs"]
 mod args;
-use args::{rerun_with, take_option};
+use args::take_option;
 
 use etl::sources::filesystem::{resources_in_dir, Format};
 use etl::sources::Config;
@@ -51,7 +51,9 @@ fn main() -> ExitCode {
     match take_option("--dir") {
         Some((dir, rest)) => {
             let dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.into());
-            rerun_with(rest, "SOURCES__CSV_SOURCE__DIR", dir.as_os_str())
+            // Set before any thread starts; the source reads it as config.
+            std::env::set_var("SOURCES__CSV_SOURCE__DIR", dir);
+            etl::main_from(rest, etl::Definitions::new())
         }
         None => etl::main(),
     }
