@@ -68,6 +68,46 @@ fn parse_attr(attr: TokenStream, item: TokenStream, kind: &str) -> Result<Parsed
     Ok(Parsed { item: item2, func, errors, options })
 }
 
+/// Parameters marked `#[config]` (or `#[secret]`) are not arguments of the call: they are
+/// resolved from dlt-style config (`SOURCES__<SECTION>__<ARG>`, `.etl/secrets.toml`,
+/// `.etl/config.toml`) when the function is called. Returns the marked parameters as
+/// `(pattern ident, type, optional)` and strips the markers from `sig`.
+fn take_config_params(errors: &mut Errors, sig: &mut syn::Signature) -> Vec<(syn::Ident, Type, bool)> {
+    let mut out = Vec::new();
+    for input in sig.inputs.iter_mut() {
+        let FnArg::Typed(pt) = input else { continue };
+        let before = pt.attrs.len();
+        pt.attrs.retain(|a| !(a.path().is_ident("config") || a.path().is_ident("secret")));
+        if pt.attrs.len() == before {
+            continue;
+        }
+        let syn::Pat::Ident(id) = &*pt.pat else {
+            errors.push(pt.pat.span(), "a `#[config]` parameter needs a plain name: it is the config key");
+            continue;
+        };
+        let optional = matches!(&*pt.ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"));
+        out.push((id.ident.clone(), (*pt.ty).clone(), optional));
+    }
+    out
+}
+
+/// Resolves config parameters into local bindings of the same names (all missing values are
+/// reported at once; a missing value panics with where it was looked for, as dlt raises).
+fn config_prelude(section: &str, params: &[(syn::Ident, Type, bool)]) -> TokenStream2 {
+    if params.is_empty() {
+        return quote!();
+    }
+    let names: Vec<_> = params.iter().map(|(n, _, _)| n).collect();
+    let types: Vec<_> = params.iter().map(|(_, t, _)| t).collect();
+    let required: Vec<String> = params.iter().filter(|(_, _, opt)| !opt).map(|(n, _, _)| n.to_string()).collect();
+    quote! {
+        #[derive(::etl::__private::serde::Deserialize)]
+        #[serde(crate = "::etl::__private::serde")]
+        struct __EtlConfig { #(#names: #types),* }
+        let __EtlConfig { #(#names),* } = ::etl::__private::config_args::<__EtlConfig>(#section, &[#(#required),*]);
+    }
+}
+
 /// Where the annotated function is, as `etl::__private::Location` (expanded at the call site).
 fn location() -> TokenStream2 {
     quote! {
@@ -388,7 +428,8 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         errors.push(Span::call_site(), "`#[etl::transformer]` needs `data_from = ...`, the resource whose items it receives, e.g. `data_from = users()`");
     }
     // The item parameter of a transformer: its first parameter that is not the context.
-    let item_param = func.sig.inputs.iter().position(|a| matches!(a, FnArg::Typed(pt) if !is_context_param(&pt.ty)));
+    let is_config = |pt: &syn::PatType| pt.attrs.iter().any(|a| a.path().is_ident("config") || a.path().is_ident("secret"));
+    let item_param = func.sig.inputs.iter().position(|a| matches!(a, FnArg::Typed(pt) if !is_context_param(&pt.ty) && !is_config(pt)));
     if transformer && item_param.is_none() {
         errors.push(func.sig.ident.span(), "a transformer takes the parent's item as its first parameter, e.g. `fn details(user: User) -> Vec<Detail>`");
     }
@@ -405,6 +446,9 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         None => quote!(),
     };
 
+    let mut func = func;
+    let config = take_config_params(&mut Errors::default(), &mut func.sig);
+    let prelude = config_prelude(&name, &config);
     let ItemFn { attrs, vis, sig, block } = &func;
     let fn_name = &sig.ident;
     let mut outer_inputs = Vec::new();
@@ -415,6 +459,13 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
             if is_context_param(&pt.ty) {
                 arg_names.push(quote!(__cx));
                 continue;
+            }
+            if let syn::Pat::Ident(id) = &*pt.pat {
+                if config.iter().any(|(n, _, _)| *n == id.ident) {
+                    let n = &id.ident;
+                    arg_names.push(quote!(::core::clone::Clone::clone(&#n)));
+                    continue;
+                }
             }
             let ty = &pt.ty;
             if transformer && Some(i) == item_param {
@@ -471,6 +522,7 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         #vis fn #fn_name(#(#outer_inputs),*) -> ::etl::__private::Resource {
             #[allow(clippy::needless_return)]
             #asyncness fn __etl_body(#inner_inputs) -> #ret_ty #block
+            #prelude
             let mut __hints = ::etl::__private::ResourceHints::new(#name);
             #(#setters)*
             #description
@@ -535,13 +587,20 @@ pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !shape_ok {
         return fallback(item2, errors.0.unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid source function")));
     }
+    let mut func = func;
+    let config = take_config_params(&mut errors, &mut func.sig);
+    let prelude = config_prelude(&name, &config);
     let option_errors = errors.0.map(|e| e.to_compile_error()).unwrap_or_default();
     let ItemFn { attrs, vis, sig, block } = &func;
     let fn_name = &sig.ident;
-    let inputs = &sig.inputs;
+    let inputs = sig.inputs.iter().filter(|i| match i {
+        FnArg::Typed(pt) => !matches!(&*pt.pat, syn::Pat::Ident(id) if config.iter().any(|(n, _, _)| *n == id.ident)),
+        FnArg::Receiver(_) => true,
+    });
     let expanded = quote! {
         #(#attrs)*
-        #vis fn #fn_name(#inputs) -> ::etl::__private::Source {
+        #vis fn #fn_name(#(#inputs),*) -> ::etl::__private::Source {
+            #prelude
             #[allow(clippy::redundant_closure_call, clippy::needless_return, unused_mut)]
             let __resources = ::etl::__private::IntoResources::into_resources((move || #block)());
             ::etl::__private::make_source(#name, __resources, |__source| { #nesting #contract __source })

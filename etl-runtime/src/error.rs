@@ -78,3 +78,12 @@ impl PipelineError {
         PipelineError { step: Step::Load, resource: None, row: None, message: error.to_string(), source: Some(Box::new(error)) }
     }
 }
+
+/// The message of a caught panic (`&str` or `String` payloads).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
+}

@@ -557,14 +557,8 @@ fn invoke(step: &Step, options: &RunOptions, log: Option<RunLog>, run_id: &str, 
         };
         let dlt = DltResource::new();
         let cx = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (op.invoke())(&cx))).unwrap_or_else(|panic| {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
-            Err(AssetError::msg(format!("op `{}` panicked: {text}", op.name())))
-        });
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (op.invoke())(&cx)))
+            .unwrap_or_else(|panic| Err(AssetError::msg(format!("op `{}` panicked: {}", op.name(), crate::error::panic_text(panic.as_ref())))));
         match &result {
             Ok(_) => tracing::info!("op succeeded"),
             Err(e) => tracing::debug!("op attempt failed: {e}"),

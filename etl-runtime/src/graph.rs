@@ -74,8 +74,9 @@ impl AssetGraph {
             let built = catch_unwind(AssertUnwindSafe(|| ((def.source)(), (def.pipeline)())));
             let (source, pipeline) = match built {
                 Ok(pair) => pair,
-                Err(_) => {
-                    problems.push(format!("building the source or pipeline of `{}` ({}) panicked", def.name, def.location));
+                Err(panic) => {
+                    let message = crate::error::panic_text(panic.as_ref());
+                    problems.push(format!("building the source or pipeline of `{}` ({}) failed: {message}", def.name, def.location));
                     continue;
                 }
             };

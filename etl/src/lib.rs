@@ -110,6 +110,18 @@ pub mod __private {
     pub use etl_core::resource::ret::{failed_items, RetPlainKind, RetResultKind, Rows};
     pub use etl_core::resource::{boxed_items, item_as, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source};
     pub use etl_runtime::asyncio::block_on;
+    pub use serde;
+
+    /// Resolves `#[config]` parameters of section `sources.<section>`; all missing values are
+    /// reported in one panic naming every place they were looked for (dlt raises the same way
+    /// when a source is called without its config).
+    #[cfg(feature = "sources")]
+    pub fn config_args<T: serde::de::DeserializeOwned>(section: &str, required: &[&str]) -> T {
+        match etl_sources::Config::load().and_then(|c| c.resolve::<T>(&["sources", section], required)) {
+            Ok(values) => values,
+            Err(e) => panic!("the config of `{section}` is incomplete: {e}"),
+        }
+    }
     pub use etl_runtime::asset::{Location, Materializations};
     pub use etl_runtime::context::{plain_asset_output, AssetParam, IntoAssetOutput, InvokeContext};
     pub use etl_runtime::inventory;

@@ -123,3 +123,32 @@ fn async_and_stream_and_parallelized_resources_load() {
     assert_eq!(scalar(&db, "SELECT count(*) FILTER (WHERE even) FROM shapes.threaded"), json!(5000));
     assert_eq!(columns(&db, "shapes", "threaded")[1].1, "BOOLEAN");
 }
+
+#[etl::source]
+fn configured(#[config] base_url: String, #[secret] token: Option<String>, #[config] page_size: Option<u32>) -> etl::Source {
+    #[etl::resource]
+    fn settings(url: String, token: Option<String>, page_size: Option<u32>) -> Vec<serde_json::Value> {
+        vec![json!({"url": url, "has_token": token.is_some(), "page_size": page_size})]
+    }
+    settings(base_url, token, page_size)
+}
+
+#[test]
+fn config_parameters_come_from_the_environment_and_missing_ones_are_named() {
+    // The only test that sets these variables (tests run in threads of one process).
+    std::env::set_var("SOURCES__CONFIGURED__BASE_URL", "http://127.0.0.1:9/api");
+    std::env::set_var("SOURCES__CONFIGURED__PAGE_SIZE", "50");
+    let source = configured();
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("configured_pipeline").dataset_name("cfg").working_dir(dir.path());
+    p.run(source).unwrap();
+    let db = p.database_path();
+    assert_eq!(scalar(&db, "SELECT url || ' ' || has_token || ' ' || page_size FROM cfg.settings"), json!("http://127.0.0.1:9/api false 50"));
+
+    std::env::remove_var("SOURCES__CONFIGURED__BASE_URL");
+    let panic = std::panic::catch_unwind(configured).err().expect("missing config");
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("the config of `configured` is incomplete") && text.contains("`base_url`"), "{text}");
+    assert!(text.contains("SOURCES__CONFIGURED__BASE_URL"), "names where it looked: {text}");
+    assert!(!text.contains("token"), "optional values are not required: {text}");
+}
