@@ -250,7 +250,16 @@ impl RunStore {
     }
 
     fn asset_file(&self, key: &str) -> PathBuf {
-        let name: String = key.chars().map(|c| if c == '/' { '.' } else { c }).collect();
+        // Percent-encoded, so that distinct keys never share a file (`a/b` vs `a.b`).
+        let mut name = String::with_capacity(key.len());
+        for c in key.chars() {
+            match c {
+                '/' => name.push_str("%2F"),
+                '%' => name.push_str("%25"),
+                '\\' => name.push_str("%5C"),
+                c => name.push(c),
+            }
+        }
         self.home.join("assets").join(format!("{name}.jsonl"))
     }
 
