@@ -79,6 +79,24 @@ pub struct ResourceContext {
     pub state: ResourceState,
 }
 
+thread_local! {
+    static RUN_DIR: std::cell::RefCell<Option<std::path::PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `dir` as the directory of the current run (an asset's `--workdir`), which
+/// config lookups (`.etl/config.toml`) use instead of the process's working directory.
+pub fn with_run_dir<T>(dir: &std::path::Path, f: impl FnOnce() -> T) -> T {
+    let previous = RUN_DIR.with(|d| d.replace(Some(dir.to_owned())));
+    let out = f();
+    RUN_DIR.with(|d| *d.borrow_mut() = previous);
+    out
+}
+
+/// The directory of the run this thread works for, if any (see [`with_run_dir`]).
+pub fn run_dir() -> Option<std::path::PathBuf> {
+    RUN_DIR.with(|d| d.borrow().clone())
+}
+
 /// A named, lazily evaluated producer of rows (dlt's `@dlt.resource`).
 pub struct Resource {
     hints: ResourceHints,

@@ -183,7 +183,8 @@ pub fn new_run_id() -> String {
 /// Materializes `selection` of the definitions. Graph problems (duplicate keys, unknown deps,
 /// cycles, unknown selection, missing resources) are reported before anything runs.
 pub fn materialize(registry: &Registry, selection: &str, options: &RunOptions) -> Result<RunResult, GraphError> {
-    let graph = AssetGraph::build(registry)?;
+    // Sources are built (config read) as the run will build them: in its directory.
+    let graph = etl_core::resource::with_run_dir(&options.working_dir, || AssetGraph::build(registry))?;
     let keys = graph.select(selection)?;
     let steps = graph.plan(&keys)?;
     check_resources(&steps, &options.resources)?;
@@ -201,7 +202,7 @@ pub fn materialize_from_failure(registry: &Registry, run_id: &str, options: &Run
     }
     let done: BTreeSet<String> =
         events.iter().filter(|e| e.kind == EventKind::Materialization).filter_map(|e| e.asset.clone()).collect();
-    let graph = AssetGraph::build(registry)?;
+    let graph = etl_core::resource::with_run_dir(&options.working_dir, || AssetGraph::build(registry))?;
     let mut todo = Vec::new();
     for key in record.assets.iter().filter(|k| !done.contains(*k)) {
         let key = AssetKey::from_path(key);
@@ -557,7 +558,8 @@ fn invoke(step: &Step, options: &RunOptions, log: Option<RunLog>, run_id: &str, 
         };
         let dlt = DltResource::new();
         let cx = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (op.invoke())(&cx)))
+        let run = || etl_core::resource::with_run_dir(&options.working_dir, || (op.invoke())(&cx));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
             .unwrap_or_else(|panic| Err(AssetError::msg(format!("op `{}` panicked: {}", op.name(), crate::error::panic_text(panic.as_ref())))));
         match &result {
             Ok(_) => tracing::info!("op succeeded"),

@@ -114,10 +114,12 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Loads `.etl/config.toml` and `.etl/secrets.toml` of the working directory (missing files
-    /// are empty) and reads the process environment.
+    /// Loads `.etl/config.toml` and `.etl/secrets.toml` of the run's directory (an asset run's
+    /// `--workdir`, else the process's working directory; missing files are empty) and reads the
+    /// process environment.
     pub fn load() -> Result<Self, ConfigError> {
-        Config::load_from(std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+        let dir = etl_core::resource::run_dir().or_else(|| std::env::current_dir().ok()).unwrap_or_else(|| PathBuf::from("."));
+        Config::load_from(dir)
     }
 
     /// Loads `<dir>/.etl/config.toml` and `<dir>/.etl/secrets.toml`.

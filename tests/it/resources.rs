@@ -152,3 +152,29 @@ fn config_parameters_come_from_the_environment_and_missing_ones_are_named() {
     assert!(text.contains("SOURCES__CONFIGURED__BASE_URL"), "names where it looked: {text}");
     assert!(!text.contains("token"), "optional values are not required: {text}");
 }
+
+#[etl::source]
+fn greeting(#[config] greeting: Option<String>) -> etl::Source {
+    #[etl::resource]
+    fn hello(text: String) -> Vec<serde_json::Value> {
+        vec![json!({"text": text})]
+    }
+    hello(greeting.unwrap_or_else(|| "hello".into()))
+}
+
+#[etl::assets(dlt_source = greeting(), dlt_pipeline = etl::pipeline("greeting_pipeline").dataset_name("greeting"))]
+fn greeting_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+    dlt.run(context)
+}
+
+#[test]
+fn config_is_read_from_the_run_directory() {
+    let first = etl::testing::materialize("dlt_greeting_hello").run().unwrap();
+    assert!(first.result().success());
+    std::fs::create_dir_all(first.dir().join(".etl")).unwrap();
+    std::fs::write(first.dir().join(".etl/config.toml"), "[sources.greeting]\ngreeting = \"bonjour\"\n").unwrap();
+    let second = etl::testing::materialize("dlt_greeting_hello").after(&first).run().unwrap();
+    assert!(second.result().success());
+    let rows = second.query("greeting_pipeline", "SELECT text FROM greeting.hello ORDER BY _dlt_load_id").unwrap();
+    assert_eq!(rows, vec![vec![json!("hello")], vec![json!("bonjour")]]);
+}
