@@ -99,12 +99,17 @@ impl IdGenerator {
 
     /// A fresh random row id.
     pub fn root_id(&mut self) -> String {
+        String::from_utf8_lossy(&self.root_id_bytes()).into_owned()
+    }
+
+    /// A fresh random row id as its 14 ASCII bytes, without allocating.
+    pub fn root_id_bytes(&mut self) -> RowId {
         let a = self.next_u64().to_le_bytes();
         let b = self.next_u64().to_le_bytes();
         let mut bytes = [0u8; 10];
         bytes[..8].copy_from_slice(&a);
         bytes[8..].copy_from_slice(&b[..2]);
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+        encode_id(&bytes)
     }
 }
 
@@ -143,9 +148,43 @@ pub fn row_hash(fields: &[(String, Value)]) -> String {
 }
 
 
+/// A row id: 10 bytes as unpadded base64, 14 ASCII characters.
+pub type RowId = [u8; 14];
+
+fn encode_id(bytes: &[u8; 10]) -> RowId {
+    let mut out = [0u8; 14];
+    let n = base64::engine::general_purpose::STANDARD_NO_PAD.encode_slice(bytes, &mut out).expect("10 bytes are 14 characters");
+    debug_assert_eq!(n, 14);
+    out
+}
+
 /// The deterministic id of a child row.
 pub fn child_row_id(parent_id: &str, child_table: &str, list_idx: usize) -> String {
-    digest128(&format!("{parent_id}_{child_table}_{list_idx}"), 10)
+    String::from_utf8_lossy(&child_row_id_bytes(parent_id.as_bytes(), child_table, list_idx)).into_owned()
+}
+
+/// [`child_row_id`] without allocating: dlt's `digest128` of `{parent_id}_{child_table}_{list_idx}`.
+pub fn child_row_id_bytes(parent_id: &[u8], child_table: &str, list_idx: usize) -> RowId {
+    let mut hasher = sha3::Shake128::default();
+    hasher.update(parent_id);
+    hasher.update(b"_");
+    hasher.update(child_table.as_bytes());
+    hasher.update(b"_");
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = list_idx;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    hasher.update(&digits[at..]);
+    let mut bytes = [0u8; 10];
+    hasher.finalize_xof().read(&mut bytes);
+    encode_id(&bytes)
 }
 
 /// Normalizes one item of a resource into `out`: the root row first, then nested rows.
@@ -339,6 +378,13 @@ mod tests {
     fn upsert_ids_are_the_key_hash_dlt_computes() {
         // dlt 1.31: primary key `id = 1` gives `z5jIxXIbUnmbKw` (shake_128 of `{"id":1}`).
         assert_eq!(key_hash(&[("id".into(), Value::Int(1)), ("x".into(), Value::Int(5))], &["id".into()]), "z5jIxXIbUnmbKw");
+    }
+
+    #[test]
+    fn child_ids_without_allocation_are_dlt_digests() {
+        for idx in [0, 7, 10, 12345] {
+            assert_eq!(child_row_id("abc", "t__items", idx), digest128(&format!("abc_t__items_{idx}"), 10));
+        }
     }
 
     #[test]

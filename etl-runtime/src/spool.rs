@@ -19,6 +19,9 @@ use serde_json::json;
 
 use crate::error::PipelineError;
 
+/// Extension of a spool file of JSON lines kept verbatim.
+const RAW_ITEMS: &str = "raw.jsonl";
+
 /// The spool directory of a pipeline run in `working_dir`.
 pub fn pipeline_dir(working_dir: &Path, pipeline: &str) -> PathBuf {
     working_dir.join(".etl").join("pipelines").join(pipeline)
@@ -46,12 +49,14 @@ impl Spool {
         Ok(Spool { pending_dir: pipeline_dir.join("pending").join(load_id), dir, current: None, items: 0 })
     }
 
-    /// Starts the items of a resource.
-    pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints) -> Result<(), PipelineError> {
+    /// Starts the items of a resource. `raw`: its items are JSON lines, kept verbatim
+    /// ([`Spool::write_raw`], file `NNNN.raw.jsonl`); otherwise values in tagged JSON
+    /// ([`Spool::write`], file `NNNN.jsonl`).
+    pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints, raw: bool) -> Result<(), PipelineError> {
         self.finish_resource()?;
         let base = self.dir.join(format!("{index:04}"));
         fs::write(base.with_extension("hints.json"), hints.to_json().to_string()).map_err(|e| io_err("cannot write", &base, e))?;
-        let file = File::create(base.with_extension("jsonl")).map_err(|e| io_err("cannot create", &base, e))?;
+        let file = File::create(base.with_extension(if raw { RAW_ITEMS } else { "jsonl" })).map_err(|e| io_err("cannot create", &base, e))?;
         self.current = Some((hints.name.clone(), BufWriter::with_capacity(1 << 16, file)));
         Ok(())
     }
@@ -61,6 +66,18 @@ impl Spool {
         if let Some((_, w)) = self.current.as_mut() {
             serde_json::to_writer(&mut *w, item).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
             w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &self.dir, e))?;
+            self.items += 1;
+        }
+        Ok(())
+    }
+
+    /// Keeps one pulled JSON line as it was read (a copy, no serialization).
+    pub fn write_raw(&mut self, line: &[u8]) -> Result<(), PipelineError> {
+        if let Some((_, w)) = self.current.as_mut() {
+            w.write_all(line).map_err(|e| io_err("cannot spool into", &self.dir, e))?;
+            if !line.ends_with(b"\n") {
+                w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &self.dir, e))?;
+            }
             self.items += 1;
         }
         Ok(())
@@ -123,6 +140,13 @@ impl PendingPackage {
             let hints_json: serde_json::Value =
                 serde_json::from_str(&fs::read_to_string(&hints_path).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
             let hints = ResourceHints::from_json(&hints_json).map_err(|e| bad(e.to_string()))?;
+            let raw_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", &format!(".{RAW_ITEMS}")));
+            if raw_path.exists() {
+                // JSON lines kept verbatim: read back as the JSON-lines resource they came from.
+                let file = File::open(&raw_path).map_err(|e| bad(e.to_string()))?;
+                source.add(Resource::from_json_lines(hints, move || Ok(BufReader::with_capacity(1 << 20, file)))).map_err(|e| bad(e.to_string()))?;
+                continue;
+            }
             let items_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", ".jsonl"));
             let file = File::open(&items_path).map_err(|e| bad(e.to_string()))?;
             let resource = Resource::new(hints, move || {
