@@ -354,6 +354,39 @@ impl TableColumns {
     }
 }
 
+/// Fills the `_dlt_id`s the fast path left null in the buffers of a nested table (see
+/// [`crate::fast`]): each is dlt's hash of the row's `_dlt_parent_id`, the table name and its
+/// `_dlt_list_idx`, exactly what the normalizer would have computed. The loader calls this, so
+/// the hashing runs beside the normalizer instead of on its thread.
+pub fn fill_child_ids(table: &Table, buffers: &mut [Option<ColumnBuffer>]) {
+    use crate::normalize::{child_row_id_bytes, C_ID, C_LIST_IDX, C_PARENT_ID};
+    let (Some(id), Some(parent), Some(list_idx)) = (table.column_index(C_ID), table.column_index(C_PARENT_ID), table.column_index(C_LIST_IDX)) else {
+        return;
+    };
+    if table.parent.is_none() || !buffers.get(id).and_then(Option::as_ref).is_some_and(ColumnBuffer::has_nulls) {
+        return;
+    }
+    let (Some(ColumnBuffer { data: ColumnData::Bytes { offsets: p_off, data: p_data }, valid: p_valid, .. }), Some(ColumnBuffer { data: ColumnData::Int(idxs), valid: i_valid, .. })) =
+        (buffers[parent].as_ref(), buffers[list_idx].as_ref())
+    else {
+        return;
+    };
+    let Some(ids) = buffers[id].as_ref() else { return };
+    let ColumnData::Bytes { offsets, data } = &ids.data else { return };
+    let mut out = ColumnBuffer { data_type: ids.data_type, data: ColumnData::Bytes { offsets: vec![0], data: Vec::with_capacity(ids.len() * 14) }, valid: Vec::with_capacity(ids.len()) };
+    for i in 0..ids.len() {
+        if ids.valid[i] {
+            out.push_bytes(&data[offsets[i] as usize..offsets[i + 1] as usize]);
+        } else if p_valid[i] && i_valid[i] {
+            let parent_id = &p_data[p_off[i] as usize..p_off[i + 1] as usize];
+            out.push_bytes(&child_row_id_bytes(parent_id, &table.name, idxs[i] as usize));
+        } else {
+            out.push_null();
+        }
+    }
+    buffers[id] = Some(out);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

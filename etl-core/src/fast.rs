@@ -58,8 +58,15 @@ struct FastTable {
     /// Key map of the table's row object.
     map: Option<usize>,
     specials: Option<Specials>,
-    /// `_dlt_id` of the row being written.
+    /// `_dlt_id` of the row being written, unless `id_pending`.
     current_id: RowId,
+    /// The id of the (child) row being written is not computed yet: it is needed only if the
+    /// row gets children of its own; otherwise the loader fills it in
+    /// ([`crate::columnar::fill_child_ids`]), off the normalizing thread.
+    id_pending: bool,
+    /// Parent table and list position of the child row being written.
+    parent: usize,
+    idx: usize,
 }
 
 /// Column indices of the `_dlt_*` columns of a table.
@@ -156,6 +163,9 @@ impl RowWriter {
             map: None,
             specials: None,
             current_id: [0; 14],
+            id_pending: false,
+            parent: 0,
+            idx: 0,
         });
         self.by_name.insert(name.to_owned(), self.tables.len() - 1);
         self.tables.len() - 1
@@ -303,6 +313,9 @@ impl Walk<'_> {
 
     /// Ends the row of table `t`: its `_dlt_*` cells, then nulls for the columns it lacks.
     fn end_row(&mut self, t: usize, child: Option<(usize, usize)>) -> Result<(), Bail> {
+        if let Some((p, _)) = child {
+            self.ensure_id(p);
+        }
         let ti = self.w.tables[t].schema_index.ok_or(Bail)?;
         let sp = self.w.tables[t].specials.ok_or(Bail)?;
         let columns = &self.schema.tables[ti].columns;
@@ -321,9 +334,33 @@ impl Walk<'_> {
         if let (Some((_, idx)), Some(i)) = (child, sp.list_idx) {
             put(table.rows.cell(i, &columns[i]), |b| b.push_i64(idx as i64))?;
         }
-        put(table.rows.cell(sp.id, &columns[sp.id]), |b| b.push_bytes(&id))?;
+        if table.id_pending {
+            // Filled in by the loader from the parent id and the list position.
+            put(table.rows.cell(sp.id, &columns[sp.id]), |b| {
+                b.push_null();
+                true
+            })?;
+        } else {
+            put(table.rows.cell(sp.id, &columns[sp.id]), |b| b.push_bytes(&id))?;
+        }
         table.rows.finish_row();
         Ok(())
+    }
+
+    /// Computes the pending id of the row being written in table `t` (and of its pending
+    /// ancestors): its children need it as their parent id.
+    fn ensure_id(&mut self, t: usize) {
+        let mut chain = Vec::new();
+        let mut at = t;
+        while self.w.tables[at].id_pending {
+            chain.push(at);
+            at = self.w.tables[at].parent;
+        }
+        for t in chain.into_iter().rev() {
+            let tables = &mut self.w.tables;
+            tables[t].current_id = child_row_id_bytes(&tables[tables[t].parent].current_id, &tables[t].name, tables[t].idx);
+            tables[t].id_pending = false;
+        }
     }
 
     fn column(&mut self, t: usize, m: usize, s: usize) -> Lookup {
@@ -476,6 +513,7 @@ impl<'de> Visitor<'de> for RootSeed<'_, '_> {
         let walk = self.0;
         walk.resolve_table(0, false).map_err(bail)?;
         walk.w.tables[0].current_id = walk.ids.root_id_bytes();
+        walk.w.tables[0].id_pending = false;
         let m = walk.w.row_map(0);
         walk.object(0, m, 0, access)?;
         walk.end_row(0, None).map_err(bail)
@@ -563,7 +601,8 @@ impl ElementSeed<'_, '_> {
     fn begin(&mut self) -> Result<usize, Bail> {
         self.walk.resolve_table(self.c, true)?;
         let w = &mut *self.walk.w;
-        w.tables[self.c].current_id = child_row_id_bytes(&w.tables[self.parent].current_id, &w.tables[self.c].name, self.idx);
+        let table = &mut w.tables[self.c];
+        (table.id_pending, table.parent, table.idx) = (true, self.parent, self.idx);
         Ok(w.row_map(self.c))
     }
 
@@ -720,7 +759,10 @@ mod tests {
         let q = item_cols[items.column_index("q").unwrap()].as_ref().unwrap();
         assert_eq!(q.data, ColumnData::Float(vec![1.5, 2.0, 3.0]));
         let parent = item_cols[items.column_index(C_PARENT_ID).unwrap()].as_ref().unwrap();
+        let mut item_cols = item_cols.clone();
+        crate::columnar::fill_child_ids(items, &mut item_cols);
         let child_ids = item_cols[items.column_index(C_ID).unwrap()].as_ref().unwrap();
+        assert!(!child_ids.has_nulls());
         let root_ids = item_cols[items.column_index(C_ROOT_ID).unwrap()].as_ref().unwrap();
         assert_eq!(text(parent, 2), text(row_ids, 1));
         assert_eq!(text(root_ids, 2), text(row_ids, 1));

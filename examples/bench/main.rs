@@ -49,7 +49,7 @@ enum Cmd {
         #[arg(long)]
         workdir: PathBuf,
     },
-    /// Method (c): the pipeline from N typed structs in memory into `<workdir>/bench.duckdb`.
+    /// Method (c): the pipeline from N typed structs, made as they are pulled, into `<workdir>/bench.duckdb`.
     Typed {
         #[arg(long)]
         n: u64,
@@ -192,8 +192,9 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Typed { n, seed, workdir } => {
             let started = Instant::now();
-            let data: Vec<Event> = events(n, seed).collect();
-            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(Resource::from_data("events", data))?;
+            // Structs made as the pipeline pulls them, as a resource function yields them: the
+            // events exist in memory one batch at a time, never all at once.
+            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(Resource::from_data("events", events(n, seed)))?;
             report(started);
         }
         Cmd::Run { n, seed, file, reps } => run(n, seed, file, reps)?,

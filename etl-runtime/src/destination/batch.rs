@@ -37,6 +37,7 @@ fn arrow_type(column: &Column, data_type: DataType) -> ArrowType {
 /// Builds a batch of `len` rows over the table's complete columns from the buffers (by column
 /// index; a column without a buffer is all null). Returns the column names in batch order.
 pub fn batch_from_columns(len: usize, mut buffers: Vec<Option<ColumnBuffer>>, table: &Table) -> Result<(Vec<String>, RecordBatch), String> {
+    etl_core::columnar::fill_child_ids(table, &mut buffers);
     let mut arrays: Vec<ArrayRef> = Vec::new();
     let mut fields = Vec::new();
     let mut names = Vec::new();
