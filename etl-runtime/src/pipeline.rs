@@ -755,10 +755,11 @@ impl Pipeline {
                 };
                 let Some(item) = next else { break };
                 let value = item.map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))?;
-                if let Some(sp) = spool.as_deref_mut() {
-                    sp.write(&value)?;
-                }
-                let stop = sink.item(value)?;
+                let stop = match spool.as_deref_mut() {
+                    // Normalized from the spool's batch: the spool thread serializes and frees it.
+                    Some(sp) => sink.item(sp.keep_value(value)?)?,
+                    None => sink.item(&value)?,
+                };
                 progress.extracted(&name, sink.item_no);
                 if stop {
                     // Ordered rows past the window: stop pulling from the source.
@@ -812,22 +813,22 @@ struct RowSink<'a> {
 impl RowSink<'_> {
     /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
     /// (ordered rows past the incremental window).
-    fn item(&mut self, value: Value) -> Result<bool, PipelineError> {
+    fn item(&mut self, value: &Value) -> Result<bool, PipelineError> {
         let rows = match value {
-            Value::List(rows) => rows,
-            other => vec![other],
+            Value::List(rows) => rows.as_slice(),
+            other => std::slice::from_ref(other),
         };
         for row in rows {
             self.item_no += 1;
             if let Some(f) = self.filter.as_mut() {
-                match f.check(&row).map_err(|e| PipelineError::extract(self.resource, Some(self.item_no - 1), Box::new(e)))? {
+                match f.check(row).map_err(|e| PipelineError::extract(self.resource, Some(self.item_no - 1), Box::new(e)))? {
                     etl_core::incremental::Decision::Keep => {}
                     etl_core::incremental::Decision::Skip => continue,
                     etl_core::incremental::Decision::Stop => return Ok(true),
                 }
             }
-            if !self.writer.value(self.schema, &row, self.ids) {
-                self.general(row)?;
+            if !self.writer.value(self.schema, row, self.ids) {
+                self.general(row.clone())?;
             }
         }
         self.flush(false)?;
@@ -843,7 +844,7 @@ impl RowSink<'_> {
         }
         let value: Value = serde_json::from_slice(text)
             .map_err(|e| PipelineError::extract(self.resource, Some(self.item_no), format!("line {line_no}: {e}").into()))?;
-        self.item(value)
+        self.item(&value)
     }
 
     /// The general path: normalize into rows, coerce each against the schema (evolving it),

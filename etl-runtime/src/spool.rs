@@ -13,6 +13,8 @@
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use etl_core::{Resource, ResourceHints, Source, Value};
 use serde_json::json;
@@ -31,12 +33,60 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> PipelineError {
     PipelineError::load(format!("{what} {}: {e}", path.display()))
 }
 
-/// The spool of the running load.
+/// Items (or bytes of raw lines) handed to the spool writer at once.
+const SPOOL_BATCH_ITEMS: usize = 1024;
+const SPOOL_BATCH_BYTES: usize = 1 << 20;
+
+/// What the pipeline thread sends to the spool writer.
+enum SpoolMsg {
+    /// Start a new items file.
+    Begin(PathBuf),
+    /// Values to write as tagged JSON lines.
+    Values(Vec<Value>),
+    /// Raw JSON lines, written as they are.
+    Raw(Vec<u8>),
+}
+
+/// The spool of the running load. Items are batched and written by a thread of its own, so
+/// serializing them (and freeing them) costs the normalizing thread nothing but a move; at most
+/// a couple of batches are in flight. A failing write stops the run (the next hand-over fails).
 pub struct Spool {
     dir: PathBuf,
     pending_dir: PathBuf,
-    current: Option<(String, BufWriter<File>)>,
+    values: Vec<Value>,
+    raw: Vec<u8>,
+    writer: Option<(SyncSender<SpoolMsg>, JoinHandle<Result<(), PipelineError>>)>,
     items: u64,
+}
+
+fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>) -> Result<(), PipelineError> {
+    let mut current: Option<BufWriter<File>> = None;
+    for msg in rx {
+        match msg {
+            SpoolMsg::Begin(path) => {
+                if let Some(mut w) = current.take() {
+                    w.flush().map_err(|e| io_err("cannot flush spool", &dir, e))?;
+                }
+                let file = File::create(&path).map_err(|e| io_err("cannot create", &path, e))?;
+                current = Some(BufWriter::with_capacity(1 << 16, file));
+            }
+            SpoolMsg::Values(values) => {
+                let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
+                for v in &values {
+                    serde_json::to_writer(&mut *w, v).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
+                    w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &dir, e))?;
+                }
+            }
+            SpoolMsg::Raw(bytes) => {
+                let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
+                w.write_all(&bytes).map_err(|e| io_err("cannot spool into", &dir, e))?;
+            }
+        }
+    }
+    if let Some(mut w) = current {
+        w.flush().map_err(|e| io_err("cannot flush spool", &dir, e))?;
+    }
+    Ok(())
 }
 
 impl Spool {
@@ -46,60 +96,101 @@ impl Spool {
         fs::create_dir_all(&dir).map_err(|e| io_err("cannot create", &dir, e))?;
         let manifest = json!({"source": source.name(), "max_table_nesting": source.max_table_nesting(), "root_key": source.root_key()});
         fs::write(dir.join("source.json"), manifest.to_string()).map_err(|e| io_err("cannot write", &dir, e))?;
-        Ok(Spool { pending_dir: pipeline_dir.join("pending").join(load_id), dir, current: None, items: 0 })
+        let (tx, rx) = sync_channel(2);
+        let worker_dir = dir.clone();
+        let handle = std::thread::Builder::new()
+            .name("etl-spool".into())
+            .spawn(move || write_spool(worker_dir, rx))
+            .map_err(|e| io_err("cannot start the spool writer for", &dir, e))?;
+        Ok(Spool {
+            pending_dir: pipeline_dir.join("pending").join(load_id),
+            dir,
+            values: Vec::new(),
+            raw: Vec::new(),
+            writer: Some((tx, handle)),
+            items: 0,
+        })
+    }
+
+    fn send(&mut self, msg: SpoolMsg) -> Result<(), PipelineError> {
+        let stopped = || PipelineError::load("the spool writer stopped on an earlier error");
+        let (tx, _) = self.writer.as_ref().ok_or_else(stopped)?;
+        if tx.send(msg).is_err() {
+            // The writer failed: its own error says why.
+            return Err(self.join().err().unwrap_or_else(stopped));
+        }
+        Ok(())
+    }
+
+    /// Hands the batched items to the writer.
+    fn hand_over(&mut self) -> Result<(), PipelineError> {
+        if !self.values.is_empty() {
+            let values = std::mem::take(&mut self.values);
+            self.send(SpoolMsg::Values(values))?;
+        }
+        if !self.raw.is_empty() {
+            let raw = std::mem::replace(&mut self.raw, Vec::with_capacity(SPOOL_BATCH_BYTES + (64 << 10)));
+            self.send(SpoolMsg::Raw(raw))?;
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<(), PipelineError> {
+        match self.writer.take() {
+            Some((tx, handle)) => {
+                drop(tx);
+                handle.join().unwrap_or_else(|_| Err(PipelineError::load("the spool writer panicked")))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Starts the items of a resource. `raw`: its items are JSON lines, kept verbatim
     /// ([`Spool::write_raw`], file `NNNN.raw.jsonl`); otherwise values in tagged JSON
-    /// ([`Spool::write`], file `NNNN.jsonl`).
+    /// ([`Spool::keep_value`], file `NNNN.jsonl`).
     pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints, raw: bool) -> Result<(), PipelineError> {
-        self.finish_resource()?;
+        self.hand_over()?;
         let base = self.dir.join(format!("{index:04}"));
         fs::write(base.with_extension("hints.json"), hints.to_json().to_string()).map_err(|e| io_err("cannot write", &base, e))?;
-        let file = File::create(base.with_extension(if raw { RAW_ITEMS } else { "jsonl" })).map_err(|e| io_err("cannot create", &base, e))?;
-        self.current = Some((hints.name.clone(), BufWriter::with_capacity(1 << 16, file)));
-        Ok(())
+        self.send(SpoolMsg::Begin(base.with_extension(if raw { RAW_ITEMS } else { "jsonl" })))
     }
 
-    /// Keeps one pulled item.
-    pub fn write(&mut self, item: &Value) -> Result<(), PipelineError> {
-        if let Some((_, w)) = self.current.as_mut() {
-            serde_json::to_writer(&mut *w, item).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
-            w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &self.dir, e))?;
-            self.items += 1;
+    /// Keeps one pulled item; returns it, to be normalized from the spool's batch.
+    pub fn keep_value(&mut self, item: Value) -> Result<&Value, PipelineError> {
+        if self.values.len() >= SPOOL_BATCH_ITEMS {
+            self.hand_over()?;
         }
-        Ok(())
+        self.items += 1;
+        self.values.push(item);
+        Ok(self.values.last().expect("just pushed"))
     }
 
     /// Keeps one pulled JSON line as it was read (a copy, no serialization).
     pub fn write_raw(&mut self, line: &[u8]) -> Result<(), PipelineError> {
-        if let Some((_, w)) = self.current.as_mut() {
-            w.write_all(line).map_err(|e| io_err("cannot spool into", &self.dir, e))?;
-            if !line.ends_with(b"\n") {
-                w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &self.dir, e))?;
-            }
-            self.items += 1;
+        self.raw.extend_from_slice(line);
+        if !line.ends_with(b"\n") {
+            self.raw.push(b'\n');
         }
-        Ok(())
-    }
-
-    fn finish_resource(&mut self) -> Result<(), PipelineError> {
-        if let Some((_, mut w)) = self.current.take() {
-            w.flush().map_err(|e| io_err("cannot flush spool", &self.dir, e))?;
+        self.items += 1;
+        if self.raw.len() >= SPOOL_BATCH_BYTES {
+            self.hand_over()?;
         }
         Ok(())
     }
 
     /// The run committed, or its failure means the items must be pulled again: delete.
     pub fn discard(mut self) {
-        self.current = None;
+        self.values.clear();
+        self.raw.clear();
+        let _ = self.join();
         let _ = fs::remove_dir_all(&self.dir);
     }
 
     /// The run failed after pulling items it cannot count on pulling again: keep them as a
     /// pending package. Returns where they are, if there was anything to keep.
     pub fn keep(mut self) -> Option<PathBuf> {
-        if self.finish_resource().is_err() || self.items == 0 {
+        let written = self.hand_over().and_then(|()| self.join());
+        if written.is_err() || self.items == 0 {
             let _ = fs::remove_dir_all(&self.dir);
             return None;
         }
