@@ -779,10 +779,10 @@ impl Pipeline {
             schema.set_row_key_unique(&root, false);
             let boundary = timestamp_text(Utc::now());
             let (snapshot, cols, root) = (schema.clone(), hints.scd2_columns.clone(), root.clone());
-            loader.run(move |db| db.merge_scd2(&snapshot, &root, &cols, &boundary).map_err(PipelineError::load_from))?;
+            loader.run(move |db| db.with_default_memory(|db| db.merge_scd2(&snapshot, &root, &cols, &boundary)).map_err(PipelineError::load_from))?;
         } else if merging {
             let (snapshot, root) = (schema.clone(), root.clone());
-            loader.run(move |db| db.merge_staged(&snapshot, &root).map_err(PipelineError::load_from))?;
+            loader.run(move |db| db.with_default_memory(|db| db.merge_staged(&snapshot, &root)).map_err(PipelineError::load_from))?;
         }
         Ok(written)
     }

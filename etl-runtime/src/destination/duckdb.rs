@@ -45,6 +45,13 @@ fn sql_err(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> DuckDbError
     move |source| DuckDbError::Sql { what, source }
 }
 
+/// DuckDB's buffer pool while loading. Appended row groups are written to the file as they
+/// fill; without a bound DuckDB keeps every written block cached (its default limit is 80 % of
+/// RAM), so a process's memory grew with the size of the load (1 GB for 10 M events). With it,
+/// peak memory is the same for any load size. Merges run with DuckDB's default
+/// ([`DuckDbSession::with_default_memory`]): their joins and windows are better off without it.
+const LOAD_MEMORY_LIMIT: &str = "128MB";
+
 /// Which DuckDB schema a table lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -80,7 +87,10 @@ impl DuckDbSession {
         // the normalizer for the cores and its appending thread spins waiting for them: on two
         // cores a 1 M-event load took 13-15 s instead of 11 s.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
-        let config = duckdb::Config::default().threads(threads as i64).map_err(open_err)?;
+        let config = duckdb::Config::default()
+            .threads(threads as i64)
+            .and_then(|c| c.with("memory_limit", LOAD_MEMORY_LIMIT))
+            .map_err(open_err)?;
         let conn = Connection::open_with_flags(path, config).map_err(open_err)?;
         // Whether the dataset (or its staging schema) exists at all: a new file or dataset has no
         // tables to read, and reading the catalog's columns is not free: `duckdb_columns()` scans
@@ -320,6 +330,16 @@ impl DuckDbSession {
         app.append_record_batch(batch).map_err(sql_err(format!("appending rows to table `{table}`")))?;
         app.flush().map_err(sql_err(format!("appending rows to table `{table}`")))?;
         Ok(())
+    }
+
+    /// Runs `work` (a merge) with DuckDB's default memory limit instead of the loading bound.
+    pub fn with_default_memory<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T, DuckDbError>) -> Result<T, DuckDbError> {
+        self.conn.execute_batch("RESET memory_limit").map_err(sql_err("raising the memory limit for a merge"))?;
+        let result = work(self);
+        self.conn
+            .execute_batch(&format!("SET memory_limit = '{LOAD_MEMORY_LIMIT}'"))
+            .map_err(sql_err("restoring the memory limit after a merge"))?;
+        result
     }
 
     /// Merges the staged load of `root` (and its nested tables) into the dataset with dlt's
