@@ -52,17 +52,23 @@ pub struct ColumnBuffer {
 }
 
 impl ColumnBuffer {
-    fn new(column: &Column, data_type: DataType, nulls: usize) -> Self {
+    /// A buffer with room for `(rows, bytes)` (what the previous batch of the column needed), and
+    /// `nulls` nulls for the rows before its first value.
+    fn new(column: &Column, data_type: DataType, nulls: usize, (rows, bytes): (usize, usize)) -> Self {
         let data = match data_type {
-            DataType::Bigint if column.precision.is_some_and(|p| p > 64) => ColumnData::Wide(Vec::new()),
-            DataType::Decimal => ColumnData::Wide(Vec::new()),
-            DataType::Bigint | DataType::Timestamp | DataType::Time => ColumnData::Int(Vec::new()),
-            DataType::Double => ColumnData::Float(Vec::new()),
-            DataType::Bool => ColumnData::Bool(Vec::new()),
-            DataType::Date => ColumnData::Days(Vec::new()),
-            DataType::Text | DataType::Json | DataType::Binary => ColumnData::Bytes { offsets: vec![0], data: Vec::new() },
+            DataType::Bigint if column.precision.is_some_and(|p| p > 64) => ColumnData::Wide(Vec::with_capacity(rows)),
+            DataType::Decimal => ColumnData::Wide(Vec::with_capacity(rows)),
+            DataType::Bigint | DataType::Timestamp | DataType::Time => ColumnData::Int(Vec::with_capacity(rows)),
+            DataType::Double => ColumnData::Float(Vec::with_capacity(rows)),
+            DataType::Bool => ColumnData::Bool(Vec::with_capacity(rows)),
+            DataType::Date => ColumnData::Days(Vec::with_capacity(rows)),
+            DataType::Text | DataType::Json | DataType::Binary => {
+                let mut offsets = Vec::with_capacity(rows + 1);
+                offsets.push(0);
+                ColumnData::Bytes { offsets, data: Vec::with_capacity(bytes) }
+            }
         };
-        let mut buffer = ColumnBuffer { data_type, data, valid: Vec::new() };
+        let mut buffer = ColumnBuffer { data_type, data, valid: Vec::with_capacity(rows) };
         for _ in 0..nulls {
             buffer.push_null();
         }
@@ -268,6 +274,9 @@ fn fits(mantissa: i128, precision: u8) -> bool {
 pub struct TableColumns {
     len: usize,
     columns: Vec<Option<ColumnBuffer>>,
+    /// `(rows, bytes)` of each column's previous batch: the next one is allocated at that size
+    /// at once instead of growing by doubling (and reallocating) through every batch.
+    sizes: Vec<(usize, usize)>,
 }
 
 impl TableColumns {
@@ -300,7 +309,8 @@ impl TableColumns {
             self.columns.resize(index + 1, None);
         }
         let len = self.len;
-        let buffer = self.columns[index].get_or_insert_with(|| ColumnBuffer::new(column, data_type, len));
+        let size = self.sizes.get(index).copied().unwrap_or_default();
+        let buffer = self.columns[index].get_or_insert_with(|| ColumnBuffer::new(column, data_type, len, size));
         (buffer.len() == len).then_some(buffer)
     }
 
@@ -349,6 +359,7 @@ impl TableColumns {
 
     /// Takes the buffered rows out: `(rows, buffers by column index)`.
     pub fn take(&mut self) -> (usize, Vec<Option<ColumnBuffer>>) {
+        self.sizes = self.columns.iter().map(|c| c.as_ref().map_or((0, 0), |c| (c.len(), c.byte_len()))).collect();
         let len = std::mem::take(&mut self.len);
         (len, std::mem::take(&mut self.columns))
     }
@@ -373,7 +384,7 @@ pub fn fill_child_ids(table: &Table, buffers: &mut [Option<ColumnBuffer>]) {
     };
     let Some(ids) = buffers[id].as_ref() else { return };
     let ColumnData::Bytes { offsets, data } = &ids.data else { return };
-    let mut out = ColumnBuffer { data_type: ids.data_type, data: ColumnData::Bytes { offsets: vec![0], data: Vec::with_capacity(ids.len() * 14) }, valid: Vec::with_capacity(ids.len()) };
+    let mut out = ColumnBuffer::new(&table.columns[id], ids.data_type, 0, (ids.len(), ids.len() * 14));
     for i in 0..ids.len() {
         if ids.valid[i] {
             out.push_bytes(&data[offsets[i] as usize..offsets[i + 1] as usize]);

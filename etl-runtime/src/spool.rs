@@ -13,7 +13,7 @@
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
 use etl_core::{Resource, ResourceHints, Source, Value};
@@ -34,7 +34,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> PipelineError {
 }
 
 /// Items (or bytes of raw lines) handed to the spool writer at once.
-const SPOOL_BATCH_ITEMS: usize = 1024;
+const SPOOL_BATCH_ITEMS: usize = 64;
 const SPOOL_BATCH_BYTES: usize = 1 << 20;
 
 /// What the pipeline thread sends to the spool writer.
@@ -48,18 +48,22 @@ enum SpoolMsg {
 }
 
 /// The spool of the running load. Items are batched and written by a thread of its own, so
-/// serializing them (and freeing them) costs the normalizing thread nothing but a move; at most
-/// a couple of batches are in flight. A failing write stops the run (the next hand-over fails).
+/// serializing them costs the normalizing thread nothing but a move; at most a couple of batches
+/// are in flight. Written batches come back to be freed where they were allocated (glibc's
+/// malloc is slow when one thread frees what another allocates: it spent more time in
+/// `malloc_consolidate` than the serialization saved). A failing write stops the run (the next
+/// hand-over fails).
 pub struct Spool {
     dir: PathBuf,
     pending_dir: PathBuf,
     values: Vec<Value>,
     raw: Vec<u8>,
     writer: Option<(SyncSender<SpoolMsg>, JoinHandle<Result<(), PipelineError>>)>,
+    written: Option<Receiver<Vec<Value>>>,
     items: u64,
 }
 
-fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>) -> Result<(), PipelineError> {
+fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Value>>) -> Result<(), PipelineError> {
     let mut current: Option<BufWriter<File>> = None;
     for msg in rx {
         match msg {
@@ -76,6 +80,8 @@ fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>) -> Result<(), PipelineError
                     serde_json::to_writer(&mut *w, v).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
                     w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &dir, e))?;
                 }
+                // Freed by the pipeline thread, unless it is gone.
+                let _ = back.send(values);
             }
             SpoolMsg::Raw(bytes) => {
                 let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
@@ -97,10 +103,11 @@ impl Spool {
         let manifest = json!({"source": source.name(), "max_table_nesting": source.max_table_nesting(), "root_key": source.root_key()});
         fs::write(dir.join("source.json"), manifest.to_string()).map_err(|e| io_err("cannot write", &dir, e))?;
         let (tx, rx) = sync_channel(2);
+        let (back, written) = channel();
         let worker_dir = dir.clone();
         let handle = std::thread::Builder::new()
             .name("etl-spool".into())
-            .spawn(move || write_spool(worker_dir, rx))
+            .spawn(move || write_spool(worker_dir, rx, back))
             .map_err(|e| io_err("cannot start the spool writer for", &dir, e))?;
         Ok(Spool {
             pending_dir: pipeline_dir.join("pending").join(load_id),
@@ -108,6 +115,7 @@ impl Spool {
             values: Vec::new(),
             raw: Vec::new(),
             writer: Some((tx, handle)),
+            written: Some(written),
             items: 0,
         })
     }
@@ -124,8 +132,17 @@ impl Spool {
 
     /// Hands the batched items to the writer.
     fn hand_over(&mut self) -> Result<(), PipelineError> {
+        // A written batch is emptied here and becomes the next one (no regrowing).
+        let mut spare = None;
+        if let Some(written) = &self.written {
+            while let Ok(mut values) = written.try_recv() {
+                values.clear();
+                spare = Some(values);
+            }
+        }
         if !self.values.is_empty() {
-            let values = std::mem::take(&mut self.values);
+            let next = spare.unwrap_or_else(|| Vec::with_capacity(SPOOL_BATCH_ITEMS));
+            let values = std::mem::replace(&mut self.values, next);
             self.send(SpoolMsg::Values(values))?;
         }
         if !self.raw.is_empty() {
