@@ -41,6 +41,8 @@ pub struct RowWriter {
     max_nesting: u32,
     root_key: bool,
     enabled: bool,
+    /// Leave child ids that nothing needs yet to [`crate::columnar::fill_child_ids`].
+    defer_ids: bool,
     /// Tables in the order their first row came (the root table first).
     tables: Vec<FastTable>,
     by_name: HashMap<String, usize>,
@@ -127,6 +129,7 @@ impl RowWriter {
             max_nesting: ctx.max_nesting,
             root_key: ctx.propagate_root_id,
             enabled: ctx.key_hash_id.is_none() && !ctx.row_hash_id,
+            defer_ids: true,
             tables: Vec::new(),
             by_name: HashMap::new(),
             maps: Vec::new(),
@@ -139,6 +142,14 @@ impl RowWriter {
     /// resource whose rows must be filtered as values first.
     pub fn disable_fast_path(&mut self) {
         self.enabled = false;
+    }
+
+    /// Whether child row ids that no child of their own needs are left to whoever turns the
+    /// buffers into batches ([`crate::columnar::fill_child_ids`], on the loader thread) or
+    /// computed here, at once. The ids are the same either way; the pipeline picks the thread
+    /// with time to spare.
+    pub fn defer_child_ids(&mut self, defer: bool) {
+        self.defer_ids = defer;
     }
 
     /// The schema changed (the general path evolved it): forget what was resolved against it.
@@ -603,7 +614,10 @@ impl ElementSeed<'_, '_> {
         let w = &mut *self.walk.w;
         let table = &mut w.tables[self.c];
         (table.id_pending, table.parent, table.idx) = (true, self.parent, self.idx);
-        Ok(w.row_map(self.c))
+        if !w.defer_ids {
+            self.walk.ensure_id(self.c);
+        }
+        Ok(self.walk.w.row_map(self.c))
     }
 
     fn end(self) -> Result<(), Bail> {
@@ -735,8 +749,11 @@ mod tests {
         assert!(!w.json(&schema, first.as_bytes(), &mut ids), "new tables need the general path");
         general(&mut schema, &mut w, serde_json::from_str(first).unwrap(), &mut ids);
         let second = r#"{"Id": 2, "when": "2024-01-16T10:30:00Z", "d": {"x": false}, "items": [{"q": 3}], "tags": [null, "b"], "gone": null}"#;
+        // This item's child ids are computed at once; the others' are left to `fill_child_ids`.
+        w.defer_child_ids(false);
         assert!(w.json(&schema, second.as_bytes(), &mut ids));
-        let third: Value = serde_json::from_str(r#"{"Id": 3, "items": []}"#).unwrap();
+        w.defer_child_ids(true);
+        let third: Value = serde_json::from_str(r#"{"Id": 3, "items": [{"q": 4}], "tags": []}"#).unwrap();
         assert!(w.value(&schema, &third, &mut ids));
         // Not exact without coercion, a new column, a list in a list: general path, nothing written.
         for item in [r#"{"Id": "4"}"#, r#"{"Id": 4, "new": 1}"#, r#"{"Id": 4, "tags": [[1]]}"#, r#"{"Id": 4, "id": 5}"#, "[1]", "{"] {
@@ -755,11 +772,13 @@ mod tests {
         let row_ids = cols[t.column_index(C_ID).unwrap()].as_ref().unwrap();
         let items = schema.table("t__items").unwrap();
         let (_, n_items, item_cols) = &batches[1];
-        assert_eq!(*n_items, 3);
+        assert_eq!(*n_items, 4);
         let q = item_cols[items.column_index("q").unwrap()].as_ref().unwrap();
-        assert_eq!(q.data, ColumnData::Float(vec![1.5, 2.0, 3.0]));
+        assert_eq!(q.data, ColumnData::Float(vec![1.5, 2.0, 3.0, 4.0]));
         let parent = item_cols[items.column_index(C_PARENT_ID).unwrap()].as_ref().unwrap();
         let mut item_cols = item_cols.clone();
+        let deferred = &item_cols[items.column_index(C_ID).unwrap()].as_ref().unwrap().valid;
+        assert_eq!(deferred, &[true, true, true, false], "general path, general path, computed at once, deferred");
         crate::columnar::fill_child_ids(items, &mut item_cols);
         let child_ids = item_cols[items.column_index(C_ID).unwrap()].as_ref().unwrap();
         assert!(!child_ids.has_nulls());
@@ -767,6 +786,7 @@ mod tests {
         assert_eq!(text(parent, 2), text(row_ids, 1));
         assert_eq!(text(root_ids, 2), text(row_ids, 1));
         assert_eq!(text(child_ids, 2), crate::normalize::child_row_id(text(row_ids, 1), "t__items", 0));
+        assert_eq!(text(child_ids, 3), crate::normalize::child_row_id(text(row_ids, 2), "t__items", 0));
         let (_, n_tags, tag_cols) = &batches[2];
         let tags = schema.table("t__tags").unwrap();
         assert_eq!(*n_tags, 3);

@@ -814,6 +814,7 @@ impl RowSink<'_> {
     /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
     /// (ordered rows past the incremental window).
     fn item(&mut self, value: &Value) -> Result<bool, PipelineError> {
+        self.writer.defer_child_ids(!self.loader.is_behind());
         let rows = match value {
             Value::List(rows) => rows.as_slice(),
             other => std::slice::from_ref(other),
@@ -837,6 +838,7 @@ impl RowSink<'_> {
 
     /// One line of a JSON-lines resource (`line_no` counts from 1, for errors).
     fn json_line(&mut self, text: &[u8], line_no: u64) -> Result<bool, PipelineError> {
+        self.writer.defer_child_ids(!self.loader.is_behind());
         if self.writer.json(self.schema, text, self.ids) {
             self.item_no += 1;
             self.flush(false)?;
