@@ -34,10 +34,10 @@ impl Loader {
         self.tx.send(Box::new(job)).map_err(|_| PipelineError::load("the loader stopped on an earlier error"))
     }
 
-    /// Whether the loader has anything queued or running: then work that
+    /// Whether the loader has fallen behind (jobs wait in its queue): then work that
     /// either thread can do (child row ids) is better done by the sender.
     pub(crate) fn is_behind(&self) -> bool {
-        self.backlog.load(Ordering::Relaxed) > 0
+        self.backlog.load(Ordering::Relaxed) > 1
     }
 }
 
