@@ -505,21 +505,31 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
+/// A seed that is its own visitor (`$method` asks the deserializer for what it expects), with
+/// the visitor's methods given in the block.
+macro_rules! seed_visitor {
+    ($de:lifetime, $seed:ident, $method:ident, $expecting:literal, { $($visits:tt)* }) => {
+        impl<$de> DeserializeSeed<$de> for $seed<'_, '_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<$de>>(self, d: D) -> Result<(), D::Error> {
+                d.$method(self)
+            }
+        }
+
+        impl<$de> Visitor<$de> for $seed<'_, '_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($expecting)
+            }
+            $($visits)*
+        }
+    };
+}
+
 /// The item: a root row.
 struct RootSeed<'w, 'a>(&'w mut Walk<'a>);
 
-impl<'de> DeserializeSeed<'de> for RootSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RootSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object")
-    }
+seed_visitor!('de, RootSeed, deserialize_map, "an object", {
     fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
         let walk = self.0;
         walk.resolve_table(0, false).map_err(bail)?;
@@ -529,7 +539,7 @@ impl<'de> Visitor<'de> for RootSeed<'_, '_> {
         walk.object(0, m, 0, access)?;
         walk.end_row(0, None).map_err(bail)
     }
-}
+});
 
 /// The value of a key of an object of table `t` (map `m`, slot `s`) at nesting `level`.
 struct FieldSeed<'w, 'a> {
@@ -538,13 +548,6 @@ struct FieldSeed<'w, 'a> {
     m: usize,
     s: usize,
     level: u32,
-}
-
-impl<'de> DeserializeSeed<'de> for FieldSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
 }
 
 impl FieldSeed<'_, '_> {
@@ -579,11 +582,7 @@ macro_rules! scalar_visits {
     };
 }
 
-impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
+seed_visitor!('de, FieldSeed, deserialize_any, "a JSON value", {
     scalar_visits!();
     fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
         let sub = self.walk.object_map(self.t, self.m, self.s, self.level).map_err(bail)?;
@@ -597,7 +596,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
         }
         Ok(())
     }
-}
+});
 
 /// Element `idx` of a list: a row of child table `c` at nesting `level`.
 struct ElementSeed<'w, 'a> {
@@ -633,18 +632,7 @@ impl ElementSeed<'_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for ElementSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ElementSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
+seed_visitor!('de, ElementSeed, deserialize_any, "a JSON value", {
     scalar_visits!();
     fn visit_map<A: MapAccess<'de>>(mut self, access: A) -> Result<(), A::Error> {
         let m = self.begin().map_err(bail)?;
@@ -652,7 +640,7 @@ impl<'de> Visitor<'de> for ElementSeed<'_, '_> {
         self.end().map_err(bail)
     }
     // A list inside a list (visit_seq) is left to the general path: serde's default rejects it.
-}
+});
 
 /// A [`Value`] seen through serde, so the fast path walks values and JSON text with one visitor.
 /// Typed scalars (decimals, dates, bytes, ...) have no serde form: they are left to the general
