@@ -23,6 +23,10 @@ use crate::error::PipelineError;
 
 /// Extension of a spool file of JSON lines kept verbatim.
 const RAW_ITEMS: &str = "raw.jsonl";
+/// Extension of a spool file of values in their binary form ([`etl_core::value::binary`]), each
+/// after its length as a little-endian `u32`. (Packages of earlier versions hold tagged JSON
+/// lines, `NNNN.jsonl`; they still load.)
+const VALUE_ITEMS: &str = "values.bin";
 
 /// The spool directory of a pipeline run in `working_dir`.
 pub fn pipeline_dir(working_dir: &Path, pipeline: &str) -> PathBuf {
@@ -41,7 +45,7 @@ const SPOOL_BATCH_BYTES: usize = 1 << 20;
 enum SpoolMsg {
     /// Start a new items file.
     Begin(PathBuf),
-    /// Values to write as tagged JSON lines.
+    /// Values to write in their binary form.
     Values(Vec<Value>),
     /// Raw JSON lines, written as they are.
     Raw(Vec<u8>),
@@ -65,6 +69,7 @@ pub struct Spool {
 
 fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Value>>) -> Result<(), PipelineError> {
     let mut current: Option<BufWriter<File>> = None;
+    let mut record = Vec::new();
     for msg in rx {
         match msg {
             SpoolMsg::Begin(path) => {
@@ -77,8 +82,10 @@ fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Value>>) -
             SpoolMsg::Values(values) => {
                 let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
                 for v in &values {
-                    serde_json::to_writer(&mut *w, v).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
-                    w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &dir, e))?;
+                    record.clear();
+                    etl_core::value::binary::encode(v, &mut record);
+                    let len = u32::try_from(record.len()).map_err(|_| PipelineError::load("cannot spool an item of 4 GB or more"))?;
+                    w.write_all(&len.to_le_bytes()).and_then(|()| w.write_all(&record)).map_err(|e| io_err("cannot spool into", &dir, e))?;
                 }
                 // Freed by the pipeline thread, unless it is gone.
                 let _ = back.send(values);
@@ -163,13 +170,13 @@ impl Spool {
     }
 
     /// Starts the items of a resource. `raw`: its items are JSON lines, kept verbatim
-    /// ([`Spool::write_raw`], file `NNNN.raw.jsonl`); otherwise values in tagged JSON
-    /// ([`Spool::keep_value`], file `NNNN.jsonl`).
+    /// ([`Spool::write_raw`], file `NNNN.raw.jsonl`); otherwise values in binary form
+    /// ([`Spool::keep_value`], file `NNNN.values.bin`).
     pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints, raw: bool) -> Result<(), PipelineError> {
         self.hand_over()?;
         let base = self.dir.join(format!("{index:04}"));
         fs::write(base.with_extension("hints.json"), hints.to_json().to_string()).map_err(|e| io_err("cannot write", &base, e))?;
-        self.send(SpoolMsg::Begin(base.with_extension(if raw { RAW_ITEMS } else { "jsonl" })))
+        self.send(SpoolMsg::Begin(base.with_extension(if raw { RAW_ITEMS } else { VALUE_ITEMS })))
     }
 
     /// Keeps one pulled item; returns it, to be normalized from the spool's batch.
@@ -255,6 +262,14 @@ impl PendingPackage {
                 source.add(Resource::from_json_lines(hints, move || Ok(BufReader::with_capacity(1 << 20, file)))).map_err(|e| bad(e.to_string()))?;
                 continue;
             }
+            let bin_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", &format!(".{VALUE_ITEMS}")));
+            if bin_path.exists() {
+                let file = File::open(&bin_path).map_err(|e| bad(e.to_string()))?;
+                let path = bin_path.display().to_string();
+                let resource = Resource::new(hints, move || Ok(Box::new(binary_items(BufReader::with_capacity(1 << 20, file), path)) as etl_core::Items));
+                source.add(resource).map_err(|e| bad(e.to_string()))?;
+                continue;
+            }
             let items_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", ".jsonl"));
             let file = File::open(&items_path).map_err(|e| bad(e.to_string()))?;
             let resource = Resource::new(hints, move || {
@@ -275,6 +290,23 @@ impl PendingPackage {
     pub fn remove(&self) -> std::io::Result<()> {
         fs::remove_dir_all(&self.dir)
     }
+}
+
+/// The values of a binary spool file. A record cut short at the end (a killed run's last write)
+/// ends the items; a record that does not decode is an error.
+fn binary_items(mut reader: impl BufRead + Send + 'static, path: String) -> impl Iterator<Item = Result<Value, etl_core::BoxError>> + Send {
+    let mut record = Vec::new();
+    std::iter::from_fn(move || {
+        let mut len = [0u8; 4];
+        reader.read_exact(&mut len).ok()?;
+        record.resize(u32::from_le_bytes(len) as usize, 0);
+        reader.read_exact(&mut record).ok()?;
+        let mut input = record.as_slice();
+        Some(match etl_core::value::binary::decode(&mut input) {
+            Some(v) if input.is_empty() => Ok(v),
+            _ => Err(format!("{path}: an item that is not a spooled value").into()),
+        })
+    })
 }
 
 /// Spools of runs that did not finish (killed): `(load id, directory)`.
