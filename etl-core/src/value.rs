@@ -774,56 +774,36 @@ pub mod binary {
         out.extend_from_slice(&(n as u32).to_le_bytes());
     }
 
+    /// A tag and the parts of a fixed-size value.
+    fn put(out: &mut Vec<u8>, tag: u8, parts: &[&[u8]]) {
+        out.push(tag);
+        for part in parts {
+            out.extend_from_slice(part);
+        }
+    }
+
+    /// A tag and a length-prefixed run of bytes.
+    fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        out.push(tag);
+        put_len(out, bytes.len());
+        out.extend_from_slice(bytes);
+    }
+
     /// Appends the encoding of `v` to `out`.
     pub fn encode(v: &Value, out: &mut Vec<u8>) {
         match v {
             Value::Null => out.push(NULL),
             Value::Bool(b) => out.push(if *b { TRUE } else { FALSE }),
-            Value::Int(i) => {
-                out.push(INT);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            Value::BigInt(i) => {
-                out.push(BIG_INT);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            Value::Float(f) => {
-                out.push(FLOAT);
-                out.extend_from_slice(&f.to_bits().to_le_bytes());
-            }
-            Value::Text(t) => {
-                out.push(TEXT);
-                put_len(out, t.len());
-                out.extend_from_slice(t.as_bytes());
-            }
-            Value::Decimal(d) => {
-                out.push(DECIMAL);
-                out.extend_from_slice(&d.serialize());
-            }
-            Value::BigDecimal { mantissa, scale } => {
-                out.push(BIG_DECIMAL);
-                out.extend_from_slice(&mantissa.to_le_bytes());
-                out.extend_from_slice(&scale.to_le_bytes());
-            }
-            Value::Timestamp(t) => {
-                out.push(TIMESTAMP);
-                out.extend_from_slice(&t.timestamp().to_le_bytes());
-                out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
-            }
-            Value::Date(d) => {
-                out.push(DATE);
-                out.extend_from_slice(&d.num_days_from_ce().to_le_bytes());
-            }
-            Value::Time(t) => {
-                out.push(TIME);
-                out.extend_from_slice(&t.num_seconds_from_midnight().to_le_bytes());
-                out.extend_from_slice(&t.nanosecond().to_le_bytes());
-            }
-            Value::Bytes(b) => {
-                out.push(BYTES);
-                put_len(out, b.len());
-                out.extend_from_slice(b);
-            }
+            Value::Int(i) => put(out, INT, &[&i.to_le_bytes()]),
+            Value::BigInt(i) => put(out, BIG_INT, &[&i.to_le_bytes()]),
+            Value::Float(f) => put(out, FLOAT, &[&f.to_bits().to_le_bytes()]),
+            Value::Text(t) => put_bytes(out, TEXT, t.as_bytes()),
+            Value::Decimal(d) => put(out, DECIMAL, &[&d.serialize()]),
+            Value::BigDecimal { mantissa, scale } => put(out, BIG_DECIMAL, &[&mantissa.to_le_bytes(), &scale.to_le_bytes()]),
+            Value::Timestamp(t) => put(out, TIMESTAMP, &[&t.timestamp().to_le_bytes(), &t.timestamp_subsec_nanos().to_le_bytes()]),
+            Value::Date(d) => put(out, DATE, &[&d.num_days_from_ce().to_le_bytes()]),
+            Value::Time(t) => put(out, TIME, &[&t.num_seconds_from_midnight().to_le_bytes(), &t.nanosecond().to_le_bytes()]),
+            Value::Bytes(b) => put_bytes(out, BYTES, b),
             Value::List(items) => {
                 out.push(LIST);
                 put_len(out, items.len());
