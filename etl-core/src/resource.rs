@@ -21,9 +21,12 @@ pub type Items = Box<dyn Iterator<Item = Result<Value, BoxError>> + Send>;
 /// A reader of JSON lines (one item per line), as [`Resource::from_json_lines`] opens it.
 pub type JsonLines = Box<dyn std::io::BufRead + Send>;
 
+type ProduceItems = Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send>;
+type OpenJsonLines = Box<dyn FnOnce() -> Result<JsonLines, BoxError> + Send>;
+
 enum Producer {
-    Items(Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send>),
-    JsonLines(Box<dyn FnOnce() -> Result<JsonLines, BoxError> + Send>),
+    Items(ProduceItems),
+    JsonLines(OpenJsonLines),
 }
 
 /// A resource's own state (dlt's `dlt.current.resource_state()`): a JSON map the resource reads

@@ -41,6 +41,9 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> PipelineError {
 const SPOOL_BATCH_ITEMS: usize = 64;
 const SPOOL_BATCH_BYTES: usize = 1 << 20;
 
+/// The spool writer thread.
+type SpoolWriter = JoinHandle<Result<(), PipelineError>>;
+
 /// What the pipeline thread sends to the spool writer.
 enum SpoolMsg {
     /// Start a new items file.
@@ -62,7 +65,7 @@ pub struct Spool {
     pending_dir: PathBuf,
     values: Vec<Value>,
     raw: Vec<u8>,
-    writer: Option<(SyncSender<SpoolMsg>, JoinHandle<Result<(), PipelineError>>)>,
+    writer: Option<(SyncSender<SpoolMsg>, SpoolWriter)>,
     written: Option<Receiver<Vec<Value>>>,
     items: u64,
 }
