@@ -7,7 +7,9 @@
 
 #![warn(missing_docs)]
 
+pub mod columnar;
 pub mod error;
+pub mod fast;
 pub mod hints;
 pub mod incremental;
 pub mod naming;
@@ -23,6 +25,6 @@ mod proptests;
 pub use error::{HintError, SchemaError, SourceError};
 pub use hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
 pub use incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder};
-pub use resource::{BoxError, IntoResources, Items, Resource, ResourceContext, ResourceState, Source};
+pub use resource::{BoxError, IntoResources, Items, JsonLines, Resource, ResourceContext, ResourceState, Source};
 pub use schema::{Column, Schema, SchemaChange, Table};
 pub use value::{to_value, Value};

@@ -99,12 +99,17 @@ impl IdGenerator {
 
     /// A fresh random row id.
     pub fn root_id(&mut self) -> String {
+        String::from_utf8_lossy(&self.root_id_bytes()).into_owned()
+    }
+
+    /// A fresh random row id as its 14 ASCII bytes, without allocating.
+    pub fn root_id_bytes(&mut self) -> RowId {
         let a = self.next_u64().to_le_bytes();
         let b = self.next_u64().to_le_bytes();
         let mut bytes = [0u8; 10];
         bytes[..8].copy_from_slice(&a);
         bytes[8..].copy_from_slice(&b[..2]);
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+        encode_id(&bytes)
     }
 }
 
@@ -143,9 +148,73 @@ pub fn row_hash(fields: &[(String, Value)]) -> String {
 }
 
 
+/// A row id: 10 bytes as unpadded base64, 14 ASCII characters.
+pub type RowId = [u8; 14];
+
+fn encode_id(bytes: &[u8; 10]) -> RowId {
+    let mut out = [0u8; 14];
+    let n = base64::engine::general_purpose::STANDARD_NO_PAD.encode_slice(bytes, &mut out).expect("10 bytes are 14 characters");
+    debug_assert_eq!(n, 14);
+    out
+}
+
 /// The deterministic id of a child row.
 pub fn child_row_id(parent_id: &str, child_table: &str, list_idx: usize) -> String {
-    digest128(&format!("{parent_id}_{child_table}_{list_idx}"), 10)
+    String::from_utf8_lossy(&child_row_id_bytes(parent_id.as_bytes(), child_table, list_idx)).into_owned()
+}
+
+/// [`child_row_id`] without allocating: dlt's `digest128` of `{parent_id}_{child_table}_{list_idx}`.
+pub fn child_row_id_bytes(parent_id: &[u8], child_table: &str, list_idx: usize) -> RowId {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = list_idx;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    encode_id(&shake128_10(&[parent_id, b"_", child_table.as_bytes(), b"_", &digits[at..]]))
+}
+
+/// The first 10 bytes of SHAKE-128 of the concatenated `parts`. One Keccak permutation per
+/// 168-byte block of input and none after: `sha3`'s reader permutes once more ahead of a second
+/// output block that a 10-byte digest never reads, which doubled the cost of every child id.
+fn shake128_10(parts: &[&[u8]]) -> [u8; 10] {
+    const RATE: usize = 168;
+    fn absorb(state: &mut [u64; 25], block: &[u8; RATE]) {
+        for (lane, bytes) in state.iter_mut().zip(block.chunks_exact(8)) {
+            *lane ^= u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+        }
+        keccak::f1600(state);
+    }
+    let mut state = [0u64; 25];
+    let mut block = [0u8; RATE];
+    let mut at = 0;
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            let n = rest.len().min(RATE - at);
+            block[at..at + n].copy_from_slice(&rest[..n]);
+            at += n;
+            rest = &rest[n..];
+            if at == RATE {
+                absorb(&mut state, &block);
+                block = [0; RATE];
+                at = 0;
+            }
+        }
+    }
+    // SHAKE's domain bits and pad10*1.
+    block[at] ^= 0x1F;
+    block[RATE - 1] ^= 0x80;
+    absorb(&mut state, &block);
+    let mut out = [0u8; 10];
+    out[..8].copy_from_slice(&state[0].to_le_bytes());
+    out[8..].copy_from_slice(&state[1].to_le_bytes()[..2]);
+    out
 }
 
 /// Normalizes one item of a resource into `out`: the root row first, then nested rows.
@@ -339,6 +408,18 @@ mod tests {
     fn upsert_ids_are_the_key_hash_dlt_computes() {
         // dlt 1.31: primary key `id = 1` gives `z5jIxXIbUnmbKw` (shake_128 of `{"id":1}`).
         assert_eq!(key_hash(&[("id".into(), Value::Int(1)), ("x".into(), Value::Int(5))], &["id".into()]), "z5jIxXIbUnmbKw");
+    }
+
+    #[test]
+    fn child_ids_without_allocation_are_dlt_digests() {
+        for idx in [0, 7, 10, 12345] {
+            assert_eq!(child_row_id("abc", "t__items", idx), digest128(&format!("abc_t__items_{idx}"), 10));
+        }
+        // Inputs around and beyond one SHAKE-128 block (168 bytes).
+        for n in [140, 150, 151, 152, 153, 160, 167, 168, 169, 300, 336, 400] {
+            let table = "t".repeat(n);
+            assert_eq!(child_row_id("abcdefghijklmn", &table, 3), digest128(&format!("abcdefghijklmn_{table}_3"), 10), "{n}");
+        }
     }
 
     #[test]

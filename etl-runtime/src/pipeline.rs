@@ -14,6 +14,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use etl_core::naming::{default_schema_name, normalize_identifier};
+#[cfg(feature = "duckdb")]
+use etl_core::fast::RowWriter;
 use etl_core::normalize::{normalize_item, IdGenerator, RowContext, DEFAULT_MAX_NESTING};
 use etl_core::resource::BoxError;
 use etl_core::{Resource, Schema, SchemaChange, Source, Value, WriteDisposition};
@@ -505,7 +507,7 @@ impl Pipeline {
             for (index, mut resource) in source.into_resources().into_iter().filter(Resource::is_selected).enumerate() {
                 let started = Instant::now();
                 if let Some(sp) = spool.as_mut() {
-                    sp.begin_resource(index, resource.hints())?;
+                    sp.begin_resource(index, resource.hints(), resource.is_json_lines())?;
                 }
                 let loaded = self.load_resource(
                     loader,
@@ -626,8 +628,6 @@ impl Pipeline {
         progress: &mut ProgressSink,
         mut spool: Option<&mut crate::spool::Spool>,
     ) -> Result<BTreeMap<String, u64>, PipelineError> {
-        use crate::destination::batch::{TableBuffer, BATCH_ROWS};
-
         let name = resource.name().to_owned();
         let hints = resource.hints().clone();
         let root = normalize_identifier(hints.table());
@@ -678,7 +678,7 @@ impl Pipeline {
         if hints.write_disposition == WriteDisposition::Replace {
             state.reset_resource(source_name, &name);
         }
-        let mut filter = hints.incremental.clone().map(|mut inc| {
+        let filter = hints.incremental.clone().map(|mut inc| {
             // Boundary rows are identified by the resource's primary key unless the cursor has its own.
             if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
                 inc.primary_key = Some(hints.primary_key.clone());
@@ -692,124 +692,218 @@ impl Pipeline {
             end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
             state: etl_core::ResourceState::from_map(state.resource_state(source_name, &name)),
         };
-        let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&context))) {
-            Ok(Ok(items)) => items,
-            Ok(Err(e)) => return Err(PipelineError::extract(&name, None, e)),
-            Err(panic) => return Err(PipelineError::extract(&name, None, panic_message(panic))),
+        let mut writer = RowWriter::new(&ctx);
+        if filter.is_some() {
+            // Incremental rows are filtered as values first.
+            writer.disable_fast_path();
+        }
+        let mut sink = RowSink {
+            loader,
+            schema,
+            ctx: &ctx,
+            contract,
+            changes,
+            ids,
+            writer,
+            filter,
+            flat: Vec::new(),
+            resource: &name,
+            target,
+            item_no: 0,
+            written: BTreeMap::new(),
         };
-        let mut buffers: BTreeMap<String, TableBuffer> = BTreeMap::new();
-        let mut written: BTreeMap<String, u64> = BTreeMap::new();
-        let mut flat = Vec::new();
-        let mut item_no: u64 = 0;
-        loop {
-            let next = match catch_unwind(AssertUnwindSafe(|| items.next())) {
-                Ok(next) => next,
-                Err(panic) => return Err(PipelineError::extract(&name, Some(item_no), panic_message(panic))),
-            };
-            let Some(item) = next else { break };
-            let value = item.map_err(|e| PipelineError::extract(&name, Some(item_no), e))?;
-            if let Some(sp) = spool.as_deref_mut() {
-                sp.write(&value)?;
-            }
-            // A yielded list is a batch of rows, as in dlt.
-            let rows = match value {
-                Value::List(rows) => rows,
-                other => vec![other],
-            };
-            let mut stop = false;
-            for row in rows {
-                item_no += 1;
-                if let Some(f) = filter.as_mut() {
-                    match f.check(&row).map_err(|e| PipelineError::extract(&name, Some(item_no - 1), Box::new(e)))? {
-                        etl_core::incremental::Decision::Keep => {}
-                        etl_core::incremental::Decision::Skip => continue,
-                        etl_core::incremental::Decision::Stop => {
-                            stop = true;
-                            break;
-                        }
-                    }
+        if let Some(reader) = resource.take_json_lines() {
+            // JSON lines stream straight into the column buffers; the spool keeps them verbatim.
+            let mut reader = reader.map_err(|e| PipelineError::extract(&name, None, e))?;
+            let mut line = Vec::with_capacity(1 << 12);
+            let mut line_no: u64 = 0;
+            loop {
+                line.clear();
+                let read = catch_unwind(AssertUnwindSafe(|| reader.read_until(b'\n', &mut line)));
+                let n = match read {
+                    Ok(Ok(n)) => n,
+                    Ok(Err(e)) => return Err(PipelineError::extract(&name, Some(sink.item_no), Box::new(e))),
+                    Err(panic) => return Err(PipelineError::extract(&name, Some(sink.item_no), panic_message(panic))),
+                };
+                if n == 0 {
+                    break;
                 }
-                flat.clear();
-                normalize_item(schema, &ctx, row, ids, &mut flat);
-                for row in flat.drain(..) {
-                    let table = row.table.clone();
-                    let coerced = schema
-                        .coerce_row_with(row, &contract, changes)
-                        .map_err(|e| PipelineError::normalize(&name, Some(item_no - 1), e.to_string()))?;
-                    let Some(coerced) = coerced else { continue };
-                    let buffer = buffers.entry(table.clone()).or_default();
-                    buffer.push(coerced);
-                    if buffer.len() >= BATCH_ROWS {
-                        let n = flush(loader, schema, &table, buffer, &name, target)?;
-                        *written.entry(table).or_default() += n;
-                    }
+                line_no += 1;
+                if let Some(sp) = spool.as_deref_mut() {
+                    sp.write_raw(&line)?;
+                }
+                let text = line.trim_ascii();
+                if text.is_empty() {
+                    continue;
+                }
+                let stop = sink.json_line(text, line_no)?;
+                progress.extracted(&name, sink.item_no);
+                if stop {
+                    break;
                 }
             }
-            progress.extracted(&name, item_no);
-            if stop {
-                // Ordered rows past the window: stop pulling from the source.
-                break;
+        } else {
+            let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&context))) {
+                Ok(Ok(items)) => items,
+                Ok(Err(e)) => return Err(PipelineError::extract(&name, None, e)),
+                Err(panic) => return Err(PipelineError::extract(&name, None, panic_message(panic))),
+            };
+            loop {
+                let next = match catch_unwind(AssertUnwindSafe(|| items.next())) {
+                    Ok(next) => next,
+                    Err(panic) => return Err(PipelineError::extract(&name, Some(sink.item_no), panic_message(panic))),
+                };
+                let Some(item) = next else { break };
+                let value = item.map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))?;
+                let stop = match spool.as_deref_mut() {
+                    // Normalized from the spool's batch: the spool thread serializes and frees it.
+                    Some(sp) => sink.item(sp.keep_value(value)?)?,
+                    None => sink.item(&value)?,
+                };
+                progress.extracted(&name, sink.item_no);
+                if stop {
+                    // Ordered rows past the window: stop pulling from the source.
+                    break;
+                }
             }
         }
         // The items are done (or stopped): what the resource wrote into its state is stored
         // with its rows.
-        drop(items);
         state.set_resource_state(source_name, &name, context.state.snapshot());
-        if let (Some(f), Some(inc)) = (filter, hints.incremental.as_ref()) {
+        if let (Some(f), Some(inc)) = (sink.filter.take(), hints.incremental.as_ref()) {
             state.set_cursor(source_name, &name, &inc.cursor_path, &f.finish());
         }
-        for (table, buffer) in buffers.iter_mut() {
-            if !buffer.is_empty() {
-                let n = flush(loader, schema, table, buffer, &name, target)?;
-                *written.entry(table.clone()).or_default() += n;
-            }
-        }
+        sink.flush(true)?;
+        let RowSink { written, schema, .. } = sink;
         if scd2 {
             schema.set_row_key_unique(&root, false);
             let boundary = timestamp_text(Utc::now());
             let (snapshot, cols, root) = (schema.clone(), hints.scd2_columns.clone(), root.clone());
-            loader.run(move |db| db.merge_scd2(&snapshot, &root, &cols, &boundary).map_err(PipelineError::load_from))?;
+            loader.run(move |db| db.with_default_memory(|db| db.merge_scd2(&snapshot, &root, &cols, &boundary)).map_err(PipelineError::load_from))?;
         } else if merging {
             let (snapshot, root) = (schema.clone(), root.clone());
-            loader.run(move |db| db.merge_staged(&snapshot, &root).map_err(PipelineError::load_from))?;
+            loader.run(move |db| db.with_default_memory(|db| db.merge_staged(&snapshot, &root)).map_err(PipelineError::load_from))?;
         }
         Ok(written)
     }
 }
 
+/// Normalizes the rows of one resource into its tables' column buffers (the fast path where it
+/// applies, the general path otherwise) and hands full buffers to the loader thread.
 #[cfg(feature = "duckdb")]
-fn flush(
-    loader: &crate::loader::Loader,
-    schema: &Schema,
-    table: &str,
-    buffer: &mut crate::destination::batch::TableBuffer,
-    resource: &str,
+struct RowSink<'a> {
+    loader: &'a crate::loader::Loader,
+    schema: &'a mut Schema,
+    ctx: &'a RowContext<'a>,
+    contract: etl_core::SchemaContract,
+    changes: &'a mut Vec<SchemaChange>,
+    ids: &'a mut IdGenerator,
+    writer: RowWriter,
+    filter: Option<etl_core::incremental::IncrementalFilter>,
+    flat: Vec<etl_core::normalize::FlatRow>,
+    resource: &'a str,
     target: Target,
-) -> Result<u64, PipelineError> {
-    // Parents first: a nested table's rows may arrive before its parent's batch is flushed, but
-    // the parent table must exist for the schema to be consistent in the destination.
-    let mut chain = vec![schema.table(table).cloned().expect("rows only exist for known tables")];
-    while let Some(parent) = chain.last().and_then(|t| t.parent.clone()) {
-        match schema.table(&parent) {
-            Some(p) => chain.push(p.clone()),
-            None => break,
+    /// Rows pulled so far.
+    item_no: u64,
+    /// Rows handed to the loader, per table.
+    written: BTreeMap<String, u64>,
+}
+
+#[cfg(feature = "duckdb")]
+impl RowSink<'_> {
+    /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
+    /// (ordered rows past the incremental window).
+    fn item(&mut self, value: &Value) -> Result<bool, PipelineError> {
+        self.writer.defer_child_ids(!self.loader.is_behind());
+        let rows = match value {
+            Value::List(rows) => rows.as_slice(),
+            other => std::slice::from_ref(other),
+        };
+        for row in rows {
+            self.item_no += 1;
+            if let Some(f) = self.filter.as_mut() {
+                match f.check(row).map_err(|e| PipelineError::extract(self.resource, Some(self.item_no - 1), Box::new(e)))? {
+                    etl_core::incremental::Decision::Keep => {}
+                    etl_core::incremental::Decision::Skip => continue,
+                    etl_core::incremental::Decision::Stop => return Ok(true),
+                }
+            }
+            if !self.writer.value(self.schema, row, self.ids) {
+                self.general(row.clone())?;
+            }
         }
+        self.flush(false)?;
+        Ok(false)
     }
-    chain.reverse();
-    let rows = buffer.take_rows();
-    let n = rows.len() as u64;
-    let resource = resource.to_owned();
-    // Arrow conversion and the append run on the loader thread, in order with everything else.
-    loader.run(move |db| {
-        for def in &chain {
-            db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
+
+    /// One line of a JSON-lines resource (`line_no` counts from 1, for errors).
+    fn json_line(&mut self, text: &[u8], line_no: u64) -> Result<bool, PipelineError> {
+        self.writer.defer_child_ids(!self.loader.is_behind());
+        if self.writer.json(self.schema, text, self.ids) {
+            self.item_no += 1;
+            self.flush(false)?;
+            return Ok(false);
         }
-        let t = chain.last().expect("non-empty");
-        let (columns, batch) =
-            crate::destination::batch::batch_from_rows(rows, t).map_err(|e| PipelineError::normalize(&resource, None, e))?;
-        db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)
-    })?;
-    Ok(n)
+        let value: Value = serde_json::from_slice(text)
+            .map_err(|e| PipelineError::extract(self.resource, Some(self.item_no), format!("line {line_no}: {e}").into()))?;
+        self.item(&value)
+    }
+
+    /// The general path: normalize into rows, coerce each against the schema (evolving it),
+    /// append to the buffers.
+    fn general(&mut self, row: Value) -> Result<(), PipelineError> {
+        let before = self.changes.len();
+        self.flat.clear();
+        normalize_item(self.schema, self.ctx, row, self.ids, &mut self.flat);
+        let row_no = Some(self.item_no - 1);
+        let result = (|| {
+            for flat in self.flat.drain(..) {
+                let table = flat.table.clone();
+                let coerced = self
+                    .schema
+                    .coerce_row_with(flat, &self.contract, self.changes)
+                    .map_err(|e| PipelineError::normalize(self.resource, row_no, e.to_string()))?;
+                let Some(coerced) = coerced else { continue };
+                self.writer.push_row(self.schema, &table, &coerced).map_err(|e| PipelineError::normalize(self.resource, row_no, e))?;
+            }
+            Ok(())
+        })();
+        if self.changes.len() != before {
+            self.writer.schema_changed();
+        }
+        result
+    }
+
+    /// Hands the buffers that are full (`all`: every non-empty one) to the loader.
+    fn flush(&mut self, all: bool) -> Result<(), PipelineError> {
+        for (table, len, columns) in self.writer.drain(all) {
+            // Parents first: a nested table's rows may arrive before its parent's batch is
+            // flushed, but the parent table must exist for the schema to be consistent in the
+            // destination.
+            let mut chain = vec![self.schema.table(&table).cloned().expect("rows only exist for known tables")];
+            while let Some(parent) = chain.last().and_then(|t| t.parent.clone()) {
+                match self.schema.table(&parent) {
+                    Some(p) => chain.push(p.clone()),
+                    None => break,
+                }
+            }
+            chain.reverse();
+            let (resource, target) = (self.resource.to_owned(), self.target);
+            // Arrow conversion and the append run on the loader thread, in order with
+            // everything else.
+            self.loader.run(move |db| {
+                for def in &chain {
+                    db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
+                }
+                let t = chain.last().expect("non-empty");
+                let (columns, batch) = crate::destination::batch::batch_from_columns(len, columns, t)
+                    .map_err(|e| PipelineError::normalize(&resource, None, e))?;
+                db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)
+            })?;
+            *self.written.entry(table).or_default() += len as u64;
+        }
+        Ok(())
+    }
 }
 
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> BoxError {

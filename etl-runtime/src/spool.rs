@@ -13,11 +13,20 @@
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
 
 use etl_core::{Resource, ResourceHints, Source, Value};
 use serde_json::json;
 
 use crate::error::PipelineError;
+
+/// Extension of a spool file of JSON lines kept verbatim.
+const RAW_ITEMS: &str = "raw.jsonl";
+/// Extension of a spool file of values in their binary form ([`etl_core::value::binary`]), each
+/// after its length as a little-endian `u32`. (Packages of earlier versions hold tagged JSON
+/// lines, `NNNN.jsonl`; they still load.)
+const VALUE_ITEMS: &str = "values.bin";
 
 /// The spool directory of a pipeline run in `working_dir`.
 pub fn pipeline_dir(working_dir: &Path, pipeline: &str) -> PathBuf {
@@ -28,12 +37,72 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> PipelineError {
     PipelineError::load(format!("{what} {}: {e}", path.display()))
 }
 
-/// The spool of the running load.
+/// Items (or bytes of raw lines) handed to the spool writer at once.
+const SPOOL_BATCH_ITEMS: usize = 64;
+const SPOOL_BATCH_BYTES: usize = 1 << 20;
+
+/// The spool writer thread.
+type SpoolWriter = JoinHandle<Result<(), PipelineError>>;
+
+/// What the pipeline thread sends to the spool writer.
+enum SpoolMsg {
+    /// Start a new items file.
+    Begin(PathBuf),
+    /// Values to write in their binary form.
+    Values(Vec<Value>),
+    /// Raw JSON lines, written as they are.
+    Raw(Vec<u8>),
+}
+
+/// The spool of the running load. Items are batched and written by a thread of its own, so
+/// serializing them costs the normalizing thread nothing but a move; at most a couple of batches
+/// are in flight. Written batches come back to be freed where they were allocated (glibc's
+/// malloc is slow when one thread frees what another allocates: it spent more time in
+/// `malloc_consolidate` than the serialization saved). A failing write stops the run (the next
+/// hand-over fails).
 pub struct Spool {
     dir: PathBuf,
     pending_dir: PathBuf,
-    current: Option<(String, BufWriter<File>)>,
+    values: Vec<Value>,
+    raw: Vec<u8>,
+    writer: Option<(SyncSender<SpoolMsg>, SpoolWriter)>,
+    written: Option<Receiver<Vec<Value>>>,
     items: u64,
+}
+
+fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Value>>) -> Result<(), PipelineError> {
+    let mut current: Option<BufWriter<File>> = None;
+    let mut record = Vec::new();
+    for msg in rx {
+        match msg {
+            SpoolMsg::Begin(path) => {
+                if let Some(mut w) = current.take() {
+                    w.flush().map_err(|e| io_err("cannot flush spool", &dir, e))?;
+                }
+                let file = File::create(&path).map_err(|e| io_err("cannot create", &path, e))?;
+                current = Some(BufWriter::with_capacity(1 << 16, file));
+            }
+            SpoolMsg::Values(values) => {
+                let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
+                for v in &values {
+                    record.clear();
+                    etl_core::value::binary::encode(v, &mut record);
+                    let len = u32::try_from(record.len()).map_err(|_| PipelineError::load("cannot spool an item of 4 GB or more"))?;
+                    w.write_all(&len.to_le_bytes()).and_then(|()| w.write_all(&record)).map_err(|e| io_err("cannot spool into", &dir, e))?;
+                }
+                // Freed by the pipeline thread, unless it is gone.
+                let _ = back.send(values);
+            }
+            SpoolMsg::Raw(bytes) => {
+                let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
+                w.write_all(&bytes).map_err(|e| io_err("cannot spool into", &dir, e))?;
+            }
+        }
+    }
+    if let Some(mut w) = current {
+        w.flush().map_err(|e| io_err("cannot flush spool", &dir, e))?;
+    }
+    Ok(())
 }
 
 impl Spool {
@@ -43,46 +112,112 @@ impl Spool {
         fs::create_dir_all(&dir).map_err(|e| io_err("cannot create", &dir, e))?;
         let manifest = json!({"source": source.name(), "max_table_nesting": source.max_table_nesting(), "root_key": source.root_key()});
         fs::write(dir.join("source.json"), manifest.to_string()).map_err(|e| io_err("cannot write", &dir, e))?;
-        Ok(Spool { pending_dir: pipeline_dir.join("pending").join(load_id), dir, current: None, items: 0 })
+        let (tx, rx) = sync_channel(2);
+        let (back, written) = channel();
+        let worker_dir = dir.clone();
+        let handle = std::thread::Builder::new()
+            .name("etl-spool".into())
+            .spawn(move || write_spool(worker_dir, rx, back))
+            .map_err(|e| io_err("cannot start the spool writer for", &dir, e))?;
+        Ok(Spool {
+            pending_dir: pipeline_dir.join("pending").join(load_id),
+            dir,
+            values: Vec::new(),
+            raw: Vec::new(),
+            writer: Some((tx, handle)),
+            written: Some(written),
+            items: 0,
+        })
     }
 
-    /// Starts the items of a resource.
-    pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints) -> Result<(), PipelineError> {
-        self.finish_resource()?;
-        let base = self.dir.join(format!("{index:04}"));
-        fs::write(base.with_extension("hints.json"), hints.to_json().to_string()).map_err(|e| io_err("cannot write", &base, e))?;
-        let file = File::create(base.with_extension("jsonl")).map_err(|e| io_err("cannot create", &base, e))?;
-        self.current = Some((hints.name.clone(), BufWriter::with_capacity(1 << 16, file)));
-        Ok(())
-    }
-
-    /// Keeps one pulled item.
-    pub fn write(&mut self, item: &Value) -> Result<(), PipelineError> {
-        if let Some((_, w)) = self.current.as_mut() {
-            serde_json::to_writer(&mut *w, item).map_err(|e| PipelineError::load(format!("cannot spool an item: {e}")))?;
-            w.write_all(b"\n").map_err(|e| io_err("cannot spool into", &self.dir, e))?;
-            self.items += 1;
+    fn send(&mut self, msg: SpoolMsg) -> Result<(), PipelineError> {
+        let stopped = || PipelineError::load("the spool writer stopped on an earlier error");
+        let (tx, _) = self.writer.as_ref().ok_or_else(stopped)?;
+        if tx.send(msg).is_err() {
+            // The writer failed: its own error says why.
+            return Err(self.join().err().unwrap_or_else(stopped));
         }
         Ok(())
     }
 
-    fn finish_resource(&mut self) -> Result<(), PipelineError> {
-        if let Some((_, mut w)) = self.current.take() {
-            w.flush().map_err(|e| io_err("cannot flush spool", &self.dir, e))?;
+    /// Hands the batched items to the writer.
+    fn hand_over(&mut self) -> Result<(), PipelineError> {
+        // A written batch is emptied here and becomes the next one (no regrowing).
+        let mut spare = None;
+        if let Some(written) = &self.written {
+            while let Ok(mut values) = written.try_recv() {
+                values.clear();
+                spare = Some(values);
+            }
+        }
+        if !self.values.is_empty() {
+            let next = spare.unwrap_or_else(|| Vec::with_capacity(SPOOL_BATCH_ITEMS));
+            let values = std::mem::replace(&mut self.values, next);
+            self.send(SpoolMsg::Values(values))?;
+        }
+        if !self.raw.is_empty() {
+            let raw = std::mem::replace(&mut self.raw, Vec::with_capacity(SPOOL_BATCH_BYTES + (64 << 10)));
+            self.send(SpoolMsg::Raw(raw))?;
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<(), PipelineError> {
+        match self.writer.take() {
+            Some((tx, handle)) => {
+                drop(tx);
+                handle.join().unwrap_or_else(|_| Err(PipelineError::load("the spool writer panicked")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the items of a resource. `raw`: its items are JSON lines, kept verbatim
+    /// ([`Spool::write_raw`], file `NNNN.raw.jsonl`); otherwise values in binary form
+    /// ([`Spool::keep_value`], file `NNNN.values.bin`).
+    pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints, raw: bool) -> Result<(), PipelineError> {
+        self.hand_over()?;
+        let base = self.dir.join(format!("{index:04}"));
+        fs::write(base.with_extension("hints.json"), hints.to_json().to_string()).map_err(|e| io_err("cannot write", &base, e))?;
+        self.send(SpoolMsg::Begin(base.with_extension(if raw { RAW_ITEMS } else { VALUE_ITEMS })))
+    }
+
+    /// Keeps one pulled item; returns it, to be normalized from the spool's batch.
+    pub fn keep_value(&mut self, item: Value) -> Result<&Value, PipelineError> {
+        if self.values.len() >= SPOOL_BATCH_ITEMS {
+            self.hand_over()?;
+        }
+        self.items += 1;
+        self.values.push(item);
+        Ok(self.values.last().expect("just pushed"))
+    }
+
+    /// Keeps one pulled JSON line as it was read (a copy, no serialization).
+    pub fn write_raw(&mut self, line: &[u8]) -> Result<(), PipelineError> {
+        self.raw.extend_from_slice(line);
+        if !line.ends_with(b"\n") {
+            self.raw.push(b'\n');
+        }
+        self.items += 1;
+        if self.raw.len() >= SPOOL_BATCH_BYTES {
+            self.hand_over()?;
         }
         Ok(())
     }
 
     /// The run committed, or its failure means the items must be pulled again: delete.
     pub fn discard(mut self) {
-        self.current = None;
+        self.values.clear();
+        self.raw.clear();
+        let _ = self.join();
         let _ = fs::remove_dir_all(&self.dir);
     }
 
     /// The run failed after pulling items it cannot count on pulling again: keep them as a
     /// pending package. Returns where they are, if there was anything to keep.
     pub fn keep(mut self) -> Option<PathBuf> {
-        if self.finish_resource().is_err() || self.items == 0 {
+        let written = self.hand_over().and_then(|()| self.join());
+        if written.is_err() || self.items == 0 {
             let _ = fs::remove_dir_all(&self.dir);
             return None;
         }
@@ -123,6 +258,21 @@ impl PendingPackage {
             let hints_json: serde_json::Value =
                 serde_json::from_str(&fs::read_to_string(&hints_path).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
             let hints = ResourceHints::from_json(&hints_json).map_err(|e| bad(e.to_string()))?;
+            let raw_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", &format!(".{RAW_ITEMS}")));
+            if raw_path.exists() {
+                // JSON lines kept verbatim: read back as the JSON-lines resource they came from.
+                let file = File::open(&raw_path).map_err(|e| bad(e.to_string()))?;
+                source.add(Resource::from_json_lines(hints, move || Ok(BufReader::with_capacity(1 << 20, file)))).map_err(|e| bad(e.to_string()))?;
+                continue;
+            }
+            let bin_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", &format!(".{VALUE_ITEMS}")));
+            if bin_path.exists() {
+                let file = File::open(&bin_path).map_err(|e| bad(e.to_string()))?;
+                let path = bin_path.display().to_string();
+                let resource = Resource::new(hints, move || Ok(Box::new(binary_items(BufReader::with_capacity(1 << 20, file), path)) as etl_core::Items));
+                source.add(resource).map_err(|e| bad(e.to_string()))?;
+                continue;
+            }
             let items_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", ".jsonl"));
             let file = File::open(&items_path).map_err(|e| bad(e.to_string()))?;
             let resource = Resource::new(hints, move || {
@@ -143,6 +293,23 @@ impl PendingPackage {
     pub fn remove(&self) -> std::io::Result<()> {
         fs::remove_dir_all(&self.dir)
     }
+}
+
+/// The values of a binary spool file. A record cut short at the end (a killed run's last write)
+/// ends the items; a record that does not decode is an error.
+fn binary_items(mut reader: impl BufRead + Send + 'static, path: String) -> impl Iterator<Item = Result<Value, etl_core::BoxError>> + Send {
+    let mut record = Vec::new();
+    std::iter::from_fn(move || {
+        let mut len = [0u8; 4];
+        reader.read_exact(&mut len).ok()?;
+        record.resize(u32::from_le_bytes(len) as usize, 0);
+        reader.read_exact(&mut record).ok()?;
+        let mut input = record.as_slice();
+        Some(match etl_core::value::binary::decode(&mut input) {
+            Some(v) if input.is_empty() => Ok(v),
+            _ => Err(format!("{path}: an item that is not a spooled value").into()),
+        })
+    })
 }
 
 /// Spools of runs that did not finish (killed): `(load id, directory)`.

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
-use etl::{Resource, ResourceHints, Value};
+use etl::{Resource, ResourceHints};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -49,7 +49,7 @@ enum Cmd {
         #[arg(long)]
         workdir: PathBuf,
     },
-    /// Method (c): the pipeline from N typed structs in memory into `<workdir>/bench.duckdb`.
+    /// Method (c): the pipeline from N typed structs, made as they are pulled, into `<workdir>/bench.duckdb`.
     Typed {
         #[arg(long)]
         n: u64,
@@ -174,16 +174,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Load { file, workdir } => {
             let started = Instant::now();
             let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-            let path = file.display().to_string();
-            let resource = Resource::new(ResourceHints::new("events"), move || {
-                let lines = BufReader::with_capacity(1 << 20, f).lines().enumerate();
-                let items = lines.map(move |(no, line)| {
-                    let line = line?;
-                    let value: Value = serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", no + 1))?;
-                    Ok(value)
-                });
-                Ok(Box::new(items) as etl::core::Items)
-            });
+            let resource = Resource::from_json_lines(ResourceHints::new("events"), move || Ok(BufReader::with_capacity(1 << 20, f)));
             etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(resource)?;
             report(started);
         }
@@ -201,8 +192,9 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Typed { n, seed, workdir } => {
             let started = Instant::now();
-            let data: Vec<Event> = events(n, seed).collect();
-            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(Resource::from_data("events", data))?;
+            // Structs made as the pipeline pulls them, as a resource function yields them: the
+            // events exist in memory one batch at a time, never all at once.
+            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(Resource::from_data("events", events(n, seed)))?;
             report(started);
         }
         Cmd::Run { n, seed, file, reps } => run(n, seed, file, reps)?,

@@ -232,3 +232,63 @@ fn dataset_named_like_the_database_file_is_not_ambiguous() {
         .unwrap();
     assert_eq!(scalar(&p.database_path(), "SELECT count(*) FROM bench.bench.events"), json!(2));
 }
+
+/// A JSON-lines resource (parsed as it streams, through the columnar fast path where the schema
+/// already knows the shape) loads exactly what the same items as values load, through new
+/// columns, variants, nulls, escaped and colliding keys, nested lists, batches and blank lines;
+/// a run of it that fails in normalize keeps its lines verbatim as a pending package.
+#[test]
+fn json_lines_load_like_values_and_are_kept_verbatim_when_a_run_fails() {
+    let lines = [
+        r#"{"id": 1, "name": "a", "at": "2024-01-15T10:30:00Z", "dev": {"os": "ios", "v": 1.5}, "items": [{"sku": "x", "qty": 1}, {"sku": "y", "qty": 2, "extra": true}]}"#,
+        r#"{"id": 2, "name": null, "at": "2024-01-16T10:30:00+02:00", "dev": {"os": "web"}, "items": []}"#,
+        "",
+        r#"{"id": 8, "name": "b", "at": "2024-01-17T10:30:00Z", "dev": {"os": "ios", "v": 3}, "items": [{"sku": "x2", "qty": 5}]}"#,
+        r#"{"id": "3", "name": "c", "items": [{"sku": "z", "qty": "many"}], "tags": ["t1", null, 5]}"#,
+        r#"{"id": 4, "Name": "d\u00e9", "na\u006de": "e", "dev": null, "items": [[1, 2]], "tags": []}"#,
+        r#"[{"id": 5}, {"id": 6, "at": "not a date"}]"#,
+        r#"{"id": 7.0, "name": "f\"q", "dev": {"os": "android", "v": 2}, "items": [{"sku": "w", "qty": 3}], "tags": ["t2"]}"#,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("items.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let from_file = |f: std::path::PathBuf| {
+        Resource::from_json_lines(etl::ResourceHints::new("events"), move || Ok(std::io::BufReader::new(std::fs::File::open(f)?)))
+    };
+    let values: Vec<etl::Value> = lines.iter().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let a = etl::pipeline("lines_pipeline").dataset_name("d").working_dir(dir.path().join("a"));
+    let b = etl::pipeline("values_pipeline").dataset_name("d").working_dir(dir.path().join("b"));
+    for _ in 0..2 {
+        // The second run starts from the stored schema: every known shape takes the fast path.
+        a.run(from_file(file.clone())).unwrap();
+        b.run(Resource::from_values("events", values.clone())).unwrap();
+    }
+    let (da, db) = (a.database_path(), b.database_path());
+    let names = etl_tests::tables(&da, "d");
+    assert_eq!(names, etl_tests::tables(&db, "d"));
+    assert!(names.contains(&"events__items__list".to_owned()), "{names:?}");
+    for t in names.iter().filter(|t| !t.starts_with("_dlt")) {
+        assert_eq!(columns(&da, "d", t), columns(&db, "d", t), "columns of {t}");
+        // Ids are random per load (and children's ids follow their parents'); the rest is equal.
+        let random = if t.contains("__") { "_dlt_id, _dlt_parent_id" } else { "_dlt_id, _dlt_load_id" };
+        let rows = |db: &std::path::Path| etl::testing::query_file(db, &format!("SELECT * EXCLUDE ({random}) FROM d.{t} ORDER BY ALL")).unwrap();
+        assert_eq!(rows(&da), rows(&db), "rows of {t}");
+    }
+    // Child rows point at their parents' ids (dlt's hash of parent id, table and position).
+    for db in [&da, &db] {
+        let orphans = "SELECT count(*) FROM d.events__items c LEFT JOIN d.events p ON c._dlt_parent_id = p._dlt_id WHERE p._dlt_id IS NULL";
+        assert_eq!(scalar(db, orphans), json!(0));
+    }
+    assert_eq!(scalar(&da, "SELECT count(*) FROM d.events__items"), json!(12));
+
+    // A run rejected in normalize keeps the lines it pulled, verbatim; they load on request.
+    let extra = dir.path().join("extra.jsonl");
+    std::fs::write(&extra, "{\"id\": 9, \"brand_new\": 1}\n").unwrap();
+    let frozen = a.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
+    assert_eq!(frozen.run(from_file(extra.clone())).unwrap_err().step, etl::Step::Normalize);
+    let pending = a.pending_packages();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(std::fs::read_to_string(pending[0].dir.join("0000.raw.jsonl")).unwrap(), "{\"id\": 9, \"brand_new\": 1}\n");
+    assert!(a.load_pending()[0].1.is_ok());
+    assert_eq!(scalar(&da, "SELECT count(*) FROM d.events WHERE brand_new = 1"), json!(1));
+}

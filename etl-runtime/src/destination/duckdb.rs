@@ -45,6 +45,13 @@ fn sql_err(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> DuckDbError
     move |source| DuckDbError::Sql { what, source }
 }
 
+/// DuckDB's buffer pool while loading. Appended row groups are written to the file as they
+/// fill; without a bound DuckDB keeps every written block cached (its default limit is 80 % of
+/// RAM), so a process's memory grew with the size of the load (1 GB for 10 M events). With it,
+/// peak memory is the same for any load size. Merges run with DuckDB's default
+/// ([`DuckDbSession::with_default_memory`]): their joins and windows are better off without it.
+const LOAD_MEMORY_LIMIT: &str = "128MB";
+
 /// Which DuckDB schema a table lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -74,19 +81,42 @@ pub struct DuckDbSession {
 impl DuckDbSession {
     /// Opens (or creates) the file and reads which tables the dataset has.
     pub fn open(path: &Path, dataset: &str) -> Result<Self, DuckDbError> {
-        let conn = Connection::open(path).map_err(|source| DuckDbError::Open { path: path.to_owned(), source })?;
-        let catalog: String =
-            conn.query_row("SELECT current_database()", [], |r| r.get(0)).map_err(sql_err("reading the database name"))?;
+        let open_err = |source| DuckDbError::Open { path: path.to_owned(), source };
+        // One core is the normalizer's (extract + normalize run beside the load on their own
+        // thread); DuckDB gets the others. With all of them, DuckDB's own workers compete with
+        // the normalizer for the cores and its appending thread spins waiting for them: on two
+        // cores a 1 M-event load took 13-15 s instead of 11 s.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+        let config = duckdb::Config::default()
+            .threads(threads as i64)
+            .and_then(|c| c.with("memory_limit", LOAD_MEMORY_LIMIT))
+            .map_err(open_err)?;
+        let conn = Connection::open_with_flags(path, config).map_err(open_err)?;
+        // Whether the dataset (or its staging schema) exists at all: a new file or dataset has no
+        // tables to read, and reading the catalog's columns is not free: `duckdb_columns()` scans
+        // every schema, which makes DuckDB parse its ~50 built-in views (a fifth of the lesson's
+        // run). One statement for both answers.
+        let staging = format!("{dataset}_staging");
+        let (catalog, schemas): (String, i64) = conn
+            .query_row(
+                "SELECT current_database(), count(*) FROM duckdb_schemas() \
+                 WHERE database_name = current_database() AND schema_name IN (?, ?)",
+                params![dataset, staging],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sql_err("reading the database name"))?;
         let mut session = DuckDbSession {
             conn,
             catalog,
             dataset: dataset.to_owned(),
-            staging: format!("{dataset}_staging"),
+            staging,
             existing: HashMap::new(),
             fresh_staging: std::collections::HashSet::new(),
             in_transaction: false,
         };
-        session.refresh_existing()?;
+        if schemas > 0 {
+            session.refresh_existing()?;
+        }
         Ok(session)
     }
 
@@ -300,6 +330,16 @@ impl DuckDbSession {
         app.append_record_batch(batch).map_err(sql_err(format!("appending rows to table `{table}`")))?;
         app.flush().map_err(sql_err(format!("appending rows to table `{table}`")))?;
         Ok(())
+    }
+
+    /// Runs `work` (a merge) with DuckDB's default memory limit instead of the loading bound.
+    pub fn with_default_memory<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T, DuckDbError>) -> Result<T, DuckDbError> {
+        self.conn.execute_batch("RESET memory_limit").map_err(sql_err("raising the memory limit for a merge"))?;
+        let result = work(self);
+        self.conn
+            .execute_batch(&format!("SET memory_limit = '{LOAD_MEMORY_LIMIT}'"))
+            .map_err(sql_err("restoring the memory limit after a merge"))?;
+        result
     }
 
     /// Merges the staged load of `root` (and its nested tables) into the dataset with dlt's
