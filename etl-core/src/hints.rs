@@ -420,6 +420,9 @@ pub struct ResourceHints {
     /// For a transformer: the root resource its items come from (through any chain of
     /// transformers); dagster-dlt's default asset dep is `<source>_<root>`.
     pub data_from: Option<String>,
+    /// Its producer runs on a thread of its own (`Resource::parallelized`): the pipeline starts
+    /// it ahead, with the other parallelized resources of the source.
+    pub parallelized: bool,
 }
 
 impl ResourceHints {

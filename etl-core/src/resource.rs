@@ -288,13 +288,20 @@ impl Resource {
     pub fn parallelized(mut self, capacity: usize) -> Resource {
         let Some(producer) = self.producer.take() else { return self };
         let name = self.hints.name.clone();
-        self.producer = Some(Box::new(move |cx: &ResourceContext| {
+        // JSON lines become values here (the pipeline's streaming parse needs the reader).
+        let produce = move |cx: &ResourceContext| -> Result<Items, BoxError> {
+            match producer {
+                Producer::Items(produce) => produce(cx),
+                Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
+            }
+        };
+        self.producer = Some(Producer::Items(Box::new(move |cx: &ResourceContext| {
             let cx = cx.clone();
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Value, BoxError>>(capacity.max(1));
             std::thread::Builder::new()
                 .name(format!("resource-{name}"))
                 .spawn(move || {
-                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match producer(&cx) {
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match produce(&cx) {
                         Ok(items) => {
                             for item in items {
                                 if tx.send(item).is_err() {
@@ -313,7 +320,8 @@ impl Resource {
                 })
                 .map_err(|e| -> BoxError { format!("cannot start a thread for resource: {e}").into() })?;
             Ok(Box::new(rx.into_iter()) as Items)
-        }));
+        })));
+        self.hints.parallelized = true;
         self
     }
 

@@ -504,7 +504,19 @@ impl Pipeline {
             let source_contract = source.schema_contract();
             let source_root_key = source.root_key();
             let mut wrote_any = false;
-            for (index, mut resource) in source.into_resources().into_iter().filter(Resource::is_selected).enumerate() {
+            let mut resources: Vec<Option<Resource>> = source.into_resources().into_iter().filter(Resource::is_selected).map(Some).collect();
+            // Parallelized resources start ahead of their turn, at most PARALLEL_RESOURCES
+            // positions ahead, each behind its bounded channel; they are consumed in order.
+            let mut ahead: Vec<Option<Started>> = (0..resources.len()).map(|_| None).collect();
+            for index in 0..resources.len() {
+                for j in index..(index + PARALLEL_RESOURCES).min(resources.len()) {
+                    if let (None, Some(r)) = (&ahead[j], resources[j].as_mut().filter(|r| r.hints().parallelized)) {
+                        let (filter, context) = resource_window(r.hints(), &source_name, &mut state);
+                        let items = catch_unwind(AssertUnwindSafe(|| r.take_items_with(&context))).unwrap_or_else(|p| Err(panic_message(p)));
+                        ahead[j] = Some(Started { filter, context, items });
+                    }
+                }
+                let mut resource = resources[index].take().expect("each resource is loaded once");
                 let started = Instant::now();
                 if let Some(sp) = spool.as_mut() {
                     sp.begin_resource(index, resource.hints(), resource.is_json_lines())?;
@@ -512,7 +524,7 @@ impl Pipeline {
                 let loaded = self.load_resource(
                     loader,
                     &mut schema,
-                    &mut resource,
+                    (&mut resource, ahead[index].take()),
                     (source_nesting, source_contract, source_root_key),
                     (&source_name, &mut state),
                     &load_id,
@@ -619,7 +631,7 @@ impl Pipeline {
         &self,
         loader: &crate::loader::Loader,
         schema: &mut Schema,
-        resource: &mut Resource,
+        (resource, ahead): (&mut Resource, Option<Started>),
         (source_nesting, source_contract, source_root_key): (Option<u32>, Option<etl_core::SchemaContract>, bool),
         (source_name, state): (&str, &mut crate::state::PipelineState),
         load_id: &str,
@@ -675,22 +687,12 @@ impl Pipeline {
             row_hash_id: scd2,
         };
 
-        if hints.write_disposition == WriteDisposition::Replace {
-            state.reset_resource(source_name, &name);
-        }
-        let filter = hints.incremental.clone().map(|mut inc| {
-            // Boundary rows are identified by the resource's primary key unless the cursor has its own.
-            if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
-                inc.primary_key = Some(hints.primary_key.clone());
+        let (filter, context, mut started_items) = match ahead {
+            Some(Started { filter, context, items }) => (filter, context, Some(items)),
+            None => {
+                let (filter, context) = resource_window(&hints, source_name, state);
+                (filter, context, None)
             }
-            let prior = state.cursor(source_name, &name, &inc.cursor_path);
-            etl_core::incremental::IncrementalFilter::new(inc, prior)
-        });
-        let context = etl_core::ResourceContext {
-            start_value: filter.as_ref().and_then(|f| f.start_value().cloned()),
-            last_value: filter.as_ref().and_then(|f| f.last_value().cloned()),
-            end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
-            state: etl_core::ResourceState::from_map(state.resource_state(source_name, &name)),
         };
         let mut writer = RowWriter::new(&ctx);
         if filter.is_some() {
@@ -743,11 +745,11 @@ impl Pipeline {
                 }
             }
         } else {
-            let mut items = match catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&context))) {
-                Ok(Ok(items)) => items,
-                Ok(Err(e)) => return Err(PipelineError::extract(&name, None, e)),
-                Err(panic) => return Err(PipelineError::extract(&name, None, panic_message(panic))),
+            let taken = match started_items.take() {
+                Some(items) => items,
+                None => catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&context))).unwrap_or_else(|p| Err(panic_message(p))),
             };
+            let mut items = taken.map_err(|e| PipelineError::extract(&name, None, e))?;
             loop {
                 let next = match catch_unwind(AssertUnwindSafe(|| items.next())) {
                     Ok(next) => next,
@@ -904,6 +906,48 @@ impl RowSink<'_> {
         }
         Ok(())
     }
+}
+
+/// How many resources ahead of the one being loaded a parallelized resource may start: the
+/// bound on producers (and their requests) in flight besides the current one.
+#[cfg(feature = "duckdb")]
+const PARALLEL_RESOURCES: usize = 4;
+
+/// A parallelized resource started ahead of its turn: its window and its running producer.
+#[cfg(feature = "duckdb")]
+struct Started {
+    filter: Option<etl_core::incremental::IncrementalFilter>,
+    context: etl_core::ResourceContext,
+    items: Result<etl_core::Items, BoxError>,
+}
+
+/// A resource's incremental window and context, from the run's state (a `replace` resource
+/// starts from empty state).
+#[cfg(feature = "duckdb")]
+fn resource_window(
+    hints: &etl_core::ResourceHints,
+    source_name: &str,
+    state: &mut crate::state::PipelineState,
+) -> (Option<etl_core::incremental::IncrementalFilter>, etl_core::ResourceContext) {
+    let name = &hints.name;
+    if hints.write_disposition == WriteDisposition::Replace {
+        state.reset_resource(source_name, name);
+    }
+    let filter = hints.incremental.clone().map(|mut inc| {
+        // Boundary rows are identified by the resource's primary key unless the cursor has its own.
+        if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
+            inc.primary_key = Some(hints.primary_key.clone());
+        }
+        let prior = state.cursor(source_name, name, &inc.cursor_path);
+        etl_core::incremental::IncrementalFilter::new(inc, prior)
+    });
+    let context = etl_core::ResourceContext {
+        start_value: filter.as_ref().and_then(|f| f.start_value().cloned()),
+        last_value: filter.as_ref().and_then(|f| f.last_value().cloned()),
+        end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
+        state: etl_core::ResourceState::from_map(state.resource_state(source_name, name)),
+    };
+    (filter, context)
 }
 
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> BoxError {

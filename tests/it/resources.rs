@@ -178,3 +178,50 @@ fn config_is_read_from_the_run_directory() {
     let rows = second.query("greeting_pipeline", "SELECT text FROM greeting.hello ORDER BY _dlt_load_id").unwrap();
     assert_eq!(rows, vec![vec![json!("hello")], vec![json!("bonjour")]]);
 }
+
+/// (resource, first item produced at, last item produced at) of the parallel test.
+static PRODUCED: std::sync::Mutex<Vec<(&'static str, std::time::Instant, std::time::Instant)>> = std::sync::Mutex::new(Vec::new());
+
+fn slow_pages(name: &'static str) -> impl Iterator<Item = serde_json::Value> + Send + 'static {
+    let start = std::time::Instant::now();
+    (0..4).map(move |page| {
+        std::thread::sleep(std::time::Duration::from_millis(60)); // a request
+        if page == 3 {
+            PRODUCED.lock().unwrap().push((name, start, std::time::Instant::now()));
+        }
+        json!({"page": page, "updated_at": format!("2026-01-0{}T00:00:00Z", page + 1)})
+    })
+}
+
+#[etl::resource(parallelized = true)]
+fn feed_a() -> impl Iterator<Item = serde_json::Value> + Send + 'static {
+    slow_pages("feed_a")
+}
+
+#[etl::resource(parallelized = true)]
+fn feed_b() -> impl Iterator<Item = serde_json::Value> + Send + 'static {
+    slow_pages("feed_b")
+}
+
+#[etl::resource(parallelized = true, incremental = etl::Incremental::new("updated_at"))]
+fn feed_c(cx: &etl::ResourceContext) -> impl Iterator<Item = serde_json::Value> + Send + 'static {
+    let since = cx.start_value.clone();
+    slow_pages("feed_c").filter(move |row| since.as_ref().is_none_or(|s| row["updated_at"].as_str() > s.as_str()))
+}
+
+#[test]
+fn parallelized_resources_of_a_source_extract_at_once_and_keep_their_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("feeds_pipeline").dataset_name("feeds").working_dir(dir.path());
+    p.run(etl::Source::with("feeds", (feed_a(), feed_b(), feed_c())).unwrap()).unwrap();
+    let spans: Vec<_> = PRODUCED.lock().unwrap().clone();
+    let (a, b) = (spans.iter().find(|s| s.0 == "feed_a").unwrap(), spans.iter().find(|s| s.0 == "feed_b").unwrap());
+    assert!(b.1 < a.2 && a.1 < b.2, "feed_b was fetching while feed_a was: {spans:?}");
+    let db = p.database_path();
+    for t in ["feed_a", "feed_b", "feed_c"] {
+        assert_eq!(scalar(&db, &format!("SELECT count(*) FROM feeds.{t}")), json!(4), "{t}");
+    }
+    // The window of a resource started ahead is its own: the second run asks only for new rows.
+    p.run(etl::Source::with("feeds", feed_c()).unwrap()).unwrap();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM feeds.feed_c"), json!(4));
+}
