@@ -282,7 +282,16 @@ impl DuckDbSession {
                     .map(|c| {
                         let ty = c.duckdb_type().expect("complete column");
                         let not_null = !c.nullable && target == Target::Main;
-                        format!("{} {}{}", quote_ident(&c.name), ty, if not_null { " NOT NULL" } else { "" })
+                        // Row ids are random text: compressing them costs the load CPU for
+                        // almost no space, so DuckDB is told not to analyze them.
+                        let random = c.row_key || c.parent_key || c.root_key;
+                        format!(
+                            "{} {}{}{}",
+                            quote_ident(&c.name),
+                            ty,
+                            if random { " USING COMPRESSION uncompressed" } else { "" },
+                            if not_null { " NOT NULL" } else { "" }
+                        )
                     })
                     .collect();
                 let sql = format!("CREATE TABLE {} ({})", self.qualified_in(target, table), defs.join(", "));
