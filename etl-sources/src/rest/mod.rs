@@ -563,6 +563,9 @@ impl RestApi {
             };
             hints.selected = merged.selected.unwrap_or(true);
             hints.max_table_nesting = merged.max_table_nesting;
+            // Its HTTP already runs on a thread of its own behind a bounded channel: the
+            // pipeline may start it ahead, so the endpoints of a source are fetched at once.
+            hints.parallelized = true;
             if let Some(inc) = &plan.incremental {
                 let mut i = etl_core::Incremental::new(inc.cursor_path.clone());
                 i.initial_value = inc.initial_value.clone();
