@@ -698,6 +698,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let guard = format_ident!("__ETL_ASSETS_{}", fn_name, span = fn_name.span());
     let ParamGlue { resolves, reqs, call, ret_span } = param_glue(&func);
     let call = quote_spanned!(ret_span=> ::etl::__private::IntoAssetOutput::into_output(#call));
+    let op_fns = op_fns(&resolves, &reqs, &call);
     let source_fn = quote_spanned!(source_expr.span()=>
         fn __etl_source() -> ::etl::__private::Source { #source_expr }
     );
@@ -718,13 +719,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
             #source_fn
             #pipeline_fn
             #translator_fn
-            fn __etl_invoke(__cx: &::etl::__private::InvokeContext<'_>) -> ::etl::__private::Materializations {
-                #(#resolves)*
-                #call
-            }
-            fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
-                ::etl::__private::vec![#(#reqs),*]
-            }
+            #op_fns
             #retry_fn
             ::etl::__private::inventory::submit! {
                 ::etl::__private::DltAssetsDef {
@@ -754,6 +749,19 @@ struct ParamGlue {
     reqs: Vec<TokenStream2>,
     call: TokenStream2,
     ret_span: Span,
+}
+
+/// `__etl_invoke` (every parameter resolved, then `call`) and `__etl_requirements`.
+fn op_fns(resolves: &[TokenStream2], reqs: &[TokenStream2], call: &TokenStream2) -> TokenStream2 {
+    quote! {
+        fn __etl_invoke(__cx: &::etl::__private::InvokeContext<'_>) -> ::etl::__private::Materializations {
+            #(#resolves)*
+            #call
+        }
+        fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
+            ::etl::__private::vec![#(#reqs),*]
+        }
+    }
 }
 
 fn param_glue(func: &ItemFn) -> ParamGlue {
@@ -877,6 +885,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
         let #out = #call;
         ::etl::__private::plain_asset_output(__cx.context, #out)
     };
+    let op_fns = op_fns(&resolves, &reqs, &call);
     let guard = format_ident!("__ETL_ASSET_{}", fn_name, span = fn_name.span());
     let op_name = fn_name.to_string();
     let location = location();
@@ -890,13 +899,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_snake_case, clippy::needless_question_mark)]
         const _: () = {
-            fn __etl_invoke(__cx: &::etl::__private::InvokeContext<'_>) -> ::etl::__private::Materializations {
-                #(#resolves)*
-                #call
-            }
-            fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
-                ::etl::__private::vec![#(#reqs),*]
-            }
+            #op_fns
             #retry_fn
             ::etl::__private::inventory::submit! {
                 ::etl::__private::AssetDef {
