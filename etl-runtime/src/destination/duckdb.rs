@@ -76,6 +76,8 @@ pub struct DuckDbSession {
     /// merged again).
     fresh_staging: std::collections::HashSet<String>,
     in_transaction: bool,
+    /// Whether the Arrow table function is registered on this connection.
+    arrow_scan: bool,
 }
 
 impl DuckDbSession {
@@ -113,6 +115,7 @@ impl DuckDbSession {
             existing: HashMap::new(),
             fresh_staging: std::collections::HashSet::new(),
             in_transaction: false,
+            arrow_scan: false,
         };
         if schemas > 0 {
             session.refresh_existing()?;
@@ -330,14 +333,19 @@ impl DuckDbSession {
 
     /// Appends a batch through DuckDB's appender, by column name.
     pub fn append(&mut self, target: Target, table: &str, columns: &[String], batch: RecordBatch) -> Result<(), DuckDbError> {
-        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let schema = self.schema_name(target).to_owned();
-        let mut app = self
-            .conn
-            .appender_with_columns_to_catalog_and_db(table, &self.catalog, &schema, &names)
-            .map_err(sql_err(format!("opening an appender on table `{table}`")))?;
-        app.append_record_batch(batch).map_err(sql_err(format!("appending rows to table `{table}`")))?;
-        app.flush().map_err(sql_err(format!("appending rows to table `{table}`")))?;
+        if !self.arrow_scan {
+            self.conn
+                .register_table_function::<duckdb::vtab::arrow::ArrowVTab>("arrow")
+                .map_err(sql_err("registering the Arrow scan"))?;
+            self.arrow_scan = true;
+        }
+        let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+        let sql = format!("INSERT INTO {} ({}) SELECT * FROM arrow(?)", self.qualified_in(target, table), cols.join(", "));
+        let registration = duckdb::vtab::arrow::ArrowBatchRegistration::new(batch);
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.execute([&registration]))
+            .map_err(sql_err(format!("appending rows to table `{table}`")))?;
         Ok(())
     }
 
