@@ -62,6 +62,10 @@ pub enum Target {
     Staging,
 }
 
+/// Batches of at least this many rows are inserted through an Arrow scan, smaller ones through
+/// an appender.
+const ARROW_SCAN_MIN_ROWS: usize = 4096;
+
 /// An open DuckDB file with a dataset (DuckDB schema).
 pub struct DuckDbSession {
     conn: Connection,
@@ -333,6 +337,19 @@ impl DuckDbSession {
 
     /// Appends a batch through DuckDB's appender, by column name.
     pub fn append(&mut self, target: Target, table: &str, columns: &[String], batch: RecordBatch) -> Result<(), DuckDbError> {
+        if batch.num_rows() < ARROW_SCAN_MIN_ROWS {
+            // Small batches: an appender costs no SQL statement to parse (a short run's start-up).
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let schema = self.schema_name(target).to_owned();
+            let mut app = self
+                .conn
+                .appender_with_columns_to_catalog_and_db(table, &self.catalog, &schema, &names)
+                .map_err(sql_err(format!("opening an appender on table `{table}`")))?;
+            app.append_record_batch(batch).map_err(sql_err(format!("appending rows to table `{table}`")))?;
+            return app.flush().map_err(sql_err(format!("appending rows to table `{table}`")));
+        }
+        // Large batches: an Arrow scan inserted with `INSERT ... SELECT` skips the appender's copy
+        // into its own collection.
         if !self.arrow_scan {
             self.conn
                 .register_table_function::<duckdb::vtab::arrow::ArrowVTab>("arrow")
