@@ -292,3 +292,18 @@ fn json_lines_load_like_values_and_are_kept_verbatim_when_a_run_fails() {
     assert!(a.load_pending()[0].1.is_ok());
     assert_eq!(scalar(&da, "SELECT count(*) FROM d.events WHERE brand_new = 1"), json!(1));
 }
+
+#[test]
+fn row_ids_are_stored_uncompressed_unless_asked() {
+    let sql = "SELECT count(*) FILTER (WHERE column_name IN ('_dlt_id', '_dlt_parent_id') AND segment_type = 'VARCHAR' AND compression <> 'Uncompressed') \
+               FROM pragma_storage_info('ids.rows')";
+    let rows: Vec<serde_json::Value> = (0..5000).map(|i| json!({"i": i, "tags": ["a"]})).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = etl::pipeline("plain_ids").dataset_name("ids").working_dir(dir.path());
+    plain.run(Resource::from_data("rows", rows.clone())).unwrap();
+    assert_eq!(scalar(&plain.database_path(), sql), json!(0), "uncompressed by default");
+    let packed = etl::pipeline("packed_ids").dataset_name("ids").working_dir(dir.path()).compress_row_ids(true);
+    packed.run(Resource::from_data("rows", rows)).unwrap();
+    assert_eq!(scalar(&packed.database_path(), "SELECT count(*) FROM ids.rows"), json!(5000));
+    assert_ne!(scalar(&packed.database_path(), sql), json!(0), "DuckDB picks a compression when allowed");
+}

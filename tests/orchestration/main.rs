@@ -316,6 +316,7 @@ fn warehouse_runs_retries_and_keeps_its_history_across_processes() {
     assert_eq!(run.matches("STEP_RETRY").count(), 2, "{run}");
     assert!(run.contains("MATERIALIZATION  dlt_shop_orders  rows_loaded=12"), "{run}");
     assert!(run.contains("revenue_report  4 customers"), "log lines of the asset are kept: {run}");
+    assert!(run.contains("LOG INFO") && run.contains("resource extracted and normalized"), "tracing events inside the run's spans are kept: {run}");
     let (ok, asset, _) = warehouse(dir.path(), &["asset", "dlt_web_page_views"], &[]);
     assert!(ok && asset.contains("2 materializations"), "{asset}");
     assert!(asset.contains("rows_loaded 20") && asset.contains("rows_loaded 0"), "{asset}");

@@ -82,6 +82,8 @@ pub struct DuckDbSession {
     in_transaction: bool,
     /// Whether the Arrow table function is registered on this connection.
     arrow_scan: bool,
+    /// Whether new tables let DuckDB compress their row-id columns.
+    compress_row_ids: bool,
 }
 
 impl DuckDbSession {
@@ -120,6 +122,7 @@ impl DuckDbSession {
             fresh_staging: std::collections::HashSet::new(),
             in_transaction: false,
             arrow_scan: false,
+            compress_row_ids: false,
         };
         if schemas > 0 {
             session.refresh_existing()?;
@@ -291,7 +294,7 @@ impl DuckDbSession {
                         let not_null = !c.nullable && target == Target::Main;
                         // Row ids are random text: compressing them costs the load CPU for
                         // almost no space, so DuckDB is told not to analyze them.
-                        let random = c.row_key || c.parent_key || c.root_key;
+                        let random = !self.compress_row_ids && (c.row_key || c.parent_key || c.root_key);
                         format!(
                             "{} {}{}{}",
                             quote_ident(&c.name),
@@ -335,7 +338,13 @@ impl DuckDbSession {
         Ok(())
     }
 
-    /// Appends a batch through DuckDB's appender, by column name.
+    /// Whether tables created from now on let DuckDB compress their row-id columns.
+    pub fn set_compress_row_ids(&mut self, compress: bool) {
+        self.compress_row_ids = compress;
+    }
+
+    /// Appends a batch by column name: small batches through DuckDB's appender, large ones
+    /// through an Arrow scan.
     pub fn append(&mut self, target: Target, table: &str, columns: &[String], batch: RecordBatch) -> Result<(), DuckDbError> {
         if batch.num_rows() < ARROW_SCAN_MIN_ROWS {
             // Small batches: an appender costs no SQL statement to parse (a short run's start-up).
