@@ -284,7 +284,14 @@ impl RunStore {
             Err(e) => return Err(HistoryError::Io { action: "list", path: dir, source: e }),
         };
         ids.sort_unstable_by(|a, b| b.cmp(a));
-        ids.into_iter().take(limit).map(|id| self.record(&id)).collect()
+        // A directory without its record (a process killed while creating it) is no run.
+        ids.into_iter()
+            .filter_map(|id| match self.record(&id) {
+                Err(HistoryError::NoRun(_)) => None,
+                other => Some(other),
+            })
+            .take(limit)
+            .collect()
     }
 
     /// One run's record.
@@ -475,5 +482,7 @@ mod tests {
         OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"ts\":\"2026").unwrap();
         assert_eq!(store.events("r1").unwrap().len(), 1);
         assert_eq!(store.record("r1").unwrap().effective_status(), RunStatus::Abandoned);
+        std::fs::create_dir_all(dir.path().join("runs/r0-half-made")).unwrap();
+        assert_eq!(store.runs(10).unwrap().len(), 1, "a directory without a record is skipped");
     }
 }
