@@ -314,8 +314,7 @@ impl Resource {
                         }
                     }));
                     if let Err(panic) = run {
-                        let text = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
-                        let _ = tx.send(Err(format!("resource panicked: {}", text.unwrap_or_default()).into()));
+                        let _ = tx.send(Err(format!("resource panicked: {}", crate::error::panic_text(panic.as_ref())).into()));
                     }
                 })
                 .map_err(|e| -> BoxError { format!("cannot start a thread for resource: {e}").into() })?;

@@ -706,16 +706,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
         fn __etl_pipeline() -> ::etl::__private::Pipeline { #pipeline_expr }
     );
     let location = location();
-    let expanded = quote! {
-        #func
-
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, dead_code)]
-        const #guard: () = ();
-
-        #[doc(hidden)]
-        #[allow(non_snake_case, clippy::needless_question_mark)]
-        const _: () = {
+    let expanded = registration(&func, &guard, quote! {
             #source_fn
             #pipeline_fn
             #translator_fn
@@ -735,8 +726,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
                     pool: #pool,
                 }
             }
-        };
-    };
+    });
     debug_print("assets", &expanded);
     expanded.into()
 }
@@ -749,6 +739,24 @@ struct ParamGlue {
     reqs: Vec<TokenStream2>,
     call: TokenStream2,
     ret_span: Span,
+}
+
+/// The function, a guard const named after it, and the registration `items` in an anonymous
+/// const (shared by `#[etl::assets]` and `#[etl::asset]`).
+fn registration(func: &ItemFn, guard: &syn::Ident, items: TokenStream2) -> TokenStream2 {
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        const #guard: () = ();
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::needless_question_mark)]
+        const _: () = {
+            #items
+        };
+    }
 }
 
 /// `__etl_invoke` (every parameter resolved, then `call`) and `__etl_requirements`.
@@ -889,16 +897,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
     let guard = format_ident!("__ETL_ASSET_{}", fn_name, span = fn_name.span());
     let op_name = fn_name.to_string();
     let location = location();
-    let expanded = quote! {
-        #func
-
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, dead_code)]
-        const #guard: () = ();
-
-        #[doc(hidden)]
-        #[allow(non_snake_case, clippy::needless_question_mark)]
-        const _: () = {
+    let expanded = registration(&func, &guard, quote! {
             #op_fns
             #retry_fn
             ::etl::__private::inventory::submit! {
@@ -917,8 +916,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
                     requirements: __etl_requirements,
                 }
             }
-        };
-    };
+    });
     debug_print("asset", &expanded);
     expanded.into()
 }

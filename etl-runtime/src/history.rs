@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -269,7 +269,7 @@ impl RunStore {
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let events_path = dir.join("events.jsonl");
         let events = OpenOptions::new().create(true).append(true).open(&events_path).map_err(io("open", &events_path))?;
-        let log = RunLog { store: self.clone(), inner: Arc::new(Mutex::new(LogInner { record, events, failed_write: None })) };
+        let log = RunLog { store: self.clone(), inner: Arc::new(Mutex::new(LogInner { record, events, failed_write: false })) };
         log.write_record()?;
         active().lock().unwrap_or_else(|e| e.into_inner()).insert(log.run_id(), log.clone());
         Ok(log)
@@ -318,39 +318,36 @@ impl RunStore {
 }
 
 fn read_lines(path: &Path) -> Result<Vec<Event>, HistoryError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(HistoryError::Io { action: "open", path: path.to_owned(), source: e }),
+        Err(e) => return Err(HistoryError::Io { action: "read", path: path.to_owned(), source: e }),
     };
-    let mut out = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(io("read", path))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (n, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str(&line) {
+        match serde_json::from_str(line) {
             Ok(e) => out.push(e),
             // A process killed mid-write can leave a partial last line; skip only that one.
-            Err(_) if n + 1 == count_lines(path) => break,
+            Err(_) if n + 1 == lines.len() => break,
             Err(e) => return Err(HistoryError::Damaged { path: path.to_owned(), message: format!("line {}: {e}", n + 1) }),
         }
     }
     Ok(out)
 }
 
-fn count_lines(path: &Path) -> usize {
-    fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
-}
-
 struct LogInner {
     record: RunRecord,
     events: File,
-    failed_write: Option<String>,
+    /// A write failed already (reported once).
+    failed_write: bool,
 }
 
 /// The open log of a running run. Cloning shares it. Write failures never fail the run: the
-/// first one is reported on stderr and by [`RunLog::write_error`].
+/// first one is reported on stderr.
 #[derive(Clone)]
 pub struct RunLog {
     store: RunStore,
@@ -394,16 +391,11 @@ impl RunLog {
             }
         }
         if let Err(e) = result {
-            if inner.failed_write.is_none() {
+            if !inner.failed_write {
                 eprintln!("warning: cannot write the run history under {}: {e}", self.store.home.display());
-                inner.failed_write = Some(e.to_string());
+                inner.failed_write = true;
             }
         }
-    }
-
-    /// The first write error, if any.
-    pub fn write_error(&self) -> Option<String> {
-        self.lock().failed_write.clone()
     }
 
     /// Ends the run: writes the final status and closes the log.

@@ -962,12 +962,7 @@ fn resource_window(
 }
 
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> BoxError {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic payload".to_owned());
-    format!("panicked: {msg}").into()
+    format!("panicked: {}", crate::error::panic_text(panic.as_ref())).into()
 }
 
 /// A new load id: Unix time in seconds with microseconds, as dlt writes it.

@@ -174,11 +174,6 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.dlt.is_empty() && self.assets.is_empty()
     }
-
-    /// Every op: dlt definitions first, then plain assets.
-    pub fn ops(&self) -> Vec<OpRef> {
-        self.dlt.iter().map(|d| OpRef::Dlt(d)).chain(self.assets.iter().map(|a| OpRef::Asset(a))).collect()
-    }
 }
 
 impl From<Vec<&'static DltAssetsDef>> for Registry {

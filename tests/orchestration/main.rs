@@ -2,7 +2,7 @@
 //! re-execution from a failure, run history across processes, schedules and the daemon.
 //! A test binary of its own, so its link-time registry holds only these definitions.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -180,11 +180,8 @@ fn a_failure_skips_downstream_and_the_run_resumes_from_it() {
     assert!(err.to_string().contains("nothing to re-execute"), "{err}");
 }
 
-static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
-
 #[etl::asset(group_name = "retries", retry = etl::RetryPolicy::new(3).delay(Duration::from_millis(5)).backoff(etl::Backoff::Exponential))]
 fn flaky(context: &etl::AssetExecutionContext) -> Result<etl::MaterializeResult, etl::AssetError> {
-    FLAKY_CALLS.fetch_add(1, Ordering::SeqCst);
     if context.attempt() < 3 {
         return Err(etl::AssetError::msg(format!("503 on attempt {}", context.attempt())));
     }
@@ -369,4 +366,13 @@ fn warehouse_daemon_fires_its_schedule_and_stops_on_sigterm() {
     let runs = store.runs(100).unwrap();
     assert!(runs.iter().all(|r| r.status != etl::RunStatus::Started), "no run left unfinished: {runs:?}");
     assert!(runs.iter().all(|r| r.schedule.as_deref() == Some("refresh")));
+}
+
+#[test]
+fn an_asset_function_can_be_called_directly_in_a_unit_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = etl::AssetExecutionContext::for_test("flaky", Vec::new(), dir.path());
+    assert_eq!((context.run_id(), context.attempt()), ("test", 1));
+    let err = flaky(&context).err().expect("the first attempt fails");
+    assert_eq!(err.to_string(), "503 on attempt 1");
 }
