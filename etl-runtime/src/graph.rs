@@ -167,6 +167,7 @@ impl AssetGraph {
     pub fn external_keys(&self) -> BTreeSet<AssetKey> {
         self.nodes
             .iter()
+            .filter(|n| n.spec.dlt_resource.is_some())
             .flat_map(|n| n.spec.deps.iter())
             .filter(|d| self.node(d).is_none())
             .cloned()
@@ -174,14 +175,7 @@ impl AssetGraph {
     }
 
     fn unknown_deps(&self) -> Vec<String> {
-        let external: BTreeSet<AssetKey> = self
-            .nodes
-            .iter()
-            .filter(|n| n.spec.dlt_resource.is_some())
-            .flat_map(|n| n.spec.deps.iter())
-            .filter(|d| self.node(d).is_none())
-            .cloned()
-            .collect();
+        let external = self.external_keys();
         let mut problems = Vec::new();
         for node in self.nodes.iter().filter(|n| n.spec.dlt_resource.is_none()) {
             for dep in &node.spec.deps {
