@@ -195,9 +195,12 @@ impl RowWriter {
         if !self.enabled {
             return false;
         }
+        // One UTF-8 check of the whole line (word at a time over ASCII) instead of one per
+        // string: `from_str` trusts its input.
+        let Ok(text) = std::str::from_utf8(text) else { return false };
         self.mark();
-        let mut de = serde_json::Deserializer::from_slice(text);
-        let ok = RootSeed(&mut Walk { w: self, schema, ids }).deserialize(&mut de).is_ok() && de.end().is_ok();
+        let mut de = sonic_rs::Deserializer::from_str(text);
+        let ok = RootSeed(&mut Walk { w: self, schema, ids, from_text: true }).deserialize(&mut de).is_ok() && de.end().is_ok();
         if !ok {
             self.rollback();
         }
@@ -210,7 +213,7 @@ impl RowWriter {
             return false;
         }
         self.mark();
-        let ok = RootSeed(&mut Walk { w: self, schema, ids }).deserialize(ValueDe(item)).is_ok();
+        let ok = RootSeed(&mut Walk { w: self, schema, ids, from_text: false }).deserialize(ValueDe(item)).is_ok();
         if !ok {
             self.rollback();
         }
@@ -293,6 +296,8 @@ struct Walk<'a> {
     w: &'a mut RowWriter,
     schema: &'a Schema,
     ids: &'a mut IdGenerator,
+    /// Parsed by `sonic_rs`, which reads `-0.0` as `0.0`: float zeros go to the general path.
+    from_text: bool,
 }
 
 impl Walk<'_> {
@@ -386,6 +391,9 @@ impl Walk<'_> {
     }
 
     fn scalar(&mut self, t: usize, m: usize, s: usize, v: Scalar<'_>) -> Result<(), Bail> {
+        if self.from_text && matches!(v, Scalar::F64(f) if f == 0.0) {
+            return Err(Bail);
+        }
         let i = match self.column(t, m, s) {
             Lookup::Column(i, _) => i,
             // A null for a column that does not exist creates nothing.
@@ -726,6 +734,55 @@ mod tests {
     fn text(b: &ColumnBuffer, i: usize) -> &str {
         let ColumnData::Bytes { offsets, data } = &b.data else { panic!() };
         std::str::from_utf8(&data[offsets[i] as usize..offsets[i + 1] as usize]).unwrap()
+    }
+
+    /// The fast path's JSON parser reads numbers and strings exactly as the general path's
+    /// (`serde_json`, correctly rounded with `float_roundtrip`).
+    #[test]
+    fn the_fast_parser_reads_numbers_and_strings_as_the_general_path() {
+        let mut schema = Schema::new("s");
+        let mut ids = IdGenerator::new();
+        let mut w = RowWriter::new(&ctx("t"));
+        general(&mut schema, &mut w, serde_json::from_str(r#"{"f": 1.5, "s": "x", "i": 1}"#).unwrap(), &mut ids);
+        let floats = [
+            "0.1", "1e23", "2.2250738585072011e-308", "4.9e-324", "1.7976931348623157e308", "9007199254740993.0", "7.038531e-26",
+            "1.00000000000000011102230246251565404236316680908203125", "123456789012345678901234567890.5", "0.30000000000000004", "5e-324",
+            "1.5e300", "3.141592653589793238462643383279", "100000000000000000000000", "-1.25E+2",
+        ];
+        let strings = [r#""a\"b""#, r#""\u00e9t\u00e9""#, r#""\ud83d\ude00""#, r#""tab\there""#, "\"caf\u{e9} \u{1F600}\"", r#""""#];
+        let mut expected_f = Vec::new();
+        let mut expected_s = Vec::new();
+        for f in floats {
+            let item = format!(r#"{{"f": {f}}}"#);
+            assert!(w.json(&schema, item.as_bytes(), &mut ids), "{item}");
+            let Value::Object(fields) = serde_json::from_str::<Value>(&item).unwrap() else { panic!() };
+            expected_f.push(match fields[0].1 {
+                Value::Float(x) => x,
+                Value::Int(i) => i as f64,
+                ref other => panic!("{other:?}"),
+            });
+        }
+        for s in strings {
+            let item = format!(r#"{{"s": {s}}}"#);
+            assert!(w.json(&schema, item.as_bytes(), &mut ids), "{item}");
+            expected_s.push(serde_json::from_str::<String>(s).unwrap());
+        }
+        // A float zero from text keeps its sign through the general path.
+        for zero in ["-0.0", "0.0", "-0e5"] {
+            assert!(!w.json(&schema, format!(r#"{{"f": {zero}}}"#).as_bytes(), &mut ids), "{zero}");
+        }
+        // Up to i64: exact; past it the general path decides; bytes that are not UTF-8 too.
+        assert!(w.json(&schema, br#"{"i": 9223372036854775807}"#, &mut ids));
+        assert!(!w.json(&schema, br#"{"i": 9223372036854775808}"#, &mut ids));
+        assert!(!w.json(&schema, b"{\"s\": \"\xff\"}", &mut ids), "not UTF-8");
+        let (_, _, cols) = w.drain(true).remove(0);
+        let t = schema.table("t").unwrap();
+        let ColumnData::Float(got) = &cols[t.column_index("f").unwrap()].as_ref().unwrap().data else { panic!() };
+        let got: Vec<u64> = got[1..1 + floats.len()].iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, expected_f.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        let s = cols[t.column_index("s").unwrap()].as_ref().unwrap();
+        let got: Vec<&str> = (1 + floats.len()..1 + floats.len() + strings.len()).map(|i| text(s, i)).collect();
+        assert_eq!(got, expected_s);
     }
 
     #[test]

@@ -909,6 +909,14 @@ impl RowSink<'_> {
                     db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
                 }
                 let t = chain.last().expect("non-empty");
+                let mut columns = columns;
+                if len >= crate::destination::duckdb::SCAN_MIN_ROWS {
+                    match crate::destination::scan::ScanBatch::try_new(len, columns, t) {
+                        Ok(batch) => return db.insert_scan(target, &t.name, batch).map_err(PipelineError::load_from),
+                        // A decimal or 128-bit column: through Arrow.
+                        Err(back) => columns = back,
+                    }
+                }
                 let (columns, batch) = crate::destination::batch::batch_from_columns(len, columns, t)
                     .map_err(|e| PipelineError::normalize(&resource, None, e))?;
                 db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)

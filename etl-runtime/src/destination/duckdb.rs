@@ -62,9 +62,9 @@ pub enum Target {
     Staging,
 }
 
-/// Batches of at least this many rows are inserted through an Arrow scan, smaller ones through
-/// an appender.
-const ARROW_SCAN_MIN_ROWS: usize = 4096;
+/// Batches of at least this many rows are inserted through a scan (`INSERT ... SELECT`), smaller
+/// ones through an appender, which costs no SQL statement to parse (a short run's start-up).
+pub const SCAN_MIN_ROWS: usize = 4096;
 
 /// An open DuckDB file with a dataset (DuckDB schema).
 pub struct DuckDbSession {
@@ -82,6 +82,8 @@ pub struct DuckDbSession {
     in_transaction: bool,
     /// Whether the Arrow table function is registered on this connection.
     arrow_scan: bool,
+    /// Whether [`super::scan::EtlScan`] is registered on this connection.
+    etl_scan: bool,
     /// Whether new tables let DuckDB compress their row-id columns.
     compress_row_ids: bool,
 }
@@ -122,6 +124,7 @@ impl DuckDbSession {
             fresh_staging: std::collections::HashSet::new(),
             in_transaction: false,
             arrow_scan: false,
+            etl_scan: false,
             compress_row_ids: false,
         };
         if schemas > 0 {
@@ -346,7 +349,7 @@ impl DuckDbSession {
     /// Appends a batch by column name: small batches through DuckDB's appender, large ones
     /// through an Arrow scan.
     pub fn append(&mut self, target: Target, table: &str, columns: &[String], batch: RecordBatch) -> Result<(), DuckDbError> {
-        if batch.num_rows() < ARROW_SCAN_MIN_ROWS {
+        if batch.num_rows() < SCAN_MIN_ROWS {
             // Small batches: an appender costs no SQL statement to parse (a short run's start-up).
             let names: Vec<&str> = columns.iter().map(String::as_str).collect();
             let schema = self.schema_name(target).to_owned();
@@ -371,6 +374,26 @@ impl DuckDbSession {
         self.conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.execute([&registration]))
+            .map_err(sql_err(format!("appending rows to table `{table}`")))?;
+        Ok(())
+    }
+
+    /// Inserts a batch of column buffers through [`super::scan`]: DuckDB reads them straight
+    /// into its vectors.
+    pub fn insert_scan(&mut self, target: Target, table: &str, batch: super::scan::ScanBatch) -> Result<(), DuckDbError> {
+        if !self.etl_scan {
+            self.conn
+                .register_table_function::<super::scan::EtlScan>(super::scan::SCAN_FUNCTION)
+                .map_err(sql_err("registering the column scan"))?;
+            self.etl_scan = true;
+        }
+        let cols: Vec<String> = batch.names().iter().map(|c| quote_ident(c)).collect();
+        let sql =
+            format!("INSERT INTO {} ({}) SELECT * FROM {}(?)", self.qualified_in(target, table), cols.join(", "), super::scan::SCAN_FUNCTION);
+        let registration = super::scan::Registration::new(batch);
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.execute([registration.token()]))
             .map_err(sql_err(format!("appending rows to table `{table}`")))?;
         Ok(())
     }

@@ -4,3 +4,4 @@ pub mod batch;
 pub mod duckdb;
 pub mod query;
 pub mod resource;
+pub mod scan;

@@ -1,0 +1,299 @@
+//! The table function `etl_scan(token)`: DuckDB reads a batch of column buffers
+//! ([`etl_core::columnar`]) straight into its vectors, for `INSERT INTO t (...) SELECT * FROM
+//! etl_scan(?)`.
+//!
+//! Why not Arrow: duckdb-rs's Arrow scan copies every string into DuckDB's string heap through
+//! `duckdb_vector_assign_string_element_len`, which validates it as UTF-8 again, one C call per
+//! value. Here fixed-width columns are one `memcpy` per vector and strings are written as
+//! DuckDB's own 16-byte `string_t`: inlined when at most 12 bytes long, otherwise pointing into
+//! the batch's byte buffer, which the bound scan keeps alive. DuckDB's insert copies what it
+//! stores, so nothing points into the batch after the statement. The bytes are valid UTF-8 by
+//! construction (they were Rust strings or JSON text the parser checked).
+//!
+//! Batches are registered in a process-wide map under a token (a `UBIGINT` parameter), as the
+//! scan's bind callback cannot receive Rust values any other way; the [`Registration`] guard
+//! removes the entry.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
+use duckdb::ffi;
+use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
+use etl_core::columnar::{ColumnBuffer, ColumnData};
+use etl_core::{DataType, Table};
+
+/// The name the table function is registered under.
+pub const SCAN_FUNCTION: &str = "etl_scan";
+
+/// One column of a scan batch.
+struct ScanColumn {
+    name: String,
+    ty: LogicalTypeId,
+    /// `None`: the column is null in every row of the batch.
+    buffer: Option<ColumnBuffer>,
+    /// Whether some value is null (the validity mask must be written).
+    nulls: bool,
+}
+
+/// The rows of one table, column by column, ready to be scanned.
+pub struct ScanBatch {
+    len: usize,
+    columns: Vec<ScanColumn>,
+}
+
+impl ScanBatch {
+    /// The batch over the table's complete columns (by column index, as
+    /// [`super::batch::batch_from_columns`]), or `Err(buffers)` back when a column has a type
+    /// this scan does not write (decimals, 128-bit integers): those go through Arrow.
+    pub fn try_new(len: usize, mut buffers: Vec<Option<ColumnBuffer>>, table: &Table) -> Result<Self, Vec<Option<ColumnBuffer>>> {
+        let mut types = Vec::new();
+        for column in &table.columns {
+            let Some(data_type) = column.data_type else { continue };
+            let ty = match data_type {
+                DataType::Text | DataType::Json => LogicalTypeId::Varchar,
+                DataType::Binary => LogicalTypeId::Blob,
+                DataType::Bigint if column.precision.is_some_and(|p| p > 64) => return Err(buffers),
+                DataType::Bigint => LogicalTypeId::Bigint,
+                DataType::Double => LogicalTypeId::Double,
+                DataType::Bool => LogicalTypeId::Boolean,
+                DataType::Timestamp if column.timezone.unwrap_or(true) => LogicalTypeId::TimestampTZ,
+                DataType::Timestamp => LogicalTypeId::Timestamp,
+                DataType::Date => LogicalTypeId::Date,
+                DataType::Time => LogicalTypeId::Time,
+                DataType::Decimal => return Err(buffers),
+            };
+            types.push(ty);
+        }
+        etl_core::columnar::fill_child_ids(table, &mut buffers);
+        let mut columns = Vec::with_capacity(types.len());
+        let mut types = types.into_iter();
+        for (idx, column) in table.columns.iter().enumerate() {
+            if column.data_type.is_none() {
+                continue;
+            }
+            let ty = types.next().expect("one type per typed column");
+            let buffer = buffers.get_mut(idx).and_then(Option::take);
+            if let Some(b) = &buffer {
+                let fits = match (&b.data, ty) {
+                    (ColumnData::Int(_), LogicalTypeId::Bigint | LogicalTypeId::TimestampTZ | LogicalTypeId::Timestamp | LogicalTypeId::Time) => true,
+                    (ColumnData::Float(_), LogicalTypeId::Double) => true,
+                    (ColumnData::Bool(_), LogicalTypeId::Boolean) => true,
+                    (ColumnData::Days(_), LogicalTypeId::Date) => true,
+                    // A `string_t` holds a 32-bit length.
+                    (ColumnData::Bytes { data, .. }, LogicalTypeId::Varchar | LogicalTypeId::Blob) => u32::try_from(data.len()).is_ok(),
+                    _ => false,
+                };
+                if !fits || b.len() != len {
+                    // Not what the table says: let the Arrow path report it.
+                    buffers[idx] = buffer;
+                    return Err(buffers);
+                }
+            }
+            let nulls = buffer.as_ref().is_some_and(ColumnBuffer::has_nulls);
+            columns.push(ScanColumn { name: column.name.clone(), ty, buffer, nulls });
+        }
+        Ok(ScanBatch { len, columns })
+    }
+
+    /// The column names, in the order the scan returns them.
+    pub fn names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+static BATCHES: LazyLock<Mutex<HashMap<u64, Arc<ScanBatch>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// A batch registered for `etl_scan(token)` until this guard is dropped.
+pub struct Registration {
+    token: u64,
+}
+
+impl Registration {
+    /// Registers `batch`.
+    pub fn new(batch: ScanBatch) -> Self {
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        BATCHES.lock().unwrap_or_else(PoisonError::into_inner).insert(token, Arc::new(batch));
+        Registration { token }
+    }
+
+    /// The parameter of `etl_scan(?)`.
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = BATCHES.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.token);
+        drop(removed);
+    }
+}
+
+/// The table function.
+pub struct EtlScan;
+
+/// What a bound scan reads: the batch (kept alive while DuckDB may read its bytes).
+pub struct ScanBind {
+    batch: Arc<ScanBatch>,
+}
+
+/// Where the scan is.
+pub struct ScanInit {
+    next: AtomicUsize,
+    vector_size: usize,
+}
+
+impl VTab for EtlScan {
+    type BindData = ScanBind;
+    type InitData = ScanInit;
+
+    fn bind(bind: &BindInfo) -> Result<Self::BindData, Box<dyn std::error::Error>> {
+        let token = bind.get_parameter(0).to_uint64();
+        let batch = BATCHES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&token)
+            .cloned()
+            .ok_or_else(|| format!("{SCAN_FUNCTION}: no batch is registered under {token}"))?;
+        for column in &batch.columns {
+            bind.add_result_column(&column.name, LogicalTypeHandle::from(column.ty));
+        }
+        Ok(ScanBind { batch })
+    }
+
+    fn init(_: &InitInfo) -> Result<Self::InitData, Box<dyn std::error::Error>> {
+        // SAFETY: a plain getter of a compile-time constant of the library.
+        let vector_size = unsafe { ffi::duckdb_vector_size() } as usize;
+        Ok(ScanInit { next: AtomicUsize::new(0), vector_size: vector_size.max(1) })
+    }
+
+    fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> Result<(), Box<dyn std::error::Error>> {
+        let init = func.get_init_data();
+        let batch = &func.get_bind_data().batch;
+        let start = init.next.fetch_add(init.vector_size, Ordering::Relaxed);
+        if start >= batch.len {
+            output.set_len(0);
+            return Ok(());
+        }
+        let n = (batch.len - start).min(init.vector_size);
+        let chunk = output.get_ptr();
+        for (i, column) in batch.columns.iter().enumerate() {
+            // SAFETY: the chunk has one vector per result column, of the bound type, with room
+            // for `vector_size` >= `n` rows; each arm writes `n` values of that type's layout.
+            unsafe {
+                let vector = ffi::duckdb_data_chunk_get_vector(chunk, i as u64);
+                let data = ffi::duckdb_vector_get_data(vector);
+                let Some(buffer) = &column.buffer else {
+                    // Zeroed values (empty strings) under an all-null mask.
+                    std::ptr::write_bytes(data.cast::<u8>(), 0, n * value_width(column.ty));
+                    set_all_null(vector, n);
+                    continue;
+                };
+                match &buffer.data {
+                    ColumnData::Int(v) => copy_values(data, &v[start..start + n]),
+                    ColumnData::Float(v) => copy_values(data, &v[start..start + n]),
+                    ColumnData::Bool(v) => copy_values(data, &v[start..start + n]),
+                    ColumnData::Days(v) => copy_values(data, &v[start..start + n]),
+                    ColumnData::Bytes { offsets, data: bytes } => write_strings(data.cast(), &offsets[start..=start + n], bytes),
+                    ColumnData::Wide(_) => unreachable!("rejected by ScanBatch::try_new"),
+                }
+                if column.nulls {
+                    write_validity(vector, &buffer.valid[start..start + n]);
+                }
+            }
+        }
+        output.set_len(n);
+        Ok(())
+    }
+
+    fn parameters() -> Option<Vec<LogicalTypeHandle>> {
+        Some(vec![LogicalTypeHandle::from(LogicalTypeId::UBigint)])
+    }
+}
+
+/// Bytes per value in a DuckDB vector of the scan's types.
+fn value_width(ty: LogicalTypeId) -> usize {
+    match ty {
+        LogicalTypeId::Varchar | LogicalTypeId::Blob => 16,
+        LogicalTypeId::Boolean => 1,
+        LogicalTypeId::Date => 4,
+        _ => 8,
+    }
+}
+
+/// # Safety
+/// `dst` must have room for `src.len()` values of `T`'s layout.
+unsafe fn copy_values<T: Copy>(dst: *mut std::ffi::c_void, src: &[T]) {
+    // SAFETY: the caller's contract; `src` cannot overlap DuckDB's vector.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.cast::<T>(), src.len()) }
+}
+
+/// Writes `offsets.len() - 1` strings as DuckDB `string_t`s (16 bytes: the length as `u32`, then
+/// either up to 12 bytes inline, zero-padded, or a 4-byte prefix and a pointer).
+///
+/// # Safety
+/// `dst` must have room for that many `string_t`s; `bytes` must outlive DuckDB's reading of them.
+unsafe fn write_strings(dst: *mut [u8; 16], offsets: &[i64], bytes: &[u8]) {
+    for (i, w) in offsets.windows(2).enumerate() {
+        let s = &bytes[w[0] as usize..w[1] as usize];
+        let mut raw = [0u8; 16];
+        raw[..4].copy_from_slice(&(s.len() as u32).to_ne_bytes());
+        if s.len() <= 12 {
+            raw[4..4 + s.len()].copy_from_slice(s);
+        } else {
+            raw[4..8].copy_from_slice(&s[..4]);
+            raw[8..16].copy_from_slice(&(s.as_ptr() as usize as u64).to_ne_bytes());
+        }
+        // SAFETY: the caller's contract on `dst`.
+        unsafe { dst.add(i).write_unaligned(raw) }
+    }
+}
+
+/// # Safety
+/// `vector` must be a flat vector of the output chunk with room for `valid.len()` rows.
+unsafe fn write_validity(vector: ffi::duckdb_vector, valid: &[bool]) {
+    // SAFETY: the caller's contract; DuckDB allocates a mask of `vector_size` bits.
+    unsafe {
+        ffi::duckdb_vector_ensure_validity_writable(vector);
+        let mask = ffi::duckdb_vector_get_validity(vector);
+        for (w, chunk) in valid.chunks(64).enumerate() {
+            let mut bits = 0u64;
+            for (b, v) in chunk.iter().enumerate() {
+                bits |= (*v as u64) << b;
+            }
+            if chunk.len() < 64 {
+                // Keep the bits past the rows as DuckDB set them.
+                let keep = !0u64 << chunk.len();
+                bits |= mask.add(w).read() & keep;
+            }
+            mask.add(w).write(bits);
+        }
+    }
+}
+
+/// # Safety
+/// As [`write_validity`].
+unsafe fn set_all_null(vector: ffi::duckdb_vector, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        ffi::duckdb_vector_ensure_validity_writable(vector);
+        let mask = ffi::duckdb_vector_get_validity(vector);
+        for w in 0..n.div_ceil(64) {
+            let bits = if (w + 1) * 64 <= n { 0 } else { !0u64 << (n - w * 64) };
+            mask.add(w).write(bits);
+        }
+    }
+}
