@@ -367,10 +367,12 @@ impl TableColumns {
 
 /// Fills the `_dlt_id`s the fast path left null in the buffers of a nested table (see
 /// [`crate::fast`]): each is dlt's hash of the row's `_dlt_parent_id`, the table name and its
-/// `_dlt_list_idx`, exactly what the normalizer would have computed. The loader calls this, so
-/// the hashing runs beside the normalizer instead of on its thread.
+/// `_dlt_list_idx`, exactly what the normalizer would have computed; a row without either keeps
+/// a null id. The loader calls this, so the hashing runs beside the normalizer instead of on its
+/// thread, and hashes the whole batch at once ([`crate::normalize::child_row_ids`]: four rows
+/// per permutation).
 pub fn fill_child_ids(table: &Table, buffers: &mut [Option<ColumnBuffer>]) {
-    use crate::normalize::{child_row_id_bytes, C_ID, C_LIST_IDX, C_PARENT_ID};
+    use crate::normalize::{child_row_ids, C_ID, C_LIST_IDX, C_PARENT_ID};
     let (Some(id), Some(parent), Some(list_idx)) = (table.column_index(C_ID), table.column_index(C_PARENT_ID), table.column_index(C_LIST_IDX)) else {
         return;
     };
@@ -384,13 +386,17 @@ pub fn fill_child_ids(table: &Table, buffers: &mut [Option<ColumnBuffer>]) {
     };
     let Some(ids) = buffers[id].as_ref() else { return };
     let ColumnData::Bytes { offsets, data } = &ids.data else { return };
+    let missing = |i: &usize| !ids.valid[*i] && p_valid[*i] && i_valid[*i];
+    let mut hashed = Vec::new();
+    let rows = (0..ids.len()).filter(missing).map(|i| (&p_data[p_off[i] as usize..p_off[i + 1] as usize], idxs[i] as usize));
+    child_row_ids(rows, &table.name, &mut hashed);
+    let mut hashed = hashed.iter();
     let mut out = ColumnBuffer::new(&table.columns[id], ids.data_type, 0, (ids.len(), ids.len() * 14));
     for i in 0..ids.len() {
         if ids.valid[i] {
             out.push_bytes(&data[offsets[i] as usize..offsets[i + 1] as usize]);
-        } else if p_valid[i] && i_valid[i] {
-            let parent_id = &p_data[p_off[i] as usize..p_off[i + 1] as usize];
-            out.push_bytes(&child_row_id_bytes(parent_id, &table.name, idxs[i] as usize));
+        } else if missing(&i) {
+            out.push_bytes(hashed.next().expect("one id per row missing one"));
         } else {
             out.push_null();
         }
@@ -420,6 +426,49 @@ mod tests {
         assert_eq!(b.column(0).unwrap().valid, [true, false]);
         assert_eq!(b.column(2).unwrap().valid, [false, true]);
         assert_eq!(b.column(1).unwrap().data, ColumnData::Bytes { offsets: vec![0, 1, 1], data: b"x".to_vec() });
+    }
+
+    #[test]
+    fn child_ids_are_filled_in_as_one_by_one() {
+        use crate::normalize::{child_row_id_bytes, C_ID, C_LIST_IDX, C_PARENT_ID};
+        let mut t = Table { name: "t__items".into(), parent: Some("t".into()), ..Default::default() };
+        for (name, ty) in [("q", DataType::Double), (C_PARENT_ID, DataType::Text), (C_LIST_IDX, DataType::Bigint), (C_ID, DataType::Text)] {
+            t.columns.push(Column { name: name.into(), data_type: Some(ty), nullable: true, ..Default::default() });
+        }
+        let mut b = TableColumns::default();
+        // Every fifth row has its id already, every seventh no parent id, every eleventh no index;
+        // parent ids of all lengths, so some need more than one block.
+        let parent_of = |i: usize| "p".repeat(i * 3);
+        for i in 0..100 {
+            let mut row = vec![(0, Value::Float(i as f64))];
+            if i % 7 != 0 {
+                row.push((1, parent_of(i).into()));
+            }
+            if i % 11 != 0 {
+                row.push((2, Value::Int(i as i64 % 4)));
+            }
+            if i % 5 == 0 {
+                row.push((3, format!("given{i}").into()));
+            }
+            b.push_row(&t, &row).unwrap();
+        }
+        let (len, mut cols) = b.take();
+        fill_child_ids(&t, &mut cols);
+        let ids = cols[3].as_ref().unwrap();
+        assert_eq!(ids.len(), len);
+        let ColumnData::Bytes { offsets, data } = &ids.data else { panic!("text") };
+        for i in 0..len {
+            let id = &data[offsets[i] as usize..offsets[i + 1] as usize];
+            if i % 5 == 0 {
+                assert_eq!(id, format!("given{i}").as_bytes());
+            } else if i % 7 == 0 || i % 11 == 0 {
+                assert!(!ids.valid[i] && id.is_empty(), "{i}");
+            } else {
+                assert!(ids.valid[i]);
+                assert_eq!(id, child_row_id_bytes(parent_of(i).as_bytes(), "t__items", i % 4), "{i}");
+            }
+        }
+        assert_eq!(cols[0].as_ref().unwrap().len(), len);
     }
 
     #[test]

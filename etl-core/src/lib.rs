@@ -12,6 +12,7 @@ pub mod error;
 pub mod fast;
 pub mod hints;
 pub mod incremental;
+mod keccak4;
 pub mod naming;
 pub mod normalize;
 pub mod resource;
