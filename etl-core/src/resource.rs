@@ -110,6 +110,8 @@ pub fn run_dir() -> Option<std::path::PathBuf> {
 pub struct Resource {
     hints: ResourceHints,
     producer: Option<Producer>,
+    /// The file a JSON-lines producer reads ([`Resource::from_json_lines_file`]).
+    json_lines_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Resource {
@@ -121,7 +123,7 @@ impl fmt::Debug for Resource {
 impl Resource {
     /// A resource from hints and a producer that is called once, when the resource runs.
     pub fn new(hints: ResourceHints, producer: impl FnOnce() -> Result<Items, BoxError> + Send + 'static) -> Self {
-        Resource { hints, producer: Some(Producer::Items(Box::new(move |_: &ResourceContext| producer()))) }
+        Resource { hints, producer: Some(Producer::Items(Box::new(move |_: &ResourceContext| producer()))), json_lines_file: None }
     }
 
     /// A resource whose producer sees its run's [`ResourceContext`] (incremental window).
@@ -129,7 +131,7 @@ impl Resource {
         hints: ResourceHints,
         producer: impl FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send + 'static,
     ) -> Self {
-        Resource { hints, producer: Some(Producer::Items(Box::new(producer))) }
+        Resource { hints, producer: Some(Producer::Items(Box::new(producer))), json_lines_file: None }
     }
 
     /// A resource reading JSON lines (one item per line; empty lines are skipped) from the reader
@@ -140,7 +142,29 @@ impl Resource {
     where
         R: std::io::BufRead + Send + 'static,
     {
-        Resource { hints, producer: Some(Producer::JsonLines(Box::new(move || Ok(Box::new(open()?) as JsonLines)))) }
+        Resource { hints, producer: Some(Producer::JsonLines(Box::new(move || Ok(Box::new(open()?) as JsonLines)))), json_lines_file: None }
+    }
+
+    /// A resource reading a file of JSON lines (one item per line, `.jsonl`), as
+    /// [`Resource::from_json_lines`]. The file can be read again, so the failed-run rule does
+    /// not copy its lines: a failed run's pending package holds a hard link to the file and how
+    /// many bytes the run read, with their checksum (a copy only where the link cannot be made,
+    /// e.g. on another file system).
+    pub fn from_json_lines_file(hints: ResourceHints, path: impl Into<std::path::PathBuf>) -> Self {
+        let path = path.into();
+        let open = path.clone();
+        let mut resource = Resource::from_json_lines(hints, move || {
+            let file = std::fs::File::open(&open).map_err(|e| -> BoxError { format!("cannot open {}: {e}", open.display()).into() })?;
+            Ok(std::io::BufReader::with_capacity(1 << 20, file))
+        });
+        resource.json_lines_file = Some(path);
+        resource
+    }
+
+    /// The file a JSON-lines resource reads, if it was made by
+    /// [`Resource::from_json_lines_file`] and has not run yet.
+    pub fn json_lines_file(&self) -> Option<&std::path::Path> {
+        self.json_lines_file.as_deref().filter(|_| self.is_json_lines())
     }
 
     /// Whether the resource reads JSON lines ([`Resource::from_json_lines`]).

@@ -530,7 +530,12 @@ impl Pipeline {
                 let mut resource = resources[index].take().expect("each resource is loaded once");
                 let started = Instant::now();
                 if let Some(sp) = spool.as_mut() {
-                    sp.begin_resource(index, resource.hints(), resource.is_json_lines())?;
+                    let keep = match resource.json_lines_file() {
+                        Some(path) => crate::spool::Keep::LinesOf(path),
+                        None if resource.is_json_lines() => crate::spool::Keep::Lines,
+                        None => crate::spool::Keep::Values,
+                    };
+                    sp.begin_resource(index, resource.hints(), keep)?;
                 }
                 let loaded = self.load_resource(
                     loader,

@@ -11,7 +11,7 @@
 //! or `Pipeline::drop_pending` (CLI `drop-pending`) discards them. They never block new runs.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
@@ -27,6 +27,28 @@ const RAW_ITEMS: &str = "raw.jsonl";
 /// after its length as a little-endian `u32`. (Packages of earlier versions hold tagged JSON
 /// lines, `NNNN.jsonl`; they still load.)
 const VALUE_ITEMS: &str = "values.bin";
+
+/// Extension of the record of a JSON-lines file kept as a hard link (`NNNN.raw.jsonl` is the
+/// link): the file's path, size and modification time when the run started reading it, and,
+/// once the run failed, how many bytes it read and their CRC-32.
+const LINKED_FILE: &str = "file.json";
+
+/// How a resource's items are kept.
+pub enum Keep<'a> {
+    /// Values, in their binary form.
+    Values,
+    /// JSON lines, copied as read.
+    Lines,
+    /// JSON lines of this file: a hard link to it instead of a copy (a copy if it cannot link).
+    LinesOf(&'a Path),
+}
+
+/// A JSON-lines file kept as a hard link: what the run has read of it.
+struct Linked {
+    base: PathBuf,
+    bytes: u64,
+    crc: crc32fast::Hasher,
+}
 
 /// The spool directory of a pipeline run in `working_dir`.
 pub fn pipeline_dir(working_dir: &Path, pipeline: &str) -> PathBuf {
@@ -68,6 +90,9 @@ pub struct Spool {
     writer: Option<(SyncSender<SpoolMsg>, SpoolWriter)>,
     written: Option<Receiver<Vec<Value>>>,
     items: u64,
+    /// Linked files of this run; the last one is the current resource's if `linking`.
+    linked: Vec<Linked>,
+    linking: bool,
 }
 
 fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Value>>) -> Result<(), PipelineError> {
@@ -127,6 +152,8 @@ impl Spool {
             writer: Some((tx, handle)),
             written: Some(written),
             items: 0,
+            linked: Vec::new(),
+            linking: false,
         })
     }
 
@@ -172,14 +199,23 @@ impl Spool {
         }
     }
 
-    /// Starts the items of a resource. `raw`: its items are JSON lines, kept verbatim
-    /// ([`Spool::write_raw`], file `NNNN.raw.jsonl`); otherwise values in binary form
-    /// ([`Spool::keep_value`], file `NNNN.values.bin`).
-    pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints, raw: bool) -> Result<(), PipelineError> {
+    /// Starts the items of a resource: kept as values ([`Spool::keep_value`], file
+    /// `NNNN.values.bin`), as JSON lines copied verbatim ([`Spool::write_raw`], file
+    /// `NNNN.raw.jsonl`), or, for a file of JSON lines, as a hard link to the file
+    /// (`NNNN.raw.jsonl` again) and a record of how much of it the run read (`NNNN.file.json`).
+    pub fn begin_resource(&mut self, index: usize, hints: &ResourceHints, keep: Keep<'_>) -> Result<(), PipelineError> {
         self.hand_over()?;
+        self.linking = false;
         let base = self.dir.join(format!("{index:04}"));
         fs::write(base.with_extension("hints.json"), hints.to_json().to_string()).map_err(|e| io_err("cannot write", &base, e))?;
-        self.send(SpoolMsg::Begin(base.with_extension(if raw { RAW_ITEMS } else { VALUE_ITEMS })))
+        if let Keep::LinesOf(path) = keep {
+            if let Some(linked) = link_file(path, &base) {
+                self.linked.push(linked);
+                self.linking = true;
+                return Ok(());
+            }
+        }
+        self.send(SpoolMsg::Begin(base.with_extension(if matches!(keep, Keep::Values) { VALUE_ITEMS } else { RAW_ITEMS })))
     }
 
     /// Keeps one pulled item; returns it, to be normalized from the spool's batch.
@@ -192,13 +228,20 @@ impl Spool {
         Ok(self.values.last().expect("just pushed"))
     }
 
-    /// Keeps one pulled JSON line as it was read (a copy, no serialization).
+    /// Keeps one pulled JSON line as it was read (a copy, no serialization; for a linked file,
+    /// only its length and checksum).
     pub fn write_raw(&mut self, line: &[u8]) -> Result<(), PipelineError> {
+        self.items += 1;
+        if self.linking {
+            let linked = self.linked.last_mut().expect("linking a file");
+            linked.bytes += line.len() as u64;
+            linked.crc.update(line);
+            return Ok(());
+        }
         self.raw.extend_from_slice(line);
         if !line.ends_with(b"\n") {
             self.raw.push(b'\n');
         }
-        self.items += 1;
         if self.raw.len() >= SPOOL_BATCH_BYTES {
             self.hand_over()?;
         }
@@ -221,11 +264,97 @@ impl Spool {
             let _ = fs::remove_dir_all(&self.dir);
             return None;
         }
+        for linked in std::mem::take(&mut self.linked) {
+            linked.finish();
+        }
         let parent = self.pending_dir.parent()?;
         fs::create_dir_all(parent).ok()?;
         fs::rename(&self.dir, &self.pending_dir).ok()?;
         Some(self.pending_dir.clone())
     }
+}
+
+/// Links `path` as `<base>.raw.jsonl` and records it; `None` (copy the lines instead) when the
+/// file cannot be linked.
+fn link_file(path: &Path, base: &Path) -> Option<Linked> {
+    let link = base.with_extension(RAW_ITEMS);
+    let meta = fs::metadata(path).ok()?;
+    fs::hard_link(path, &link).ok()?;
+    let record = json!({"path": path.display().to_string(), "size": meta.len(), "mtime_ns": mtime_ns(&meta)});
+    if fs::write(base.with_extension(LINKED_FILE), record.to_string()).is_err() {
+        let _ = fs::remove_file(&link);
+        return None;
+    }
+    Some(Linked { base: base.to_owned(), bytes: 0, crc: crc32fast::Hasher::new() })
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> u64 {
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// CRC-32 of the first `bytes` bytes of `path` (`None` if it is shorter or unreadable).
+fn crc_of_prefix(path: &Path, bytes: u64) -> Option<u32> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).ok()?.take(bytes));
+    let mut crc = crc32fast::Hasher::new();
+    let mut read = 0u64;
+    loop {
+        let buf = reader.fill_buf().ok()?;
+        if buf.is_empty() {
+            break;
+        }
+        crc.update(buf);
+        read += buf.len() as u64;
+        let n = buf.len();
+        reader.consume(n);
+    }
+    (read == bytes).then(|| crc.finalize())
+}
+
+impl Linked {
+    /// The run failed: records how much of the file it read, if the link still holds exactly
+    /// those bytes (the file was not rewritten in place while the run read it).
+    fn finish(self) {
+        let record_path = self.base.with_extension(LINKED_FILE);
+        let Ok(mut record) = fs::read_to_string(&record_path).map_err(|_| ()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|_| ())) else {
+            return;
+        };
+        let crc = self.crc.finalize();
+        if crc_of_prefix(&self.base.with_extension(RAW_ITEMS), self.bytes) == Some(crc) {
+            record["bytes"] = self.bytes.into();
+            record["crc32"] = crc.into();
+        } else {
+            record["changed"] = true.into();
+            tracing::warn!(file = %record["path"], "the file changed while the failed run read it: the lines it read cannot be kept");
+        }
+        let _ = fs::write(&record_path, record.to_string());
+    }
+}
+
+/// The reader of a linked file's lines that a failed run read: all of them if it recorded how
+/// many bytes it read and their checksum still matches; the whole file if the run was killed
+/// (it could not record how far it got) and the file is as it was when the run started.
+fn linked_lines(link: &Path, record_path: &Path) -> Result<impl BufRead + Send + 'static, String> {
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(record_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let source = record["path"].as_str().unwrap_or("?");
+    if record["changed"].as_bool() == Some(true) {
+        return Err(format!("the file {source} changed while the failed run read it; the lines it read were not kept (drop the package with drop-pending)"));
+    }
+    let bytes = match (record["bytes"].as_u64(), record["crc32"].as_u64()) {
+        (Some(bytes), Some(crc)) => {
+            if crc_of_prefix(link, bytes) != Some(crc as u32) {
+                return Err(format!("its link to {source} no longer holds the {bytes} bytes the failed run read (the file was changed in place)"));
+            }
+            bytes
+        }
+        _ => {
+            let meta = fs::metadata(link).map_err(|e| e.to_string())?;
+            if Some(meta.len()) != record["size"].as_u64() || Some(mtime_ns(&meta)) != record["mtime_ns"].as_u64() {
+                return Err(format!("the run reading {source} was killed and the file changed since"));
+            }
+            meta.len()
+        }
+    };
+    Ok(BufReader::with_capacity(1 << 20, File::open(link).map_err(|e| e.to_string())?.take(bytes)))
 }
 
 /// A kept package of a failed run.
@@ -259,6 +388,13 @@ impl PendingPackage {
                 serde_json::from_str(&fs::read_to_string(&hints_path).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
             let hints = ResourceHints::from_json(&hints_json).map_err(|e| bad(e.to_string()))?;
             let raw_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", &format!(".{RAW_ITEMS}")));
+            let record_path = PathBuf::from(hints_path.to_string_lossy().replace(".hints.json", &format!(".{LINKED_FILE}")));
+            if raw_path.exists() && record_path.exists() {
+                // A linked file: the part the failed run read.
+                let lines = linked_lines(&raw_path, &record_path).map_err(bad)?;
+                source.add(Resource::from_json_lines(hints, move || Ok(lines))).map_err(|e| bad(e.to_string()))?;
+                continue;
+            }
             if raw_path.exists() {
                 // JSON lines kept verbatim: read back as the JSON-lines resource they came from.
                 let file = File::open(&raw_path).map_err(|e| bad(e.to_string()))?;

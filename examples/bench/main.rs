@@ -173,8 +173,8 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Load { file, workdir } => {
             let started = Instant::now();
-            let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-            let resource = Resource::from_json_lines(ResourceHints::new("events"), move || Ok(BufReader::with_capacity(1 << 20, f)));
+            anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
+            let resource = Resource::from_json_lines_file(ResourceHints::new("events"), &file);
             etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(resource)?;
             report(started);
         }

@@ -293,6 +293,50 @@ fn json_lines_load_like_values_and_are_kept_verbatim_when_a_run_fails() {
     assert_eq!(scalar(&da, "SELECT count(*) FROM d.events WHERE brand_new = 1"), json!(1));
 }
 
+/// A file of JSON lines is read again rather than copied: a run that fails keeps a hard link to
+/// the file and how much of it the run read (with a checksum). The link survives the file being
+/// replaced; a file changed in place is refused by name, and the package stays until dropped.
+#[test]
+fn a_failed_run_links_a_json_lines_file_instead_of_copying_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let lines = "{\"id\": 1}\n{\"id\": 2, \"brand_new\": true}\n{\"id\": 3}\n";
+    std::fs::write(&file, lines).unwrap();
+    let p = etl::pipeline("linked").dataset_name("d").working_dir(dir.path().join("w"));
+    p.run(Resource::from_values("events", vec![json!({"id": 0}).into()])).unwrap();
+    let frozen = p.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
+    let run = || frozen.run(Resource::from_json_lines_file(etl::ResourceHints::new("events"), &file)).unwrap_err();
+    assert_eq!(run().step, etl::Step::Normalize);
+    let pending = p.pending_packages();
+    assert_eq!(pending.len(), 1);
+    let link = pending[0].dir.join("0000.raw.jsonl");
+    assert_eq!(std::fs::metadata(&link).unwrap().ino(), std::fs::metadata(&file).unwrap().ino(), "a link, not a copy");
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pending[0].dir.join("0000.file.json")).unwrap()).unwrap();
+    assert_eq!(record["bytes"], json!("{\"id\": 1}\n{\"id\": 2, \"brand_new\": true}\n".len()), "read up to the failing line");
+
+    // The file is replaced (written anew and renamed over): the link still has the old lines,
+    // and only those the failed run read are loaded.
+    let next = dir.path().join("next.jsonl");
+    std::fs::write(&next, "{\"id\": 4}\n").unwrap();
+    std::fs::rename(&next, &file).unwrap();
+    let loaded = p.load_pending();
+    assert!(loaded[0].1.is_ok(), "{:?}", loaded[0].1);
+    assert_eq!(scalar(&p.database_path(), "SELECT string_agg(id::TEXT, ',' ORDER BY id) FROM d.events"), json!("0,1,2"));
+    assert!(p.pending_packages().is_empty());
+
+    // Changed in place after the failure: refused, naming the file; nothing is loaded or lost.
+    std::fs::write(&file, "{\"id\": 5}\n{\"id\": 6, \"newer\": 1}\n").unwrap();
+    assert_eq!(run().step, etl::Step::Normalize);
+    std::fs::write(&file, "{\"id\": 7}\n{\"id\": 8, \"newer\": 1}\n").unwrap();
+    let loaded = p.load_pending();
+    let err = loaded[0].1.as_ref().unwrap_err().to_string();
+    assert!(err.contains("events.jsonl") && err.contains("changed in place"), "{err}");
+    assert_eq!(p.pending_packages().len(), 1);
+    assert_eq!(scalar(&p.database_path(), "SELECT count(*) FROM d.events"), json!(3));
+    assert_eq!(p.drop_pending(), 1);
+}
+
 #[test]
 fn row_ids_are_stored_uncompressed_unless_asked() {
     let sql = "SELECT count(*) FILTER (WHERE column_name IN ('_dlt_id', '_dlt_parent_id') AND segment_type = 'VARCHAR' AND compression <> 'Uncompressed') \
