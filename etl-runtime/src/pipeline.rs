@@ -736,26 +736,38 @@ impl Pipeline {
             let mut line = Vec::with_capacity(1 << 12);
             let mut line_no: u64 = 0;
             loop {
-                line.clear();
-                let read = catch_unwind(AssertUnwindSafe(|| reader.read_until(b'\n', &mut line)));
-                let n = match read {
-                    Ok(Ok(n)) => n,
-                    Ok(Err(e)) => return Err(PipelineError::extract(&name, Some(sink.item_no), Box::new(e))),
-                    Err(panic) => return Err(PipelineError::extract(&name, Some(sink.item_no), panic_message(panic))),
-                };
-                if n == 0 {
+                // A line that is whole in the reader's buffer is parsed where it is; one that
+                // crosses the buffer's end is copied out first. The buffer is filled under
+                // `catch_unwind` (a reader may panic), then asked again for the slice, which a
+                // filled buffer returns without reading.
+                let fail = |e| PipelineError::extract(&name, Some(sink.item_no), e);
+                let filled = read_guarded(|| reader.fill_buf().map(|b| b.len())).map_err(fail)?;
+                if filled == 0 {
                     break;
                 }
+                let buf = reader.fill_buf().map_err(|e| fail(Box::new(e)))?;
+                let (text, whole) = match memchr::memchr(b'\n', buf) {
+                    Some(end) => (&buf[..=end], true),
+                    None => {
+                        line.clear();
+                        read_guarded(|| reader.read_until(b'\n', &mut line)).map_err(fail)?;
+                        (line.as_slice(), false)
+                    }
+                };
+                let consumed = text.len();
                 line_no += 1;
                 if let Some(sp) = spool.as_deref_mut() {
-                    sp.write_raw(&line)?;
+                    sp.write_raw(text)?;
                 }
-                let text = line.trim_ascii();
-                if text.is_empty() {
-                    continue;
+                let trimmed = text.trim_ascii();
+                let item = !trimmed.is_empty();
+                let stop = item && sink.json_line(trimmed, line_no)?;
+                if whole {
+                    reader.consume(consumed);
                 }
-                let stop = sink.json_line(text, line_no)?;
-                progress.extracted(&name, sink.item_no);
+                if item {
+                    progress.extracted(&name, sink.item_no);
+                }
                 if stop {
                     break;
                 }
@@ -929,6 +941,15 @@ impl RowSink<'_> {
             *self.written.entry(table).or_default() += len as u64;
         }
         Ok(())
+    }
+}
+
+/// Runs a read of a resource's reader: its error, or its panic, as the resource's error.
+#[cfg(feature = "duckdb")]
+fn read_guarded<T>(read: impl FnOnce() -> std::io::Result<T>) -> Result<T, etl_core::BoxError> {
+    match catch_unwind(AssertUnwindSafe(read)) {
+        Ok(result) => result.map_err(|e| Box::new(e) as etl_core::BoxError),
+        Err(panic) => Err(panic_message(panic)),
     }
 }
 

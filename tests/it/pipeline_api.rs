@@ -258,12 +258,20 @@ fn json_lines_load_like_values_and_are_kept_verbatim_when_a_run_fails() {
     let values: Vec<etl::Value> = lines.iter().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
     let a = etl::pipeline("lines_pipeline").dataset_name("d").working_dir(dir.path().join("a"));
     let b = etl::pipeline("values_pipeline").dataset_name("d").working_dir(dir.path().join("b"));
+    // Lines read through a 7-byte buffer: each crosses the buffer's end.
+    let c = etl::pipeline("small_buffer_pipeline").dataset_name("d").working_dir(dir.path().join("c"));
+    let tiny = |f: std::path::PathBuf| {
+        Resource::from_json_lines(etl::ResourceHints::new("events"), move || Ok(std::io::BufReader::with_capacity(7, std::fs::File::open(f)?)))
+    };
     for _ in 0..2 {
         // The second run starts from the stored schema: every known shape takes the fast path.
         a.run(from_file(file.clone())).unwrap();
         b.run(Resource::from_values("events", values.clone())).unwrap();
+        c.run(tiny(file.clone())).unwrap();
     }
     let (da, db) = (a.database_path(), b.database_path());
+    let all = "SELECT * EXCLUDE (_dlt_id, _dlt_load_id) FROM d.events ORDER BY ALL";
+    assert_eq!(etl::testing::query_file(&c.database_path(), all).unwrap(), etl::testing::query_file(&da, all).unwrap());
     let names = etl_tests::tables(&da, "d");
     assert_eq!(names, etl_tests::tables(&db, "d"));
     assert!(names.contains(&"events__items__list".to_owned()), "{names:?}");
