@@ -20,6 +20,8 @@ pub mod graph;
 pub mod history;
 #[cfg(feature = "duckdb")]
 mod loader;
+#[cfg(feature = "duckdb")]
+mod readahead;
 pub mod lock;
 pub mod logging;
 pub mod pipeline;

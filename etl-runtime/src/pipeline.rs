@@ -732,7 +732,12 @@ impl Pipeline {
         };
         if let Some(reader) = resource.take_json_lines() {
             // JSON lines stream straight into the column buffers; the spool keeps them verbatim.
-            let mut reader = reader.map_err(|e| PipelineError::extract(&name, None, e))?;
+            let reader = reader.map_err(|e| PipelineError::extract(&name, None, e))?;
+            // Read (and decompressed, ...) on a thread of its own, beside the normalizer.
+            let mut reader: etl_core::resource::JsonLines = match crate::readahead::ReadAhead::new(reader) {
+                Ok(ahead) => Box::new(ahead),
+                Err(reader) => reader,
+            };
             let mut line = Vec::with_capacity(1 << 12);
             let mut line_no: u64 = 0;
             loop {
