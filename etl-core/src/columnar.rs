@@ -40,6 +40,11 @@ pub enum ColumnData {
     },
 }
 
+/// Whether a column's values are 128-bit integers (decimals, integers wider than 64 bits).
+fn wide(column: &Column, data_type: DataType) -> bool {
+    data_type == DataType::Decimal || (data_type == DataType::Bigint && column.precision.is_some_and(|p| p > 64))
+}
+
 /// One column's values and which of them are not null.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnBuffer {
@@ -56,8 +61,8 @@ impl ColumnBuffer {
     /// `nulls` nulls for the rows before its first value.
     fn new(column: &Column, data_type: DataType, nulls: usize, (rows, bytes): (usize, usize)) -> Self {
         let data = match data_type {
-            DataType::Bigint if column.precision.is_some_and(|p| p > 64) => ColumnData::Wide(Vec::with_capacity(rows)),
             DataType::Decimal => ColumnData::Wide(Vec::with_capacity(rows)),
+            DataType::Bigint if wide(column, data_type) => ColumnData::Wide(Vec::with_capacity(rows)),
             DataType::Bigint | DataType::Timestamp | DataType::Time => ColumnData::Int(Vec::with_capacity(rows)),
             DataType::Double => ColumnData::Float(Vec::with_capacity(rows)),
             DataType::Bool => ColumnData::Bool(Vec::with_capacity(rows)),
@@ -69,10 +74,31 @@ impl ColumnBuffer {
             }
         };
         let mut buffer = ColumnBuffer { data_type, data, valid: Vec::with_capacity(rows) };
-        for _ in 0..nulls {
-            buffer.push_null();
-        }
+        buffer.extend_nulls(nulls);
         buffer
+    }
+
+    fn extend_nulls(&mut self, nulls: usize) {
+        for _ in 0..nulls {
+            self.push_null();
+        }
+    }
+
+    /// Empties the buffer, keeping its memory.
+    fn clear(&mut self) {
+        self.valid.clear();
+        match &mut self.data {
+            ColumnData::Int(v) => v.clear(),
+            ColumnData::Wide(v) => v.clear(),
+            ColumnData::Float(v) => v.clear(),
+            ColumnData::Bool(v) => v.clear(),
+            ColumnData::Days(v) => v.clear(),
+            ColumnData::Bytes { offsets, data } => {
+                offsets.clear();
+                offsets.push(0);
+                data.clear();
+            }
+        }
     }
 
     /// Number of values.
@@ -277,6 +303,8 @@ pub struct TableColumns {
     /// `(rows, bytes)` of each column's previous batch: the next one is allocated at that size
     /// at once instead of growing by doubling (and reallocating) through every batch.
     sizes: Vec<(usize, usize)>,
+    /// Buffers of earlier batches, emptied, by column index ([`TableColumns::recycle`]).
+    spare: Vec<Option<ColumnBuffer>>,
 }
 
 impl TableColumns {
@@ -310,7 +338,14 @@ impl TableColumns {
         }
         let len = self.len;
         let size = self.sizes.get(index).copied().unwrap_or_default();
-        let buffer = self.columns[index].get_or_insert_with(|| ColumnBuffer::new(column, data_type, len, size));
+        let spare = self.spare.get_mut(index).and_then(Option::take);
+        let buffer = self.columns[index].get_or_insert_with(|| match spare {
+            Some(mut b) if b.data_type == data_type && matches!(b.data, ColumnData::Wide(_)) == wide(column, data_type) => {
+                b.extend_nulls(len);
+                b
+            }
+            _ => ColumnBuffer::new(column, data_type, len, size),
+        });
         (buffer.len() == len).then_some(buffer)
     }
 
@@ -355,6 +390,18 @@ impl TableColumns {
         }
         self.finish_row();
         Ok(())
+    }
+
+    /// Keeps the buffers of a batch that was loaded, emptied, for the next batches: their memory
+    /// is reused instead of freed on the loader thread and faulted in again here.
+    pub fn recycle(&mut self, buffers: impl IntoIterator<Item = (usize, ColumnBuffer)>) {
+        for (index, mut buffer) in buffers {
+            if self.spare.len() <= index {
+                self.spare.resize(index + 1, None);
+            }
+            buffer.clear();
+            self.spare[index] = Some(buffer);
+        }
     }
 
     /// Takes the buffered rows out: `(rows, buffers by column index)`.
@@ -469,6 +516,29 @@ mod tests {
             }
         }
         assert_eq!(cols[0].as_ref().unwrap().len(), len);
+    }
+
+    #[test]
+    fn recycled_buffers_are_refilled_in_place_with_nulls_before_their_first_value() {
+        let t = table();
+        let mut b = TableColumns::default();
+        for i in 0..100 {
+            b.push_row(&t, &[(0, Value::Int(i)), (1, "some text".into())]).unwrap();
+        }
+        let (_, buffers) = b.take();
+        let text_data = |c: &ColumnBuffer| match &c.data {
+            ColumnData::Bytes { data, .. } => data.as_ptr(),
+            _ => panic!(),
+        };
+        let reused = text_data(buffers[1].as_ref().unwrap());
+        b.recycle(buffers.into_iter().enumerate().filter_map(|(i, c)| Some((i, c?))));
+        b.push_row(&t, &[(0, Value::Int(7))]).unwrap();
+        b.push_row(&t, &[(1, "x".into())]).unwrap();
+        assert_eq!(b.column(0).unwrap().data, ColumnData::Int(vec![7, 0]));
+        assert_eq!(b.column(0).unwrap().valid, [true, false]);
+        let text = b.column(1).unwrap();
+        assert_eq!((text.valid.as_slice(), &text.data), (&[false, true][..], &ColumnData::Bytes { offsets: vec![0, 0, 1], data: b"x".to_vec() }));
+        assert_eq!(text_data(text), reused, "the same memory");
     }
 
     #[test]

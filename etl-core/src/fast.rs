@@ -182,6 +182,13 @@ impl RowWriter {
         self.tables.len() - 1
     }
 
+    /// Takes back the emptied buffers of a loaded batch of `table`, to be filled again.
+    pub fn recycle(&mut self, table: &str, buffers: Vec<(usize, ColumnBuffer)>) {
+        if let Some(&t) = self.by_name.get(table) {
+            self.tables[t].rows.recycle(buffers);
+        }
+    }
+
     /// Appends a row coerced by the general path to its table's buffer.
     pub fn push_row(&mut self, schema: &Schema, table: &str, row: &[(usize, Value)]) -> Result<(), String> {
         let def = schema.table(table).ok_or_else(|| format!("table `{table}` is not in the schema"))?;

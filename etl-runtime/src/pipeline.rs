@@ -729,6 +729,7 @@ impl Pipeline {
             target,
             item_no: 0,
             written: BTreeMap::new(),
+            recycled: std::sync::mpsc::channel(),
         };
         if let Some(reader) = resource.take_json_lines() {
             // JSON lines stream straight into the column buffers; the spool keeps them verbatim.
@@ -842,7 +843,13 @@ struct RowSink<'a> {
     item_no: u64,
     /// Rows handed to the loader, per table.
     written: BTreeMap<String, u64>,
+    /// Buffers of loaded batches, coming back from the loader to be reused.
+    recycled: (std::sync::mpsc::Sender<Recycled>, std::sync::mpsc::Receiver<Recycled>),
 }
+
+/// A loaded batch's buffers, by column index, and their table.
+#[cfg(feature = "duckdb")]
+type Recycled = (String, Vec<(usize, etl_core::columnar::ColumnBuffer)>);
 
 #[cfg(feature = "duckdb")]
 impl RowSink<'_> {
@@ -911,6 +918,9 @@ impl RowSink<'_> {
 
     /// Hands the buffers that are full (`all`: every non-empty one) to the loader.
     fn flush(&mut self, all: bool) -> Result<(), PipelineError> {
+        while let Ok((table, buffers)) = self.recycled.1.try_recv() {
+            self.writer.recycle(&table, buffers);
+        }
         for (table, len, columns) in self.writer.drain(all) {
             // Parents first: a nested table's rows may arrive before its parent's batch is
             // flushed, but the parent table must exist for the schema to be consistent in the
@@ -923,7 +933,7 @@ impl RowSink<'_> {
                 }
             }
             chain.reverse();
-            let (resource, target) = (self.resource.to_owned(), self.target);
+            let (resource, target, back) = (self.resource.to_owned(), self.target, self.recycled.0.clone());
             // Arrow conversion and the append run on the loader thread, in order with
             // everything else.
             self.loader.run(move |db| {
@@ -934,7 +944,12 @@ impl RowSink<'_> {
                 let mut columns = columns;
                 if len >= crate::destination::duckdb::SCAN_MIN_ROWS {
                     match crate::destination::scan::ScanBatch::try_new(len, columns, t) {
-                        Ok(batch) => return db.insert_scan(target, &t.name, batch).map_err(PipelineError::load_from),
+                        Ok(batch) => {
+                            if let Some(done) = db.insert_scan(target, &t.name, batch).map_err(PipelineError::load_from)? {
+                                let _ = back.send((t.name.clone(), done.into_buffers()));
+                            }
+                            return Ok(());
+                        }
                         // A decimal or 128-bit column: through Arrow.
                         Err(back) => columns = back,
                     }

@@ -379,8 +379,9 @@ impl DuckDbSession {
     }
 
     /// Inserts a batch of column buffers through [`super::scan`]: DuckDB reads them straight
-    /// into its vectors.
-    pub fn insert_scan(&mut self, target: Target, table: &str, batch: super::scan::ScanBatch) -> Result<(), DuckDbError> {
+    /// into its vectors. Returns the batch once DuckDB is done with it (its buffers can be
+    /// reused). The statement is not cached: a cached one would keep its last batch bound.
+    pub fn insert_scan(&mut self, target: Target, table: &str, batch: super::scan::ScanBatch) -> Result<Option<super::scan::ScanBatch>, DuckDbError> {
         if !self.etl_scan {
             self.conn
                 .register_table_function::<super::scan::EtlScan>(super::scan::SCAN_FUNCTION)
@@ -390,12 +391,11 @@ impl DuckDbSession {
         let cols: Vec<String> = batch.names().iter().map(|c| quote_ident(c)).collect();
         let sql =
             format!("INSERT INTO {} ({}) SELECT * FROM {}(?)", self.qualified_in(target, table), cols.join(", "), super::scan::SCAN_FUNCTION);
-        let registration = super::scan::Registration::new(batch);
-        self.conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.execute([registration.token()]))
-            .map_err(sql_err(format!("appending rows to table `{table}`")))?;
-        Ok(())
+        let batch = std::sync::Arc::new(batch);
+        let registration = super::scan::Registration::new(std::sync::Arc::clone(&batch));
+        self.conn.execute(&sql, [registration.token()]).map_err(sql_err(format!("appending rows to table `{table}`")))?;
+        drop(registration);
+        Ok(std::sync::Arc::into_inner(batch))
     }
 
     /// Runs `work` (a merge) with DuckDB's default memory limit instead of the loading bound.

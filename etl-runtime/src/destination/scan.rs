@@ -29,6 +29,8 @@ pub const SCAN_FUNCTION: &str = "etl_scan";
 
 /// One column of a scan batch.
 struct ScanColumn {
+    /// Index of the column in its table.
+    index: usize,
     name: String,
     ty: LogicalTypeId,
     /// `None`: the column is null in every row of the batch.
@@ -92,7 +94,7 @@ impl ScanBatch {
                 }
             }
             let nulls = buffer.as_ref().is_some_and(ColumnBuffer::has_nulls);
-            columns.push(ScanColumn { name: column.name.clone(), ty, buffer, nulls });
+            columns.push(ScanColumn { index: idx, name: column.name.clone(), ty, buffer, nulls });
         }
         Ok(ScanBatch { len, columns })
     }
@@ -100,6 +102,11 @@ impl ScanBatch {
     /// The column names, in the order the scan returns them.
     pub fn names(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The buffers back, by column index (to be reused).
+    pub fn into_buffers(self) -> Vec<(usize, ColumnBuffer)> {
+        self.columns.into_iter().filter_map(|c| Some((c.index, c.buffer?))).collect()
     }
 
     /// Rows in the batch.
@@ -123,9 +130,9 @@ pub struct Registration {
 
 impl Registration {
     /// Registers `batch`.
-    pub fn new(batch: ScanBatch) -> Self {
+    pub fn new(batch: Arc<ScanBatch>) -> Self {
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        BATCHES.lock().unwrap_or_else(PoisonError::into_inner).insert(token, Arc::new(batch));
+        BATCHES.lock().unwrap_or_else(PoisonError::into_inner).insert(token, batch);
         Registration { token }
     }
 
