@@ -423,6 +423,12 @@ enum TypeHint {
     Bytes,
 }
 
+/// Whether `to_value` turns values of type `T` into something other than what their serde calls
+/// say (a date, decimal or bytes; see [`to_value`]).
+pub(crate) fn has_type_hint<T: ?Sized>() -> bool {
+    type_hint::<T>() != TypeHint::None
+}
+
 fn type_hint<T: ?Sized>() -> TypeHint {
     let mut name = std::any::type_name::<T>();
     loop {
