@@ -9,8 +9,11 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::error::SourceError;
+use crate::fast::RowWriter;
 use crate::hints::{ColumnHint, ResourceHints, WriteDisposition};
-use crate::value::{to_value, Value};
+use crate::normalize::IdGenerator;
+use crate::schema::Schema;
+use crate::value::{to_value, ToValueError, Value};
 
 /// Boxed error from user code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -21,12 +24,52 @@ pub type Items = Box<dyn Iterator<Item = Result<Value, BoxError>> + Send>;
 /// A reader of JSON lines (one item per line), as [`Resource::from_json_lines`] opens it.
 pub type JsonLines = Box<dyn std::io::BufRead + Send>;
 
+/// An item of a typed Rust type, kept as it is until the pipeline writes it: through the fast
+/// path straight from its `Serialize` implementation, or as a [`Value`] where that path cannot.
+pub trait TypedItem: Send + 'static {
+    /// Writes the item through [`RowWriter::serialize`]; `false`: nothing was written.
+    fn write_fast(&self, writer: &mut RowWriter, schema: &Schema, ids: &mut IdGenerator) -> bool;
+    /// The item as a value ([`to_value`]).
+    fn to_value(&self) -> Result<Value, ToValueError>;
+}
+
+impl<T: Serialize + Send + 'static> TypedItem for T {
+    fn write_fast(&self, writer: &mut RowWriter, schema: &Schema, ids: &mut IdGenerator) -> bool {
+        writer.serialize(schema, self, ids)
+    }
+    fn to_value(&self) -> Result<Value, ToValueError> {
+        to_value(self)
+    }
+}
+
+/// The items of a typed resource ([`Resource::from_data`]), each a typed item or the error that
+/// stopped the resource.
+pub type TypedItems = Box<dyn Iterator<Item = Result<Box<dyn TypedItem>, BoxError>> + Send>;
+
 type ProduceItems = Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send>;
+type ProduceTyped = Box<dyn FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send>;
 type OpenJsonLines = Box<dyn FnOnce() -> Result<JsonLines, BoxError> + Send>;
 
 enum Producer {
     Items(ProduceItems),
+    Typed(ProduceTyped),
     JsonLines(OpenJsonLines),
+}
+
+impl Producer {
+    /// The items as values (what every consumer but the pipeline's typed loop takes).
+    fn into_items(self, context: &ResourceContext) -> Result<Items, BoxError> {
+        match self {
+            Producer::Items(produce) => produce(context),
+            Producer::Typed(produce) => Ok(Box::new(typed_values(produce(context)?))),
+            Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
+        }
+    }
+}
+
+/// Typed items as values.
+fn typed_values(items: TypedItems) -> impl Iterator<Item = Result<Value, BoxError>> + Send {
+    items.map(|item| item.and_then(|item| item.to_value().map_err(|e| Box::new(e) as BoxError)))
 }
 
 /// A resource's own state (dlt's `dlt.current.resource_state()`): a JSON map the resource reads
@@ -191,17 +234,41 @@ impl Resource {
     }
 
     /// A resource from data (dlt's `dlt.resource(data, name=...)`): any `Serialize` items.
-    /// A `Vec` item is flattened into rows, a scalar becomes `{"value": ...}`.
+    /// A `Vec` item is flattened into rows, a scalar becomes `{"value": ...}`. The pipeline writes
+    /// items of shapes its schema knows straight from their `Serialize` implementation, without
+    /// a [`Value`] per item ([`TypedItem`]).
     pub fn from_data<I, T>(name: impl Into<String>, data: I) -> Self
     where
         I: IntoIterator<Item = T> + Send + 'static,
         I::IntoIter: Send + 'static,
-        T: Serialize,
+        T: Serialize + Send + 'static,
     {
-        Resource::new(ResourceHints::new(name), move || {
-            let items = data.into_iter().map(|item| to_value(&item).map_err(|e| Box::new(e) as BoxError));
-            Ok(Box::new(items) as Items)
+        Resource::typed(ResourceHints::new(name), move |_: &ResourceContext| {
+            Ok(Box::new(data.into_iter().map(|item| Ok(Box::new(item) as Box<dyn TypedItem>))) as TypedItems)
         })
+    }
+
+    /// A resource of typed items ([`TypedItem`]): the producer is called once, with the run's
+    /// context, when the resource runs.
+    pub fn typed(hints: ResourceHints, producer: impl FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send + 'static) -> Self {
+        Resource { hints, producer: Some(Producer::Typed(Box::new(producer))), json_lines_file: None }
+    }
+
+    /// Whether the resource yields typed items ([`Resource::from_data`], [`Resource::typed`]).
+    pub fn is_typed(&self) -> bool {
+        matches!(self.producer, Some(Producer::Typed(_)))
+    }
+
+    /// Runs the producer of a typed resource (`None` for other resources, which are left as
+    /// they are). A resource runs once, either way.
+    pub fn take_typed_items_with(&mut self, context: &ResourceContext) -> Option<Result<TypedItems, BoxError>> {
+        match self.producer.take() {
+            Some(Producer::Typed(produce)) => Some(produce(context)),
+            other => {
+                self.producer = other;
+                None
+            }
+        }
     }
 
     /// A resource from ready values.
@@ -312,13 +379,9 @@ impl Resource {
     pub fn parallelized(mut self, capacity: usize) -> Resource {
         let Some(producer) = self.producer.take() else { return self };
         let name = self.hints.name.clone();
-        // JSON lines become values here (the pipeline's streaming parse needs the reader).
-        let produce = move |cx: &ResourceContext| -> Result<Items, BoxError> {
-            match producer {
-                Producer::Items(produce) => produce(cx),
-                Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
-            }
-        };
+        // JSON lines and typed items become values here (the pipeline's streaming parse needs
+        // the reader).
+        let produce = move |cx: &ResourceContext| producer.into_items(cx);
         self.producer = Some(Producer::Items(Box::new(move |cx: &ResourceContext| {
             let cx = cx.clone();
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Value, BoxError>>(capacity.max(1));
@@ -358,10 +421,7 @@ impl Resource {
         let producer = self.producer.take().ok_or_else(|| -> BoxError {
             format!("resource `{}` was already run; build it again (call its function) to run it again", self.hints.name).into()
         })?;
-        match producer {
-            Producer::Items(produce) => produce(context),
-            Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
-        }
+        producer.into_items(context)
     }
 }
 
