@@ -31,6 +31,9 @@ pub trait TypedItem: Send + 'static {
     fn write_fast(&self, writer: &mut RowWriter, schema: &Schema, ids: &mut IdGenerator) -> bool;
     /// The item as a value ([`to_value`]).
     fn to_value(&self) -> Result<Value, ToValueError>;
+    /// Appends the binary form of the item's value ([`crate::value::binary::encode_serialize`]:
+    /// without building it; exact for an item [`TypedItem::write_fast`] wrote).
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), ToValueError>;
 }
 
 impl<T: Serialize + Send + 'static> TypedItem for T {
@@ -39,6 +42,9 @@ impl<T: Serialize + Send + 'static> TypedItem for T {
     }
     fn to_value(&self) -> Result<Value, ToValueError> {
         to_value(self)
+    }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), ToValueError> {
+        crate::value::binary::encode_serialize(self, out)
     }
 }
 
@@ -641,6 +647,21 @@ pub mod item {
         pub fn into_value<T: Serialize>(self, item: T) -> Result<Value, BoxError> {
             to_value(&item).map_err(|e| Box::new(e) as BoxError)
         }
+
+        /// Keeps the item as it is ([`TypedItem`]).
+        pub fn into_typed<T: Serialize + Send + 'static>(self, item: T) -> Result<Box<dyn TypedItem>, BoxError> {
+            Ok(Box::new(item))
+        }
+    }
+
+    impl ResultTag {
+        /// Keeps an `Ok` item as it is ([`TypedItem`]); passes an `Err` on.
+        pub fn into_typed<T: Serialize + Send + 'static, E: Into<BoxError>>(self, item: Result<T, E>) -> Result<Box<dyn TypedItem>, BoxError> {
+            match item {
+                Ok(v) => Ok(Box::new(v)),
+                Err(e) => Err(e.into()),
+            }
+        }
     }
 }
 
@@ -744,7 +765,7 @@ impl IntoResources for Source {
 #[diagnostic::on_unimplemented(
     message = "a resource function must return an iterator of rows, and `{Self}` is not one",
     label = "not an iterator of rows",
-    note = "return a `Vec<T>`, an array, or any `IntoIterator` that is `Send + 'static`, whose items are `Serialize` (or `Result<T, E>` of them)"
+    note = "return a `Vec<T>`, an array, or any `IntoIterator` that is `Send + 'static`, whose items are `Serialize + Send + 'static` (or `Result<T, E>` of them)"
 )]
 pub trait ResourceReturn {
     /// The iterator.
@@ -829,12 +850,25 @@ pub mod ret {
     pub fn failed_items(error: BoxError) -> Items {
         Box::new(std::iter::once(Err(error)))
     }
+
+    /// The typed items of a resource whose function failed: its error.
+    pub fn failed_typed_items(error: BoxError) -> TypedItems {
+        Box::new(std::iter::once(Err(error)))
+    }
 }
 
 /// Boxes converted items (used by generated code).
 pub fn boxed_items<I>(items: I) -> Items
 where
     I: Iterator<Item = Result<Value, BoxError>> + Send + 'static,
+{
+    Box::new(items)
+}
+
+/// Boxes typed items (used by generated code).
+pub fn boxed_typed_items<I>(items: I) -> TypedItems
+where
+    I: Iterator<Item = Result<Box<dyn TypedItem>, BoxError>> + Send + 'static,
 {
     Box::new(items)
 }

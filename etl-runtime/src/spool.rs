@@ -66,8 +66,8 @@ const SPOOL_BATCH_BYTES: usize = 1 << 20;
 /// The spool writer thread.
 type SpoolWriter = JoinHandle<Result<(), PipelineError>>;
 
-/// A kept item: a value, or a typed item the spool thread turns into one ([`TypedItem`]), so
-/// the normalizing thread, which wrote it through the fast path, never builds its value.
+/// A kept item: a value, or a typed item the spool thread encodes as its value would be
+/// ([`TypedItem::encode`]), so that no value is built for an item the fast path wrote.
 enum Kept {
     Value(Value),
     Typed(Box<dyn TypedItem>),
@@ -120,11 +120,8 @@ fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Kept>>) ->
                     record.clear();
                     match kept {
                         Kept::Value(v) => etl_core::value::binary::encode(v, &mut record),
-                        Kept::Typed(item) => {
-                            // It was written through the fast path, so it has a value.
-                            let v = item.to_value().map_err(|e| PipelineError::load(format!("cannot keep an item in the spool: {e}")))?;
-                            etl_core::value::binary::encode(&v, &mut record);
-                        }
+                        // Written through the fast path: the encoding of its value, without the value.
+                        Kept::Typed(item) => item.encode(&mut record).map_err(|e| PipelineError::load(format!("cannot keep an item in the spool: {e}")))?,
                     }
                     let len = u32::try_from(record.len()).map_err(|_| PipelineError::load("cannot spool an item of 4 GB or more"))?;
                     w.write_all(&len.to_le_bytes()).and_then(|()| w.write_all(&record)).map_err(|e| io_err("cannot spool into", &dir, e))?;
