@@ -432,14 +432,20 @@ pub(crate) fn has_type_hint<T: ?Sized>() -> bool {
 fn type_hint<T: ?Sized>() -> TypeHint {
     let mut name = std::any::type_name::<T>();
     loop {
-        let before = name;
+        // Only ever shortened: the same length is the same name (the typed fast path asks this
+        // for every value).
+        let before = name.len();
         name = name.trim_start_matches('&');
         if let Some(inner) = name.strip_prefix("core::option::Option<").and_then(|n| n.strip_suffix('>')) {
             name = inner;
         }
-        if name == before {
+        if name.len() == before {
             break;
         }
+    }
+    // Every name below starts with one of these.
+    if !matches!(name.as_bytes().first(), Some(b'c' | b'r' | b'a' | b'[' | b'b')) {
+        return TypeHint::None;
     }
     let chrono = name.starts_with("chrono::");
     if chrono && name.contains("::DateTime<") {
