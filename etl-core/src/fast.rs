@@ -208,8 +208,7 @@ impl RowWriter {
         let Ok(text) = std::str::from_utf8(text) else { return false };
         self.mark();
         let mut de = sonic_rs::Deserializer::from_str(text);
-        let ok = PlaceSeed { walk: &mut Walk { w: self, schema, ids, from_text: true }, place: Place::Root }.deserialize(&mut de).is_ok()
-            && de.end().is_ok();
+        let ok = RootSeed(&mut Walk { w: self, schema, ids, from_text: true }).deserialize(&mut de).is_ok() && de.end().is_ok();
         if !ok {
             self.rollback();
         }
@@ -222,7 +221,7 @@ impl RowWriter {
             return false;
         }
         self.mark();
-        let ok = PlaceSeed { walk: &mut Walk { w: self, schema, ids, from_text: false }, place: Place::Root }.deserialize(ValueDe(item)).is_ok();
+        let ok = RootSeed(&mut Walk { w: self, schema, ids, from_text: false }).deserialize(ValueDe(item)).is_ok();
         if !ok {
             self.rollback();
         }
@@ -286,12 +285,16 @@ impl RowWriter {
     fn slot(&mut self, m: usize, key: &str, generation: u64) -> Result<usize, Bail> {
         let map = &mut self.maps[m];
         let c = map.cursor;
-        let found = if map.entries.get(c).is_some_and(|e| &*e.key == key) {
-            Some(c)
-        } else {
-            map.entries.iter().position(|e| &*e.key == key)
-        };
-        let i = match found {
+        if let Some(entry) = map.entries.get_mut(c).filter(|e| &*e.key == key) {
+            // The key expected next (the common case).
+            if entry.seen == generation {
+                return Err(Bail);
+            }
+            entry.seen = generation;
+            map.cursor = c + 1;
+            return Ok(c);
+        }
+        let i = match map.entries.iter().position(|e| &*e.key == key) {
             Some(i) => i,
             None if map.entries.len() >= MAX_KEYS => return Err(Bail),
             None => {
@@ -480,7 +483,7 @@ impl Walk<'_> {
     fn object<'de, A: MapAccess<'de>>(&mut self, t: usize, m: usize, level: u32, generation: u64, mut access: A) -> Result<(), A::Error> {
         while let Some(key) = access.next_key_seed(KeySeed)? {
             let s = self.w.slot(m, key.as_str(), generation).map_err(bail)?;
-            access.next_value_seed(PlaceSeed { walk: self, place: Place::Field { t, m, s, level } })?;
+            access.next_value_seed(FieldSeed { walk: self, t, m, s, level })?;
         }
         Ok(())
     }
@@ -570,6 +573,7 @@ enum Place {
 impl Walk<'_> {
     /// Starts a row of child table `c` (element `idx` of a list of `parent`'s row); returns the
     /// key map of its rows.
+    #[inline]
     fn begin_element(&mut self, parent: usize, c: usize, idx: usize) -> Result<usize, Bail> {
         self.resolve_table(c, true)?;
         let w = &mut *self.w;
@@ -582,6 +586,7 @@ impl Walk<'_> {
     }
 
     /// Starts an object at `place`: `(table, key map, nesting level, generation)` of its keys.
+    #[inline(always)]
     fn begin_object(&mut self, place: Place) -> Result<(usize, usize, u32, u64), Bail> {
         let (t, m, level) = match place {
             Place::Root => {
@@ -598,6 +603,7 @@ impl Walk<'_> {
     }
 
     /// Ends the object at `place` (the row, for a root or an element).
+    #[inline(always)]
     fn end_object(&mut self, place: Place) -> Result<(), Bail> {
         match place {
             Place::Root => self.end_row(0, None),
@@ -607,6 +613,7 @@ impl Walk<'_> {
     }
 
     /// A scalar at `place`; a scalar element is the row `{"value": element}`.
+    #[inline(always)]
     fn place_scalar(&mut self, place: Place, v: Scalar<'_>) -> Result<(), Bail> {
         match place {
             Place::Root => Err(Bail),
@@ -623,6 +630,7 @@ impl Walk<'_> {
 
     /// Starts a list at `place`: `(parent table, child table, nesting level of its rows)`. A list
     /// inside a list, or an item that is a list, is left to the general path.
+    #[inline(always)]
     fn begin_list(&mut self, place: Place) -> Result<(usize, usize, u32), Bail> {
         match place {
             Place::Field { t, m, s, level } => Ok((t, self.child_table(t, m, s, level)?, level + 1)),
@@ -631,67 +639,142 @@ impl Walk<'_> {
     }
 }
 
-/// A seed that is its own visitor: a value at a place, walked as it is parsed.
-struct PlaceSeed<'w, 'a> {
-    walk: &'w mut Walk<'a>,
-    place: Place,
-}
-
-impl<'de> DeserializeSeed<'de> for PlaceSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        match self.place {
-            Place::Root => d.deserialize_map(self),
-            _ => d.deserialize_any(self),
+/// A seed that is its own visitor (`$method` asks the deserializer for what it expects), with
+/// the visitor's methods given in the block. One seed type per kind of place, so that each
+/// knows its place's steps statically (the JSON path's cost per key).
+macro_rules! seed_visitor {
+    ($de:lifetime, $seed:ident, $method:ident, $expecting:literal, { $($visits:tt)* }) => {
+        impl<$de> DeserializeSeed<$de> for $seed<'_, '_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<$de>>(self, d: D) -> Result<(), D::Error> {
+                d.$method(self)
+            }
         }
-    }
+
+        impl<$de> Visitor<$de> for $seed<'_, '_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($expecting)
+            }
+            $($visits)*
+        }
+    };
 }
 
-impl PlaceSeed<'_, '_> {
-    fn scalar<E: de::Error>(self, v: Scalar<'_>) -> Result<(), E> {
-        self.walk.place_scalar(self.place, v).map_err(bail)
-    }
+macro_rules! scalar_visits {
+    () => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+            self.scalar(Scalar::Bool(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+            self.scalar(Scalar::I64(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+            self.scalar(Scalar::U64(v))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+            self.scalar(Scalar::F64(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            self.scalar(Scalar::Str(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.scalar(Scalar::Null)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            self.scalar(Scalar::Null)
+        }
+    };
 }
 
-impl<'de> Visitor<'de> for PlaceSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.scalar(Scalar::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.scalar(Scalar::I64(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.scalar(Scalar::U64(v))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.scalar(Scalar::F64(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.scalar(Scalar::Str(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.scalar(Scalar::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.scalar(Scalar::Null)
-    }
+/// The item: a root row (`Place::Root`).
+struct RootSeed<'w, 'a>(&'w mut Walk<'a>);
+
+seed_visitor!('de, RootSeed, deserialize_map, "an object", {
     fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
-        let (t, m, level, generation) = self.walk.begin_object(self.place).map_err(bail)?;
+        let walk = self.0;
+        let (t, m, level, generation) = walk.begin_object(Place::Root).map_err(bail)?;
+        walk.object(t, m, level, generation, access)?;
+        walk.end_object(Place::Root).map_err(bail)
+    }
+});
+
+/// The value of a key (`Place::Field`).
+struct FieldSeed<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    t: usize,
+    m: usize,
+    s: usize,
+    level: u32,
+}
+
+impl FieldSeed<'_, '_> {
+    fn place(&self) -> Place {
+        Place::Field { t: self.t, m: self.m, s: self.s, level: self.level }
+    }
+
+    fn scalar<E: de::Error>(self, v: Scalar<'_>) -> Result<(), E> {
+        self.walk.place_scalar(self.place(), v).map_err(bail)
+    }
+}
+
+seed_visitor!('de, FieldSeed, deserialize_any, "a JSON value", {
+    scalar_visits!();
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
+        let place = self.place();
+        let (t, m, level, generation) = self.walk.begin_object(place).map_err(bail)?;
         self.walk.object(t, m, level, generation, access)?;
-        self.walk.end_object(self.place).map_err(bail)
+        self.walk.end_object(place).map_err(bail)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let (parent, c, level) = self.walk.begin_list(self.place).map_err(bail)?;
+        let (parent, c, level) = self.walk.begin_list(self.place()).map_err(bail)?;
         let mut idx = 0;
-        while seq.next_element_seed(PlaceSeed { walk: &mut *self.walk, place: Place::Element { parent, c, idx, level } })?.is_some() {
+        while seq.next_element_seed(ElementSeed { walk: &mut *self.walk, parent, c, idx, level })?.is_some() {
             idx += 1;
         }
         Ok(())
     }
+});
+
+/// Element `idx` of a list (`Place::Element`).
+struct ElementSeed<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    parent: usize,
+    c: usize,
+    idx: usize,
+    level: u32,
+}
+
+impl ElementSeed<'_, '_> {
+    fn place(&self) -> Place {
+        Place::Element { parent: self.parent, c: self.c, idx: self.idx, level: self.level }
+    }
+
+    fn scalar<E: de::Error>(self, v: Scalar<'_>) -> Result<(), E> {
+        self.walk.place_scalar(self.place(), v).map_err(bail)
+    }
+}
+
+seed_visitor!('de, ElementSeed, deserialize_any, "a JSON value", {
+    scalar_visits!();
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
+        let place = self.place();
+        let (t, m, level, generation) = self.walk.begin_object(place).map_err(bail)?;
+        self.walk.object(t, m, level, generation, access)?;
+        self.walk.end_object(place).map_err(bail)
+    }
+    // A list inside a list (visit_seq) is left to the general path: serde's default rejects it.
+});
+
+/// A value at any place, walked as the deserializer gives it (the typed path's dates, decimals
+/// and bytes, as `to_value` makes them).
+fn walk_value_at(walk: &mut Walk<'_>, place: Place, v: &Value) -> Result<(), Bail> {
+    let r = match place {
+        Place::Root => RootSeed(walk).deserialize(ValueDe(v)),
+        Place::Field { t, m, s, level } => FieldSeed { walk, t, m, s, level }.deserialize(ValueDe(v)),
+        Place::Element { parent, c, idx, level } => ElementSeed { walk, parent, c, idx, level }.deserialize(ValueDe(v)),
+    };
+    r.map_err(|_| Bail)
 }
 
 /// The typed path: an item's `Serialize` implementation drives the walk directly (no [`Value`]).
@@ -730,7 +813,7 @@ fn put_value<T: Serialize + ?Sized>(walk: &mut Walk<'_>, place: Place, value: &T
     if has_type_hint::<T>() {
         // A date, decimal or bytes: exactly what `to_value` makes of it, walked as a value.
         let v = crate::value::to_value(value).map_err(|_| SerBail)?;
-        return PlaceSeed { walk, place }.deserialize(ValueDe(&v)).map_err(|_| SerBail);
+        return Ok(walk_value_at(walk, place, &v)?);
     }
     value.serialize(Ser { walk, place })
 }
