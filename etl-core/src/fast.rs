@@ -3,8 +3,9 @@
 //! cell names or a per-cell type inference.
 //!
 //! [`RowWriter`] owns the buffers of a resource's tables ([`TableColumns`]). An item goes through
-//! [`RowWriter::json`] (a JSON text, parsed as it streams) or [`RowWriter::value`] (a [`Value`]);
-//! both walk the item with one serde visitor. Keys are resolved through per-table key maps
+//! [`RowWriter::json`] (a JSON text, parsed as it streams), [`RowWriter::value`] (a [`Value`]) or
+//! [`RowWriter::serialize`] (a typed `Serialize` item, whose serde calls drive the walk: no
+//! `Value` tree); all three walk the item through the same steps per place (row, key, element). Keys are resolved through per-table key maps
 //! (raw key → column index, nested object or child table), cached between items and checked in
 //! the order they came last time, so a steady stream costs a string comparison per key. Ids are
 //! generated into fixed buffers.
@@ -22,6 +23,7 @@
 use std::collections::HashMap;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{self, Serialize};
 
 use crate::columnar::{ColumnBuffer, TableColumns};
 use crate::hints::DataType;
@@ -29,7 +31,7 @@ use crate::naming::{make_path, normalize_identifier, PATH_SEPARATOR};
 use crate::normalize::{child_row_id_bytes, IdGenerator, RowContext, RowId, C_ID, C_LIST_IDX, C_LOAD_ID, C_PARENT_ID, C_ROOT_ID, C_VALUE};
 use crate::schema::Schema;
 use crate::types::parse_iso_timestamp;
-use crate::value::Value;
+use crate::value::{has_type_hint, Value};
 
 /// Keys remembered per object before the fast path gives up on it (data whose keys never
 /// repeat evolves the schema on every row anyway).
@@ -48,6 +50,8 @@ pub struct RowWriter {
     by_name: HashMap<String, usize>,
     /// Key maps of objects (a table's rows and the objects flattened into them).
     maps: Vec<KeyMap>,
+    /// Counts the objects walked, so that a key repeated within one object is noticed.
+    generation: u64,
 }
 
 struct FastTable {
@@ -97,6 +101,9 @@ struct Entry {
     column: Lookup,
     object: Option<usize>,
     child: Option<usize>,
+    /// The generation of the object that last had this key (a repeated key bails: the general
+    /// path keeps its last value in its first place, as a dict).
+    seen: u64,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -133,6 +140,7 @@ impl RowWriter {
             tables: Vec::new(),
             by_name: HashMap::new(),
             maps: Vec::new(),
+            generation: 0,
         };
         writer.table_index(ctx.root_table);
         writer
@@ -227,6 +235,33 @@ impl RowWriter {
         ok
     }
 
+    /// Writes one typed item through the fast path, driven by its `Serialize` implementation
+    /// (no [`Value`] is built): exactly what [`RowWriter::value`] writes for
+    /// [`crate::value::to_value`] of the item. `false`: nothing was written; the caller converts
+    /// the item with `to_value` and runs the general path.
+    pub fn serialize<T: Serialize + ?Sized>(&mut self, schema: &Schema, item: &T, ids: &mut IdGenerator) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        self.mark();
+        let ok = put_value(&mut Walk { w: self, schema, ids, from_text: false }, Place::Root, item).is_ok();
+        if !ok {
+            self.rollback();
+        }
+        ok
+    }
+
+    /// Whether items may take the fast path at all (not for upsert, scd2 or incremental
+    /// resources).
+    pub fn fast_path_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
     fn mark(&mut self) {
         for t in &mut self.tables {
             t.mark = t.rows.len();
@@ -252,15 +287,21 @@ impl RowWriter {
         out
     }
 
-    fn slot(&mut self, m: usize, key: &str) -> Result<usize, Bail> {
+    /// The slot of `key` in key map `m`, for the object of `generation` (a key it already had
+    /// bails).
+    fn slot(&mut self, m: usize, key: &str, generation: u64) -> Result<usize, Bail> {
         let map = &mut self.maps[m];
         let c = map.cursor;
-        let found = if map.entries.get(c).is_some_and(|e| &*e.key == key) {
-            Some(c)
-        } else {
-            map.entries.iter().position(|e| &*e.key == key)
-        };
-        let i = match found {
+        if let Some(entry) = map.entries.get_mut(c).filter(|e| &*e.key == key) {
+            // The key expected next (the common case).
+            if entry.seen == generation {
+                return Err(Bail);
+            }
+            entry.seen = generation;
+            map.cursor = c + 1;
+            return Ok(c);
+        }
+        let i = match map.entries.iter().position(|e| &*e.key == key) {
             Some(i) => i,
             None if map.entries.len() >= MAX_KEYS => return Err(Bail),
             None => {
@@ -273,10 +314,15 @@ impl RowWriter {
                 } else {
                     format!("{}{PATH_SEPARATOR}{norm}", map.prefix)
                 };
-                map.entries.push(Entry { key: key.into(), name, column: Lookup::Unknown, object: None, child: None });
+                map.entries.push(Entry { key: key.into(), name, column: Lookup::Unknown, object: None, child: None, seen: 0 });
                 map.entries.len() - 1
             }
         };
+        let entry = &mut map.entries[i];
+        if entry.seen == generation {
+            return Err(Bail);
+        }
+        entry.seen = generation;
         map.cursor = i + 1;
         Ok(i)
     }
@@ -441,10 +487,10 @@ impl Walk<'_> {
         Ok(c)
     }
 
-    fn object<'de, A: MapAccess<'de>>(&mut self, t: usize, m: usize, level: u32, mut access: A) -> Result<(), A::Error> {
-        self.w.maps[m].cursor = 0;
+    /// The keys of an object of table `t` (key map `m`, started by `begin_object`).
+    fn object<'de, A: MapAccess<'de>>(&mut self, t: usize, m: usize, level: u32, generation: u64, mut access: A) -> Result<(), A::Error> {
         while let Some(key) = access.next_key_seed(KeySeed)? {
-            let s = self.w.slot(m, key.as_str()).map_err(bail)?;
+            let s = self.w.slot(m, key.as_str(), generation).map_err(bail)?;
             access.next_value_seed(FieldSeed { walk: self, t, m, s, level })?;
         }
         Ok(())
@@ -527,8 +573,89 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
+/// Where a value of an item goes: the item itself (a root row), the value of a key of an object
+/// of table `t` (map `m`, slot `s`) at nesting `level`, or element `idx` of a list (a row of
+/// child table `c` of `parent`) at nesting `level`. The JSON, `Value` and `Serialize` walks all
+/// go through the same `Walk` methods for each place.
+#[derive(Clone, Copy)]
+enum Place {
+    Root,
+    Field { t: usize, m: usize, s: usize, level: u32 },
+    Element { parent: usize, c: usize, idx: usize, level: u32 },
+}
+
+impl Walk<'_> {
+    /// Starts a row of child table `c` (element `idx` of a list of `parent`'s row); returns the
+    /// key map of its rows.
+    #[inline]
+    fn begin_element(&mut self, parent: usize, c: usize, idx: usize) -> Result<usize, Bail> {
+        self.resolve_table(c, true)?;
+        let w = &mut *self.w;
+        let table = &mut w.tables[c];
+        (table.id_pending, table.parent, table.idx) = (true, parent, idx);
+        if !w.defer_ids {
+            self.ensure_id(c);
+        }
+        Ok(self.w.row_map(c))
+    }
+
+    /// Starts an object at `place`: `(table, key map, nesting level, generation)` of its keys.
+    #[inline(always)]
+    fn begin_object(&mut self, place: Place) -> Result<(usize, usize, u32, u64), Bail> {
+        let (t, m, level) = match place {
+            Place::Root => {
+                self.resolve_table(0, false)?;
+                self.w.tables[0].current_id = self.ids.root_id_bytes();
+                self.w.tables[0].id_pending = false;
+                (0, self.w.row_map(0), 0)
+            }
+            Place::Field { t, m, s, level } => (t, self.object_map(t, m, s, level)?, level + 1),
+            Place::Element { parent, c, idx, level } => (c, self.begin_element(parent, c, idx)?, level),
+        };
+        self.w.maps[m].cursor = 0;
+        Ok((t, m, level, self.w.next_generation()))
+    }
+
+    /// Ends the object at `place` (the row, for a root or an element).
+    #[inline(always)]
+    fn end_object(&mut self, place: Place) -> Result<(), Bail> {
+        match place {
+            Place::Root => self.end_row(0, None),
+            Place::Field { .. } => Ok(()),
+            Place::Element { parent, c, idx, .. } => self.end_row(c, Some((parent, idx))),
+        }
+    }
+
+    /// A scalar at `place`; a scalar element is the row `{"value": element}`.
+    #[inline(always)]
+    fn place_scalar(&mut self, place: Place, v: Scalar<'_>) -> Result<(), Bail> {
+        match place {
+            Place::Root => Err(Bail),
+            Place::Field { t, m, s, .. } => self.scalar(t, m, s, v),
+            Place::Element { parent, c, idx, .. } => {
+                let m = self.begin_element(parent, c, idx)?;
+                let generation = self.w.next_generation();
+                let s = self.w.slot(m, C_VALUE, generation)?;
+                self.scalar(c, m, s, v)?;
+                self.end_row(c, Some((parent, idx)))
+            }
+        }
+    }
+
+    /// Starts a list at `place`: `(parent table, child table, nesting level of its rows)`. A list
+    /// inside a list, or an item that is a list, is left to the general path.
+    #[inline(always)]
+    fn begin_list(&mut self, place: Place) -> Result<(usize, usize, u32), Bail> {
+        match place {
+            Place::Field { t, m, s, level } => Ok((t, self.child_table(t, m, s, level)?, level + 1)),
+            _ => Err(Bail),
+        }
+    }
+}
+
 /// A seed that is its own visitor (`$method` asks the deserializer for what it expects), with
-/// the visitor's methods given in the block.
+/// the visitor's methods given in the block. One seed type per kind of place, so that each
+/// knows its place's steps statically (the JSON path's cost per key).
 macro_rules! seed_visitor {
     ($de:lifetime, $seed:ident, $method:ident, $expecting:literal, { $($visits:tt)* }) => {
         impl<$de> DeserializeSeed<$de> for $seed<'_, '_> {
@@ -546,36 +673,6 @@ macro_rules! seed_visitor {
             $($visits)*
         }
     };
-}
-
-/// The item: a root row.
-struct RootSeed<'w, 'a>(&'w mut Walk<'a>);
-
-seed_visitor!('de, RootSeed, deserialize_map, "an object", {
-    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
-        let walk = self.0;
-        walk.resolve_table(0, false).map_err(bail)?;
-        walk.w.tables[0].current_id = walk.ids.root_id_bytes();
-        walk.w.tables[0].id_pending = false;
-        let m = walk.w.row_map(0);
-        walk.object(0, m, 0, access)?;
-        walk.end_row(0, None).map_err(bail)
-    }
-});
-
-/// The value of a key of an object of table `t` (map `m`, slot `s`) at nesting `level`.
-struct FieldSeed<'w, 'a> {
-    walk: &'w mut Walk<'a>,
-    t: usize,
-    m: usize,
-    s: usize,
-    level: u32,
-}
-
-impl FieldSeed<'_, '_> {
-    fn scalar<E: de::Error>(self, v: Scalar<'_>) -> Result<(), E> {
-        self.walk.scalar(self.t, self.m, self.s, v).map_err(bail)
-    }
 }
 
 macro_rules! scalar_visits {
@@ -604,23 +701,56 @@ macro_rules! scalar_visits {
     };
 }
 
+/// The item: a root row (`Place::Root`).
+struct RootSeed<'w, 'a>(&'w mut Walk<'a>);
+
+seed_visitor!('de, RootSeed, deserialize_map, "an object", {
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
+        let walk = self.0;
+        let (t, m, level, generation) = walk.begin_object(Place::Root).map_err(bail)?;
+        walk.object(t, m, level, generation, access)?;
+        walk.end_object(Place::Root).map_err(bail)
+    }
+});
+
+/// The value of a key (`Place::Field`).
+struct FieldSeed<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    t: usize,
+    m: usize,
+    s: usize,
+    level: u32,
+}
+
+impl FieldSeed<'_, '_> {
+    fn place(&self) -> Place {
+        Place::Field { t: self.t, m: self.m, s: self.s, level: self.level }
+    }
+
+    fn scalar<E: de::Error>(self, v: Scalar<'_>) -> Result<(), E> {
+        self.walk.place_scalar(self.place(), v).map_err(bail)
+    }
+}
+
 seed_visitor!('de, FieldSeed, deserialize_any, "a JSON value", {
     scalar_visits!();
     fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
-        let sub = self.walk.object_map(self.t, self.m, self.s, self.level).map_err(bail)?;
-        self.walk.object(self.t, sub, self.level + 1, access)
+        let place = self.place();
+        let (t, m, level, generation) = self.walk.begin_object(place).map_err(bail)?;
+        self.walk.object(t, m, level, generation, access)?;
+        self.walk.end_object(place).map_err(bail)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let c = self.walk.child_table(self.t, self.m, self.s, self.level).map_err(bail)?;
+        let (parent, c, level) = self.walk.begin_list(self.place()).map_err(bail)?;
         let mut idx = 0;
-        while seq.next_element_seed(ElementSeed { walk: &mut *self.walk, parent: self.t, c, idx, level: self.level + 1 })?.is_some() {
+        while seq.next_element_seed(ElementSeed { walk: &mut *self.walk, parent, c, idx, level })?.is_some() {
             idx += 1;
         }
         Ok(())
     }
 });
 
-/// Element `idx` of a list: a row of child table `c` at nesting `level`.
+/// Element `idx` of a list (`Place::Element`).
 struct ElementSeed<'w, 'a> {
     walk: &'w mut Walk<'a>,
     parent: usize,
@@ -630,39 +760,472 @@ struct ElementSeed<'w, 'a> {
 }
 
 impl ElementSeed<'_, '_> {
-    fn begin(&mut self) -> Result<usize, Bail> {
-        self.walk.resolve_table(self.c, true)?;
-        let w = &mut *self.walk.w;
-        let table = &mut w.tables[self.c];
-        (table.id_pending, table.parent, table.idx) = (true, self.parent, self.idx);
-        if !w.defer_ids {
-            self.walk.ensure_id(self.c);
-        }
-        Ok(self.walk.w.row_map(self.c))
+    fn place(&self) -> Place {
+        Place::Element { parent: self.parent, c: self.c, idx: self.idx, level: self.level }
     }
 
-    fn end(self) -> Result<(), Bail> {
-        self.walk.end_row(self.c, Some((self.parent, self.idx)))
-    }
-
-    /// A scalar element is the row `{"value": element}`.
-    fn scalar<E: de::Error>(mut self, v: Scalar<'_>) -> Result<(), E> {
-        let m = self.begin().map_err(bail)?;
-        let s = self.walk.w.slot(m, C_VALUE).map_err(bail)?;
-        self.walk.scalar(self.c, m, s, v).map_err(bail)?;
-        self.end().map_err(bail)
+    fn scalar<E: de::Error>(self, v: Scalar<'_>) -> Result<(), E> {
+        self.walk.place_scalar(self.place(), v).map_err(bail)
     }
 }
 
 seed_visitor!('de, ElementSeed, deserialize_any, "a JSON value", {
     scalar_visits!();
-    fn visit_map<A: MapAccess<'de>>(mut self, access: A) -> Result<(), A::Error> {
-        let m = self.begin().map_err(bail)?;
-        self.walk.object(self.c, m, self.level, access)?;
-        self.end().map_err(bail)
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
+        let place = self.place();
+        let (t, m, level, generation) = self.walk.begin_object(place).map_err(bail)?;
+        self.walk.object(t, m, level, generation, access)?;
+        self.walk.end_object(place).map_err(bail)
     }
     // A list inside a list (visit_seq) is left to the general path: serde's default rejects it.
 });
+
+/// A value at any place, walked as the deserializer gives it (the typed path's dates, decimals
+/// and bytes, as `to_value` makes them).
+fn walk_value_at(walk: &mut Walk<'_>, place: Place, v: &Value) -> Result<(), Bail> {
+    let r = match place {
+        Place::Root => RootSeed(walk).deserialize(ValueDe(v)),
+        Place::Field { t, m, s, level } => FieldSeed { walk, t, m, s, level }.deserialize(ValueDe(v)),
+        Place::Element { parent, c, idx, level } => ElementSeed { walk, parent, c, idx, level }.deserialize(ValueDe(v)),
+    };
+    r.map_err(|_| Bail)
+}
+
+/// The typed path: an item's `Serialize` implementation drives the walk directly (no [`Value`]).
+/// It writes what [`RowWriter::value`] writes for [`crate::value::to_value`] of the item: the same
+/// scalars for the same serde calls as [`crate::value::ValueSerializer`] (`u64` and `i128` that
+/// fit `i64`, `f32` widened, `char` as text, unit variants as their name, a newtype variant as a
+/// one-key object, ...), and the values of the types `to_value` recognises by their Rust type
+/// name (dates, decimals, bytes) converted by `to_value` itself and walked as a [`Value`]. What
+/// `ValueDe` has no form for (bytes, integers beyond `i64`) and map keys that are not text,
+/// integers, booleans, floats or chars bail.
+#[derive(Debug)]
+struct SerBail;
+
+impl std::fmt::Display for SerBail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the fast path cannot write this item")
+    }
+}
+
+impl std::error::Error for SerBail {}
+
+impl ser::Error for SerBail {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        SerBail
+    }
+}
+
+impl From<Bail> for SerBail {
+    fn from(_: Bail) -> Self {
+        SerBail
+    }
+}
+
+/// A value of Rust type `T` at `place`: as `value.rs`'s `ser`, the type's hint first.
+fn put_value<T: Serialize + ?Sized>(walk: &mut Walk<'_>, place: Place, value: &T) -> Result<(), SerBail> {
+    if has_type_hint::<T>() {
+        // A date, decimal or bytes: exactly what `to_value` makes of it, walked as a value.
+        let v = crate::value::to_value(value).map_err(|_| SerBail)?;
+        return Ok(walk_value_at(walk, place, &v)?);
+    }
+    value.serialize(Ser { walk, place })
+}
+
+struct Ser<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    place: Place,
+}
+
+impl Ser<'_, '_> {
+    fn scalar(self, v: Scalar<'_>) -> Result<(), SerBail> {
+        Ok(self.walk.place_scalar(self.place, v)?)
+    }
+}
+
+impl<'w, 'a> ser::Serializer for Ser<'w, 'a> {
+    type Ok = ();
+    type Error = SerBail;
+    type SerializeSeq = ListSer<'w, 'a>;
+    type SerializeTuple = ListSer<'w, 'a>;
+    type SerializeTupleStruct = ListSer<'w, 'a>;
+    type SerializeTupleVariant = ListSer<'w, 'a>;
+    type SerializeMap = ObjectSer<'w, 'a>;
+    type SerializeStruct = ObjectSer<'w, 'a>;
+    type SerializeStructVariant = ObjectSer<'w, 'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), SerBail> {
+        self.scalar(Scalar::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(v.into()))
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(v.into()))
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(v.into()))
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(v))
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), SerBail> {
+        // Beyond i64 `to_value` makes a `BigInt`, which only the general path writes.
+        self.scalar(Scalar::I64(i64::try_from(v).map_err(|_| SerBail)?))
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(v.into()))
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(v.into()))
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(v.into()))
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(i64::try_from(v).map_err(|_| SerBail)?))
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), SerBail> {
+        self.scalar(Scalar::I64(i64::try_from(v).map_err(|_| SerBail)?))
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), SerBail> {
+        self.scalar(Scalar::F64(v.into()))
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), SerBail> {
+        self.scalar(Scalar::F64(v))
+    }
+    fn serialize_char(self, v: char) -> Result<(), SerBail> {
+        self.scalar(Scalar::Str(v.encode_utf8(&mut [0; 4])))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), SerBail> {
+        self.scalar(Scalar::Str(v))
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_none(self) -> Result<(), SerBail> {
+        self.scalar(Scalar::Null)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), SerBail> {
+        put_value(self.walk, self.place, value)
+    }
+    fn serialize_unit(self) -> Result<(), SerBail> {
+        self.scalar(Scalar::Null)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), SerBail> {
+        self.scalar(Scalar::Null)
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), SerBail> {
+        self.scalar(Scalar::Str(variant))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), SerBail> {
+        put_value(self.walk, self.place, value)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), SerBail> {
+        // `{variant: value}`.
+        let (t, m, level, generation) = self.walk.begin_object(self.place)?;
+        let s = self.walk.w.slot(m, variant, generation)?;
+        put_value(self.walk, Place::Field { t, m, s, level }, value)?;
+        Ok(self.walk.end_object(self.place)?)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<ListSer<'w, 'a>, SerBail> {
+        let (parent, c, level) = self.walk.begin_list(self.place)?;
+        Ok(ListSer { walk: self.walk, parent, c, level, idx: 0, outer: None })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<ListSer<'w, 'a>, SerBail> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<ListSer<'w, 'a>, SerBail> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(self, _: &'static str, _: u32, variant: &'static str, _: usize) -> Result<ListSer<'w, 'a>, SerBail> {
+        // `{variant: [...]}`.
+        let (t, m, level, generation) = self.walk.begin_object(self.place)?;
+        let s = self.walk.w.slot(m, variant, generation)?;
+        let (parent, c, level) = self.walk.begin_list(Place::Field { t, m, s, level })?;
+        Ok(ListSer { walk: self.walk, parent, c, level, idx: 0, outer: Some(self.place) })
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<ObjectSer<'w, 'a>, SerBail> {
+        let (t, m, level, generation) = self.walk.begin_object(self.place)?;
+        Ok(ObjectSer { walk: self.walk, t, m, level, generation, key: None, place: self.place, outer: None })
+    }
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<ObjectSer<'w, 'a>, SerBail> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(self, _: &'static str, _: u32, variant: &'static str, _: usize) -> Result<ObjectSer<'w, 'a>, SerBail> {
+        // `{variant: {...}}`.
+        let (t, m, level, generation) = self.walk.begin_object(self.place)?;
+        let s = self.walk.w.slot(m, variant, generation)?;
+        let inner = Place::Field { t, m, s, level };
+        let (t, m, level, generation) = self.walk.begin_object(inner)?;
+        Ok(ObjectSer { walk: self.walk, t, m, level, generation, key: None, place: inner, outer: Some(self.place) })
+    }
+}
+
+/// The elements of a list: rows of child table `c`.
+struct ListSer<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    parent: usize,
+    c: usize,
+    level: u32,
+    idx: usize,
+    /// The one-key object of a tuple variant, ended after the list.
+    outer: Option<Place>,
+}
+
+impl ListSer<'_, '_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
+        let place = Place::Element { parent: self.parent, c: self.c, idx: self.idx, level: self.level };
+        put_value(self.walk, place, value)?;
+        self.idx += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), SerBail> {
+        match self.outer {
+            Some(outer) => Ok(self.walk.end_object(outer)?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ser::SerializeSeq for ListSer<'_, '_> {
+    type Ok = ();
+    type Error = SerBail;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), SerBail> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTuple for ListSer<'_, '_> {
+    type Ok = ();
+    type Error = SerBail;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), SerBail> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleStruct for ListSer<'_, '_> {
+    type Ok = ();
+    type Error = SerBail;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), SerBail> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleVariant for ListSer<'_, '_> {
+    type Ok = ();
+    type Error = SerBail;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), SerBail> {
+        self.finish()
+    }
+}
+
+/// The keys of an object of table `t` (key map `m`).
+struct ObjectSer<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    t: usize,
+    m: usize,
+    level: u32,
+    generation: u64,
+    /// The slot of the map key just serialized.
+    key: Option<usize>,
+    place: Place,
+    /// The one-key object of a struct variant, ended after this one.
+    outer: Option<Place>,
+}
+
+impl ObjectSer<'_, '_> {
+    fn field<T: Serialize + ?Sized>(&mut self, s: usize, value: &T) -> Result<(), SerBail> {
+        put_value(self.walk, Place::Field { t: self.t, m: self.m, s, level: self.level }, value)
+    }
+
+    fn finish(self) -> Result<(), SerBail> {
+        self.walk.end_object(self.place)?;
+        match self.outer {
+            Some(outer) => Ok(self.walk.end_object(outer)?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ser::SerializeMap for ObjectSer<'_, '_> {
+    type Ok = ();
+    type Error = SerBail;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), SerBail> {
+        self.key = Some(key.serialize(KeySer { w: &mut *self.walk.w, m: self.m, generation: self.generation })?);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
+        let s = self.key.take().ok_or(SerBail)?;
+        self.field(s, value)
+    }
+    fn end(self) -> Result<(), SerBail> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStruct for ObjectSer<'_, '_> {
+    type Ok = ();
+    type Error = SerBail;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), SerBail> {
+        let s = self.walk.w.slot(self.m, key, self.generation)?;
+        self.field(s, value)
+    }
+    fn end(self) -> Result<(), SerBail> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for ObjectSer<'_, '_> {
+    type Ok = ();
+    type Error = SerBail;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), SerBail> {
+        ser::SerializeStruct::serialize_field(self, key, value)
+    }
+    fn end(self) -> Result<(), SerBail> {
+        self.finish()
+    }
+}
+
+/// A map key, as `value.rs`'s `key_to_string` makes it text (numbers and booleans in their
+/// `to_string` form, `f32` widened first); any other key bails.
+struct KeySer<'w> {
+    w: &'w mut RowWriter,
+    m: usize,
+    generation: u64,
+}
+
+impl KeySer<'_> {
+    fn key(self, key: &str) -> Result<usize, SerBail> {
+        Ok(self.w.slot(self.m, key, self.generation)?)
+    }
+}
+
+impl ser::Serializer for KeySer<'_> {
+    type Ok = usize;
+    type Error = SerBail;
+    type SerializeSeq = ser::Impossible<usize, SerBail>;
+    type SerializeTuple = ser::Impossible<usize, SerBail>;
+    type SerializeTupleStruct = ser::Impossible<usize, SerBail>;
+    type SerializeTupleVariant = ser::Impossible<usize, SerBail>;
+    type SerializeMap = ser::Impossible<usize, SerBail>;
+    type SerializeStruct = ser::Impossible<usize, SerBail>;
+    type SerializeStructVariant = ser::Impossible<usize, SerBail>;
+
+    fn serialize_bool(self, v: bool) -> Result<usize, SerBail> {
+        self.key(if v { "true" } else { "false" })
+    }
+    fn serialize_i8(self, v: i8) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_i16(self, v: i16) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_i32(self, v: i32) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_i64(self, v: i64) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_i128(self, v: i128) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_u8(self, v: u8) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_u16(self, v: u16) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_u32(self, v: u32) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_u64(self, v: u64) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_u128(self, v: u128) -> Result<usize, SerBail> {
+        // Beyond i128 `to_value` fails.
+        self.key(&i128::try_from(v).map_err(|_| SerBail)?.to_string())
+    }
+    fn serialize_f32(self, v: f32) -> Result<usize, SerBail> {
+        self.key(&f64::from(v).to_string())
+    }
+    fn serialize_f64(self, v: f64) -> Result<usize, SerBail> {
+        self.key(&v.to_string())
+    }
+    fn serialize_char(self, v: char) -> Result<usize, SerBail> {
+        self.key(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<usize, SerBail> {
+        self.key(v)
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<usize, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_none(self) -> Result<usize, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<usize, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_unit(self) -> Result<usize, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<usize, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<usize, SerBail> {
+        self.key(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<usize, SerBail> {
+        if has_type_hint::<T>() {
+            return Err(SerBail);
+        }
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> Result<usize, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, SerBail> {
+        Err(SerBail)
+    }
+    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, SerBail> {
+        Err(SerBail)
+    }
+}
 
 /// A [`Value`] seen through serde, so the fast path walks values and JSON text with one visitor.
 /// Typed scalars (decimals, dates, bytes, ...) have no serde form: they are left to the general
@@ -853,5 +1416,229 @@ mod tests {
         let tags = schema.table("t__tags").unwrap();
         assert_eq!(*n_tags, 3);
         assert_eq!(tag_cols[tags.column_index(C_VALUE).unwrap()].as_ref().unwrap().valid, [true, false, true]);
+    }
+
+    /// One item as the pipeline handles it: the typed path (`typed`) or the value path first,
+    /// then `to_value` and the general path. Ids drawn by a fast attempt that bailed are given
+    /// back, so both ways draw the same ids. Returns whether the first fast attempt wrote it.
+    fn pipeline_like<T: Serialize>(schema: &mut Schema, w: &mut RowWriter, item: &T, ids: &mut IdGenerator, typed: bool) -> bool {
+        let start = ids.clone();
+        let v = crate::value::to_value(item).unwrap();
+        let fast = if typed { w.serialize(schema, item, ids) } else { w.value(schema, &v, ids) };
+        if fast {
+            return true;
+        }
+        *ids = start.clone();
+        if typed && w.value(schema, &v, ids) {
+            return false;
+        }
+        *ids = start;
+        // As `general`, but a row the schema rejects is dropped (a pipeline would fail).
+        let mut flat = Vec::new();
+        normalize_item(schema, &ctx("t"), v, ids, &mut flat);
+        let mut changes = Vec::new();
+        for row in flat {
+            let table = row.table.clone();
+            if let Ok(coerced) = schema.coerce_row(row, &mut changes) {
+                let _ = w.push_row(schema, &table, &coerced);
+            }
+        }
+        w.schema_changed();
+        false
+    }
+
+    /// Runs `items` through the typed path and through the value path (each from an empty
+    /// schema, with the same ids) and checks that both write the same buffers and schema.
+    /// Returns which items the typed path wrote itself.
+    fn typed_like_values<T: Serialize>(items: &[T]) -> Vec<bool> {
+        let ids = IdGenerator::new();
+        let (mut schema_t, mut schema_v) = (Schema::new("s"), Schema::new("s"));
+        let (mut wt, mut wv) = (RowWriter::new(&ctx("t")), RowWriter::new(&ctx("t")));
+        let (mut ids_t, mut ids_v) = (ids.clone(), ids);
+        let mut fast = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            // Some items' child ids at once, the others' deferred.
+            wt.defer_child_ids(i % 3 != 1);
+            wv.defer_child_ids(i % 3 != 1);
+            let typed = pipeline_like(&mut schema_t, &mut wt, item, &mut ids_t, true);
+            let value = pipeline_like(&mut schema_v, &mut wv, item, &mut ids_v, false);
+            assert!(!typed || value, "item {i}: the typed path wrote what the value path could not");
+            fast.push(typed);
+        }
+        assert_eq!(schema_t, schema_v);
+        // Debug text tells -0.0 from 0.0.
+        assert_eq!(format!("{:?}", wt.drain(true)), format!("{:?}", wv.drain(true)));
+        assert_eq!(ids_t.root_id(), ids_v.root_id());
+        fast
+    }
+
+    #[derive(serde::Serialize)]
+    struct Line {
+        sku: String,
+        qty: u32,
+        price: f32,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Inner {
+        x: i64,
+        label: Option<String>,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Id(u64);
+
+    #[derive(serde::Serialize)]
+    enum Kind {
+        Plain,
+        Count(i64),
+        Pair(i64, i64),
+        Named { z: bool },
+    }
+
+    #[derive(serde::Serialize)]
+    struct Row {
+        id: Id,
+        name: &'static str,
+        score: f64,
+        ok: bool,
+        initial: char,
+        small: i8,
+        wide: i128,
+        big: u64,
+        inner: Inner,
+        maybe: Option<Inner>,
+        lines: Vec<Line>,
+        tags: Vec<String>,
+        nums: Vec<Option<i32>>,
+        kind: Kind,
+        other: Kind,
+        attrs: std::collections::BTreeMap<String, f64>,
+        by_id: std::collections::BTreeMap<u32, String>,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        when: String,
+        nothing: (),
+        pair: (i64, i64),
+    }
+
+    fn row(i: u64) -> Row {
+        Row {
+            id: Id(i),
+            name: "n",
+            score: [1.5, 0.0, -0.0, 2.0][i as usize % 4],
+            ok: i % 2 == 0,
+            initial: 'é',
+            small: -3,
+            wide: -(i as i128),
+            big: i,
+            inner: Inner { x: i as i64, label: (i % 2 == 0).then(|| format!("l{i}")) },
+            maybe: (i % 2 == 1).then_some(Inner { x: 7, label: None }),
+            lines: (0..i % 3).map(|k| Line { sku: format!("s{k}"), qty: k as u32, price: 0.1 }).collect(),
+            tags: vec!["a".into(), "b".into()],
+            nums: vec![Some(1), None],
+            kind: Kind::Plain,
+            other: [Kind::Count(i as i64), Kind::Pair(1, 2), Kind::Named { z: true }][i as usize % 3].clone_kind(),
+            attrs: [("a".to_owned(), 1.0), ("b c".to_owned(), -0.0)].into(),
+            by_id: [(1, "x".to_owned()), (20, "y".to_owned())].into(),
+            at: None,
+            when: "2024-01-15T10:30:00Z".into(),
+            nothing: (),
+            pair: (1, -2),
+        }
+    }
+
+    impl Kind {
+        fn clone_kind(&self) -> Kind {
+            match self {
+                Kind::Plain => Kind::Plain,
+                Kind::Count(n) => Kind::Count(*n),
+                Kind::Pair(a, b) => Kind::Pair(*a, *b),
+                Kind::Named { z } => Kind::Named { z: *z },
+            }
+        }
+    }
+
+    #[test]
+    fn typed_items_write_what_their_values_write() {
+        let mut items: Vec<Row> = (0..12).map(row).collect();
+        // Not through the fast path: beyond i64 (both ways), a timestamp (a typed value).
+        items[7].big = u64::MAX;
+        items[8].wide = i128::MAX;
+        items[9].at = Some(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        items.push(row(12));
+        let fast = typed_like_values(&items);
+        assert!(!fast[0], "the first item makes the tables");
+        assert!(!fast[7] && !fast[8] && !fast[9], "{fast:?}");
+        assert!(fast[4] && fast[5] && fast[6] && fast[10] && fast[11] && fast[12], "known shapes take the typed path: {fast:?}");
+    }
+
+    #[test]
+    fn typed_values_of_every_shape_write_what_their_values_write() {
+        use serde_json::json;
+        // serde_json values: maps of text keys, u64 beyond i64, floats, nested lists.
+        let items = [
+            json!({"a": 1, "b": {"c": [1, 2]}, "d": [{"e": -0.0}], "f": 0.5}),
+            json!({"a": 2, "b": {"c": []}, "d": [{"e": 0.0}, {"e": 1}], "f": 1}),
+            json!({"a": 18446744073709551615u64}),
+            json!({"a": 3, "b": {"c": [[1]]}}),
+            json!({"a": 4, "b": "not an object"}),
+            json!([{"a": 5}, {"a": 6}]),
+            json!(7),
+            json!({"a": 8, "g": null}),
+        ];
+        assert_eq!(typed_like_values(&items), [false, true, false, false, false, false, false, true]);
+        // Options and newtypes around rows, maps with number keys, dates, decimals and bytes.
+        #[derive(serde::Serialize)]
+        struct Typed {
+            day: Option<chrono::NaiveDate>,
+            amount: Option<rust_decimal::Decimal>,
+            blob: Option<Vec<u8>>,
+            keys: std::collections::BTreeMap<i64, bool>,
+            floats: std::collections::BTreeMap<String, f32>,
+        }
+        let typed = |day: bool, amount: bool, blob: bool| {
+            Some(Typed {
+                day: day.then(|| chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
+                amount: amount.then(|| rust_decimal::Decimal::new(125, 2)),
+                blob: blob.then(|| vec![0, 255]),
+                keys: [(-1, true), (2, false)].into(),
+                floats: [("x".to_owned(), 0.1)].into(),
+            })
+        };
+        let items = [typed(true, true, true), typed(false, false, false), typed(true, false, false), typed(false, true, false), typed(false, false, true), None];
+        assert_eq!(typed_like_values(&items), [false, true, false, false, false, false]);
+    }
+
+    #[test]
+    fn a_repeated_key_bails_and_leaves_the_buffers_untouched() {
+        use serde_json::json;
+        struct Repeated(Vec<(&'static str, serde_json::Value)>);
+        impl Serialize for Repeated {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+            }
+        }
+        let mut schema = Schema::new("s");
+        let mut ids = IdGenerator::new();
+        let mut w = RowWriter::new(&ctx("t"));
+        let full = || serde_json::from_str::<Value>(r#"{"a": 1, "d": {"x": 1, "y": 1}, "l": [1]}"#).unwrap();
+        general(&mut schema, &mut w, full(), &mut ids);
+        assert!(w.serialize(&schema, &Repeated(vec![("a", json!(2))]), &mut ids));
+        let _ = w.drain(true);
+        let repeated = [
+            vec![("a", json!(2)), ("a", json!(3))],
+            vec![("d", json!({"x": 2})), ("d", json!({"y": 3}))],
+            vec![("l", json!([2])), ("l", json!([3]))],
+        ];
+        for r in repeated {
+            general(&mut schema, &mut w, full(), &mut ids);
+            let text = format!("{{{}}}", r.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect::<Vec<_>>().join(", "));
+            assert!(!w.serialize(&schema, &Repeated(r), &mut ids), "{text}");
+            // The same keys as JSON text: the general path decides too (a dict keeps the last value).
+            assert!(!w.json(&schema, text.as_bytes(), &mut ids), "{text}");
+            let after = w.drain(true);
+            assert_eq!((after[0].0.as_str(), after[0].1), ("t", 1), "only the general path's row: {after:?}");
+            assert_eq!((after[1].0.as_str(), after[1].1), ("t__l", 1), "{after:?}");
+        }
     }
 }

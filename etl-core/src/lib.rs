@@ -26,6 +26,6 @@ mod proptests;
 pub use error::{HintError, SchemaError, SourceError};
 pub use hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
 pub use incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder};
-pub use resource::{BoxError, IntoResources, Items, JsonLines, Resource, ResourceContext, ResourceState, Source};
+pub use resource::{BoxError, IntoResources, Items, JsonLines, Resource, ResourceContext, ResourceState, Source, TypedItem, TypedItems};
 pub use schema::{Column, Schema, SchemaChange, Table};
 pub use value::{to_value, Value};

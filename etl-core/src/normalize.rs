@@ -74,6 +74,7 @@ pub struct RowContext<'a> {
 }
 
 /// Generates `_dlt_id`s for root rows: 10 random bytes as unpadded base64 (14 characters).
+#[cfg_attr(test, derive(Clone))]
 pub struct IdGenerator {
     state: u64,
 }

@@ -9,8 +9,11 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::error::SourceError;
+use crate::fast::RowWriter;
 use crate::hints::{ColumnHint, ResourceHints, WriteDisposition};
-use crate::value::{to_value, Value};
+use crate::normalize::IdGenerator;
+use crate::schema::Schema;
+use crate::value::{to_value, ToValueError, Value};
 
 /// Boxed error from user code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -21,12 +24,58 @@ pub type Items = Box<dyn Iterator<Item = Result<Value, BoxError>> + Send>;
 /// A reader of JSON lines (one item per line), as [`Resource::from_json_lines`] opens it.
 pub type JsonLines = Box<dyn std::io::BufRead + Send>;
 
+/// An item of a typed Rust type, kept as it is until the pipeline writes it: through the fast
+/// path straight from its `Serialize` implementation, or as a [`Value`] where that path cannot.
+pub trait TypedItem: Send + 'static {
+    /// Writes the item through [`RowWriter::serialize`]; `false`: nothing was written.
+    fn write_fast(&self, writer: &mut RowWriter, schema: &Schema, ids: &mut IdGenerator) -> bool;
+    /// The item as a value ([`to_value`]).
+    fn to_value(&self) -> Result<Value, ToValueError>;
+    /// Appends the binary form of the item's value ([`crate::value::binary::encode_serialize`]:
+    /// without building it; exact for an item [`TypedItem::write_fast`] wrote).
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), ToValueError>;
+}
+
+impl<T: Serialize + Send + 'static> TypedItem for T {
+    fn write_fast(&self, writer: &mut RowWriter, schema: &Schema, ids: &mut IdGenerator) -> bool {
+        writer.serialize(schema, self, ids)
+    }
+    fn to_value(&self) -> Result<Value, ToValueError> {
+        to_value(self)
+    }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), ToValueError> {
+        crate::value::binary::encode_serialize(self, out)
+    }
+}
+
+/// The items of a typed resource ([`Resource::from_data`]), each a typed item or the error that
+/// stopped the resource.
+pub type TypedItems = Box<dyn Iterator<Item = Result<Box<dyn TypedItem>, BoxError>> + Send>;
+
 type ProduceItems = Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send>;
+type ProduceTyped = Box<dyn FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send>;
 type OpenJsonLines = Box<dyn FnOnce() -> Result<JsonLines, BoxError> + Send>;
 
 enum Producer {
     Items(ProduceItems),
+    Typed(ProduceTyped),
     JsonLines(OpenJsonLines),
+}
+
+impl Producer {
+    /// The items as values (what every consumer but the pipeline's typed loop takes).
+    fn into_items(self, context: &ResourceContext) -> Result<Items, BoxError> {
+        match self {
+            Producer::Items(produce) => produce(context),
+            Producer::Typed(produce) => Ok(Box::new(typed_values(produce(context)?))),
+            Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
+        }
+    }
+}
+
+/// Typed items as values.
+fn typed_values(items: TypedItems) -> impl Iterator<Item = Result<Value, BoxError>> + Send {
+    items.map(|item| item.and_then(|item| item.to_value().map_err(|e| Box::new(e) as BoxError)))
 }
 
 /// A resource's own state (dlt's `dlt.current.resource_state()`): a JSON map the resource reads
@@ -191,17 +240,41 @@ impl Resource {
     }
 
     /// A resource from data (dlt's `dlt.resource(data, name=...)`): any `Serialize` items.
-    /// A `Vec` item is flattened into rows, a scalar becomes `{"value": ...}`.
+    /// A `Vec` item is flattened into rows, a scalar becomes `{"value": ...}`. The pipeline writes
+    /// items of shapes its schema knows straight from their `Serialize` implementation, without
+    /// a [`Value`] per item ([`TypedItem`]).
     pub fn from_data<I, T>(name: impl Into<String>, data: I) -> Self
     where
         I: IntoIterator<Item = T> + Send + 'static,
         I::IntoIter: Send + 'static,
-        T: Serialize,
+        T: Serialize + Send + 'static,
     {
-        Resource::new(ResourceHints::new(name), move || {
-            let items = data.into_iter().map(|item| to_value(&item).map_err(|e| Box::new(e) as BoxError));
-            Ok(Box::new(items) as Items)
+        Resource::typed(ResourceHints::new(name), move |_: &ResourceContext| {
+            Ok(Box::new(data.into_iter().map(|item| Ok(Box::new(item) as Box<dyn TypedItem>))) as TypedItems)
         })
+    }
+
+    /// A resource of typed items ([`TypedItem`]): the producer is called once, with the run's
+    /// context, when the resource runs.
+    pub fn typed(hints: ResourceHints, producer: impl FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send + 'static) -> Self {
+        Resource { hints, producer: Some(Producer::Typed(Box::new(producer))), json_lines_file: None }
+    }
+
+    /// Whether the resource yields typed items ([`Resource::from_data`], [`Resource::typed`]).
+    pub fn is_typed(&self) -> bool {
+        matches!(self.producer, Some(Producer::Typed(_)))
+    }
+
+    /// Runs the producer of a typed resource (`None` for other resources, which are left as
+    /// they are). A resource runs once, either way.
+    pub fn take_typed_items_with(&mut self, context: &ResourceContext) -> Option<Result<TypedItems, BoxError>> {
+        match self.producer.take() {
+            Some(Producer::Typed(produce)) => Some(produce(context)),
+            other => {
+                self.producer = other;
+                None
+            }
+        }
     }
 
     /// A resource from ready values.
@@ -312,13 +385,9 @@ impl Resource {
     pub fn parallelized(mut self, capacity: usize) -> Resource {
         let Some(producer) = self.producer.take() else { return self };
         let name = self.hints.name.clone();
-        // JSON lines become values here (the pipeline's streaming parse needs the reader).
-        let produce = move |cx: &ResourceContext| -> Result<Items, BoxError> {
-            match producer {
-                Producer::Items(produce) => produce(cx),
-                Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
-            }
-        };
+        // JSON lines and typed items become values here (the pipeline's streaming parse needs
+        // the reader).
+        let produce = move |cx: &ResourceContext| producer.into_items(cx);
         self.producer = Some(Producer::Items(Box::new(move |cx: &ResourceContext| {
             let cx = cx.clone();
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Value, BoxError>>(capacity.max(1));
@@ -358,10 +427,7 @@ impl Resource {
         let producer = self.producer.take().ok_or_else(|| -> BoxError {
             format!("resource `{}` was already run; build it again (call its function) to run it again", self.hints.name).into()
         })?;
-        match producer {
-            Producer::Items(produce) => produce(context),
-            Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
-        }
+        producer.into_items(context)
     }
 }
 
@@ -581,6 +647,21 @@ pub mod item {
         pub fn into_value<T: Serialize>(self, item: T) -> Result<Value, BoxError> {
             to_value(&item).map_err(|e| Box::new(e) as BoxError)
         }
+
+        /// Keeps the item as it is ([`TypedItem`]).
+        pub fn into_typed<T: Serialize + Send + 'static>(self, item: T) -> Result<Box<dyn TypedItem>, BoxError> {
+            Ok(Box::new(item))
+        }
+    }
+
+    impl ResultTag {
+        /// Keeps an `Ok` item as it is ([`TypedItem`]); passes an `Err` on.
+        pub fn into_typed<T: Serialize + Send + 'static, E: Into<BoxError>>(self, item: Result<T, E>) -> Result<Box<dyn TypedItem>, BoxError> {
+            match item {
+                Ok(v) => Ok(Box::new(v)),
+                Err(e) => Err(e.into()),
+            }
+        }
     }
 }
 
@@ -684,7 +765,7 @@ impl IntoResources for Source {
 #[diagnostic::on_unimplemented(
     message = "a resource function must return an iterator of rows, and `{Self}` is not one",
     label = "not an iterator of rows",
-    note = "return a `Vec<T>`, an array, or any `IntoIterator` that is `Send + 'static`, whose items are `Serialize` (or `Result<T, E>` of them)"
+    note = "return a `Vec<T>`, an array, or any `IntoIterator` that is `Send + 'static`, whose items are `Serialize + Send + 'static` (or `Result<T, E>` of them)"
 )]
 pub trait ResourceReturn {
     /// The iterator.
@@ -769,12 +850,25 @@ pub mod ret {
     pub fn failed_items(error: BoxError) -> Items {
         Box::new(std::iter::once(Err(error)))
     }
+
+    /// The typed items of a resource whose function failed: its error.
+    pub fn failed_typed_items(error: BoxError) -> TypedItems {
+        Box::new(std::iter::once(Err(error)))
+    }
 }
 
 /// Boxes converted items (used by generated code).
 pub fn boxed_items<I>(items: I) -> Items
 where
     I: Iterator<Item = Result<Value, BoxError>> + Send + 'static,
+{
+    Box::new(items)
+}
+
+/// Boxes typed items (used by generated code).
+pub fn boxed_typed_items<I>(items: I) -> TypedItems
+where
+    I: Iterator<Item = Result<Box<dyn TypedItem>, BoxError>> + Send + 'static,
 {
     Box::new(items)
 }

@@ -423,17 +423,29 @@ enum TypeHint {
     Bytes,
 }
 
+/// Whether `to_value` turns values of type `T` into something other than what their serde calls
+/// say (a date, decimal or bytes; see [`to_value`]).
+pub(crate) fn has_type_hint<T: ?Sized>() -> bool {
+    type_hint::<T>() != TypeHint::None
+}
+
 fn type_hint<T: ?Sized>() -> TypeHint {
     let mut name = std::any::type_name::<T>();
     loop {
-        let before = name;
+        // Only ever shortened: the same length is the same name (the typed fast path asks this
+        // for every value).
+        let before = name.len();
         name = name.trim_start_matches('&');
         if let Some(inner) = name.strip_prefix("core::option::Option<").and_then(|n| n.strip_suffix('>')) {
             name = inner;
         }
-        if name == before {
+        if name.len() == before {
             break;
         }
+    }
+    // Every name below starts with one of these.
+    if !matches!(name.as_bytes().first(), Some(b'c' | b'r' | b'a' | b'[' | b'b')) {
+        return TypeHint::None;
     }
     let chrono = name.starts_with("chrono::");
     if chrono && name.contains("::DateTime<") {
@@ -823,6 +835,286 @@ pub mod binary {
         }
     }
 
+    /// Appends the encoding of `to_value(item)` without building the value: the serializer
+    /// writes what [`encode`] writes for each value `to_value` would make (the values of the
+    /// types it recognises by name, dates, decimals and bytes, are made by `to_value` itself).
+    /// Exact for an item none of whose objects repeats a key (`to_value` keeps one entry per key,
+    /// in its first place; this writes each); the fast path, whose items the spool encodes this
+    /// way, bails on a repeated key. On an error `out` may hold part of the item.
+    pub fn encode_serialize<T: Serialize + ?Sized>(item: &T, out: &mut Vec<u8>) -> Result<(), ToValueError> {
+        encode_value(item, out)
+    }
+
+    /// As `ser`: the type's hint first.
+    fn encode_value<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), ToValueError> {
+        if type_hint::<T>() != TypeHint::None {
+            encode(&ser(value)?, out);
+            return Ok(());
+        }
+        value.serialize(Encoder(out))
+    }
+
+    /// A count written as a placeholder, set when the list or object ends.
+    fn open(out: &mut Vec<u8>, tag: u8) -> usize {
+        out.push(tag);
+        put_len(out, 0);
+        out.len() - 4
+    }
+
+    fn close(out: &mut [u8], at: usize, n: usize) {
+        out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+    }
+
+    fn put_key(out: &mut Vec<u8>, key: &str) {
+        put_len(out, key.len());
+        out.extend_from_slice(key.as_bytes());
+    }
+
+    /// The one-key object `{variant: ...}` of an enum variant with content.
+    fn open_variant(out: &mut Vec<u8>, variant: &str) {
+        out.push(OBJECT);
+        put_len(out, 1);
+        put_key(out, variant);
+    }
+
+    struct Encoder<'o>(&'o mut Vec<u8>);
+
+    /// A list or object being written: where its count goes and how many entries it has.
+    pub struct Compound<'o> {
+        out: &'o mut Vec<u8>,
+        at: usize,
+        n: usize,
+    }
+
+    impl<'o> Compound<'o> {
+        fn new(out: &'o mut Vec<u8>, tag: u8) -> Self {
+            let at = open(out, tag);
+            Compound { out, at, n: 0 }
+        }
+        fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+            self.n += 1;
+            encode_value(value, self.out)
+        }
+        fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), ToValueError> {
+            self.n += 1;
+            put_key(self.out, key);
+            encode_value(value, self.out)
+        }
+        fn finish(self) -> Result<(), ToValueError> {
+            close(self.out, self.at, self.n);
+            Ok(())
+        }
+    }
+
+    impl<'o> ser::Serializer for Encoder<'o> {
+        type Ok = ();
+        type Error = ToValueError;
+        type SerializeSeq = Compound<'o>;
+        type SerializeTuple = Compound<'o>;
+        type SerializeTupleStruct = Compound<'o>;
+        type SerializeTupleVariant = Compound<'o>;
+        type SerializeMap = Compound<'o>;
+        type SerializeStruct = Compound<'o>;
+        type SerializeStructVariant = Compound<'o>;
+
+        fn serialize_bool(self, v: bool) -> Result<(), ToValueError> {
+            self.0.push(if v { TRUE } else { FALSE });
+            Ok(())
+        }
+        fn serialize_i8(self, v: i8) -> Result<(), ToValueError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_i16(self, v: i16) -> Result<(), ToValueError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_i32(self, v: i32) -> Result<(), ToValueError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_i64(self, v: i64) -> Result<(), ToValueError> {
+            put(self.0, INT, &[&v.to_le_bytes()]);
+            Ok(())
+        }
+        fn serialize_i128(self, v: i128) -> Result<(), ToValueError> {
+            match i64::try_from(v) {
+                Ok(i) => self.serialize_i64(i),
+                Err(_) => {
+                    put(self.0, BIG_INT, &[&v.to_le_bytes()]);
+                    Ok(())
+                }
+            }
+        }
+        fn serialize_u8(self, v: u8) -> Result<(), ToValueError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_u16(self, v: u16) -> Result<(), ToValueError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_u32(self, v: u32) -> Result<(), ToValueError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_u64(self, v: u64) -> Result<(), ToValueError> {
+            self.serialize_i128(v.into())
+        }
+        fn serialize_u128(self, v: u128) -> Result<(), ToValueError> {
+            let v = i128::try_from(v).map_err(|_| ToValueError(format!("integer {v} does not fit in 128 bits")))?;
+            self.serialize_i128(v)
+        }
+        fn serialize_f32(self, v: f32) -> Result<(), ToValueError> {
+            self.serialize_f64(v.into())
+        }
+        fn serialize_f64(self, v: f64) -> Result<(), ToValueError> {
+            put(self.0, FLOAT, &[&v.to_bits().to_le_bytes()]);
+            Ok(())
+        }
+        fn serialize_char(self, v: char) -> Result<(), ToValueError> {
+            self.serialize_str(v.encode_utf8(&mut [0; 4]))
+        }
+        fn serialize_str(self, v: &str) -> Result<(), ToValueError> {
+            put_bytes(self.0, TEXT, v.as_bytes());
+            Ok(())
+        }
+        fn serialize_bytes(self, v: &[u8]) -> Result<(), ToValueError> {
+            put_bytes(self.0, BYTES, v);
+            Ok(())
+        }
+        fn serialize_none(self) -> Result<(), ToValueError> {
+            self.serialize_unit()
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), ToValueError> {
+            encode_value(value, self.0)
+        }
+        fn serialize_unit(self) -> Result<(), ToValueError> {
+            self.0.push(NULL);
+            Ok(())
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<(), ToValueError> {
+            self.serialize_unit()
+        }
+        fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), ToValueError> {
+            self.serialize_str(variant)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), ToValueError> {
+            encode_value(value, self.0)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            value: &T,
+        ) -> Result<(), ToValueError> {
+            open_variant(self.0, variant);
+            encode_value(value, self.0)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'o>, ToValueError> {
+            Ok(Compound::new(self.0, LIST))
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Compound<'o>, ToValueError> {
+            Ok(Compound::new(self.0, LIST))
+        }
+        fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'o>, ToValueError> {
+            Ok(Compound::new(self.0, LIST))
+        }
+        fn serialize_tuple_variant(self, _: &'static str, _: u32, variant: &'static str, _: usize) -> Result<Compound<'o>, ToValueError> {
+            open_variant(self.0, variant);
+            Ok(Compound::new(self.0, LIST))
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Compound<'o>, ToValueError> {
+            Ok(Compound::new(self.0, OBJECT))
+        }
+        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'o>, ToValueError> {
+            Ok(Compound::new(self.0, OBJECT))
+        }
+        fn serialize_struct_variant(self, _: &'static str, _: u32, variant: &'static str, _: usize) -> Result<Compound<'o>, ToValueError> {
+            open_variant(self.0, variant);
+            Ok(Compound::new(self.0, OBJECT))
+        }
+    }
+
+    impl ser::SerializeSeq for Compound<'_> {
+        type Ok = ();
+        type Error = ToValueError;
+        fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+            self.element(value)
+        }
+        fn end(self) -> Result<(), ToValueError> {
+            self.finish()
+        }
+    }
+
+    impl ser::SerializeTuple for Compound<'_> {
+        type Ok = ();
+        type Error = ToValueError;
+        fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+            self.element(value)
+        }
+        fn end(self) -> Result<(), ToValueError> {
+            self.finish()
+        }
+    }
+
+    impl ser::SerializeTupleStruct for Compound<'_> {
+        type Ok = ();
+        type Error = ToValueError;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+            self.element(value)
+        }
+        fn end(self) -> Result<(), ToValueError> {
+            self.finish()
+        }
+    }
+
+    impl ser::SerializeTupleVariant for Compound<'_> {
+        type Ok = ();
+        type Error = ToValueError;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+            self.element(value)
+        }
+        fn end(self) -> Result<(), ToValueError> {
+            self.finish()
+        }
+    }
+
+    impl ser::SerializeMap for Compound<'_> {
+        type Ok = ();
+        type Error = ToValueError;
+        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ToValueError> {
+            // As `MapBuilder`: the key's value as text.
+            let key = key_to_string(key.serialize(ValueSerializer)?)?;
+            self.n += 1;
+            put_key(self.out, &key);
+            Ok(())
+        }
+        fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
+            encode_value(value, self.out)
+        }
+        fn end(self) -> Result<(), ToValueError> {
+            self.finish()
+        }
+    }
+
+    impl ser::SerializeStruct for Compound<'_> {
+        type Ok = ();
+        type Error = ToValueError;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), ToValueError> {
+            self.field(key, value)
+        }
+        fn end(self) -> Result<(), ToValueError> {
+            self.finish()
+        }
+    }
+
+    impl ser::SerializeStructVariant for Compound<'_> {
+        type Ok = ();
+        type Error = ToValueError;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), ToValueError> {
+            self.field(key, value)
+        }
+        fn end(self) -> Result<(), ToValueError> {
+            self.finish()
+        }
+    }
+
     fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         if input.len() < n {
             return None;
@@ -924,6 +1216,96 @@ mod tests {
         assert_eq!(binary::decode(&mut input), Some(Value::Int(2)));
         assert!(input.is_empty());
         assert_eq!(binary::decode(&mut &out[..first - 3]), None, "a truncated value is not a value");
+    }
+
+    #[test]
+    fn binary_encoding_of_serialize_items_is_that_of_their_values() {
+        use std::collections::BTreeMap;
+        #[derive(serde::Serialize)]
+        struct Id(u64);
+        #[derive(serde::Serialize)]
+        enum Kind {
+            Plain,
+            Count(i64),
+            Pair(i64, String),
+            Named { z: bool, at: Option<NaiveDate> },
+        }
+        #[derive(serde::Serialize)]
+        struct Item {
+            id: Id,
+            big: u64,
+            wide: i128,
+            huge: u128,
+            f: f32,
+            z: f64,
+            c: char,
+            s: &'static str,
+            none: Option<i32>,
+            unit: (),
+            kinds: Vec<Kind>,
+            keys: BTreeMap<i64, bool>,
+            fkeys: BTreeMap<String, Option<f64>>,
+            tuple: (u8, Option<String>),
+            at: DateTime<Utc>,
+            naive: chrono::NaiveDateTime,
+            amount: Decimal,
+            maybe_amount: Option<Decimal>,
+            blob: Vec<u8>,
+            bytes: serde_bytes_like::Bytes,
+            nested: Vec<Vec<i64>>,
+        }
+        mod serde_bytes_like {
+            pub struct Bytes(pub Vec<u8>);
+            impl serde::Serialize for Bytes {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.serialize_bytes(&self.0)
+                }
+            }
+        }
+        let day = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let at = day.and_hms_nano_opt(1, 2, 3, 456_789_123).unwrap().and_utc();
+        let item = |i: u64| Item {
+            id: Id(i),
+            big: u64::MAX - i,
+            wide: i128::MIN + i as i128,
+            huge: u128::from(i),
+            f: 0.1,
+            z: -0.0,
+            c: 'é',
+            s: "text",
+            none: None,
+            unit: (),
+            kinds: vec![Kind::Plain, Kind::Count(-1), Kind::Pair(2, "x".into()), Kind::Named { z: true, at: Some(day) }],
+            keys: [(-1, true), (2, false)].into(),
+            fkeys: [("a".to_owned(), Some(1.5)), ("b".to_owned(), None)].into(),
+            tuple: (7, Some("t".into())),
+            at,
+            naive: at.naive_utc(),
+            amount: Decimal::new(-12345, 3),
+            maybe_amount: None,
+            blob: vec![0, 255],
+            bytes: serde_bytes_like::Bytes(vec![1, 2]),
+            nested: vec![vec![1], vec![]],
+        };
+        for i in [0, 5] {
+            let (mut direct, mut via) = (Vec::new(), Vec::new());
+            binary::encode_serialize(&item(i), &mut direct).unwrap();
+            binary::encode(&to_value(&item(i)).unwrap(), &mut via);
+            assert_eq!(direct, via);
+        }
+        for scalar in [to_value(&1u8).unwrap(), Value::Null] {
+            let (mut direct, mut via) = (Vec::new(), Vec::new());
+            binary::encode_serialize(&scalar, &mut direct).unwrap();
+            binary::encode(&to_value(&scalar).unwrap(), &mut via);
+            assert_eq!(direct, via);
+        }
+        let json = serde_json::json!({"a": [1, {"b": null}], "c": 18446744073709551615u64, "d": -0.5});
+        let (mut direct, mut via) = (Vec::new(), Vec::new());
+        binary::encode_serialize(&json, &mut direct).unwrap();
+        binary::encode(&to_value(&json).unwrap(), &mut via);
+        assert_eq!(direct, via);
+        assert!(binary::encode_serialize(&u128::MAX, &mut Vec::new()).is_err());
+        assert!(binary::encode_serialize(&BTreeMap::from([((), 1)]), &mut Vec::new()).is_err());
     }
 
     #[derive(serde::Serialize)]

@@ -487,15 +487,22 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
     // `ResourceReturn::into_rows` is called directly, spanned on the return type, so a return
     // type that is not rows is reported there with the trait's own message.
     let into_rows = quote_spanned!(ret_ty.span()=> ::etl::__private::ResourceReturn::into_rows(__r));
+    // A transformer's items are values; a resource's are kept typed until the pipeline writes
+    // them (straight from `Serialize` where the fast path applies).
+    let (boxed, convert, failed) = if transformer {
+        (quote!(boxed_items), quote!(into_value), quote!(failed_items))
+    } else {
+        (quote!(boxed_typed_items), quote!(into_typed), quote!(failed_typed_items))
+    };
     let produce = quote! {
         #[allow(unused_imports)]
         use ::etl::__private::{PlainKind as _, ResultKind as _, RetPlainKind as _, RetResultKind as _};
         let __ret = #call;
         match (&__ret).__etl_ret().rows(__ret) {
-            ::etl::__private::Rows::Rows(__r) => ::etl::__private::Ok(::etl::__private::boxed_items(
-                ::etl::__private::Iterator::map(#into_rows, |__row| (&__row).__etl_kind().into_value(__row)),
+            ::etl::__private::Rows::Rows(__r) => ::etl::__private::Ok(::etl::__private::#boxed(
+                ::etl::__private::Iterator::map(#into_rows, |__row| (&__row).__etl_kind().#convert(__row)),
             )),
-            ::etl::__private::Rows::Failed(__e) => ::etl::__private::Ok(::etl::__private::failed_items(__e)),
+            ::etl::__private::Rows::Failed(__e) => ::etl::__private::Ok(::etl::__private::#failed(__e)),
         }
     };
     let make = if transformer {
@@ -511,7 +518,7 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         )
     } else {
         quote!(
-            ::etl::__private::Resource::with_context(__hints, move |__cx: &::etl::__private::ResourceContext| {
+            ::etl::__private::Resource::typed(__hints, move |__cx: &::etl::__private::ResourceContext| {
                 let _ = __cx;
                 #produce
             })

@@ -715,6 +715,13 @@ impl Pipeline {
             // Incremental rows are filtered as values first.
             writer.disable_fast_path();
         }
+        // Typed items go through the fast path from their `Serialize` implementation where it
+        // applies (a parallelized resource already hands values over).
+        let typed = if writer.fast_path_enabled() && started_items.is_none() {
+            catch_unwind(AssertUnwindSafe(|| resource.take_typed_items_with(&context))).unwrap_or_else(|p| Some(Err(panic_message(p))))
+        } else {
+            None
+        };
         let mut sink = RowSink {
             loader,
             schema,
@@ -774,6 +781,21 @@ impl Pipeline {
                 if item {
                     progress.extracted(&name, sink.item_no);
                 }
+                if stop {
+                    break;
+                }
+            }
+        } else if let Some(taken) = typed {
+            let mut items = taken.map_err(|e| PipelineError::extract(&name, None, e))?;
+            loop {
+                let next = match catch_unwind(AssertUnwindSafe(|| items.next())) {
+                    Ok(next) => next,
+                    Err(panic) => return Err(PipelineError::extract(&name, Some(sink.item_no), panic_message(panic))),
+                };
+                let Some(item) = next else { break };
+                let item = item.map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))?;
+                let stop = sink.typed_item(item, spool.as_deref_mut())?;
+                progress.extracted(&name, sink.item_no);
                 if stop {
                     break;
                 }
@@ -876,6 +898,32 @@ impl RowSink<'_> {
         }
         self.flush(false)?;
         Ok(false)
+    }
+
+    /// One typed item: through the fast path from its `Serialize` implementation (the spool
+    /// thread makes its value), else as a value, as [`RowSink::item`].
+    fn typed_item(&mut self, item: Box<dyn etl_core::TypedItem>, spool: Option<&mut crate::spool::Spool>) -> Result<bool, PipelineError> {
+        self.writer.defer_child_ids(!self.loader.is_behind());
+        let item_no = self.item_no;
+        let extract_error = |e: BoxError| PipelineError::extract(self.resource, Some(item_no), e);
+        // A panicking `Serialize` implementation is the resource's failure, as in `to_value`.
+        let fast = catch_unwind(AssertUnwindSafe(|| item.write_fast(&mut self.writer, self.schema, self.ids))).map_err(|p| extract_error(panic_message(p)))?;
+        if fast {
+            self.item_no += 1;
+            if let Some(sp) = spool {
+                sp.keep_typed(item)?;
+            }
+            self.flush(false)?;
+            return Ok(false);
+        }
+        let value = catch_unwind(AssertUnwindSafe(|| item.to_value()))
+            .map_err(|p| extract_error(panic_message(p)))?
+            .map_err(|e| extract_error(Box::new(e)))?;
+        drop(item);
+        match spool {
+            Some(sp) => self.item(sp.keep_value(value)?),
+            None => self.item(&value),
+        }
     }
 
     /// One line of a JSON-lines resource (`line_no` counts from 1, for errors).

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
-use etl_core::{Resource, ResourceHints, Source, Value};
+use etl_core::{Resource, ResourceHints, Source, TypedItem, Value};
 use serde_json::json;
 
 use crate::error::PipelineError;
@@ -66,12 +66,19 @@ const SPOOL_BATCH_BYTES: usize = 1 << 20;
 /// The spool writer thread.
 type SpoolWriter = JoinHandle<Result<(), PipelineError>>;
 
+/// A kept item: a value, or a typed item the spool thread encodes as its value would be
+/// ([`TypedItem::encode`]), so that no value is built for an item the fast path wrote.
+enum Kept {
+    Value(Value),
+    Typed(Box<dyn TypedItem>),
+}
+
 /// What the pipeline thread sends to the spool writer.
 enum SpoolMsg {
     /// Start a new items file.
     Begin(PathBuf),
-    /// Values to write in their binary form.
-    Values(Vec<Value>),
+    /// Items to write as values in their binary form.
+    Values(Vec<Kept>),
     /// Raw JSON lines, written as they are.
     Raw(Vec<u8>),
 }
@@ -85,17 +92,17 @@ enum SpoolMsg {
 pub struct Spool {
     dir: PathBuf,
     pending_dir: PathBuf,
-    values: Vec<Value>,
+    values: Vec<Kept>,
     raw: Vec<u8>,
     writer: Option<(SyncSender<SpoolMsg>, SpoolWriter)>,
-    written: Option<Receiver<Vec<Value>>>,
+    written: Option<Receiver<Vec<Kept>>>,
     items: u64,
     /// Linked files of this run; the last one is the current resource's if `linking`.
     linked: Vec<Linked>,
     linking: bool,
 }
 
-fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Value>>) -> Result<(), PipelineError> {
+fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Kept>>) -> Result<(), PipelineError> {
     let mut current: Option<BufWriter<File>> = None;
     let mut record = Vec::new();
     for msg in rx {
@@ -109,9 +116,13 @@ fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Value>>) -
             }
             SpoolMsg::Values(values) => {
                 let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
-                for v in &values {
+                for kept in &values {
                     record.clear();
-                    etl_core::value::binary::encode(v, &mut record);
+                    match kept {
+                        Kept::Value(v) => etl_core::value::binary::encode(v, &mut record),
+                        // Written through the fast path: the encoding of its value, without the value.
+                        Kept::Typed(item) => item.encode(&mut record).map_err(|e| PipelineError::load(format!("cannot keep an item in the spool: {e}")))?,
+                    }
                     let len = u32::try_from(record.len()).map_err(|_| PipelineError::load("cannot spool an item of 4 GB or more"))?;
                     w.write_all(&len.to_le_bytes()).and_then(|()| w.write_all(&record)).map_err(|e| io_err("cannot spool into", &dir, e))?;
                 }
@@ -224,8 +235,22 @@ impl Spool {
             self.hand_over()?;
         }
         self.items += 1;
-        self.values.push(item);
-        Ok(self.values.last().expect("just pushed"))
+        self.values.push(Kept::Value(item));
+        match self.values.last() {
+            Some(Kept::Value(v)) => Ok(v),
+            _ => unreachable!("just pushed a value"),
+        }
+    }
+
+    /// Keeps one pulled typed item, already normalized; the spool thread makes its value (the
+    /// same file and form as [`Spool::keep_value`]'s, in pull order with them).
+    pub fn keep_typed(&mut self, item: Box<dyn TypedItem>) -> Result<(), PipelineError> {
+        if self.values.len() >= SPOOL_BATCH_ITEMS {
+            self.hand_over()?;
+        }
+        self.items += 1;
+        self.values.push(Kept::Typed(item));
+        Ok(())
     }
 
     /// Keeps one pulled JSON line as it was read (a copy, no serialization; for a linked file,

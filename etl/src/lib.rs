@@ -107,8 +107,10 @@ pub mod __private {
 
     pub use etl_core::hints::{ContractMode, MergeStrategy, ResourceHints, SchemaContract, WriteDisposition};
     pub use etl_core::resource::item::{PlainKind, ResultKind};
-    pub use etl_core::resource::ret::{failed_items, RetPlainKind, RetResultKind, Rows};
-    pub use etl_core::resource::{boxed_items, item_as, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source};
+    pub use etl_core::resource::ret::{failed_items, failed_typed_items, RetPlainKind, RetResultKind, Rows};
+    pub use etl_core::resource::{
+        boxed_items, boxed_typed_items, item_as, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source,
+    };
     pub use etl_runtime::asyncio::block_on;
     pub use serde;
 

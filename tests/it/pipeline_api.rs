@@ -359,3 +359,83 @@ fn row_ids_are_stored_uncompressed_unless_asked() {
     assert_eq!(scalar(&packed.database_path(), "SELECT count(*) FROM ids.rows"), json!(5000));
     assert_ne!(scalar(&packed.database_path(), sql), json!(0), "DuckDB picks a compression when allowed");
 }
+
+/// Typed structs (`Resource::from_data`) are written from their `Serialize` implementation where
+/// the schema knows their shape; the tables are those of the same items as values. A failed run
+/// keeps every item it pulled, in order (typed ones converted by the spool thread).
+#[test]
+fn typed_items_load_like_values_and_are_kept_when_a_run_fails() {
+    use std::collections::BTreeMap;
+    #[derive(serde::Serialize, Clone)]
+    struct Line {
+        sku: String,
+        qty: u32,
+    }
+    #[derive(serde::Serialize, Clone)]
+    enum Kind {
+        View,
+        Buy { amount: f64 },
+    }
+    #[derive(serde::Serialize, Clone)]
+    struct Event {
+        id: u64,
+        name: Option<&'static str>,
+        score: f64,
+        /// A typed value: items with one take the general path.
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        when: String,
+        kind: Kind,
+        dev: Option<BTreeMap<String, i64>>,
+        lines: Vec<Line>,
+        tags: Vec<Option<String>>,
+    }
+    let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let events: Vec<Event> = (0..40u64)
+        .map(|i| Event {
+            id: i,
+            name: (i % 3 != 0).then_some("n"),
+            score: [0.5, -0.0, 0.0][i as usize % 3],
+            at: (i % 5 == 0).then_some(at),
+            when: "2024-01-15T10:30:00Z".into(),
+            kind: if i % 2 == 0 { Kind::View } else { Kind::Buy { amount: i as f64 } },
+            dev: (i % 4 != 0).then(|| [("os".to_owned(), i as i64)].into()),
+            lines: (0..i % 3).map(|k| Line { sku: format!("s{k}"), qty: k as u32 }).collect(),
+            tags: vec![Some("a".into()), None],
+        })
+        .collect();
+    let values: Vec<etl::Value> = events.iter().map(|e| etl::to_value(e).unwrap()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let a = etl::pipeline("typed_pipeline").dataset_name("d").working_dir(dir.path().join("a"));
+    let b = etl::pipeline("values_pipeline").dataset_name("d").working_dir(dir.path().join("b"));
+    for _ in 0..2 {
+        // The second run starts from the stored schema.
+        a.run(Resource::from_data("events", events.clone())).unwrap();
+        b.run(Resource::from_values("events", values.clone())).unwrap();
+    }
+    let (da, db) = (a.database_path(), b.database_path());
+    let names = etl_tests::tables(&da, "d");
+    assert_eq!(names, etl_tests::tables(&db, "d"));
+    assert!(names.contains(&"events__lines".to_owned()), "{names:?}");
+    for t in names.iter().filter(|t| !t.starts_with("_dlt")) {
+        assert_eq!(columns(&da, "d", t), columns(&db, "d", t), "columns of {t}");
+        let random = if t.contains("__") { "_dlt_id, _dlt_parent_id" } else { "_dlt_id, _dlt_load_id" };
+        let rows = |db: &std::path::Path| etl::testing::query_file(db, &format!("SELECT * EXCLUDE ({random}) FROM d.{t} ORDER BY ALL")).unwrap();
+        assert_eq!(rows(&da), rows(&db), "rows of {t}");
+    }
+    let negative_zeros = "SELECT count(*) FROM d.events WHERE score::VARCHAR = '-0.0'";
+    assert_eq!(scalar(&da, negative_zeros), scalar(&db, negative_zeros));
+    let orphans = "SELECT count(*) FROM d.events__lines c LEFT JOIN d.events p ON c._dlt_parent_id = p._dlt_id WHERE p._dlt_id IS NULL";
+    assert_eq!(scalar(&da, orphans), json!(0));
+
+    // A run rejected in normalize (a new column under a frozen contract, after items written
+    // through the fast path) keeps what it pulled; the package loads on request.
+    let mut more = events.clone();
+    more[30].dev = Some([("brand_new".to_owned(), 1)].into());
+    let frozen = a.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
+    assert_eq!(frozen.run(Resource::from_data("events", more)).unwrap_err().step, etl::Step::Normalize);
+    assert_eq!(a.pending_packages().len(), 1);
+    assert!(a.load_pending()[0].1.is_ok());
+    assert_eq!(scalar(&da, "SELECT count(*) FROM d.events"), json!(111));
+    assert_eq!(scalar(&da, "SELECT count(*) FROM d.events WHERE dev__brand_new = 1"), json!(1));
+    assert_eq!(scalar(&da, "SELECT count(DISTINCT _dlt_load_id) FROM d.events"), json!(3));
+}
