@@ -244,7 +244,7 @@ impl RowWriter {
             return false;
         }
         self.mark();
-        let ok = put_value(&mut Walk { w: self, schema, ids, from_text: false }, Place::Root, item).is_ok();
+        let ok = put_value(&mut Walk { w: self, schema, ids, zero_sign_unknown: false }, Place::Root, item).is_ok();
         if !ok {
             self.rollback();
         }
