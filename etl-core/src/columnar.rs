@@ -338,8 +338,8 @@ impl TableColumns {
         }
         let len = self.len;
         let size = self.sizes.get(index).copied().unwrap_or_default();
-        let spare = self.spare.get_mut(index).and_then(Option::take);
-        let buffer = self.columns[index].get_or_insert_with(|| match spare {
+        let spare = &mut self.spare;
+        let buffer = self.columns[index].get_or_insert_with(|| match spare.get_mut(index).and_then(Option::take) {
             Some(mut b) if b.data_type == data_type && matches!(b.data, ColumnData::Wide(_)) == wide(column, data_type) => {
                 b.extend_nulls(len);
                 b

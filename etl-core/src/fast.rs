@@ -500,7 +500,7 @@ impl Walk<'_> {
 /// Whether JSON text may hold a float negative zero (`-0.0`, `-0e0`, ...): conservatively, a
 /// `-0` followed by `.`, `e` or `E` anywhere (dates such as `2024-01-02` do not match).
 fn may_have_negative_zero(text: &[u8]) -> bool {
-    memchr::memmem::find_iter(text, b"-0").any(|at| matches!(text.get(at + 2), Some(b'.' | b'e' | b'E')))
+    memchr::memchr_iter(b'-', text).any(|at| text.get(at + 1) == Some(&b'0') && matches!(text.get(at + 2), Some(b'.' | b'e' | b'E')))
 }
 
 /// Writes into a cell the row has no value for yet.

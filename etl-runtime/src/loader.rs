@@ -3,7 +3,7 @@
 //! the run's transaction. A bounded queue (a few batches) keeps memory flat when the source is
 //! faster than DuckDB.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 
@@ -19,8 +19,6 @@ const QUEUE: usize = 4;
 pub(crate) struct Loader {
     tx: SyncSender<Job>,
     failed: Arc<AtomicBool>,
-    /// Jobs queued or running.
-    backlog: Arc<AtomicUsize>,
 }
 
 impl Loader {
@@ -30,15 +28,7 @@ impl Loader {
         if self.failed.load(Ordering::Acquire) {
             return Err(PipelineError::load("the loader stopped on an earlier error"));
         }
-        self.backlog.fetch_add(1, Ordering::Relaxed);
         self.tx.send(Box::new(job)).map_err(|_| PipelineError::load("the loader stopped on an earlier error"))
-    }
-
-    /// Whether the loader has fallen behind (its queue is full): then work that either thread
-    /// can do (child row ids) is better done by the sender. Not sooner: the loader hashes a
-    /// batch's ids four at a time (AVX2), in half the time the sender takes one by one.
-    pub(crate) fn is_behind(&self) -> bool {
-        self.backlog.load(Ordering::Relaxed) >= QUEUE
     }
 }
 
@@ -52,8 +42,6 @@ pub(crate) fn with_loader<T>(
         let (tx, rx) = sync_channel::<Job>(QUEUE);
         let failed = Arc::new(AtomicBool::new(false));
         let flag = failed.clone();
-        let backlog = Arc::new(AtomicUsize::new(0));
-        let done = backlog.clone();
         let worker = scope.spawn(move || {
             let mut db = db;
             let mut first_error = None;
@@ -64,11 +52,10 @@ pub(crate) fn with_loader<T>(
                         first_error = Some(e);
                     }
                 }
-                done.fetch_sub(1, Ordering::Relaxed);
             }
             (db, first_error)
         });
-        let loader = Loader { tx, failed, backlog };
+        let loader = Loader { tx, failed };
         let result = work(&loader);
         drop(loader);
         let (db, loader_error) = match worker.join() {

@@ -711,6 +711,9 @@ impl Pipeline {
             }
         };
         let mut writer = RowWriter::new(&ctx);
+        // Child ids are hashed on the loader thread, a batch at a time, four at once (AVX2): half
+        // the normalizer's cost for them, and the normalizer is the busier thread.
+        writer.defer_child_ids(true);
         if filter.is_some() {
             // Incremental rows are filtered as values first.
             writer.disable_fast_path();
@@ -878,7 +881,6 @@ impl RowSink<'_> {
     /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
     /// (ordered rows past the incremental window).
     fn item(&mut self, value: &Value) -> Result<bool, PipelineError> {
-        self.writer.defer_child_ids(!self.loader.is_behind());
         let rows = match value {
             Value::List(rows) => rows.as_slice(),
             other => std::slice::from_ref(other),
@@ -903,7 +905,6 @@ impl RowSink<'_> {
     /// One typed item: through the fast path from its `Serialize` implementation (the spool
     /// thread makes its value), else as a value, as [`RowSink::item`].
     fn typed_item(&mut self, item: Box<dyn etl_core::TypedItem>, spool: Option<&mut crate::spool::Spool>) -> Result<bool, PipelineError> {
-        self.writer.defer_child_ids(!self.loader.is_behind());
         let item_no = self.item_no;
         let extract_error = |e: BoxError| PipelineError::extract(self.resource, Some(item_no), e);
         // A panicking `Serialize` implementation is the resource's failure, as in `to_value`.
@@ -928,7 +929,6 @@ impl RowSink<'_> {
 
     /// One line of a JSON-lines resource (`line_no` counts from 1, for errors).
     fn json_line(&mut self, text: &[u8], line_no: u64) -> Result<bool, PipelineError> {
-        self.writer.defer_child_ids(!self.loader.is_behind());
         if self.writer.json(self.schema, text, self.ids) {
             self.item_no += 1;
             self.flush(false)?;
