@@ -203,6 +203,23 @@ impl ColumnBuffer {
         }
     }
 
+    /// Appends a timestamp, date or time to a column of its own type (what coercion leaves as
+    /// it is). `false` (nothing appended) for any other pair.
+    pub fn push_temporal(&mut self, value: &Value) -> bool {
+        match (self.data_type, value) {
+            (DataType::Timestamp, Value::Timestamp(t)) => self.push_i64(t.timestamp_micros()),
+            (DataType::Date, Value::Date(d)) => {
+                let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+                self.push_days((*d - epoch).num_days() as i32);
+                true
+            }
+            (DataType::Time, Value::Time(t)) => {
+                self.push_i64(i64::from(t.num_seconds_from_midnight()) * 1_000_000 + i64::from(t.nanosecond() / 1000))
+            }
+            _ => false,
+        }
+    }
+
     /// Appends a coerced value (of the column's own type, as [`crate::Schema::coerce_row`]
     /// returns it).
     fn push_value(&mut self, table: &Table, column: &Column, value: &Value) -> Result<(), String> {
@@ -243,15 +260,7 @@ impl ColumnBuffer {
                 self.push_wide(m);
                 true
             }
-            (DataType::Timestamp, Value::Timestamp(t)) => self.push_i64(t.timestamp_micros()),
-            (DataType::Date, Value::Date(d)) => {
-                let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-                self.push_days((*d - epoch).num_days() as i32);
-                true
-            }
-            (DataType::Time, Value::Time(t)) => {
-                self.push_i64(i64::from(t.num_seconds_from_midnight()) * 1_000_000 + i64::from(t.nanosecond() / 1000))
-            }
+            (DataType::Timestamp | DataType::Date | DataType::Time, _) => self.push_temporal(value),
             _ => false,
         };
         if ok {

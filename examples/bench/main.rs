@@ -104,7 +104,7 @@ struct Event {
     is_test: bool,
     score: f64,
     country: &'static str,
-    created_at: String,
+    created_at: chrono::DateTime<chrono::Utc>,
     device: Device,
     items: Vec<Item>,
 }
@@ -145,7 +145,7 @@ fn events(n: u64, seed: u64) -> impl Iterator<Item = Event> {
             is_test: rng.below(20) == 0,
             score: rng.unit(),
             country: COUNTRIES[rng.below(6) as usize],
-            created_at: chrono::DateTime::from_timestamp(secs as i64, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            created_at: chrono::DateTime::from_timestamp(secs as i64, 0).unwrap_or_default(),
             device: Device { os: OS[rng.below(3) as usize], version: format!("{}.{}", 1 + rng.below(17), rng.below(10)), mobile: rng.below(2) == 0 },
             items: (0..n_items)
                 .map(|_| Item { sku: format!("SKU-{:05}", rng.below(20_000)), qty: 1 + rng.below(4) as i64, price: (rng.unit() * 20_000.0).round() / 100.0 })
