@@ -1,24 +1,31 @@
 //! The load side of a run on its own thread: while the calling thread extracts and normalizes,
 //! the loader thread turns row batches into Arrow and appends them to DuckDB, in order, inside
-//! the run's transaction. A bounded queue (a few batches) keeps memory flat when the source is
-//! faster than DuckDB.
+//! the run's transaction. A bounded queue keeps memory flat when the source is faster than
+//! DuckDB: at most [`QUEUE`] jobs, and at most [`IN_FLIGHT_BYTES`] of batches (a larger batch
+//! waits for the queue to empty).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::destination::duckdb::DuckDbSession;
 use crate::error::PipelineError;
 
 type Job = Box<dyn FnOnce(&mut DuckDbSession) -> Result<(), PipelineError> + Send>;
 
-/// Batches in flight between the two threads.
-const QUEUE: usize = 4;
+/// Jobs in flight between the two threads. Enough to ride out DuckDB's pauses (a row group
+/// written and compressed) without the normalizer stopping: 4 instead of 16 made a 10 M load
+/// 9 % slower.
+const QUEUE: usize = 16;
+
+/// Bytes of batches in flight (queued or being inserted).
+const IN_FLIGHT_BYTES: usize = 64 << 20;
 
 /// Sends work to the loader thread.
 pub(crate) struct Loader {
     tx: SyncSender<Job>,
     failed: Arc<AtomicBool>,
+    in_flight: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl Loader {
@@ -29,6 +36,43 @@ impl Loader {
             return Err(PipelineError::load("the loader stopped on an earlier error"));
         }
         self.tx.send(Box::new(job)).map_err(|_| PipelineError::load("the loader stopped on an earlier error"))
+    }
+
+    /// Queues a job that holds `bytes` of batches, once the batches in flight leave room for it
+    /// (or none are in flight: one batch larger than the budget still goes, alone).
+    pub(crate) fn run_sized(
+        &self,
+        bytes: usize,
+        job: impl FnOnce(&mut DuckDbSession) -> Result<(), PipelineError> + Send + 'static,
+    ) -> Result<(), PipelineError> {
+        {
+            let (lock, freed) = &*self.in_flight;
+            let mut used = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            while *used > 0 && *used + bytes > IN_FLIGHT_BYTES {
+                used = freed.wait(used).unwrap_or_else(PoisonError::into_inner);
+            }
+            *used += bytes;
+        }
+        // Released when the job is done, or dropped unrun (after an earlier failure).
+        let held = Held { in_flight: Arc::clone(&self.in_flight), bytes };
+        self.run(move |db| {
+            let _held = held;
+            job(db)
+        })
+    }
+}
+
+/// Bytes of a queued job, given back when it is dropped.
+struct Held {
+    in_flight: Arc<(Mutex<usize>, Condvar)>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let (lock, freed) = &*self.in_flight;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) -= self.bytes;
+        freed.notify_all();
     }
 }
 
@@ -42,6 +86,7 @@ pub(crate) fn with_loader<T>(
         let (tx, rx) = sync_channel::<Job>(QUEUE);
         let failed = Arc::new(AtomicBool::new(false));
         let flag = failed.clone();
+        let in_flight = Arc::new((Mutex::new(0), Condvar::new()));
         let worker = scope.spawn(move || {
             let mut db = db;
             let mut first_error = None;
@@ -55,7 +100,7 @@ pub(crate) fn with_loader<T>(
             }
             (db, first_error)
         });
-        let loader = Loader { tx, failed };
+        let loader = Loader { tx, failed, in_flight };
         let result = work(&loader);
         drop(loader);
         let (db, loader_error) = match worker.join() {

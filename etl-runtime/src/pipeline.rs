@@ -982,9 +982,10 @@ impl RowSink<'_> {
             }
             chain.reverse();
             let (resource, target, back) = (self.resource.to_owned(), self.target, self.recycled.0.clone());
-            // Arrow conversion and the append run on the loader thread, in order with
-            // everything else.
-            self.loader.run(move |db| {
+            // The insert runs on the loader thread, in order with everything else; the bytes of
+            // the batch count against the loader's budget (values and validity, and text).
+            let bytes = columns.iter().flatten().map(|c| c.len() * 9 + c.byte_len()).sum();
+            self.loader.run_sized(bytes, move |db| {
                 for def in &chain {
                     db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
                 }
