@@ -114,3 +114,58 @@ pub(crate) fn with_loader<T>(
         (db, result)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn session(dir: &tempfile::TempDir) -> DuckDbSession {
+        DuckDbSession::open(&dir.path().join("t.duckdb"), "d").unwrap()
+    }
+
+    #[test]
+    fn batches_over_the_budget_go_one_at_a_time_and_all_run_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (_, result) = with_loader(session(&dir), |loader| {
+            for i in 0..5 {
+                let order = Arc::clone(&order);
+                let bytes = if i % 2 == 0 { IN_FLIGHT_BYTES * 2 } else { 10 };
+                loader.run_sized(bytes, move |_| {
+                    order.lock().unwrap().push(i);
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        });
+        result.unwrap();
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn after_a_failed_job_queued_batches_give_their_bytes_back_and_the_first_error_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (_, result) = with_loader(session(&dir), |loader| {
+            loader.run_sized(IN_FLIGHT_BYTES, |_| Err(PipelineError::load("first")))?;
+            // Each of these waits for the one before: they must not wait forever on jobs that
+            // are dropped unrun.
+            for _ in 0..QUEUE * 2 {
+                let ran = Arc::clone(&ran);
+                if loader
+                    .run_sized(IN_FLIGHT_BYTES, move |_| {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        assert!(result.unwrap_err().to_string().contains("first"));
+        assert_eq!(ran.load(Ordering::Relaxed), 0);
+    }
+}
