@@ -1002,49 +1002,7 @@ impl ListSer<'_, '_> {
     }
 }
 
-impl ser::SerializeSeq for ListSer<'_, '_> {
-    type Ok = ();
-    type Error = SerBail;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), SerBail> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTuple for ListSer<'_, '_> {
-    type Ok = ();
-    type Error = SerBail;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), SerBail> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for ListSer<'_, '_> {
-    type Ok = ();
-    type Error = SerBail;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), SerBail> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for ListSer<'_, '_> {
-    type Ok = ();
-    type Error = SerBail;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerBail> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), SerBail> {
-        self.finish()
-    }
-}
+crate::value::list_serializers!(ListSer<'_, '_>, SerBail);
 
 /// The keys of an object of table `t` (key map `m`).
 struct ObjectSer<'w, 'a> {

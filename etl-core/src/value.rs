@@ -759,6 +759,55 @@ impl ser::SerializeStructVariant for VariantBuilder<MapBuilder> {
     }
 }
 
+/// The four list-like serde compounds (sequence, tuple, tuple struct, tuple variant) of a
+/// serializer type that has `element(&mut self, &T)` and `finish(self)`: they all write their
+/// elements the same way.
+macro_rules! list_serializers {
+    ($ty:ty, $err:ty) => {
+        impl serde::ser::SerializeSeq for $ty {
+            type Ok = ();
+            type Error = $err;
+            fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), $err> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), $err> {
+                self.finish()
+            }
+        }
+        impl serde::ser::SerializeTuple for $ty {
+            type Ok = ();
+            type Error = $err;
+            fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), $err> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), $err> {
+                self.finish()
+            }
+        }
+        impl serde::ser::SerializeTupleStruct for $ty {
+            type Ok = ();
+            type Error = $err;
+            fn serialize_field<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), $err> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), $err> {
+                self.finish()
+            }
+        }
+        impl serde::ser::SerializeTupleVariant for $ty {
+            type Ok = ();
+            type Error = $err;
+            fn serialize_field<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), $err> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), $err> {
+                self.finish()
+            }
+        }
+    };
+}
+pub(crate) use list_serializers;
+
 /// A compact binary form of [`Value`]s (the spool's: cheaper to write than JSON, and exact for
 /// every type): a tag byte, then little-endian fixed-size numbers, `u32` lengths before text,
 /// bytes, lists and objects.
@@ -1031,49 +1080,7 @@ pub mod binary {
         }
     }
 
-    impl ser::SerializeSeq for Compound<'_> {
-        type Ok = ();
-        type Error = ToValueError;
-        fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-            self.element(value)
-        }
-        fn end(self) -> Result<(), ToValueError> {
-            self.finish()
-        }
-    }
-
-    impl ser::SerializeTuple for Compound<'_> {
-        type Ok = ();
-        type Error = ToValueError;
-        fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-            self.element(value)
-        }
-        fn end(self) -> Result<(), ToValueError> {
-            self.finish()
-        }
-    }
-
-    impl ser::SerializeTupleStruct for Compound<'_> {
-        type Ok = ();
-        type Error = ToValueError;
-        fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-            self.element(value)
-        }
-        fn end(self) -> Result<(), ToValueError> {
-            self.finish()
-        }
-    }
-
-    impl ser::SerializeTupleVariant for Compound<'_> {
-        type Ok = ();
-        type Error = ToValueError;
-        fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-            self.element(value)
-        }
-        fn end(self) -> Result<(), ToValueError> {
-            self.finish()
-        }
-    }
+    crate::value::list_serializers!(Compound<'_>, ToValueError);
 
     impl ser::SerializeMap for Compound<'_> {
         type Ok = ();

@@ -790,13 +790,7 @@ impl Pipeline {
             }
         } else if let Some(taken) = typed {
             let mut items = taken.map_err(|e| PipelineError::extract(&name, None, e))?;
-            loop {
-                let next = match catch_unwind(AssertUnwindSafe(|| items.next())) {
-                    Ok(next) => next,
-                    Err(panic) => return Err(PipelineError::extract(&name, Some(sink.item_no), panic_message(panic))),
-                };
-                let Some(item) = next else { break };
-                let item = item.map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))?;
+            while let Some(item) = next_item(&mut items).map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))? {
                 let stop = sink.typed_item(item, spool.as_deref_mut())?;
                 progress.extracted(&name, sink.item_no);
                 if stop {
@@ -809,13 +803,7 @@ impl Pipeline {
                 None => catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&context))).unwrap_or_else(|p| Err(panic_message(p))),
             };
             let mut items = taken.map_err(|e| PipelineError::extract(&name, None, e))?;
-            loop {
-                let next = match catch_unwind(AssertUnwindSafe(|| items.next())) {
-                    Ok(next) => next,
-                    Err(panic) => return Err(PipelineError::extract(&name, Some(sink.item_no), panic_message(panic))),
-                };
-                let Some(item) = next else { break };
-                let value = item.map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))?;
+            while let Some(value) = next_item(&mut items).map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))? {
                 let stop = match spool.as_deref_mut() {
                     // Normalized from the spool's batch: the spool thread serializes and frees it.
                     Some(sp) => sink.item(sp.keep_value(value)?)?,
@@ -1010,6 +998,15 @@ impl RowSink<'_> {
             *self.written.entry(table).or_default() += len as u64;
         }
         Ok(())
+    }
+}
+
+/// The next item of a resource: its error, or its panic, as the resource's error.
+#[cfg(feature = "duckdb")]
+fn next_item<T>(items: &mut (impl Iterator<Item = Result<T, etl_core::BoxError>> + ?Sized)) -> Result<Option<T>, etl_core::BoxError> {
+    match catch_unwind(AssertUnwindSafe(|| items.next())) {
+        Ok(next) => next.transpose(),
+        Err(panic) => Err(panic_message(panic)),
     }
 }
 

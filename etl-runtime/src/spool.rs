@@ -46,6 +46,8 @@ pub enum Keep<'a> {
 /// A JSON-lines file kept as a hard link: what the run has read of it.
 struct Linked {
     base: PathBuf,
+    /// What `NNNN.file.json` says of the file when the run started reading it.
+    record: serde_json::Value,
     bytes: u64,
     crc: crc32fast::Hasher,
 }
@@ -310,7 +312,7 @@ fn link_file(path: &Path, base: &Path) -> Option<Linked> {
         let _ = fs::remove_file(&link);
         return None;
     }
-    Some(Linked { base: base.to_owned(), bytes: 0, crc: crc32fast::Hasher::new() })
+    Some(Linked { base: base.to_owned(), record, bytes: 0, crc: crc32fast::Hasher::new() })
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> u64 {
@@ -339,19 +341,16 @@ impl Linked {
     /// The run failed: records how much of the file it read, if the link still holds exactly
     /// those bytes (the file was not rewritten in place while the run read it).
     fn finish(self) {
-        let record_path = self.base.with_extension(LINKED_FILE);
-        let Ok(mut record) = fs::read_to_string(&record_path).map_err(|_| ()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|_| ())) else {
-            return;
-        };
-        let crc = self.crc.finalize();
-        if crc_of_prefix(&self.base.with_extension(RAW_ITEMS), self.bytes) == Some(crc) {
-            record["bytes"] = self.bytes.into();
+        let Linked { base, mut record, bytes, crc } = self;
+        let crc = crc.finalize();
+        if crc_of_prefix(&base.with_extension(RAW_ITEMS), bytes) == Some(crc) {
+            record["bytes"] = bytes.into();
             record["crc32"] = crc.into();
         } else {
             record["changed"] = true.into();
             tracing::warn!(file = %record["path"], "the file changed while the failed run read it: the lines it read cannot be kept");
         }
-        let _ = fs::write(&record_path, record.to_string());
+        let _ = fs::write(base.with_extension(LINKED_FILE), record.to_string());
     }
 }
 

@@ -233,6 +233,21 @@ fn dataset_named_like_the_database_file_is_not_ambiguous() {
     assert_eq!(scalar(&p.database_path(), "SELECT count(*) FROM bench.bench.events"), json!(2));
 }
 
+/// Asserts that two databases hold the same tables in dataset `d`, with the same columns and the
+/// same rows but for the ids, which are random per load (and children's follow their parents');
+/// returns the table names.
+fn same_tables(da: &std::path::Path, db: &std::path::Path) -> Vec<String> {
+    let names = etl_tests::tables(da, "d");
+    assert_eq!(names, etl_tests::tables(db, "d"));
+    for t in names.iter().filter(|t| !t.starts_with("_dlt")) {
+        assert_eq!(columns(da, "d", t), columns(db, "d", t), "columns of {t}");
+        let random = if t.contains("__") { "_dlt_id, _dlt_parent_id" } else { "_dlt_id, _dlt_load_id" };
+        let rows = |db: &std::path::Path| etl::testing::query_file(db, &format!("SELECT * EXCLUDE ({random}) FROM d.{t} ORDER BY ALL")).unwrap();
+        assert_eq!(rows(da), rows(db), "rows of {t}");
+    }
+    names
+}
+
 /// A JSON-lines resource (parsed as it streams, through the columnar fast path where the schema
 /// already knows the shape) loads exactly what the same items as values load, through new
 /// columns, variants, nulls, escaped and colliding keys, nested lists, batches and blank lines;
@@ -272,16 +287,8 @@ fn json_lines_load_like_values_and_are_kept_verbatim_when_a_run_fails() {
     let (da, db) = (a.database_path(), b.database_path());
     let all = "SELECT * EXCLUDE (_dlt_id, _dlt_load_id) FROM d.events ORDER BY ALL";
     assert_eq!(etl::testing::query_file(&c.database_path(), all).unwrap(), etl::testing::query_file(&da, all).unwrap());
-    let names = etl_tests::tables(&da, "d");
-    assert_eq!(names, etl_tests::tables(&db, "d"));
+    let names = same_tables(&da, &db);
     assert!(names.contains(&"events__items__list".to_owned()), "{names:?}");
-    for t in names.iter().filter(|t| !t.starts_with("_dlt")) {
-        assert_eq!(columns(&da, "d", t), columns(&db, "d", t), "columns of {t}");
-        // Ids are random per load (and children's ids follow their parents'); the rest is equal.
-        let random = if t.contains("__") { "_dlt_id, _dlt_parent_id" } else { "_dlt_id, _dlt_load_id" };
-        let rows = |db: &std::path::Path| etl::testing::query_file(db, &format!("SELECT * EXCLUDE ({random}) FROM d.{t} ORDER BY ALL")).unwrap();
-        assert_eq!(rows(&da), rows(&db), "rows of {t}");
-    }
     // Child rows point at their parents' ids (dlt's hash of parent id, table and position).
     for db in [&da, &db] {
         let orphans = "SELECT count(*) FROM d.events__items c LEFT JOIN d.events p ON c._dlt_parent_id = p._dlt_id WHERE p._dlt_id IS NULL";
@@ -413,15 +420,8 @@ fn typed_items_load_like_values_and_are_kept_when_a_run_fails() {
         b.run(Resource::from_values("events", values.clone())).unwrap();
     }
     let (da, db) = (a.database_path(), b.database_path());
-    let names = etl_tests::tables(&da, "d");
-    assert_eq!(names, etl_tests::tables(&db, "d"));
+    let names = same_tables(&da, &db);
     assert!(names.contains(&"events__lines".to_owned()), "{names:?}");
-    for t in names.iter().filter(|t| !t.starts_with("_dlt")) {
-        assert_eq!(columns(&da, "d", t), columns(&db, "d", t), "columns of {t}");
-        let random = if t.contains("__") { "_dlt_id, _dlt_parent_id" } else { "_dlt_id, _dlt_load_id" };
-        let rows = |db: &std::path::Path| etl::testing::query_file(db, &format!("SELECT * EXCLUDE ({random}) FROM d.{t} ORDER BY ALL")).unwrap();
-        assert_eq!(rows(&da), rows(&db), "rows of {t}");
-    }
     let negative_zeros = "SELECT count(*) FROM d.events WHERE score::VARCHAR = '-0.0'";
     assert_eq!(scalar(&da, negative_zeros), scalar(&db, negative_zeros));
     let orphans = "SELECT count(*) FROM d.events__lines c LEFT JOIN d.events p ON c._dlt_parent_id = p._dlt_id WHERE p._dlt_id IS NULL";

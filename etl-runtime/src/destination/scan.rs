@@ -50,8 +50,9 @@ impl ScanBatch {
     /// [`super::batch::batch_from_columns`]), or `Err(buffers)` back when a column has a type
     /// this scan does not write (decimals, 128-bit integers): those go through Arrow.
     pub fn try_new(len: usize, mut buffers: Vec<Option<ColumnBuffer>>, table: &Table) -> Result<Self, Vec<Option<ColumnBuffer>>> {
-        let mut types = Vec::new();
-        for column in &table.columns {
+        // Every column is checked before any buffer is taken: on `Err` the buffers go back whole.
+        let mut typed = Vec::new();
+        for (idx, column) in table.columns.iter().enumerate() {
             let Some(data_type) = column.data_type else { continue };
             let ty = match data_type {
                 DataType::Text | DataType::Json => LogicalTypeId::Varchar,
@@ -66,18 +67,7 @@ impl ScanBatch {
                 DataType::Time => LogicalTypeId::Time,
                 DataType::Decimal => return Err(buffers),
             };
-            types.push(ty);
-        }
-        etl_core::columnar::fill_child_ids(table, &mut buffers);
-        let mut columns = Vec::with_capacity(types.len());
-        let mut types = types.into_iter();
-        for (idx, column) in table.columns.iter().enumerate() {
-            if column.data_type.is_none() {
-                continue;
-            }
-            let ty = types.next().expect("one type per typed column");
-            let buffer = buffers.get_mut(idx).and_then(Option::take);
-            if let Some(b) = &buffer {
+            if let Some(b) = buffers.get(idx).and_then(Option::as_ref) {
                 let fits = match (&b.data, ty) {
                     (ColumnData::Int(_), LogicalTypeId::Bigint | LogicalTypeId::TimestampTZ | LogicalTypeId::Timestamp | LogicalTypeId::Time) => true,
                     (ColumnData::Float(_), LogicalTypeId::Double) => true,
@@ -88,14 +78,21 @@ impl ScanBatch {
                     _ => false,
                 };
                 if !fits || b.len() != len {
-                    // Not what the table says: let the Arrow path report it.
-                    buffers[idx] = buffer;
+                    // Not what the table says: the Arrow path reports it.
                     return Err(buffers);
                 }
             }
-            let nulls = buffer.as_ref().is_some_and(ColumnBuffer::has_nulls);
-            columns.push(ScanColumn { index: idx, name: column.name.clone(), ty, buffer, nulls });
+            typed.push((idx, ty));
         }
+        etl_core::columnar::fill_child_ids(table, &mut buffers);
+        let columns = typed
+            .into_iter()
+            .map(|(idx, ty)| {
+                let buffer = buffers.get_mut(idx).and_then(Option::take);
+                let nulls = buffer.as_ref().is_some_and(ColumnBuffer::has_nulls);
+                ScanColumn { index: idx, name: table.columns[idx].name.clone(), ty, buffer, nulls }
+            })
+            .collect();
         Ok(ScanBatch { len, columns })
     }
 
@@ -107,16 +104,6 @@ impl ScanBatch {
     /// The buffers back, by column index (to be reused).
     pub fn into_buffers(self) -> Vec<(usize, ColumnBuffer)> {
         self.columns.into_iter().filter_map(|c| Some((c.index, c.buffer?))).collect()
-    }
-
-    /// Rows in the batch.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the batch has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 
