@@ -25,6 +25,26 @@ pub enum HintError {
         /// What is wrong.
         message: String,
     },
+    /// A `dedup_sort` that is neither `asc` nor `desc`.
+    #[error("column `{column}`: `dedup_sort` is `{value}`; expected `asc` or `desc`")]
+    BadDedupSort {
+        /// Column the hint is for.
+        column: String,
+        /// The value given.
+        value: String,
+    },
+    /// A number in stored hints that is out of range.
+    #[error("resource `{resource}`: stored `{field}` is {value}, out of range (at most {max})")]
+    OutOfRange {
+        /// The resource.
+        resource: String,
+        /// The hint.
+        field: &'static str,
+        /// The stored value as written.
+        value: String,
+        /// The largest value allowed.
+        max: u64,
+    },
 }
 
 /// A schema problem found while normalizing or restoring.
@@ -69,6 +89,15 @@ pub enum SchemaError {
     /// A stored schema that cannot be read back.
     #[error("stored schema is not readable: {0}")]
     Stored(String),
+    /// A resource's hints are invalid.
+    #[error("resource `{resource}`: {source}")]
+    BadHint {
+        /// The resource.
+        resource: String,
+        /// What is wrong.
+        #[source]
+        source: HintError,
+    },
 }
 
 /// Misuse of a source.

@@ -278,13 +278,39 @@ impl ColumnHint {
         self
     }
 
+    /// Sets the sort order that picks the one row per key kept on merge (dlt's `dedup_sort`):
+    /// `"asc"` or `"desc"`. Any other value is an error when the resource runs (and a compile
+    /// error on the literal in `#[etl::resource(columns = [...])]`).
+    pub fn dedup_sort(mut self, order: impl Into<String>) -> Self {
+        self.dedup_sort = Some(order.into());
+        self
+    }
+
+    /// Marks the column as a hard-delete flag on merge: a row with a non-null (and not `false`)
+    /// value here deletes its record.
+    pub fn hard_delete(mut self, yes: bool) -> Self {
+        self.hard_delete = Some(yes);
+        self
+    }
+
+    /// Checks the values a builder or a struct literal may have set freely.
+    pub fn validate(&self) -> Result<(), HintError> {
+        match self.dedup_sort.as_deref() {
+            None | Some("asc" | "desc") => Ok(()),
+            Some(other) => Err(HintError::BadDedupSort { column: self.name.clone(), value: other.to_owned() }),
+        }
+    }
+
     /// Parses dlt's `{"name": {"data_type": ..., ...}}` form of one column.
     pub fn from_json(name: &str, spec: &serde_json::Value) -> Result<Self, HintError> {
         let mut obj = spec.clone();
         if let Some(map) = obj.as_object_mut() {
             map.insert("name".into(), serde_json::Value::String(name.to_owned()));
         }
-        serde_json::from_value(obj).map_err(|e| HintError::BadColumnHint { column: name.to_owned(), message: e.to_string() })
+        let hint: ColumnHint =
+            serde_json::from_value(obj).map_err(|e| HintError::BadColumnHint { column: name.to_owned(), message: e.to_string() })?;
+        hint.validate()?;
+        Ok(hint)
     }
 }
 
@@ -467,7 +493,15 @@ impl ResourceHints {
         }
         hints.primary_key = strings("primary_key");
         hints.merge_key = strings("merge_key");
-        hints.max_table_nesting = v.get("max_table_nesting").and_then(|n| n.as_u64()).map(|n| n as u32);
+        hints.max_table_nesting = match v.get("max_table_nesting").filter(|n| !n.is_null()) {
+            None => None,
+            Some(n) => Some(n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| HintError::OutOfRange {
+                resource: hints.name.clone(),
+                field: "max_table_nesting",
+                value: n.to_string(),
+                max: u64::from(u32::MAX),
+            })?),
+        };
         if let Some(cols) = v.get("columns").filter(|c| !c.is_null()) {
             hints.columns = columns_from_json(cols)?;
         }
@@ -486,8 +520,46 @@ impl ResourceHints {
         ResourceHints { name: name.into(), selected: true, ..Default::default() }
     }
 
+    /// Checks the values that builders and struct literals may set freely (column hints'
+    /// `dedup_sort`).
+    pub fn validate(&self) -> Result<(), HintError> {
+        self.columns.iter().try_for_each(ColumnHint::validate)
+    }
+
     /// The name of the table this resource writes (not yet normalized).
     pub fn table(&self) -> &str {
         self.table_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stored_max_table_nesting_out_of_range_is_an_error_naming_resource_and_value() {
+        let err = ResourceHints::from_json(&json!({"name": "events", "max_table_nesting": 4_294_967_296u64})).unwrap_err();
+        assert_eq!(err.to_string(), "resource `events`: stored `max_table_nesting` is 4294967296, out of range (at most 4294967295)");
+        let err = ResourceHints::from_json(&json!({"name": "events", "max_table_nesting": -1})).unwrap_err();
+        assert!(err.to_string().contains("`max_table_nesting` is -1"), "{err}");
+        let err = ResourceHints::from_json(&json!({"name": "events", "max_table_nesting": "2"})).unwrap_err();
+        assert!(err.to_string().contains("`max_table_nesting` is \"2\""), "{err}");
+        assert_eq!(ResourceHints::from_json(&json!({"name": "events", "max_table_nesting": 2})).unwrap().max_table_nesting, Some(2));
+        assert_eq!(ResourceHints::from_json(&json!({"name": "events", "max_table_nesting": null})).unwrap().max_table_nesting, None);
+    }
+
+    #[test]
+    fn dedup_sort_is_asc_or_desc_in_every_form() {
+        assert!(ColumnHint::new("v").dedup_sort("desc").validate().is_ok());
+        assert_eq!(
+            ColumnHint::new("v").dedup_sort("DESC").validate().unwrap_err(),
+            HintError::BadDedupSort { column: "v".into(), value: "DESC".into() }
+        );
+        let err = columns_from_json(&json!({"v": {"dedup_sort": "latest"}})).unwrap_err();
+        assert_eq!(err.to_string(), "column `v`: `dedup_sort` is `latest`; expected `asc` or `desc`");
+        let mut hints = ResourceHints::new("r");
+        hints.columns = vec![ColumnHint::new("a"), ColumnHint::new("b").dedup_sort("x")];
+        assert!(hints.validate().unwrap_err().to_string().contains("column `b`"));
     }
 }

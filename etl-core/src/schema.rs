@@ -105,9 +105,21 @@ impl Column {
         Json::Object(m)
     }
 
-    fn from_json(name: &str, v: &Json) -> Result<Self, SchemaError> {
+    fn from_json(table: &str, name: &str, v: &Json) -> Result<Self, SchemaError> {
         let flag = |k: &str| v.get(k).and_then(Json::as_bool).unwrap_or(false);
-        let num = |k: &str| v.get(k).and_then(Json::as_u64).map(|n| n as u32);
+        let num = |k: &str| match v.get(k).filter(|n| !n.is_null()) {
+            None => Ok(None),
+            Some(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| {
+                SchemaError::Stored(format!("table `{table}`, column `{name}`: `{k}` is {n}, not a number from 0 to {}", u32::MAX))
+            }),
+        };
+        let dedup_sort = match v.get("dedup_sort").filter(|d| !d.is_null()) {
+            None => None,
+            Some(Json::String(d)) if d == "asc" || d == "desc" => Some(d.clone()),
+            Some(other) => {
+                return Err(SchemaError::Stored(format!("table `{table}`, column `{name}`: `dedup_sort` is {other}; expected \"asc\" or \"desc\"")))
+            }
+        };
         Ok(Column {
             name: name.to_owned(),
             data_type: match v.get("data_type").and_then(Json::as_str) {
@@ -115,8 +127,8 @@ impl Column {
                 None => None,
             },
             nullable: v.get("nullable").and_then(Json::as_bool).unwrap_or(true),
-            precision: num("precision"),
-            scale: num("scale"),
+            precision: num("precision")?,
+            scale: num("scale")?,
             timezone: v.get("timezone").and_then(Json::as_bool),
             primary_key: flag("primary_key"),
             merge_key: flag("merge_key"),
@@ -126,7 +138,7 @@ impl Column {
             root_key: flag("root_key"),
             variant: flag("variant"),
             hard_delete: flag("hard_delete"),
-            dedup_sort: v.get("dedup_sort").and_then(Json::as_str).map(str::to_owned),
+            dedup_sort,
         })
     }
 }
@@ -193,7 +205,7 @@ impl Table {
         let mut columns = Vec::new();
         if let Some(cols) = v.get("columns").and_then(Json::as_object) {
             for (cname, c) in cols {
-                columns.push(Column::from_json(cname, c)?);
+                columns.push(Column::from_json(name, cname, c)?);
             }
         }
         Ok(Table {
@@ -352,6 +364,7 @@ impl Schema {
     /// Makes sure the root table of a resource exists with its hints applied; hinted columns with
     /// a type are created at once, in hint order. Returns the changes made.
     pub fn apply_resource_hints(&mut self, hints: &ResourceHints, table_name: &str) -> Result<Vec<SchemaChange>, SchemaError> {
+        hints.validate().map_err(|source| SchemaError::BadHint { resource: hints.name.clone(), source })?;
         let mut changes = Vec::new();
         if self.table(table_name).is_none() {
             self.tables.push(Table {
@@ -707,6 +720,33 @@ mod tests {
 
     fn row(table: &str, cells: Vec<(&str, Value)>) -> FlatRow {
         FlatRow { table: table.into(), parent: None, cells: cells.into_iter().map(|(k, v)| (k.into(), v)).collect() }
+    }
+
+    #[test]
+    fn stored_numbers_out_of_range_and_bad_dedup_sort_are_errors_naming_table_and_value() {
+        let stored = |column: Json| json!({"name": "s", "tables": {"orders": {"name": "orders", "columns": {"amount": column}}}});
+        let err = Schema::from_stored_json(&stored(json!({"data_type": "decimal", "precision": 4_294_967_296u64}))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stored schema is not readable: table `orders`, column `amount`: `precision` is 4294967296, not a number from 0 to 4294967295"
+        );
+        let err = Schema::from_stored_json(&stored(json!({"data_type": "decimal", "scale": -1}))).unwrap_err();
+        assert!(err.to_string().contains("`scale` is -1"), "{err}");
+        let err = Schema::from_stored_json(&stored(json!({"data_type": "bigint", "dedup_sort": "up"}))).unwrap_err();
+        assert!(err.to_string().contains("table `orders`, column `amount`: `dedup_sort` is \"up\""), "{err}");
+        let ok = Schema::from_stored_json(&stored(json!({"data_type": "decimal", "precision": 38, "scale": 9, "dedup_sort": "desc"}))).unwrap();
+        let c = ok.table("orders").unwrap().column("amount").unwrap();
+        assert_eq!((c.precision, c.scale, c.dedup_sort.as_deref()), (Some(38), Some(9), Some("desc")));
+    }
+
+    #[test]
+    fn a_dedup_sort_other_than_asc_or_desc_is_an_error_naming_resource_and_column() {
+        let mut hints = ResourceHints::new("stock");
+        hints.columns = vec![ColumnHint::new("version").dedup_sort("newest")];
+        let err = Schema::new("s").apply_resource_hints(&hints, "stock").unwrap_err();
+        assert_eq!(err.to_string(), "resource `stock`: column `version`: `dedup_sort` is `newest`; expected `asc` or `desc`");
+        hints.columns = vec![ColumnHint::new("version").dedup_sort("asc")];
+        assert!(Schema::new("s").apply_resource_hints(&hints, "stock").is_ok());
     }
 
     #[test]

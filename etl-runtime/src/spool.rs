@@ -397,8 +397,12 @@ impl PendingPackage {
         let manifest: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(self.dir.join("source.json")).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
         let mut source = Source::new(manifest["source"].as_str().unwrap_or("pending"));
-        if let Some(n) = manifest["max_table_nesting"].as_u64() {
-            source = source.with_max_table_nesting(n as u32);
+        match &manifest["max_table_nesting"] {
+            serde_json::Value::Null => {}
+            n => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(depth) => source = source.with_max_table_nesting(depth),
+                None => return Err(bad(format!("source `{}`: `max_table_nesting` is {n}, not a number from 0 to {}", source.name(), u32::MAX))),
+            },
         }
         source = source.with_root_key(manifest["root_key"].as_bool().unwrap_or(false));
         let mut entries: Vec<PathBuf> = fs::read_dir(&self.dir)
