@@ -120,6 +120,13 @@ pub enum FileError {
         /// The file.
         path: PathBuf,
     },
+    /// The path given to [`FileSource::records_at`] does not parse.
+    #[error("records_at: {source}")]
+    RecordsAt {
+        /// The parser's error, naming the path.
+        #[source]
+        source: crate::jsonpath::JsonPathError,
+    },
     /// The Parquet reader failed.
     #[error("{path}: parquet: {message}")]
     Parquet {
@@ -194,12 +201,10 @@ impl FileSource {
     }
 
     /// Where the records are inside each JSON document (a [`JsonPath`], e.g. `data.items`).
-    ///
-    /// # Panics
-    /// If the path does not parse.
-    pub fn records_at(mut self, path: &str) -> Self {
-        self.records_at = Some(JsonPath::parse(path).unwrap_or_else(|e| panic!("{e}")));
-        self
+    /// A path that does not parse is an error naming it and where it goes wrong.
+    pub fn records_at(mut self, path: &str) -> Result<Self, FileError> {
+        self.records_at = Some(JsonPath::parse(path).map_err(|source| FileError::RecordsAt { source })?);
+        Ok(self)
     }
 
     /// Reads every matching file on every run, not only new or changed ones.
@@ -702,13 +707,23 @@ mod tests {
         let got = rows(&FileSource::new(&pattern), &ResourceContext::default()).unwrap();
         assert_eq!(got.len(), 5, "{got:?}");
         assert_eq!(got[4], json!({"data": {"items": [{"id": 5}]}}));
-        let got = rows(&FileSource::new(format!("{}/c.json", dir.path().display())).records_at("data.items"), &ResourceContext::default()).unwrap();
+        let got = rows(&FileSource::new(format!("{}/c.json", dir.path().display())).records_at("data.items").unwrap(), &ResourceContext::default()).unwrap();
         assert_eq!(got, vec![json!({"id": 5})]);
         let got = rows(&FileSource::new(dir.path().to_string_lossy()).with_file_column("_file"), &ResourceContext::default()).unwrap();
         assert_eq!(got.len(), 6);
         assert!(got[5]["_file"].as_str().unwrap().ends_with("d.csv.gz"), "{got:?}");
         assert_eq!(got[5]["id"], json!(6));
         assert!(FileSource::new("[").files().unwrap_err().to_string().contains("invalid file pattern `[`"));
+    }
+
+    #[test]
+    fn a_records_path_that_does_not_parse_is_an_error_naming_it() {
+        let err = FileSource::new("*.json").records_at("data[").unwrap_err();
+        assert!(matches!(err, FileError::RecordsAt { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with("records_at: invalid JSONPath `data[`"), "{text}");
+        assert!(std::error::Error::source(&err).is_some(), "the parser's error is the source");
+        assert!(FileSource::new("*.json").records_at("data.items").is_ok());
     }
 
     #[test]
