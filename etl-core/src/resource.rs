@@ -277,6 +277,14 @@ impl Resource {
         }
     }
 
+    /// A resource that could not be built (e.g. its `#[config]` values are missing): running it
+    /// fails with `error`, naming the resource. Its hints are kept, so it is listed and selected
+    /// as it would have been.
+    pub fn failed(hints: ResourceHints, error: impl Into<BoxError>) -> Self {
+        let error = error.into();
+        Resource::new(hints, move || Err(error))
+    }
+
     /// A resource from ready values.
     pub fn from_values(name: impl Into<String>, values: Vec<Value>) -> Self {
         Resource::new(ResourceHints::new(name), move || Ok(Box::new(values.into_iter().map(Ok)) as Items))
@@ -448,12 +456,30 @@ pub struct Source {
     schema_contract: Option<crate::hints::SchemaContract>,
     root_key: bool,
     resources: Vec<Resource>,
+    /// Why the source could not be built ([`Source::failed`]).
+    error: Option<BoxError>,
 }
 
 impl Source {
     /// A source with no resources.
     pub fn new(name: impl Into<String>) -> Self {
-        Source { name: name.into(), max_table_nesting: None, schema_contract: None, root_key: false, resources: Vec::new() }
+        Source { name: name.into(), max_table_nesting: None, schema_contract: None, root_key: false, resources: Vec::new(), error: None }
+    }
+
+    /// A source that could not be built (e.g. its `#[config]` values are missing): it has no
+    /// resources, and a pipeline that is given it fails with `error` before anything runs.
+    pub fn failed(name: impl Into<String>, error: impl Into<BoxError>) -> Self {
+        Source { error: Some(error.into()), ..Source::new(name) }
+    }
+
+    /// Why the source could not be built, if it could not ([`Source::failed`]).
+    pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.error.as_deref()
+    }
+
+    /// Takes out why the source could not be built.
+    pub fn take_error(&mut self) -> Option<BoxError> {
+        self.error.take()
     }
 
     /// A source from resources; resource names must be unique.
@@ -531,6 +557,9 @@ impl Source {
     /// Selects exactly the named resources (dlt's `with_resources`); unknown names are an error
     /// that lists the resources the source has.
     pub fn with_resources<S: AsRef<str>>(mut self, names: &[S]) -> Result<Self, SourceError> {
+        if self.error.is_some() {
+            return Ok(self); // It has no resources; its own error is reported when it runs.
+        }
         let missing: Vec<String> =
             names.iter().map(AsRef::as_ref).filter(|n| self.resource(n).is_none()).map(str::to_owned).collect();
         if !missing.is_empty() {
@@ -693,6 +722,19 @@ mod tests {
         assert_eq!(s.selected_resources().map(Resource::name).collect::<Vec<_>>(), ["b"]);
         let err = s.with_resources(&["c"]).unwrap_err();
         assert_eq!(err.to_string(), "source `src` has no resource named `c`; it has: `a`, `b`");
+    }
+
+    #[test]
+    fn a_failed_source_or_resource_keeps_its_error_until_it_runs() {
+        let mut s = Source::failed("cfg", "the config of `cfg` is missing `url`").with_resources(&["anything"]).unwrap();
+        assert_eq!(s.error().map(ToString::to_string).as_deref(), Some("the config of `cfg` is missing `url`"));
+        assert!(s.resources().is_empty());
+        assert!(s.take_error().is_some() && s.error().is_none());
+        let mut hints = ResourceHints::new("feed");
+        hints.table_name = Some("items".into());
+        let mut r = Resource::failed(hints, "missing `token`");
+        assert_eq!(r.hints().table(), "items", "the hints are kept");
+        assert_eq!(r.take_items().err().map(|e| e.to_string()).as_deref(), Some("missing `token`"));
     }
 
     #[test]

@@ -68,43 +68,106 @@ fn parse_attr(attr: TokenStream, item: TokenStream, kind: &str) -> Result<Parsed
     Ok(Parsed { item: item2, func, errors, options })
 }
 
+/// A parameter marked `#[config]` or `#[secret]`.
+struct ConfigParam {
+    /// Its name: the config key.
+    name: syn::Ident,
+    /// `mut`, if the parameter had it.
+    mutability: Option<Token![mut]>,
+    ty: Type,
+    /// An `Option` may be missing.
+    optional: bool,
+    /// The marker, where a compile error about config as a whole points.
+    marker: Span,
+}
+
 /// Parameters marked `#[config]` (or `#[secret]`) are not arguments of the call: they are
 /// resolved from dlt-style config (`SOURCES__<SECTION>__<ARG>`, `.etl/secrets.toml`,
-/// `.etl/config.toml`) when the function is called. Returns the marked parameters as
-/// `(pattern ident, type, optional)` and strips the markers from `sig`.
-fn take_config_params(errors: &mut Errors, sig: &mut syn::Signature) -> Vec<(syn::Ident, Type, bool)> {
+/// `.etl/config.toml`) when the function is called. Returns the marked parameters and strips
+/// the markers from `sig`; a marker on a parameter that is not a plain name is an error.
+fn take_config_params(errors: &mut Errors, sig: &mut syn::Signature) -> Vec<ConfigParam> {
     let mut out = Vec::new();
     for input in sig.inputs.iter_mut() {
         let FnArg::Typed(pt) = input else { continue };
-        let before = pt.attrs.len();
-        pt.attrs.retain(|a| !(a.path().is_ident("config") || a.path().is_ident("secret")));
-        if pt.attrs.len() == before {
-            continue;
+        let Some(marker) = pt.attrs.iter().find(|a| is_config_attr(a)).and_then(|a| a.path().get_ident().cloned()) else { continue };
+        pt.attrs.retain(|a| !is_config_attr(a));
+        match &*pt.pat {
+            syn::Pat::Ident(id) if id.by_ref.is_none() && id.subpat.is_none() => {
+                let optional = matches!(&*pt.ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"));
+                out.push(ConfigParam { name: id.ident.clone(), mutability: id.mutability, ty: (*pt.ty).clone(), optional, marker: marker.span() });
+            }
+            other => errors.push(
+                other.span(),
+                format!("a `#[{marker}]` parameter needs a plain name, which is its config key: write `name: Type` instead of this pattern"),
+            ),
         }
-        let syn::Pat::Ident(id) = &*pt.pat else {
-            errors.push(pt.pat.span(), "a `#[config]` parameter needs a plain name: it is the config key");
-            continue;
-        };
-        let optional = matches!(&*pt.ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"));
-        out.push((id.ident.clone(), (*pt.ty).clone(), optional));
     }
     out
 }
 
-/// Resolves config parameters into local bindings of the same names (all missing values are
-/// reported at once; a missing value panics with where it was looked for, as dlt raises).
-fn config_prelude(section: &str, params: &[(syn::Ident, Type, bool)]) -> TokenStream2 {
-    if params.is_empty() {
-        return quote!();
-    }
-    let names: Vec<_> = params.iter().map(|(n, _, _)| n).collect();
-    let types: Vec<_> = params.iter().map(|(_, t, _)| t).collect();
-    let required: Vec<String> = params.iter().filter(|(_, _, opt)| !opt).map(|(n, _, _)| n.to_string()).collect();
+fn is_config_attr(a: &syn::Attribute) -> bool {
+    a.path().is_ident("config") || a.path().is_ident("secret")
+}
+
+/// Resolves config parameters into local bindings of the same names; when any is missing (all
+/// are reported at once, each with every place it was looked for), `on_error` runs with the
+/// error as `__etl_config_error` (it returns a failed source or resource).
+///
+/// `keep_mut`: the bindings are the parameters themselves (a source's body uses them), so a
+/// `mut` parameter stays `mut`.
+fn config_prelude(section: &str, params: &[ConfigParam], keep_mut: bool, on_error: TokenStream2) -> TokenStream2 {
+    let Some(first) = params.first() else { return quote!() };
+    let names: Vec<_> = params.iter().map(|p| &p.name).collect();
+    let bindings: Vec<_> = params
+        .iter()
+        .map(|p| {
+            let (m, n) = (p.mutability.filter(|_| keep_mut), &p.name);
+            quote!(#m #n)
+        })
+        .collect();
+    let types: Vec<_> = params.iter().map(|p| &p.ty).collect();
+    let required: Vec<String> = params.iter().filter(|p| !p.optional).map(|p| p.name.to_string()).collect();
+    // Spanned on the first marker: without etl's `sources` feature this is the compile error.
+    let resolve = quote_spanned!(first.marker=> ::etl::__private::config_args!(#section, &[#(#required),*], __EtlConfig));
     quote! {
         #[derive(::etl::__private::serde::Deserialize)]
         #[serde(crate = "::etl::__private::serde")]
         struct __EtlConfig { #(#names: #types),* }
-        let __EtlConfig { #(#names),* } = ::etl::__private::config_args::<__EtlConfig>(#section, &[#(#required),*]);
+        let __EtlConfig { #(#bindings),* } = match #resolve {
+            ::etl::__private::Ok(__etl_config) => __etl_config,
+            ::etl::__private::Err(__etl_config_error) => #on_error,
+        };
+    }
+}
+
+/// Every `.dedup_sort("...")` with a literal in an option's expression (`columns = [...]`,
+/// `vec![...]`) must be `"asc"` or `"desc"`; the builder checks other values when the resource
+/// runs.
+fn check_dedup_sort(errors: &mut Errors, expr: &Expr) {
+    let mut walk = |e: &Expr| check_dedup_sort(errors, e);
+    match expr {
+        Expr::MethodCall(call) => {
+            if call.method == "dedup_sort" {
+                if let Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) = call.args.first() {
+                    if !matches!(s.value().as_str(), "asc" | "desc") {
+                        errors.push(s.span(), format!("`dedup_sort` is `\"asc\"` or `\"desc\"`, not {:?}", s.value()));
+                    }
+                }
+            }
+            check_dedup_sort(errors, &call.receiver);
+            call.args.iter().for_each(|a| check_dedup_sort(errors, a));
+        }
+        Expr::Array(a) => a.elems.iter().for_each(&mut walk),
+        Expr::Call(c) => c.args.iter().for_each(&mut walk),
+        Expr::Paren(p) => walk(&p.expr),
+        Expr::Group(g) => walk(&g.expr),
+        Expr::Reference(r) => walk(&r.expr),
+        Expr::Macro(m) => {
+            if let Ok(elems) = m.mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
+                elems.iter().for_each(&mut walk);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -335,8 +398,13 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         }
     };
 
+    let mut func = func;
+    let config = take_config_params(&mut errors, &mut func.sig);
+    let is_config = |pt: &syn::PatType| matches!(&*pt.pat, syn::Pat::Ident(id) if config.iter().any(|c| c.name == id.ident));
     let mut name = func.sig.ident.to_string();
+    // Setters of literal options, then those of expressions (which may use config values).
     let mut setters = Vec::new();
+    let mut expr_setters = Vec::new();
     let mut data_from = None;
     let mut parallel = quote!();
     let valid: Vec<&str> = RESOURCE_OPTIONS.iter().copied().chain(transformer.then_some("data_from")).collect();
@@ -412,12 +480,13 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
                 }
             }
             "incremental" => {
-                setters.push(quote_spanned!(value.span()=>
+                expr_setters.push(quote_spanned!(value.span()=>
                     __hints.incremental = ::etl::__private::Some(#value);
                 ));
             }
             "columns" => {
-                setters.push(quote_spanned!(value.span()=>
+                check_dedup_sort(&mut errors, &value);
+                expr_setters.push(quote_spanned!(value.span()=>
                     __hints.columns = ::etl::__private::IntoIterator::into_iter(#value).collect();
                 ));
             }
@@ -428,7 +497,6 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         errors.push(Span::call_site(), "`#[etl::transformer]` needs `data_from = ...`, the resource whose items it receives, e.g. `data_from = users()`");
     }
     // The item parameter of a transformer: its first parameter that is not the context.
-    let is_config = |pt: &syn::PatType| pt.attrs.iter().any(|a| a.path().is_ident("config") || a.path().is_ident("secret"));
     let item_param = func.sig.inputs.iter().position(|a| matches!(a, FnArg::Typed(pt) if !is_context_param(&pt.ty) && !is_config(pt)));
     if transformer && item_param.is_none() {
         errors.push(func.sig.ident.span(), "a transformer takes the parent's item as its first parameter, e.g. `fn details(user: User) -> Vec<Detail>`");
@@ -446,9 +514,7 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         None => quote!(),
     };
 
-    let mut func = func;
-    let config = take_config_params(&mut Errors::default(), &mut func.sig);
-    let prelude = config_prelude(&name, &config);
+    let prelude = config_prelude(&name, &config, false, quote!(return ::etl::__private::Resource::failed(__hints, __etl_config_error)));
     let ItemFn { attrs, vis, sig, block } = &func;
     let fn_name = &sig.ident;
     let mut outer_inputs = Vec::new();
@@ -461,7 +527,7 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
                 continue;
             }
             if let syn::Pat::Ident(id) = &*pt.pat {
-                if config.iter().any(|(n, _, _)| *n == id.ident) {
+                if config.iter().any(|c| c.name == id.ident) {
                     let n = &id.ident;
                     arg_names.push(quote!(::core::clone::Clone::clone(&#n)));
                     continue;
@@ -529,10 +595,11 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         #vis fn #fn_name(#(#outer_inputs),*) -> ::etl::__private::Resource {
             #[allow(clippy::needless_return)]
             #asyncness fn __etl_body(#inner_inputs) -> #ret_ty #block
-            #prelude
             let mut __hints = ::etl::__private::ResourceHints::new(#name);
             #(#setters)*
             #description
+            #prelude
+            #(#expr_setters)*
             ({ #make }) #parallel
         }
         #option_errors
@@ -596,12 +663,12 @@ pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let mut func = func;
     let config = take_config_params(&mut errors, &mut func.sig);
-    let prelude = config_prelude(&name, &config);
+    let prelude = config_prelude(&name, &config, true, quote!(return ::etl::__private::Source::failed(#name, __etl_config_error)));
     let option_errors = errors.0.map(|e| e.to_compile_error()).unwrap_or_default();
     let ItemFn { attrs, vis, sig, block } = &func;
     let fn_name = &sig.ident;
     let inputs = sig.inputs.iter().filter(|i| match i {
-        FnArg::Typed(pt) => !matches!(&*pt.pat, syn::Pat::Ident(id) if config.iter().any(|(n, _, _)| *n == id.ident)),
+        FnArg::Typed(pt) => !matches!(&*pt.pat, syn::Pat::Ident(id) if config.iter().any(|c| c.name == id.ident)),
         FnArg::Receiver(_) => true,
     });
     let expanded = quote! {

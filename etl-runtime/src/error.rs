@@ -58,6 +58,11 @@ impl PipelineError {
         PipelineError { step: Step::Config, resource: None, row: None, message: message.into(), source: None }
     }
 
+    /// A configuration error with its cause (the message is `<message>: <cause>`).
+    pub fn config_from(message: impl fmt::Display, error: BoxError) -> Self {
+        PipelineError { step: Step::Config, resource: None, row: None, message: format!("{message}: {error}"), source: Some(error) }
+    }
+
     /// A resource failed while producing items.
     pub fn extract(resource: &str, row: Option<u64>, error: BoxError) -> Self {
         PipelineError { step: Step::Extract, resource: Some(resource.to_owned()), row, message: error.to_string(), source: Some(error) }

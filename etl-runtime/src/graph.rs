@@ -80,6 +80,10 @@ impl AssetGraph {
                     continue;
                 }
             };
+            if let Some(error) = source.error() {
+                problems.push(format!("building the source of `{}` ({}) failed: {error}", def.name, def.location));
+                continue;
+            }
             let translator: Box<dyn DltTranslator> = match def.translator {
                 Some(make) => make(),
                 None => Box::new(DefaultTranslator),

@@ -181,8 +181,11 @@ pub trait IntoSource {
 }
 
 impl IntoSource for Source {
-    fn into_source(self, _default_name: &str) -> Result<Source, PipelineError> {
-        Ok(self)
+    fn into_source(mut self, _default_name: &str) -> Result<Source, PipelineError> {
+        match self.take_error() {
+            Some(error) => Err(PipelineError::config_from(format!("source `{}` could not be built", self.name()), error)),
+            None => Ok(self),
+        }
     }
 }
 

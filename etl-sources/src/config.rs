@@ -71,6 +71,24 @@ pub enum ConfigError {
     },
 }
 
+/// The `#[config]` / `#[secret]` parameters of a `#[etl::source]` or `#[etl::resource]`
+/// function could not be resolved ([`resolve_args`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the config of `{name}` cannot be resolved: {source}")]
+pub struct ArgsError {
+    /// The source or resource (its section is `sources.<name>`).
+    pub name: String,
+    /// What is missing or wrong, with every place looked.
+    #[source]
+    pub source: ConfigError,
+}
+
+/// Resolves the config parameters of the function `name` (section `sources.<name>`) from the
+/// run directory's providers: every missing required value is named in one error.
+pub fn resolve_args<T: DeserializeOwned>(name: &str, required: &[&str]) -> Result<T, ArgsError> {
+    Config::load().and_then(|c| c.resolve::<T>(&["sources", name], required)).map_err(|source| ArgsError { name: name.to_owned(), source })
+}
+
 /// A required value that was not found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MissingValue {
@@ -416,6 +434,28 @@ fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
 mod tests {
     use super::*;
     use crate::Secret;
+
+    #[test]
+    fn resolve_args_names_the_function_and_every_place_looked() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Args {
+            url: String,
+            limit: Option<u32>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let err = etl_core::resource::with_run_dir(dir.path(), || resolve_args::<Args>("args_probe", &["url"])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("the config of `args_probe` cannot be resolved: 1 missing config value(s):"), "{text}");
+        for place in ["env SOURCES__ARGS_PROBE__URL", "secrets.toml [sources.args_probe] url", "config.toml [sources.args_probe] url"] {
+            assert!(text.contains(place), "{place} in {text}");
+        }
+        assert!(!text.contains("limit"), "optional values are not required: {text}");
+        assert!(matches!(std::error::Error::source(&err).and_then(|e| e.downcast_ref::<ConfigError>()), Some(ConfigError::Missing { .. })));
+        std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+        std::fs::write(dir.path().join(".etl/config.toml"), "[sources.args_probe]\nurl = \"http://x\"\n").unwrap();
+        let args = etl_core::resource::with_run_dir(dir.path(), || resolve_args::<Args>("args_probe", &["url"])).unwrap();
+        assert_eq!((args.url.as_str(), args.limit), ("http://x", None));
+    }
 
     #[derive(Debug, serde::Deserialize)]
     struct Api {

@@ -94,6 +94,24 @@ pub mod core {
 /// Ready-made sources: files (CSV, JSONL, JSON, Parquet), declarative REST APIs, config and secrets.
 #[cfg(feature = "sources")] pub use etl_sources as sources;
 
+#[cfg(feature = "sources")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __etl_config_args {
+    ($name:expr, $required:expr, $ty:ty) => {
+        $crate::__private::resolve_args::<$ty>($name, $required)
+    };
+}
+
+#[cfg(not(feature = "sources"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __etl_config_args {
+    ($($args:tt)*) => {
+        ::core::compile_error!("`#[config]` and `#[secret]` parameters need etl's `sources` feature: enable it, e.g. `etl = { version = \"0.1\", features = [\"sources\"] }`")
+    };
+}
+
 /// Not public API: used by the code the macros generate. May change in any release.
 #[doc(hidden)]
 pub mod __private {
@@ -111,19 +129,16 @@ pub mod __private {
     pub use etl_core::resource::{
         boxed_items, boxed_typed_items, item_as, make_source, IntoResources, Resource, ResourceContext, ResourceReturn, Source,
     };
+    pub use ::core::result::Result::Err;
     pub use etl_runtime::asyncio::block_on;
     pub use serde;
 
-    /// Resolves `#[config]` parameters of section `sources.<section>`; all missing values are
-    /// reported in one panic naming every place they were looked for (dlt raises the same way
-    /// when a source is called without its config).
+    /// `config_args!(name, &[required], T)` resolves `#[config]` parameters of section
+    /// `sources.<name>` into `Result<T, _>` (every missing value named in one error, with every
+    /// place it was looked for). Without the `sources` feature it is a compile error.
+    pub use crate::__etl_config_args as config_args;
     #[cfg(feature = "sources")]
-    pub fn config_args<T: serde::de::DeserializeOwned>(section: &str, required: &[&str]) -> T {
-        match etl_sources::Config::load().and_then(|c| c.resolve::<T>(&["sources", section], required)) {
-            Ok(values) => values,
-            Err(e) => panic!("the config of `{section}` is incomplete: {e}"),
-        }
-    }
+    pub use etl_sources::config::resolve_args;
     pub use etl_runtime::asset::{Location, Materializations};
     pub use etl_runtime::context::{plain_asset_output, AssetParam, IntoAssetOutput, InvokeContext};
     pub use etl_runtime::inventory;
