@@ -6,6 +6,7 @@ mod lesson;
 mod conformance;
 mod examples;
 mod nested;
+mod options;
 mod pipeline_api;
 mod resources;
 mod sources;

@@ -56,17 +56,20 @@ fn a_transformer_loads_rows_per_parent_item_and_depends_on_its_root() {
     p.run(people()).unwrap();
     assert_eq!(scalar(&db, "SELECT count(*) FROM people.user_details"), json!(4));
     assert_eq!(user_details("k".into()).hints().data_from.as_deref(), Some("users"));
-    let translator = etl::DefaultTranslator;
-    let info = etl::DltResourceInfo {
-        source_name: "people".into(),
-        resource_name: "user_details".into(),
-        table_name: "user_details".into(),
-        description: None,
-        destination_name: "duckdb".into(),
-        data_from: Some("users".into()),
-    };
-    use etl::DltTranslator as _;
-    assert_eq!(translator.deps(&info)[0].to_string(), "people_users", "dagster-dlt: a transformer depends on `<source>_<root>`");
+}
+
+#[etl::assets(dlt_source = people(), dlt_pipeline = etl::pipeline("people_assets_pipeline").dataset_name("people"))]
+fn people_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+    dlt.run(context)
+}
+
+#[test]
+fn a_transformer_asset_depends_on_its_root_resource_in_the_built_graph() {
+    let graph = etl::asset_graph().unwrap();
+    let deps = |key: &str| graph.node(&etl::AssetKey::new(key)).map(|n| n.spec.deps.iter().map(ToString::to_string).collect::<Vec<_>>());
+    // dagster-dlt: a transformer depends on `<source>_<root resource>`, as its parent does.
+    assert_eq!(deps("dlt_people_user_details"), Some(vec!["people_users".to_owned()]));
+    assert_eq!(deps("dlt_people_users"), Some(vec!["people_users".to_owned()]));
 }
 
 #[test]
@@ -146,11 +149,42 @@ fn config_parameters_come_from_the_environment_and_missing_ones_are_named() {
     assert_eq!(scalar(&db, "SELECT url || ' ' || has_token || ' ' || page_size FROM cfg.settings"), json!("http://127.0.0.1:9/api false 50"));
 
     std::env::remove_var("SOURCES__CONFIGURED__BASE_URL");
-    let panic = std::panic::catch_unwind(configured).err().expect("missing config");
-    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(text.contains("the config of `configured` is incomplete") && text.contains("`base_url`"), "{text}");
-    assert!(text.contains("SOURCES__CONFIGURED__BASE_URL"), "names where it looked: {text}");
+    // A missing value is an error of the run (no panic) naming every place it was looked for.
+    let err = p.run(configured()).unwrap_err();
+    assert_eq!(err.step, etl::Step::Config);
+    let text = err.to_string();
+    assert!(text.contains("source `configured` could not be built") && text.contains("`base_url`"), "{text}");
+    for place in ["env SOURCES__CONFIGURED__BASE_URL", "secrets.toml [sources.configured] base_url", "config.toml [sources.configured] base_url"] {
+        assert!(text.contains(place), "names where it looked ({place}): {text}");
+    }
     assert!(!text.contains("token"), "optional values are not required: {text}");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM cfg.settings"), json!(1), "nothing ran");
+}
+
+/// A resource's `#[config]` values; the expression options may use them.
+#[etl::resource(primary_key = "id", columns = [etl::column(&key_column).data_type(etl::DataType::Text)])]
+fn configured_feed(#[config] key_column: String, #[secret] mut token: Option<String>) -> Vec<serde_json::Value> {
+    let token = token.take().unwrap_or_default();
+    let mut row = serde_json::Map::new();
+    row.insert("id".into(), json!(1));
+    row.insert(key_column, json!(token));
+    vec![serde_json::Value::Object(row)]
+}
+
+#[test]
+fn a_resource_reads_its_config_when_called_and_a_missing_value_fails_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("feed_pipeline").dataset_name("feed").working_dir(dir.path());
+    let err = etl::core::resource::with_run_dir(dir.path(), || p.run(configured_feed())).unwrap_err();
+    assert_eq!((err.step, err.resource.as_deref()), (etl::Step::Extract, Some("configured_feed")));
+    let text = err.to_string();
+    assert!(text.contains("the config of `configured_feed` cannot be resolved") && text.contains("`key_column`"), "{text}");
+    assert!(text.contains("env SOURCES__CONFIGURED_FEED__KEY_COLUMN"), "{text}");
+    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+    std::fs::write(dir.path().join(".etl/config.toml"), "[sources.configured_feed]\nkey_column = \"code\"\n").unwrap();
+    std::fs::write(dir.path().join(".etl/secrets.toml"), "[sources.configured_feed]\ntoken = \"007\"\n").unwrap();
+    etl::core::resource::with_run_dir(dir.path(), || p.run(configured_feed())).unwrap();
+    assert_eq!(scalar(&p.database_path(), "SELECT code FROM feed.configured_feed"), json!("007"));
 }
 
 #[etl::source]
