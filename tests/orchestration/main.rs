@@ -129,6 +129,58 @@ fn writers_of_one_duckdb_file_are_serialized_by_its_pool() {
     }
 }
 
+/// Three ops in the named pool `api` (two plain assets and a dlt multi-asset writing its own
+/// file) and one outside it.
+#[etl::asset(group_name = "pooled", pool = "api")]
+fn pooled_a() {
+    timed("pooled_a", || std::thread::sleep(Duration::from_millis(250)));
+}
+
+#[etl::asset(group_name = "pooled", pool = "api")]
+fn pooled_b() {
+    timed("pooled_b", || std::thread::sleep(Duration::from_millis(250)));
+}
+
+#[etl::asset(group_name = "pooled")]
+fn not_pooled() {
+    timed("not_pooled", || std::thread::sleep(Duration::from_millis(400)));
+}
+
+#[etl::source]
+fn api_source() -> etl::Source {
+    #[etl::resource]
+    fn calls() -> Vec<serde_json::Value> {
+        std::thread::sleep(Duration::from_millis(250));
+        vec![serde_json::json!({"call": 1})]
+    }
+    calls()
+}
+
+#[etl::assets(
+    dlt_source = api_source(),
+    dlt_pipeline = etl::pipeline("api_calls").dataset_name("api").destination(etl::duckdb().path("api_calls.duckdb")),
+    group_name = "pooled",
+    pool = "api",
+)]
+fn pooled_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {
+    timed("pooled_assets", || dlt.run(context))
+}
+
+#[test]
+fn ops_of_one_named_pool_run_one_at_a_time_while_others_run_beside_them() {
+    let run = materialize("group:pooled").max_concurrency(4).run().unwrap();
+    assert!(run.result().success(), "{:?}", run.result().failures());
+    let pooled = spans_of(&["pooled_a", "pooled_b", "pooled_assets"]);
+    assert_eq!(pooled.len(), 3);
+    for (i, a) in pooled.iter().enumerate() {
+        for b in &pooled[i + 1..] {
+            assert!(!overlap(a, b), "{} and {} ran at the same time in pool `api`", a.0, b.0);
+        }
+    }
+    let free = spans_of(&["not_pooled"]);
+    assert!(pooled.iter().any(|p| overlap(p, &free[0])), "an op outside the pool runs beside it: {pooled:?} {free:?}");
+}
+
 // ---- failures, skips, retries, re-execution ---------------------------------------------
 
 static BROKEN: AtomicBool = AtomicBool::new(true);
