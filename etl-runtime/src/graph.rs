@@ -507,6 +507,19 @@ mod tests {
     }
 
     #[test]
+    fn a_source_that_could_not_be_built_is_reported_for_its_definition() {
+        fn failed_source() -> Source {
+            Source::failed("cfg", "1 missing config value(s): `url`, looked for in: env SOURCES__CFG__URL")
+        }
+        static BROKEN: std::sync::LazyLock<DltAssetsDef> = std::sync::LazyLock::new(|| DltAssetsDef { source: failed_source, ..def("broken", 80) });
+        let err = AssetGraph::build(&Registry::from(vec![&*BROKEN, &*FIRST])).err().expect("failed source");
+        assert_eq!(
+            err.problems,
+            ["building the source of `broken` (src/assets.rs:80:1) failed: 1 missing config value(s): `url`, looked for in: env SOURCES__CFG__URL"]
+        );
+    }
+
+    #[test]
     fn cycles_and_unknown_deps_are_reported_with_locations() {
         let err = AssetGraph::build(&Registry { dlt: vec![], assets: vec![&*CYCLE_A, &*CYCLE_B] }).err().expect("cycle");
         assert_eq!(err.problems.len(), 1, "{err}");

@@ -505,3 +505,22 @@ pub fn pending(pipeline_dir: &Path) -> Vec<PendingPackage> {
     out.sort_by(|a, b| a.load_id.parse::<f64>().unwrap_or(0.0).total_cmp(&b.load_id.parse::<f64>().unwrap_or(0.0)));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_max_table_nesting_out_of_range_in_a_package_is_an_error_naming_source_or_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = PendingPackage { dir: dir.path().to_owned(), load_id: "1".into() };
+        let message = |pkg: &PendingPackage| pkg.source().err().map(|e| e.to_string()).unwrap_or_default();
+        fs::write(dir.path().join("source.json"), r#"{"source": "shop", "max_table_nesting": 4294967296}"#).unwrap();
+        let text = message(&pkg);
+        assert!(text.contains("source `shop`: `max_table_nesting` is 4294967296, not a number from 0 to 4294967295"), "{text}");
+        fs::write(dir.path().join("source.json"), r#"{"source": "shop", "max_table_nesting": 2}"#).unwrap();
+        fs::write(dir.path().join("0000.hints.json"), r#"{"name": "orders", "max_table_nesting": -3}"#).unwrap();
+        let text = message(&pkg);
+        assert!(text.contains("resource `orders`: stored `max_table_nesting` is -3"), "{text}");
+    }
+}
