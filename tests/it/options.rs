@@ -96,6 +96,33 @@ fn columns_set_types_nullability_and_declare_columns_without_data() {
     assert_eq!(scalar(&p.database_path(), "SELECT amount::VARCHAR || ' ' || (payload->>'$.a.b') FROM d.payments"), json!("12.500000000 1"));
 }
 
+// ---- dedup_sort ----------------------------------------------------------------------------
+
+#[etl::resource(write_disposition = "merge", primary_key = "sku", columns = [etl::column("version").dedup_sort("asc")])]
+fn stock(rows: Vec<Value>) -> Vec<Value> {
+    rows
+}
+
+#[test]
+fn dedup_sort_picks_the_row_kept_per_key_and_only_asc_or_desc_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(&dir, "dedup_pipeline");
+    let rows = vec![json!({"sku": "x", "qty": 1, "version": 2}), json!({"sku": "x", "qty": 9, "version": 1})];
+    p.run(stock(rows.clone())).unwrap();
+    assert_eq!(scalar(&p.database_path(), "SELECT qty FROM d.stock"), json!(9), "asc: the lowest version wins");
+    // In either order (without the hint, the row kept would follow the load order).
+    p.run(stock(vec![json!({"sku": "x", "qty": 7, "version": 1}), json!({"sku": "x", "qty": 3, "version": 2})])).unwrap();
+    assert_eq!(scalar(&p.database_path(), "SELECT qty FROM d.stock"), json!(7));
+    // The builder takes any string; another value fails the run, naming resource and column.
+    let bad = etl::Resource::from_data("stock", rows)
+        .with_write_disposition(etl::WriteDisposition::Merge)
+        .with_primary_key(["sku"])
+        .with_columns(vec![etl::column("version").dedup_sort("newest")]);
+    let err = p.run(bad).unwrap_err();
+    assert!(err.to_string().contains("resource `stock`: column `version`: `dedup_sort` is `newest`; expected `asc` or `desc`"), "{err}");
+    assert_eq!(scalar(&p.database_path(), "SELECT qty FROM d.stock"), json!(7), "the failed run changed nothing");
+}
+
 // ---- schema_contract (resource) ---------------------------------------------------------
 
 #[etl::resource(name = "accounts")]
