@@ -7,13 +7,16 @@
 //! On any error the original function is emitted unchanged next to the errors, so IDEs keep
 //! working and no follow-on errors appear.
 
+mod config;
+mod options;
+
+use config::{config_prelude, take_config_params};
+use options::{check_dedup_sort, contract_tokens, doc_string, lit_bool, lit_int, lit_str, lit_str_list, need_value, parse_options, unknown_option};
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned};
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, ReturnType, Token, Type};
+use syn::{Expr, FnArg, ItemFn, ReturnType, Type};
 
 /// Collects errors so one build reports every mistake.
 #[derive(Default)]
@@ -68,109 +71,6 @@ fn parse_attr(attr: TokenStream, item: TokenStream, kind: &str) -> Result<Parsed
     Ok(Parsed { item: item2, func, errors, options })
 }
 
-/// A parameter marked `#[config]` or `#[secret]`.
-struct ConfigParam {
-    /// Its name: the config key.
-    name: syn::Ident,
-    /// `mut`, if the parameter had it.
-    mutability: Option<Token![mut]>,
-    ty: Type,
-    /// An `Option` may be missing.
-    optional: bool,
-    /// The marker, where a compile error about config as a whole points.
-    marker: Span,
-}
-
-/// Parameters marked `#[config]` (or `#[secret]`) are not arguments of the call: they are
-/// resolved from dlt-style config (`SOURCES__<SECTION>__<ARG>`, `.etl/secrets.toml`,
-/// `.etl/config.toml`) when the function is called. Returns the marked parameters and strips
-/// the markers from `sig`; a marker on a parameter that is not a plain name is an error.
-fn take_config_params(errors: &mut Errors, sig: &mut syn::Signature) -> Vec<ConfigParam> {
-    let mut out = Vec::new();
-    for input in sig.inputs.iter_mut() {
-        let FnArg::Typed(pt) = input else { continue };
-        let Some(marker) = pt.attrs.iter().find(|a| is_config_attr(a)).and_then(|a| a.path().get_ident().cloned()) else { continue };
-        pt.attrs.retain(|a| !is_config_attr(a));
-        match &*pt.pat {
-            syn::Pat::Ident(id) if id.by_ref.is_none() && id.subpat.is_none() => {
-                let optional = matches!(&*pt.ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"));
-                out.push(ConfigParam { name: id.ident.clone(), mutability: id.mutability, ty: (*pt.ty).clone(), optional, marker: marker.span() });
-            }
-            other => errors.push(
-                other.span(),
-                format!("a `#[{marker}]` parameter needs a plain name, which is its config key: write `name: Type` instead of this pattern"),
-            ),
-        }
-    }
-    out
-}
-
-fn is_config_attr(a: &syn::Attribute) -> bool {
-    a.path().is_ident("config") || a.path().is_ident("secret")
-}
-
-/// Resolves config parameters into local bindings of the same names; when any is missing (all
-/// are reported at once, each with every place it was looked for), `on_error` runs with the
-/// error as `__etl_config_error` (it returns a failed source or resource).
-///
-/// `keep_mut`: the bindings are the parameters themselves (a source's body uses them), so a
-/// `mut` parameter stays `mut`.
-fn config_prelude(section: &str, params: &[ConfigParam], keep_mut: bool, on_error: TokenStream2) -> TokenStream2 {
-    let Some(first) = params.first() else { return quote!() };
-    let names: Vec<_> = params.iter().map(|p| &p.name).collect();
-    let bindings: Vec<_> = params
-        .iter()
-        .map(|p| {
-            let (m, n) = (p.mutability.filter(|_| keep_mut), &p.name);
-            quote!(#m #n)
-        })
-        .collect();
-    let types: Vec<_> = params.iter().map(|p| &p.ty).collect();
-    let required: Vec<String> = params.iter().filter(|p| !p.optional).map(|p| p.name.to_string()).collect();
-    // Spanned on the first marker: without etl's `sources` feature this is the compile error.
-    let resolve = quote_spanned!(first.marker=> ::etl::__private::config_args!(#section, &[#(#required),*], __EtlConfig));
-    quote! {
-        #[derive(::etl::__private::serde::Deserialize)]
-        #[serde(crate = "::etl::__private::serde")]
-        struct __EtlConfig { #(#names: #types),* }
-        let __EtlConfig { #(#bindings),* } = match #resolve {
-            ::etl::__private::Ok(__etl_config) => __etl_config,
-            ::etl::__private::Err(__etl_config_error) => #on_error,
-        };
-    }
-}
-
-/// Every `.dedup_sort("...")` with a literal in an option's expression (`columns = [...]`,
-/// `vec![...]`) must be `"asc"` or `"desc"`; the builder checks other values when the resource
-/// runs.
-fn check_dedup_sort(errors: &mut Errors, expr: &Expr) {
-    let mut walk = |e: &Expr| check_dedup_sort(errors, e);
-    match expr {
-        Expr::MethodCall(call) => {
-            if call.method == "dedup_sort" {
-                if let Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) = call.args.first() {
-                    if !matches!(s.value().as_str(), "asc" | "desc") {
-                        errors.push(s.span(), format!("`dedup_sort` is `\"asc\"` or `\"desc\"`, not {:?}", s.value()));
-                    }
-                }
-            }
-            check_dedup_sort(errors, &call.receiver);
-            call.args.iter().for_each(|a| check_dedup_sort(errors, a));
-        }
-        Expr::Array(a) => a.elems.iter().for_each(&mut walk),
-        Expr::Call(c) => c.args.iter().for_each(&mut walk),
-        Expr::Paren(p) => walk(&p.expr),
-        Expr::Group(g) => walk(&g.expr),
-        Expr::Reference(r) => walk(&r.expr),
-        Expr::Macro(m) => {
-            if let Ok(elems) = m.mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
-                elems.iter().for_each(&mut walk);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Where the annotated function is, as `etl::__private::Location` (expanded at the call site).
 fn location() -> TokenStream2 {
     quote! {
@@ -181,112 +81,6 @@ fn location() -> TokenStream2 {
             column: ::core::column!(),
         }
     }
-}
-
-fn parse_options(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, Option<Expr>, Span)>> {
-    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse(attr)?;
-    let mut out = Vec::new();
-    for meta in metas {
-        match meta {
-            Meta::NameValue(nv) => {
-                let ident = nv.path.get_ident().cloned().ok_or_else(|| syn::Error::new(nv.path.span(), "expected an option name"))?;
-                out.push((ident, Some(nv.value.clone()), nv.span()));
-            }
-            Meta::Path(p) => {
-                let ident = p.get_ident().cloned().ok_or_else(|| syn::Error::new(p.span(), "expected an option name"))?;
-                out.push((ident, None, p.span()));
-            }
-            Meta::List(l) => return Err(syn::Error::new(l.span(), "expected `name = value`")),
-        }
-    }
-    Ok(out)
-}
-
-fn unknown_option(errors: &mut Errors, ident: &syn::Ident, attr: &str, valid: &[&str]) {
-    errors.push(
-        ident.span(),
-        format!(
-            "unknown `#[etl::{attr}]` option `{ident}`; expected one of {}",
-            valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-        ),
-    );
-}
-
-fn need_value(errors: &mut Errors, ident: &syn::Ident, value: Option<Expr>, what: &str) -> Option<Expr> {
-    if value.is_none() {
-        errors.push(ident.span(), format!("`{ident}` needs a value: `{ident} = {what}`"));
-    }
-    value
-}
-
-fn lit_str(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<syn::LitStr> {
-    match value {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
-        other => {
-            errors.push(other.span(), format!("`{ident}` takes a string literal, e.g. `{ident} = \"name\"`"));
-            None
-        }
-    }
-}
-
-fn lit_int(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<u32> {
-    match value {
-        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => match i.base10_parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(e) => {
-                errors.push_err(e);
-                None
-            }
-        },
-        other => {
-            errors.push(other.span(), format!("`{ident}` takes a non-negative integer literal, e.g. `{ident} = 2`"));
-            None
-        }
-    }
-}
-
-fn lit_bool(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<bool> {
-    match value {
-        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
-        other => {
-            errors.push(other.span(), format!("`{ident}` takes `true` or `false`"));
-            None
-        }
-    }
-}
-
-/// `"id"` or `["a", "b"]`.
-fn lit_str_list(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<Vec<syn::LitStr>> {
-    match value {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(vec![s.clone()]),
-        Expr::Array(arr) => {
-            let mut out = Vec::new();
-            for e in &arr.elems {
-                out.push(lit_str(errors, ident, e)?);
-            }
-            Some(out)
-        }
-        other => {
-            errors.push(other.span(), format!("`{ident}` takes a string or a list of strings, e.g. `{ident} = \"a\"` or `{ident} = [\"a\", \"b\"]`"));
-            None
-        }
-    }
-}
-
-fn doc_string(attrs: &[syn::Attribute]) -> Option<String> {
-    let lines: Vec<String> = attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .filter_map(|a| match &a.meta {
-            Meta::NameValue(nv) => match &nv.value {
-                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value().trim().to_owned()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
-    let text = lines.join("\n").trim().to_owned();
-    (!text.is_empty()).then_some(text)
 }
 
 /// Checks shared by all three attributes: a free, non-generic function.
@@ -329,32 +123,19 @@ fn is_context_param(ty: &Type) -> bool {
     }
 }
 
-const CONTRACT_MODES: &[(&str, &str)] =
-    &[("evolve", "Evolve"), ("freeze", "Freeze"), ("discard_row", "DiscardRow"), ("discard_value", "DiscardValue")];
-
-/// `schema_contract = "freeze"` (one mode for tables, columns and data types).
-fn contract_tokens(errors: &mut Errors, ident: &syn::Ident, value: &Expr) -> Option<TokenStream2> {
-    let s = lit_str(errors, ident, value)?;
-    match CONTRACT_MODES.iter().find(|(name, _)| *name == s.value()) {
-        Some((_, variant)) => {
-            let v = format_ident!("{}", variant);
-            Some(quote!(::etl::__private::SchemaContract::all(::etl::__private::ContractMode::#v)))
-        }
-        None => {
-            errors.push(s.span(), "unknown contract mode; expected one of `evolve`, `freeze`, `discard_row`, `discard_value`");
-            None
-        }
-    }
-}
-
 /// Declares a resource (dlt's `@dlt.resource`): a function returning any iterator of rows
 /// (`Serialize` items, or `Result`s of them). Calling the function returns an `etl::Resource`
 /// that pulls no data until a pipeline runs it. The doc comment becomes the description.
 ///
 /// Options: `name`, `table_name`, `write_disposition = "append" | "replace" | "merge"`,
 /// `primary_key`, `merge_key` (a column or a list), `max_table_nesting`, `columns` (an
-/// expression giving `etl::ColumnHint`s), `selected`, `schema_contract = "evolve" | "freeze" |
+/// expression giving `etl::ColumnHint`s; a literal given to `.dedup_sort(..)` there must be
+/// `"asc"` or `"desc"`), `selected`, `schema_contract = "evolve" | "freeze" |
 /// "discard_row" | "discard_value"`, `incremental = etl::Incremental::new("cursor")...`.
+///
+/// Parameters marked `#[config]` or `#[secret]` (plain names only) are not arguments of the call
+/// either: they are resolved from config when the function is called, and a resource whose
+/// values are missing fails its run with an error naming every place looked.
 ///
 /// A parameter of type `&etl::ResourceContext` is not an argument of the call: it receives the
 /// run's incremental window (`start_value`, `last_value`, `end_value`) so the function can push
