@@ -3,9 +3,11 @@
 mod failure;
 mod incremental;
 mod lesson;
+mod metadata;
 mod conformance;
 mod examples;
 mod nested;
 mod pipeline_api;
 mod resources;
 mod sources;
+mod transformers;
