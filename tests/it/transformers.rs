@@ -179,3 +179,54 @@ fn skip_is_refused_before_anything_is_pulled_or_written() {
     assert_eq!(scalar(&db, "SELECT count(*) FROM skipped.kept"), json!(1), "nothing of the failed run is loaded");
     assert!(!tables(&db, "skipped").contains(&"skipped".to_owned()));
 }
+
+static WITH_EXTRA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[etl::resource]
+fn orders() -> Vec<serde_json::Value> {
+    (1..=3).map(|i| json!({"id": i})).collect()
+}
+
+#[etl::transformer(data_from = orders())]
+fn order_lines(order: serde_json::Value) -> Vec<serde_json::Value> {
+    let id = order["id"].as_i64().unwrap();
+    let mut line = json!({"order_id": id, "qty": id * 10});
+    if WITH_EXTRA.load(Ordering::SeqCst) && id == 3 {
+        line["extra"] = json!("new column");
+    }
+    vec![line]
+}
+
+#[etl::source]
+fn shop_lines() -> etl::Source {
+    (orders(), order_lines())
+}
+
+#[test]
+fn a_failed_group_keeps_each_resources_items_as_a_pending_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("lines_pipeline").dataset_name("lines").working_dir(dir.path());
+    p.run(shop_lines()).unwrap();
+    let db = p.database_path();
+
+    // A frozen schema and a new column in the transformer's third row: normalize fails, the
+    // items of both the parent and the transformer pulled so far are kept.
+    WITH_EXTRA.store(true, Ordering::SeqCst);
+    let frozen = p.clone().schema_contract(etl::SchemaContract::all(etl::ContractMode::Freeze));
+    let err = frozen.run(shop_lines()).unwrap_err();
+    WITH_EXTRA.store(false, Ordering::SeqCst);
+    assert_eq!(err.step, etl::Step::Normalize, "{err}");
+    assert!(err.to_string().contains("pending package"), "{err}");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM lines.order_lines"), json!(3));
+    assert_eq!(p.pending_packages().len(), 1);
+
+    // Loaded on request: the parent's and the transformer's items, each into its own table,
+    // without running the transformer again.
+    let results = p.load_pending();
+    assert_eq!(results.len(), 1);
+    let info = results[0].1.as_ref().unwrap();
+    assert_eq!((info.rows("orders"), info.rows("order_lines")), (3, 3));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM lines.orders"), json!(6));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM lines.order_lines WHERE extra = 'new column'"), json!(1));
+    assert!(p.pending_packages().is_empty());
+}
