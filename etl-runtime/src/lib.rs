@@ -29,6 +29,7 @@ pub mod progress;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
+pub mod selection;
 #[cfg(feature = "duckdb")]
 pub mod spool;
 pub mod state;
