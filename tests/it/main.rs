@@ -3,6 +3,7 @@
 mod failure;
 mod incremental;
 mod lesson;
+mod cli;
 mod conformance;
 mod examples;
 mod nested;

@@ -193,8 +193,8 @@ pub(super) fn drop_assets(registry: &Registry, select: &str, dir: &Path, out: &m
         .collect();
     if !plain.is_empty() {
         eprintln!(
-            "error: cannot drop {}: not dlt resources (etl keeps no tables or state of its own for them); nothing was dropped. \
-             Select only dlt assets, e.g. `--select '({select}) and kind:dlt'`",
+            "error: cannot drop {}: only the resources of dlt assets can be dropped (etl keeps no tables or state of \
+             its own for other assets); nothing was dropped. Select only dlt assets, e.g. `--select '({select}) and kind:dlt'`",
             plain.join(", ")
         );
         return ExitCode::FAILURE;
