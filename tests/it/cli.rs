@@ -70,7 +70,7 @@ fn pending_packages_are_loaded_or_dropped_per_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = d.join("events_pipeline.duckdb");
-    let select = ["materialize", "--select", "key:dlt_events_source_events"];
+    let select = ["materialize", "--select", "dlt_events_source_events"];
     assert!(edges(d, &select, &[]).ok);
     let out = edges(d, &select, &FAILING);
     assert!(!out.ok && out.stdout.contains("pending package"), "a failed run exits non-zero: {}{}", out.stdout, out.stderr);
