@@ -224,41 +224,8 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
     let mut out = std::io::stdout().lock();
     let command = cli.command.unwrap_or(Command::List { select: None, workdir: None });
     match command {
-        Command::List { select, workdir } => {
-            let (graph, keys) = match selected(registry, select.as_deref(), &working_dir(workdir)) {
-                Ok(x) => x,
-                Err(e) => return fail(e),
-            };
-            let rows: Vec<[String; 4]> = keys
-                .iter()
-                .filter_map(|k| graph.node(k))
-                .map(|n| {
-                    [
-                        n.spec.key.to_string(),
-                        n.spec.deps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
-                        n.spec.group.clone(),
-                        n.spec.kinds.join(","),
-                    ]
-                })
-                .collect();
-            table(&mut out, ["KEY", "DEPS", "GROUP", "KINDS"], &rows);
-            ExitCode::SUCCESS
-        }
-        Command::Graph { format, select, workdir } => {
-            let format = match format.as_str() {
-                "text" => GraphFormat::Text,
-                "mermaid" => GraphFormat::Mermaid,
-                "dot" => GraphFormat::Dot,
-                other => return fail(format!("unknown graph format `{other}`; use `text`, `mermaid` or `dot`")),
-            };
-            match selected(registry, select.as_deref(), &working_dir(workdir)) {
-                Ok((graph, keys)) => {
-                    let _ = write!(out, "{}", graph.render_keys(format, &keys));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(e),
-            }
-        }
+        Command::List { select, workdir } => list(registry, select.as_deref(), &working_dir(workdir), &mut out),
+        Command::Graph { format, select, workdir } => graph(registry, &format, select.as_deref(), &working_dir(workdir), &mut out),
         Command::Materialize { select, from_failure, max_concurrency, workdir } => {
             let mut options = RunOptions::new(working_dir(workdir)).resources(definitions.resources);
             options.max_concurrency = max_concurrency;
@@ -392,6 +359,45 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
         Command::DropPending { workdir, pipeline } => {
             pipelines::pending(registry, &working_dir(workdir), pipeline.as_deref(), false, &mut out)
         }
+    }
+}
+
+/// `list`: key, deps, group and kinds of the selected assets.
+fn list(registry: &Registry, select: Option<&str>, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+    let (graph, keys) = match selected(registry, select, dir) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let rows: Vec<[String; 4]> = keys
+        .iter()
+        .filter_map(|k| graph.node(k))
+        .map(|n| {
+            [
+                n.spec.key.to_string(),
+                n.spec.deps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                n.spec.group.clone(),
+                n.spec.kinds.join(","),
+            ]
+        })
+        .collect();
+    table(out, ["KEY", "DEPS", "GROUP", "KINDS"], &rows);
+    ExitCode::SUCCESS
+}
+
+/// `graph`: the lineage of the selected assets as text, Mermaid or DOT.
+fn graph(registry: &Registry, format: &str, select: Option<&str>, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+    let format = match format {
+        "text" => GraphFormat::Text,
+        "mermaid" => GraphFormat::Mermaid,
+        "dot" => GraphFormat::Dot,
+        other => return fail(format!("unknown graph format `{other}`; use `text`, `mermaid` or `dot`")),
+    };
+    match selected(registry, select, dir) {
+        Ok((graph, keys)) => {
+            let _ = write!(out, "{}", graph.render_keys(format, &keys));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 
