@@ -32,6 +32,7 @@ pub mod progress;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
+pub mod selection;
 #[cfg(feature = "duckdb")]
 mod sink;
 #[cfg(feature = "duckdb")]

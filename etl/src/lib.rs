@@ -75,6 +75,7 @@ pub mod runtime {
     pub use etl_runtime::history::{Event, EventKind, RunRecord};
     pub use etl_runtime::registry::{registered, Registry};
     pub use etl_runtime::schedule::{ticks, Daemon, Tick, TickStatus};
+    pub use etl_runtime::selection::{Selection, SelectionError};
 }
 
 /// A column hint for `columns = [...]`: `etl::column("amount").data_type(etl::DataType::Decimal)`.

@@ -4,6 +4,7 @@ mod failure;
 mod incremental;
 mod lesson;
 mod metadata;
+mod cli;
 mod conformance;
 mod examples;
 mod nested;
