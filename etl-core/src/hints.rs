@@ -130,7 +130,10 @@ pub enum WriteDisposition {
     Replace,
     /// Merge on `primary_key` / `merge_key`; without keys it appends.
     Merge,
-    /// dlt's own bookkeeping tables: never written by a resource.
+    /// dlt's own bookkeeping tables (`_dlt_version`, `_dlt_loads`), as stored schemas spell
+    /// them. Not for resources: dlt's loader refuses rows for such a table, and a pipeline run
+    /// with a selected `skip` resource fails before pulling anything (deselect a resource,
+    /// `selected = false`, to feed its transformers without loading it).
     Skip,
 }
 

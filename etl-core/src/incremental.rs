@@ -121,6 +121,44 @@ impl Incremental {
         Some(inc)
     }
 
+    /// Checks the settings as dlt does before a run: an `end_value` needs an `initial_value`, and
+    /// must be newer than it (by `last_value_func`); a `lag` needs a number or an ISO date or
+    /// timestamp as its start.
+    pub fn validate(&self) -> Result<(), IncrementalError> {
+        if let Some(end) = &self.end_value {
+            let Some(initial) = &self.initial_value else {
+                return Err(IncrementalError::EndWithoutInitial { cursor_path: self.cursor_path.clone() });
+            };
+            let newer = match self.last_value_func {
+                LastValueFunc::Max => compare(end, initial),
+                LastValueFunc::Min => compare(initial, end),
+            };
+            if newer != Ordering::Greater {
+                return Err(IncrementalError::EndNotAfterInitial {
+                    cursor_path: self.cursor_path.clone(),
+                    initial: initial.to_string(),
+                    end: end.to_string(),
+                    func: self.last_value_func,
+                });
+            }
+        }
+        if let (Some(lag), Some(initial)) = (self.lag, &self.initial_value) {
+            if !lag.is_finite() || lag < 0.0 {
+                return Err(IncrementalError::BadLag { cursor_path: self.cursor_path.clone(), lag });
+            }
+            if shift(initial, 0.0).is_none() {
+                return Err(IncrementalError::LagUnsupported { cursor_path: self.cursor_path.clone(), value: initial.to_string() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this is a bounded window (`end_value` set): dlt runs it on a state of its own that
+    /// is neither read from nor written to the pipeline state.
+    pub fn is_bounded(&self) -> bool {
+        self.end_value.is_some()
+    }
+
     /// Sets the initial value.
     pub fn initial_value(mut self, v: impl Into<Json>) -> Self {
         self.initial_value = Some(v.into());
@@ -204,6 +242,45 @@ impl CursorState {
     }
 }
 
+/// Incremental settings that cannot be run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum IncrementalError {
+    /// `end_value` without `initial_value`.
+    #[error("incremental on `{cursor_path}`: `end_value` is set without `initial_value`; a bounded window needs both (dlt's rule)")]
+    EndWithoutInitial {
+        /// The cursor path.
+        cursor_path: String,
+    },
+    /// The window is empty or reversed.
+    #[error("incremental on `{cursor_path}`: `end_value` {end} must be {} than `initial_value` {initial} (last_value_func `{}`)", if *func == LastValueFunc::Max { "greater" } else { "smaller" }, if *func == LastValueFunc::Max { "max" } else { "min" })]
+    EndNotAfterInitial {
+        /// The cursor path.
+        cursor_path: String,
+        /// `initial_value` as JSON.
+        initial: String,
+        /// `end_value` as JSON.
+        end: String,
+        /// Which values are newer.
+        func: LastValueFunc,
+    },
+    /// A negative or non-finite lag.
+    #[error("incremental on `{cursor_path}`: `lag` must be a finite number of at least 0, not {lag}")]
+    BadLag {
+        /// The cursor path.
+        cursor_path: String,
+        /// The lag.
+        lag: f64,
+    },
+    /// A lag on a cursor that is neither a number nor a date or timestamp.
+    #[error("incremental on `{cursor_path}`: `lag` works on numbers, ISO dates and ISO timestamps, not on {value}")]
+    LagUnsupported {
+        /// The cursor path.
+        cursor_path: String,
+        /// The value, as JSON.
+        value: String,
+    },
+}
+
 /// A row the filter cannot judge.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("row has no value at cursor path `{cursor_path}`; set `on_cursor_value_missing` to include or exclude such rows")]
@@ -238,14 +315,25 @@ pub struct IncrementalFilter {
 
 impl IncrementalFilter {
     /// Starts a run from the stored state (or none on the first run).
+    ///
+    /// As dlt: a bounded window (`end_value` set) ignores the stored state and starts at
+    /// `initial_value`, with no lag and no boundary hashes; otherwise the window starts at the
+    /// stored `last_value` (or `initial_value`), moved back by `lag` but never past
+    /// `initial_value`. Boundary rows are de-duplicated only against the last run's own boundary,
+    /// and only without a lag (a lag re-loads rows on purpose).
     pub fn new(cfg: Incremental, prior: Option<CursorState>) -> Self {
-        let prior = prior.unwrap_or_else(|| CursorState { initial_value: cfg.initial_value.clone(), ..Default::default() });
+        let fresh = || CursorState {
+            initial_value: cfg.initial_value.clone(),
+            last_value: cfg.initial_value.clone(),
+            unique_hashes: Vec::new(),
+            start_value: cfg.initial_value.clone(),
+        };
+        let prior = if cfg.is_bounded() { fresh() } else { prior.unwrap_or_else(|| CursorState { initial_value: cfg.initial_value.clone(), ..Default::default() }) };
         let base = prior.last_value.clone().or_else(|| cfg.initial_value.clone());
         let start_value = match (&base, cfg.lag) {
-            (Some(v), Some(lag)) => Some(apply_lag(v, lag, cfg.last_value_func)),
+            (Some(v), Some(lag)) if !cfg.is_bounded() => Some(apply_lag(v, lag, cfg.last_value_func, cfg.initial_value.as_ref())),
             (v, _) => v.clone(),
         };
-        // Boundary dedup only applies to the last run's own boundary, without lag.
         let start_hashes = if cfg.lag.is_none() && prior.last_value.is_some() { prior.unique_hashes.iter().cloned().collect() } else { BTreeSet::new() };
         IncrementalFilter { last_value: prior.last_value.clone(), prior, start_value, start_hashes, last_hashes: BTreeSet::new(), kept: 0, cfg }
     }
@@ -336,11 +424,16 @@ impl IncrementalFilter {
         digest128(&crate::value::sorted_json(&key).to_string(), 9)
     }
 
-    /// The state to store after the run. Unchanged when no row passed (so an empty run writes no
-    /// new state), and when an end value is set (a bounded backfill does not move the cursor).
-    pub fn finish(self) -> CursorState {
-        if self.kept == 0 || self.cfg.end_value.is_some() {
-            return self.prior;
+    /// The state to store after the run: `None` for a bounded window (`end_value` set), which
+    /// neither reads nor writes the pipeline state; the stored state unchanged when no row
+    /// passed. Only the hashes of rows at the new last value are kept (dlt's rule), so the state
+    /// does not grow with the rows loaded.
+    pub fn finish(self) -> Option<CursorState> {
+        if self.cfg.is_bounded() {
+            return None;
+        }
+        if self.kept == 0 {
+            return Some(self.prior);
         }
         let mut hashes: Vec<String> = if self.last_value == self.prior.last_value {
             // The boundary did not move: keep the earlier boundary rows too.
@@ -357,12 +450,12 @@ impl IncrementalFilter {
                  consider a more selective cursor or a primary_key"
             );
         }
-        CursorState {
+        Some(CursorState {
             initial_value: self.prior.initial_value.or(self.cfg.initial_value),
             last_value: self.last_value,
             unique_hashes: hashes,
             start_value: self.prior.last_value.or(self.start_value),
-        }
+        })
     }
 }
 
@@ -375,16 +468,36 @@ pub fn lookup<'a>(row: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-fn apply_lag(v: &Json, lag: f64, func: LastValueFunc) -> Json {
+/// The window's start for a lag (dlt's `apply_lag`): `v` moved back by `lag` (seconds for
+/// timestamps, days for dates, the number itself for numbers; integers stay integers), never
+/// past `initial_value`.
+fn apply_lag(v: &Json, lag: f64, func: LastValueFunc, initial: Option<&Json>) -> Json {
     let sign = if func == LastValueFunc::Max { -1.0 } else { 1.0 };
+    let Some(lagged) = shift(v, sign * lag) else { return v.clone() };
+    match initial {
+        // Do not cross the initial value.
+        Some(init) if matches!((func, compare(&lagged, init)), (LastValueFunc::Max, Ordering::Less) | (LastValueFunc::Min, Ordering::Greater)) => init.clone(),
+        _ => lagged,
+    }
+}
+
+/// `v` moved by `by` (seconds for timestamps, days for `YYYY-MM-DD` dates); `None` for values
+/// that cannot move.
+fn shift(v: &Json, by: f64) -> Option<Json> {
+    if let Some(n) = v.as_i64() {
+        return Some(json!((n as f64 + by) as i64));
+    }
     if let Some(n) = v.as_f64() {
-        return json!(n + sign * lag);
+        return Some(json!(n + by));
     }
-    if let Some(t) = v.as_str().and_then(parse_iso_timestamp) {
-        let shifted = t + chrono::Duration::microseconds((sign * lag * 1e6) as i64);
-        return json!(shifted.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    let s = v.as_str()?;
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let days = chrono::Duration::microseconds((by * 86_400e6) as i64);
+        return Some(json!((d + days).format("%Y-%m-%d").to_string()));
     }
-    v.clone()
+    let t = parse_iso_timestamp(s)?;
+    let shifted = t + chrono::Duration::microseconds((by * 1e6) as i64);
+    Some(json!(shifted.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
 }
 
 /// Orders cursor values: numbers numerically, ISO timestamps as instants, other text as text.
@@ -429,7 +542,7 @@ mod tests {
         let run1 = [row(0, "2023-12-31T00:00:00Z"), row(1, "2024-01-01T00:00:00Z"), row(2, "2024-01-02T00:00:00Z"), row(3, "2024-01-03T00:00:00Z")];
         let kept: Vec<bool> = run1.iter().map(|r| f.check(r).unwrap() == Decision::Keep).collect();
         assert_eq!(kept, [false, true, true, true]);
-        let s1 = f.finish();
+        let s1 = f.finish().unwrap();
         assert_eq!(s1.last_value, Some(json!("2024-01-03T00:00:00Z")));
         assert_eq!(s1.unique_hashes.len(), 1);
         assert_eq!(s1.unique_hashes[0].len(), 12);
@@ -439,14 +552,14 @@ mod tests {
         let run2 = [row(2, "2024-01-02T00:00:00Z"), row(3, "2024-01-03T00:00:00Z"), row(5, "2024-01-03T00:00:00Z"), row(6, "2024-01-04T00:00:00Z")];
         let kept: Vec<bool> = run2.iter().map(|r| f.check(r).unwrap() == Decision::Keep).collect();
         assert_eq!(kept, [false, false, true, true]);
-        let s2 = f.finish();
+        let s2 = f.finish().unwrap();
         assert_eq!(s2.start_value, Some(json!("2024-01-03T00:00:00Z")));
         assert_eq!(s2.last_value, Some(json!("2024-01-04T00:00:00Z")));
 
         // Nothing new: the state does not change.
         let mut f = IncrementalFilter::new(cfg, Some(s2.clone()));
         assert_eq!(f.check(&row(6, "2024-01-04T00:00:00Z")).unwrap(), Decision::Skip);
-        assert_eq!(f.finish(), s2);
+        assert_eq!(f.finish(), Some(s2));
     }
 
     #[test]
@@ -461,7 +574,7 @@ mod tests {
         let cfg = Incremental::new("n").primary_key(Vec::<String>::new());
         let mut f = IncrementalFilter::new(cfg.clone(), None);
         f.check(&Value::from(json!({"n": 1, "v": "a"}))).unwrap();
-        let s = f.finish();
+        let s = f.finish().unwrap();
         let mut f = IncrementalFilter::new(cfg, Some(s));
         assert_eq!(f.check(&Value::from(json!({"n": 1, "v": "b"}))).unwrap(), Decision::Keep);
     }
@@ -479,5 +592,78 @@ mod tests {
         let mut f = IncrementalFilter::new(Incremental::new("a.b").last_value_func(LastValueFunc::Min).initial_value(10), None);
         assert_eq!(f.check(&Value::from(json!({"a": {"b": 3}}))).unwrap(), Decision::Keep);
         assert_eq!(f.check(&Value::from(json!({"a": {"b": 11}}))).unwrap(), Decision::Skip);
+    }
+    #[test]
+    fn a_bounded_window_ignores_and_keeps_the_stored_state() {
+        // Forward runs moved the cursor to 100.
+        let stored = CursorState { initial_value: Some(json!(0)), last_value: Some(json!(100)), unique_hashes: vec!["h".into()], start_value: Some(json!(50)) };
+        let cfg = Incremental::new("n").initial_value(10).end_value(20);
+        let mut f = IncrementalFilter::new(cfg, Some(stored));
+        assert_eq!(f.start_value(), Some(&json!(10)));
+        assert_eq!(f.last_value(), Some(&json!(10)));
+        let kept: Vec<i64> = (0..30).filter(|n| f.check(&Value::from(json!({"n": n}))).unwrap() == Decision::Keep).collect();
+        // [initial_value, end_value): closed start, open end.
+        assert_eq!(kept, (10..20).collect::<Vec<_>>());
+        assert_eq!(f.finish(), None, "a bounded window writes no state");
+    }
+
+    #[test]
+    fn bounded_windows_are_validated_as_dlt_does() {
+        let err = Incremental::new("n").end_value(5).validate().unwrap_err();
+        assert!(err.to_string().contains("`end_value` is set without `initial_value`"), "{err}");
+        let err = Incremental::new("n").initial_value(5).end_value(5).validate().unwrap_err();
+        assert!(err.to_string().contains("must be greater than `initial_value` 5"), "{err}");
+        assert!(Incremental::new("n").initial_value(9).end_value(5).last_value_func(LastValueFunc::Min).validate().is_ok());
+        assert!(Incremental::new("n").initial_value("x").lag(1.0).validate().unwrap_err().to_string().contains("lag"));
+        assert!(Incremental::new("n").initial_value(1).lag(-1.0).validate().is_err());
+    }
+
+    #[test]
+    fn lag_moves_the_start_back_but_not_past_the_initial_value() {
+        let stored = |last: Json| Some(CursorState { initial_value: Some(json!(0)), last_value: Some(last), ..Default::default() });
+        // Integers stay integers.
+        let f = IncrementalFilter::new(Incremental::new("n").initial_value(0).lag(3.0), stored(json!(10)));
+        assert_eq!(f.start_value(), Some(&json!(7)));
+        // Never past the initial value (the first run starts exactly there).
+        let f = IncrementalFilter::new(Incremental::new("n").initial_value(0).lag(3.0), stored(json!(1)));
+        assert_eq!(f.start_value(), Some(&json!(0)));
+        let f = IncrementalFilter::new(Incremental::new("n").initial_value(0).lag(3.0), None);
+        assert_eq!(f.start_value(), Some(&json!(0)));
+        // Seconds for timestamps, days for dates; min moves forward.
+        let ts = Incremental::new("t").initial_value("2024-01-01T00:00:00Z").lag(3600.0);
+        let f = IncrementalFilter::new(ts, Some(CursorState { last_value: Some(json!("2024-01-02T00:00:00Z")), ..Default::default() }));
+        assert_eq!(f.start_value(), Some(&json!("2024-01-01T23:00:00Z")));
+        let d = Incremental::new("d").initial_value("2024-01-01").lag(2.0);
+        let f = IncrementalFilter::new(d, Some(CursorState { last_value: Some(json!("2024-01-10")), ..Default::default() }));
+        assert_eq!(f.start_value(), Some(&json!("2024-01-08")));
+        let m = Incremental::new("n").initial_value(100).lag(5.0).last_value_func(LastValueFunc::Min);
+        let f = IncrementalFilter::new(m, stored(json!(50)));
+        assert_eq!(f.start_value(), Some(&json!(55)));
+        // The lagged rows load again; the stored last value only moves forward.
+        let mut f = IncrementalFilter::new(Incremental::new("n").initial_value(0).lag(3.0), stored(json!(10)));
+        assert_eq!(f.check(&Value::from(json!({"n": 8}))).unwrap(), Decision::Keep);
+        assert_eq!(f.check(&Value::from(json!({"n": 6}))).unwrap(), Decision::Skip);
+        assert_eq!(f.finish().unwrap().last_value, Some(json!(10)));
+        // A bounded window has no lag.
+        let f = IncrementalFilter::new(Incremental::new("n").initial_value(0).end_value(5).lag(3.0), stored(json!(10)));
+        assert_eq!(f.start_value(), Some(&json!(0)));
+    }
+
+    #[test]
+    fn boundary_hashes_are_only_those_of_the_last_value() {
+        let cfg = Incremental::new("n");
+        let mut f = IncrementalFilter::new(cfg.clone(), None);
+        for n in 0..200_000 {
+            assert_eq!(f.check(&Value::from(json!({"n": n, "v": "x"}))).unwrap(), Decision::Keep);
+        }
+        f.check(&Value::from(json!({"n": 199_999, "v": "y"}))).unwrap();
+        let s = f.finish().unwrap();
+        assert_eq!(s.unique_hashes.len(), 2, "the two rows at the last value only");
+        // Rows out of order: still only the last value's rows.
+        let mut f = IncrementalFilter::new(cfg, Some(s));
+        for n in (200_000..300_000).rev() {
+            f.check(&Value::from(json!({"n": n}))).unwrap();
+        }
+        assert_eq!(f.finish().unwrap().unique_hashes.len(), 1);
     }
 }

@@ -56,10 +56,15 @@ type ProduceItems = Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> 
 type ProduceTyped = Box<dyn FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send>;
 type OpenJsonLines = Box<dyn FnOnce() -> Result<JsonLines, BoxError> + Send>;
 
+/// A transformer's function: the items it makes of one item of its parent.
+pub type Transform = Box<dyn FnMut(Value, &ResourceContext) -> Result<Items, BoxError> + Send>;
+
 enum Producer {
     Items(ProduceItems),
     Typed(ProduceTyped),
     JsonLines(OpenJsonLines),
+    /// A transformer: its parent (until a source takes it, see [`Source::add`]) and its function.
+    Transform { parent: Option<Box<Resource>>, parent_name: String, transform: Transform },
 }
 
 impl Producer {
@@ -69,8 +74,36 @@ impl Producer {
             Producer::Items(produce) => produce(context),
             Producer::Typed(produce) => Ok(Box::new(typed_values(produce(context)?))),
             Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
+            Producer::Transform { parent: Some(mut parent), parent_name, transform } => {
+                // Outside a source (a transformer run on its own, e.g. in a unit test): the parent
+                // runs inside it, with the same context.
+                let items = parent.take_items_with(context).map_err(|e| parent_failed(&parent_name, e))?;
+                Ok(Box::new(transform_items(items, transform, context.clone(), parent_name)))
+            }
+            Producer::Transform { parent: None, parent_name, .. } => Err(format!(
+                "a transformer's parent `{parent_name}` belongs to its source: the pipeline feeds the transformer from it"
+            )
+            .into()),
         }
     }
+}
+
+fn parent_failed(parent: &str, e: BoxError) -> BoxError {
+    format!("its parent `{parent}` failed: {e}").into()
+}
+
+/// The items a transformer makes of its parent's items, in order.
+fn transform_items(items: Items, mut transform: Transform, cx: ResourceContext, parent: String) -> impl Iterator<Item = Result<Value, BoxError>> + Send {
+    items.flat_map(move |item| -> Items {
+        let result = match item {
+            Ok(value) => transform(value, &cx),
+            Err(e) => Err(parent_failed(&parent, e)),
+        };
+        match result {
+            Ok(items) => items,
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
+    })
 }
 
 /// Typed items as values.
@@ -359,38 +392,59 @@ impl Resource {
     }
 
     /// A transformer (dlt's `@dlt.transformer`): every item `parent` yields is handed to `f`,
-    /// whose items are this resource's. The parent runs inside this resource (with no
-    /// incremental window of its own) and is not loaded by it.
+    /// whose items are this resource's. In a source, the parent belongs to the source (see
+    /// [`Source::add`]) and the pipeline extracts it once per run, feeding its own table (if
+    /// selected) and every selected transformer in the same pass, under the parent's own
+    /// incremental window and state. On its own (`take_items`), the transformer runs its parent
+    /// inside itself.
     pub fn transformer(
         mut hints: ResourceHints,
-        mut parent: Resource,
-        mut f: impl FnMut(Value, &ResourceContext) -> Result<Items, BoxError> + Send + 'static,
+        parent: Resource,
+        f: impl FnMut(Value, &ResourceContext) -> Result<Items, BoxError> + Send + 'static,
     ) -> Resource {
         hints.data_from = Some(parent.hints.data_from.clone().unwrap_or_else(|| parent.name().to_owned()));
-        let (name, parent_name) = (hints.name.clone(), parent.name().to_owned());
-        Resource::with_context(hints, move |cx| {
-            let cx = cx.clone();
-            let items = parent
-                .take_items_with(&ResourceContext { state: ResourceState::default(), ..ResourceContext::default() })
-                .map_err(|e| -> BoxError { format!("transformer `{name}`: its parent `{parent_name}` failed: {e}").into() })?;
-            let out = items.flat_map(move |item| -> Items {
-                let result = match item {
-                    Ok(value) => f(value, &cx),
-                    Err(e) => Err(format!("transformer `{name}`: its parent `{parent_name}` failed: {e}").into()),
-                };
-                match result {
-                    Ok(items) => items,
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                }
-            });
-            Ok(Box::new(out) as Items)
-        })
+        let parent_name = parent.name().to_owned();
+        let producer = Producer::Transform { parent: Some(Box::new(parent)), parent_name, transform: Box::new(f) };
+        Resource { hints, producer: Some(producer), json_lines_file: None }
+    }
+
+    /// For a transformer, the name of the resource whose items it receives.
+    pub fn parent_name(&self) -> Option<&str> {
+        match &self.producer {
+            Some(Producer::Transform { parent_name, .. }) => Some(parent_name),
+            _ => None,
+        }
+    }
+
+    /// Takes a transformer's parent out (a source keeps it; see [`Source::add`]).
+    fn take_parent(&mut self) -> Option<Resource> {
+        match &mut self.producer {
+            Some(Producer::Transform { parent, .. }) => parent.take().map(|p| *p),
+            _ => None,
+        }
+    }
+
+    /// Takes a transformer's function, for the pipeline to feed it its parent's items (`None`
+    /// for other resources, which are left as they are).
+    pub fn take_transform(&mut self) -> Option<Transform> {
+        match self.producer.take() {
+            Some(Producer::Transform { transform, .. }) => Some(transform),
+            other => {
+                self.producer = other;
+                None
+            }
+        }
     }
 
     /// Runs the producer on a thread of its own, handing items over through a channel of
     /// `capacity` items (dlt's `parallelized=True`): the resource's IO overlaps normalization,
     /// and a full channel stops the producer (backpressure).
     pub fn parallelized(mut self, capacity: usize) -> Resource {
+        if matches!(self.producer, Some(Producer::Transform { .. })) {
+            // A transformer is fed item by item by its parent's run: it has no producer of its own
+            // to move to a thread.
+            return self;
+        }
         let Some(producer) = self.producer.take() else { return self };
         let name = self.hints.name.clone();
         // JSON lines and typed items become values here (the pipeline's streaming parse needs
@@ -456,6 +510,9 @@ pub struct Source {
     schema_contract: Option<crate::hints::SchemaContract>,
     root_key: bool,
     resources: Vec<Resource>,
+    /// Parents of transformers that are not resources of the source themselves: extracted to
+    /// feed their transformers, never loaded.
+    parents: Vec<Resource>,
     /// Why the source could not be built ([`Source::failed`]).
     error: Option<BoxError>,
 }
@@ -463,7 +520,15 @@ pub struct Source {
 impl Source {
     /// A source with no resources.
     pub fn new(name: impl Into<String>) -> Self {
-        Source { name: name.into(), max_table_nesting: None, schema_contract: None, root_key: false, resources: Vec::new(), error: None }
+        Source {
+            name: name.into(),
+            max_table_nesting: None,
+            schema_contract: None,
+            root_key: false,
+            resources: Vec::new(),
+            parents: Vec::new(),
+            error: None,
+        }
     }
 
     /// A source that could not be built (e.g. its `#[config]` values are missing): it has no
@@ -491,13 +556,43 @@ impl Source {
         Ok(source)
     }
 
-    /// Adds a resource.
-    pub fn add(&mut self, resource: Resource) -> Result<(), SourceError> {
+    /// Adds a resource. A transformer's parent goes to the source too, as dlt's pipe graph
+    /// has it: one parent of a name per source, extracted once per run for all its
+    /// transformers. A parent that is also a resource of the source is that resource (loaded if
+    /// selected); one that is not is extracted only to feed its transformers.
+    pub fn add(&mut self, mut resource: Resource) -> Result<(), SourceError> {
         if self.resources.iter().any(|r| r.name() == resource.name()) {
             return Err(SourceError::DuplicateResource { source_name: self.name.clone(), name: resource.name().to_owned() });
         }
+        if let Some(parent) = resource.take_parent() {
+            self.add_parent(parent);
+        }
+        // A resource of the source that was, until now, only some transformer's parent.
+        self.parents.retain(|p| p.name() != resource.name());
         self.resources.push(resource);
         Ok(())
+    }
+
+    fn add_parent(&mut self, mut parent: Resource) {
+        let name = parent.name();
+        if self.resources.iter().chain(&self.parents).any(|r| r.name() == name) {
+            // The source has it already (the same resource, built once more by `data_from`).
+            return;
+        }
+        if let Some(grandparent) = parent.take_parent() {
+            self.add_parent(grandparent);
+        }
+        self.parents.push(parent);
+    }
+
+    /// Parents of transformers that are not resources of the source (extracted, never loaded).
+    pub fn transformer_parents(&self) -> &[Resource] {
+        &self.parents
+    }
+
+    /// Takes the resources and the transformers' parents out (the pipeline runs them).
+    pub fn into_pipes(self) -> (Vec<Resource>, Vec<Resource>) {
+        (self.resources, self.parents)
     }
 
     /// Source name.
@@ -575,9 +670,9 @@ impl Source {
         Ok(self)
     }
 
-    /// Takes the resources out (the pipeline runs them).
+    /// Takes the resources out; a transformer gets back the parent the source kept for it.
     pub fn into_resources(self) -> Vec<Resource> {
-        self.resources
+        IntoResources::into_resources(self)
     }
 }
 
@@ -797,8 +892,18 @@ mod tests {
 }
 
 impl IntoResources for Source {
+    /// The resources, each transformer with its parent again (so that a source made of them
+    /// extracts each parent once, as this one does).
     fn into_resources(self) -> Vec<Resource> {
-        self.resources
+        let Source { mut resources, parents, .. } = self;
+        for p in parents {
+            if let Some(t) = resources.iter_mut().find(|r| matches!(&r.producer, Some(Producer::Transform { parent: None, parent_name, .. }) if *parent_name == p.name())) {
+                if let Some(Producer::Transform { parent, .. }) = &mut t.producer {
+                    *parent = Some(Box::new(p));
+                }
+            }
+        }
+        resources
     }
 }
 

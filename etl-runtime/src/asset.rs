@@ -72,6 +72,8 @@ pub struct AssetSpec {
     pub description: Option<String>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+    /// Owners (Dagster's `owners`: people or teams, e.g. `alice@example.com`, `team:data`).
+    pub owners: Vec<String>,
     /// Name of the op (the decorated function) that materializes it.
     pub op: String,
     /// For dlt assets: the resource it stands for.

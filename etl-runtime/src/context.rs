@@ -291,13 +291,21 @@ pub fn plain_asset_output(context: &AssetExecutionContext, output: impl IntoAsse
 /// pipeline, loading only the selected resources, and reports one materialization per asset.
 #[derive(Debug, Clone, Default)]
 pub struct DltResource {
-    _private: (),
+    fetch_row_count: bool,
 }
 
 impl DltResource {
     /// The loader.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same loader, adding dagster-dlt's `dagster/row_count` to each materialization: the
+    /// rows in the asset's table after the load (a `count(*)`; a table the run did not create
+    /// counts 0). dagster-dlt's `dlt.run(context).fetch_row_count()`:
+    /// `dlt.fetch_row_count().run(context)`.
+    pub fn fetch_row_count(&self) -> DltResource {
+        DltResource { fetch_row_count: true }
     }
 
     /// Runs the pipeline for the context's selected assets.
@@ -313,16 +321,39 @@ impl DltResource {
         let pipeline = (def.pipeline)().working_dir(context.working_dir());
         context.log(&format!("running pipeline `{}` for resources {:?} of source `{source_name}`", pipeline.name(), wanted));
         let info = pipeline.run(source)?;
+        let counts = if self.fetch_row_count {
+            let wanted_tables = wanted.iter().filter_map(|r| tables.get(r).cloned()).collect();
+            row_counts(&pipeline, context, wanted_tables)
+        } else {
+            HashMap::new()
+        };
         Ok(context
             .selected
             .iter()
             .filter_map(|spec| {
                 let resource = spec.dlt_resource.as_ref()?;
                 let table = tables.get(resource)?;
-                Some(materialization_for(spec.key.clone(), table, &info))
+                let m = materialization_for(spec.key.clone(), table, &info);
+                Some(match counts.get(table) {
+                    Some(n) => m.with("dagster/row_count", MetadataValue::Int(i64::try_from(*n).unwrap_or(i64::MAX))),
+                    None => m,
+                })
             })
             .collect())
     }
+}
+
+/// Rows per table after a load; a failed count is logged and leaves the key out (it never fails
+/// the materialization, whose load committed).
+fn row_counts(pipeline: &crate::pipeline::Pipeline, context: &AssetExecutionContext, tables: Vec<String>) -> HashMap<String, u64> {
+    #[cfg(feature = "duckdb")]
+    match pipeline.row_counts(&tables) {
+        Ok(counts) => return counts.into_iter().collect(),
+        Err(e) => context.log(&format!("dagster/row_count left out: cannot count rows of {tables:?}: {e}")),
+    }
+    #[cfg(not(feature = "duckdb"))]
+    let _ = (pipeline, context, tables);
+    HashMap::new()
 }
 
 /// dagster-dlt's metadata for one resource's table.
@@ -332,21 +363,13 @@ pub fn materialization_for(key: AssetKey, table: &str, info: &LoadInfo) -> Mater
         m = m.with(child.name.clone(), MetadataValue::TableSchema(table_columns(&info.schema, &child.name)));
     }
     let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+    // The real load jobs of the resource's tables (root and nested), as the loader recorded them.
+    let own: Vec<String> = std::iter::once(table.to_owned()).chain(info.schema.descendants(table).into_iter().map(|t| t.name.clone())).collect();
     let jobs: Vec<serde_json::Value> = info
         .tables
         .iter()
-        .filter(|t| t.table == table)
-        .map(|t| {
-            serde_json::json!({
-                "state": "completed_jobs",
-                "table_name": t.table,
-                "file_format": "arrow",
-                "rows": t.rows,
-                "retry_count": 0,
-                "failed_message": null,
-                "load_id": info.load_id,
-            })
-        })
+        .filter(|t| own.contains(&t.table))
+        .filter_map(|t| t.job.as_ref().map(|j| j.to_json(info.load_id.as_deref())))
         .collect();
     m = m
         .with("destination_type", MetadataValue::Text(info.destination_type.clone()))

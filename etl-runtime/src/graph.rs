@@ -9,6 +9,7 @@ use etl_core::naming::normalize_identifier;
 
 use crate::asset::{AssetKey, AssetSpec};
 use crate::registry::{OpRef, Registry};
+use crate::selection::{Selection, SelectionError};
 use crate::translator::{DefaultTranslator, DltResourceInfo, DltTranslator};
 
 /// One asset and the op that materializes it.
@@ -26,6 +27,12 @@ pub struct AssetNode {
 pub struct GraphError {
     /// One line per problem.
     pub problems: Vec<String>,
+}
+
+impl From<SelectionError> for GraphError {
+    fn from(e: SelectionError) -> Self {
+        GraphError::one(e.to_string())
+    }
 }
 
 impl GraphError {
@@ -109,6 +116,7 @@ impl AssetGraph {
                         kinds: translator.kinds(&info),
                         description: translator.description(&info),
                         tags: translator.tags(&info),
+                        owners: translator.owners(&info),
                         op: def.name.to_owned(),
                         dlt_resource: Some(resource.name().to_owned()),
                         location: def.location,
@@ -134,6 +142,7 @@ impl AssetGraph {
                     kinds: def.kinds.iter().map(|k| (*k).to_owned()).collect(),
                     description: def.description.map(str::to_owned),
                     tags,
+                    owners: Vec::new(),
                     op: def.name.to_owned(),
                     dlt_resource: None,
                     location: def.location,
@@ -248,77 +257,17 @@ impl AssetGraph {
         self.nodes.iter().find(|n| &n.spec.key == key)
     }
 
-    /// Resolves a selection to keys, in graph order. The syntax is Dagster's: `*` (all), `key`,
-    /// `+key` (with its upstream), `key+` (with its downstream), `group:<g>`, `kind:<k>`,
-    /// `tag:<k>` or `tag:<k>=<v>`, and comma-separated unions of these. Unknown keys are an
-    /// error that lists the keys that exist.
-    pub fn select(&self, selection: &str) -> Result<Vec<AssetKey>, GraphError> {
-        let mut chosen: BTreeSet<AssetKey> = BTreeSet::new();
-        let mut problems = Vec::new();
-        for raw in selection.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let upstream = raw.starts_with('+');
-            let downstream = raw.ends_with('+') && raw.len() > 1;
-            let term = raw.trim_start_matches('+').trim_end_matches('+');
-            let matched: Vec<AssetKey> = if term == "*" {
-                self.nodes.iter().map(|n| n.spec.key.clone()).collect()
-            } else if let Some(group) = term.strip_prefix("group:") {
-                self.nodes.iter().filter(|n| n.spec.group == group).map(|n| n.spec.key.clone()).collect()
-            } else if let Some(kind) = term.strip_prefix("kind:") {
-                self.nodes.iter().filter(|n| n.spec.kinds.iter().any(|k| k == kind)).map(|n| n.spec.key.clone()).collect()
-            } else if let Some(tag) = term.strip_prefix("tag:") {
-                let (k, v) = match tag.split_once('=') {
-                    Some((k, v)) => (k, Some(v)),
-                    None => (tag, None),
-                };
-                self.nodes
-                    .iter()
-                    .filter(|n| n.spec.tags.get(k).is_some_and(|have| v.is_none_or(|v| have == v)))
-                    .map(|n| n.spec.key.clone())
-                    .collect()
-            } else {
-                let key = AssetKey::from_path(term);
-                if self.node(&key).is_none() {
-                    problems.push(format!(
-                        "no asset `{key}` in this binary; assets: {}",
-                        self.nodes.iter().map(|n| format!("`{}`", n.spec.key)).collect::<Vec<_>>().join(", ")
-                    ));
-                    continue;
-                }
-                vec![key]
-            };
-            for key in matched {
-                chosen.insert(key.clone());
-                if upstream {
-                    self.walk(&key, true, &mut chosen);
-                }
-                if downstream {
-                    self.walk(&key, false, &mut chosen);
-                }
-            }
+    /// Resolves a selection to keys, in graph order, in Dagster's syntax (see
+    /// [`crate::selection`]): `*`, `key:"a/b*"`, `group:`, `kind:`, `tag:k=v`, `owner:`, `and`,
+    /// `or`, `not`, parentheses, `+x`, `2+x`, `x+`, `x+2`, `roots(..)`, `sinks(..)`, and the
+    /// legacy bare keys (`a/b`, `+a`, `a*`) and comma-separated lists. A selection that cannot be
+    /// parsed, a bare key that names no asset, and a selection of nothing are errors.
+    pub fn select(&self, selection: &str) -> Result<Vec<AssetKey>, SelectionError> {
+        let keys = Selection::parse(selection)?.resolve(self)?;
+        if keys.is_empty() {
+            return Err(SelectionError::Empty { selection: selection.to_owned() });
         }
-        if !problems.is_empty() {
-            return Err(GraphError { problems });
-        }
-        if chosen.is_empty() {
-            return Err(GraphError::one(format!("the selection `{selection}` matches no asset")));
-        }
-        Ok(self.nodes.iter().map(|n| n.spec.key.clone()).filter(|k| chosen.contains(k)).collect())
-    }
-
-    fn walk(&self, from: &AssetKey, upstream: bool, out: &mut BTreeSet<AssetKey>) {
-        let mut stack = vec![from.clone()];
-        while let Some(key) = stack.pop() {
-            let next: Vec<AssetKey> = if upstream {
-                self.node(&key).map(|n| n.spec.deps.iter().filter(|d| self.node(d).is_some()).cloned().collect()).unwrap_or_default()
-            } else {
-                self.nodes.iter().filter(|n| n.spec.deps.contains(&key)).map(|n| n.spec.key.clone()).collect()
-            };
-            for k in next {
-                if out.insert(k.clone()) {
-                    stack.push(k);
-                }
-            }
-        }
+        Ok(keys)
     }
 
     /// The steps that materialize `keys`: one per op (a dlt multi-asset runs once for all its
@@ -385,11 +334,25 @@ impl AssetGraph {
 
     /// The lineage as text, Mermaid or DOT.
     pub fn render(&self, format: GraphFormat) -> String {
-        let external = self.external_keys();
+        let all: Vec<AssetKey> = self.nodes.iter().map(|n| n.spec.key.clone()).collect();
+        self.render_keys(format, &all)
+    }
+
+    /// The lineage of some assets (a selection): those assets, each with all its deps in text;
+    /// in pictures the edges between them and from the external keys they depend on.
+    pub fn render_keys(&self, format: GraphFormat, keys: &[AssetKey]) -> String {
+        let chosen: BTreeSet<&AssetKey> = keys.iter().collect();
+        let nodes: Vec<&AssetNode> = self.nodes.iter().filter(|n| chosen.contains(&n.spec.key)).collect();
+        let external: BTreeSet<AssetKey> = self
+            .external_keys()
+            .into_iter()
+            .filter(|k| nodes.iter().any(|n| n.spec.deps.contains(k)))
+            .collect();
+        let drawn = |dep: &AssetKey| chosen.contains(dep) || external.contains(dep);
         let mut out = String::new();
         match format {
             GraphFormat::Text => {
-                for node in &self.nodes {
+                for node in &nodes {
                     let s = &node.spec;
                     let _ = writeln!(out, "{}  [{}] group {} op {}", s.key, s.kinds.join(", "), s.group, s.op);
                     for dep in &s.deps {
@@ -406,11 +369,11 @@ impl AssetGraph {
                 for key in &external {
                     let _ = writeln!(out, "  {}[/\"{key}\"/]", id(key));
                 }
-                for node in &self.nodes {
+                for node in &nodes {
                     let _ = writeln!(out, "  {}[\"{}\"]", id(&node.spec.key), node.spec.key);
                 }
-                for node in &self.nodes {
-                    for dep in &node.spec.deps {
+                for node in &nodes {
+                    for dep in node.spec.deps.iter().filter(|d| drawn(d)) {
                         let _ = writeln!(out, "  {} --> {}", id(dep), id(&node.spec.key));
                     }
                 }
@@ -420,11 +383,11 @@ impl AssetGraph {
                 for key in &external {
                     let _ = writeln!(out, "  \"{key}\" [style=dashed];");
                 }
-                for node in &self.nodes {
+                for node in &nodes {
                     let _ = writeln!(out, "  \"{}\" [tooltip=\"{}\"];", node.spec.key, node.spec.group);
                 }
-                for node in &self.nodes {
-                    for dep in &node.spec.deps {
+                for node in &nodes {
+                    for dep in node.spec.deps.iter().filter(|d| drawn(d)) {
                         let _ = writeln!(out, "  \"{dep}\" -> \"{}\";", node.spec.key);
                     }
                 }
@@ -537,13 +500,16 @@ mod tests {
         assert_eq!(keys("kind:duckdb"), "dlt_shop_users");
         assert_eq!(keys("tag:team=data"), "report,summary");
         assert_eq!(keys("tag:nightly"), "report,summary");
+        assert_eq!(keys("+summary"), "report,summary", "legacy: one level per `+`");
         assert_eq!(keys("+report"), "dlt_shop_users,report");
-        assert_eq!(keys("dlt_shop_users+"), "dlt_shop_users,report,summary");
+        assert_eq!(keys("dlt_shop_users+"), "dlt_shop_users,report");
+        assert_eq!(keys("dlt_shop_users*"), "dlt_shop_users,report,summary");
         assert_eq!(keys("summary, dlt_shop_users"), "dlt_shop_users,summary");
         assert_eq!(keys("+group:reports"), "dlt_shop_users,report,summary");
         assert!(graph.select("kind:snowflake").is_err());
         assert!(graph.select("tag:team=ops").is_err());
         assert!(graph.select("nope").unwrap_err().to_string().contains("assets: `dlt_shop_users`, `report`, `summary`"));
+        assert!(graph.select("group:").unwrap_err().to_string().contains("at column 7: the end of the selection"));
     }
 
     #[test]
@@ -569,5 +535,11 @@ mod tests {
         assert!(mermaid.starts_with("flowchart LR\n") && mermaid.contains("  dlt_shop_users --> report\n"), "{mermaid}");
         let dot = graph.render(GraphFormat::Dot);
         assert!(dot.contains("\"report\" -> \"summary\";") && dot.contains("\"shop_users\" [style=dashed];"), "{dot}");
+        // A selection: its assets, the edges between them and from their external deps.
+        let some = graph.select("group:reports").unwrap();
+        let mermaid = graph.render_keys(GraphFormat::Mermaid, &some);
+        assert_eq!(mermaid, "flowchart LR\n  shop_users[/\"shop_users\"/]\n  report[\"report\"]\n  summary[\"summary\"]\n  report --> summary\n  shop_users --> summary\n");
+        let text = graph.render_keys(GraphFormat::Text, &some);
+        assert!(text.starts_with("report  [sql] group reports op report\n  <- dlt_shop_users\n"), "{text}");
     }
 }

@@ -18,17 +18,23 @@ pub mod error;
 pub mod execute;
 pub mod graph;
 pub mod history;
+pub mod jobs;
 #[cfg(feature = "duckdb")]
 mod loader;
 #[cfg(feature = "duckdb")]
 mod readahead;
 pub mod lock;
 pub mod logging;
+#[cfg(feature = "duckdb")]
+mod pipe;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
+pub mod selection;
+#[cfg(feature = "duckdb")]
+mod sink;
 #[cfg(feature = "duckdb")]
 pub mod spool;
 pub mod state;

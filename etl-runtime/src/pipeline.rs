@@ -14,16 +14,16 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use etl_core::naming::{default_schema_name, normalize_identifier};
-#[cfg(feature = "duckdb")]
-use etl_core::fast::RowWriter;
-use etl_core::normalize::{normalize_item, IdGenerator, RowContext, DEFAULT_MAX_NESTING};
+use etl_core::normalize::{IdGenerator, DEFAULT_MAX_NESTING};
 use etl_core::resource::BoxError;
-use etl_core::{Resource, Schema, SchemaChange, Source, Value, WriteDisposition};
+use etl_core::{Resource, Schema, SchemaChange, Source, WriteDisposition};
 
 use crate::error::PipelineError;
 use crate::progress::{Progress, ProgressSink};
 #[cfg(feature = "duckdb")]
 use crate::destination::duckdb::Target;
+#[cfg(feature = "duckdb")]
+use crate::sink::{next_item, panic_message, read_guarded, NodeCtx, RowSink, Shared};
 
 /// The destination type name dlt reports for DuckDB.
 pub const DUCKDB_DESTINATION_TYPE: &str = "dlt.destinations.duckdb";
@@ -130,6 +130,8 @@ pub struct TableLoad {
     pub resource: String,
     /// Rows written by this load.
     pub rows: u64,
+    /// The load job that wrote them (how and when), as the loader recorded it.
+    pub job: Option<crate::jobs::LoadJob>,
 }
 
 /// What a run did (dlt's `LoadInfo`, with the normalize row counts).
@@ -306,6 +308,25 @@ impl Pipeline {
         info.pending = db.staging_tables();
         info.pending.extend(self.pending_packages().into_iter().map(|p| format!("pending package {}", p.dir.display())));
         Ok(info)
+    }
+
+    /// Rows in each of `tables` of the dataset now (`count(*)`; a table that does not exist has
+    /// 0 rows). For dagster-dlt's opt-in `dagster/row_count`.
+    #[cfg(feature = "duckdb")]
+    pub fn row_counts(&self, tables: &[String]) -> Result<BTreeMap<String, u64>, PipelineError> {
+        use crate::destination::duckdb::DuckDbSession;
+        let db_path = self.database_path();
+        let mut out = BTreeMap::new();
+        if !db_path.exists() {
+            out.extend(tables.iter().map(|t| (t.clone(), 0)));
+            return Ok(out);
+        }
+        let db = DuckDbSession::open(&db_path, &normalize_identifier(&self.dataset())).map_err(PipelineError::load_from)?;
+        for t in tables {
+            let n = db.row_count(t).map_err(PipelineError::load_from)?;
+            out.insert(t.clone(), u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
     }
 
     /// Pending packages: items pulled by failed or killed runs, kept on disk (see README,
@@ -510,57 +531,63 @@ impl Pipeline {
             None => None,
         };
 
+        let jobs = crate::jobs::JobLog::default();
         db.begin().map_err(PipelineError::load_from)?;
         let (mut db, work) = crate::loader::with_loader(db, |loader| -> Result<bool, PipelineError> {
             loader.run(|db| db.ensure_dataset().map_err(PipelineError::load_from))?;
-            let source_nesting = source.max_table_nesting();
+            let (source_nesting, source_contract, source_root_key) = (source.max_table_nesting(), source.schema_contract(), source.root_key());
             let source_name = source.name().to_owned();
-            let source_contract = source.schema_contract();
-            let source_root_key = source.root_key();
+            let run = RunCtx { loader, load_id: &load_id, jobs: jobs.clone(), source_name: &source_name, source_nesting, source_contract, source_root_key };
+            let mut sh = Shared { schema: &mut schema, changes: &mut changes, ids: &mut ids };
             let mut wrote_any = false;
-            let mut resources: Vec<Option<Resource>> = source.into_resources().into_iter().filter(Resource::is_selected).map(Some).collect();
+            let (resources, parents) = source.into_pipes();
+            let mut units: Vec<Option<crate::pipe::Unit>> = crate::pipe::plan(resources, parents)?.into_iter().map(Some).collect();
             // Parallelized resources start ahead of their turn, at most PARALLEL_RESOURCES
             // positions ahead, each behind its bounded channel; they are consumed in order.
-            let mut ahead: Vec<Option<Started>> = (0..resources.len()).map(|_| None).collect();
-            for index in 0..resources.len() {
-                for j in index..(index + PARALLEL_RESOURCES).min(resources.len()) {
-                    if let (None, Some(r)) = (&ahead[j], resources[j].as_mut().filter(|r| r.hints().parallelized)) {
-                        let (filter, context) = resource_window(r.hints(), &source_name, &mut state);
+            let mut ahead: Vec<Option<Started>> = (0..units.len()).map(|_| None).collect();
+            let mut spool_index = 0;
+            for index in 0..units.len() {
+                for j in index..(index + PARALLEL_RESOURCES).min(units.len()) {
+                    let Some(unit) = units[j].as_mut() else { continue };
+                    let loads = unit.root_loads();
+                    let r = unit.root_mut();
+                    if ahead[j].is_none() && r.hints().parallelized {
+                        let (filter, context) = resource_window(r.hints(), &source_name, &mut state, loads)?;
                         let items = catch_unwind(AssertUnwindSafe(|| r.take_items_with(&context))).unwrap_or_else(|p| Err(panic_message(p)));
                         ahead[j] = Some(Started { filter, context, items });
                     }
                 }
-                let mut resource = resources[index].take().expect("each resource is loaded once");
-                let started = Instant::now();
-                if let Some(sp) = spool.as_mut() {
-                    let keep = match resource.json_lines_file() {
-                        Some(path) => crate::spool::Keep::LinesOf(path),
-                        None if resource.is_json_lines() => crate::spool::Keep::Lines,
-                        None => crate::spool::Keep::Values,
-                    };
-                    sp.begin_resource(index, resource.hints(), keep)?;
+                let loaded: Vec<crate::pipe::Loaded> = match units[index].take().expect("each unit is loaded once") {
+                    crate::pipe::Unit::Single(mut resource) => {
+                        let started = Instant::now();
+                        if let Some(sp) = spool.as_mut() {
+                            let keep = match resource.json_lines_file() {
+                                Some(path) => crate::spool::Keep::LinesOf(path),
+                                None if resource.is_json_lines() => crate::spool::Keep::Lines,
+                                None => crate::spool::Keep::Values,
+                            };
+                            sp.begin_resource(spool_index, resource.hints(), keep)?;
+                            spool_index += 1;
+                        }
+                        let written = self.load_resource(&run, &mut sh, (&mut resource, ahead[index].take()), &mut state, &mut progress, spool.as_mut())?;
+                        vec![crate::pipe::Loaded { hints: resource.hints().clone(), written, took: started.elapsed() }]
+                    }
+                    crate::pipe::Unit::Group(node) => {
+                        let mut io = crate::pipe::GroupIo { state: &mut state, progress: &mut progress, spool: spool.as_mut(), spool_index: &mut spool_index };
+                        crate::pipe::load_group(self, &run, &mut sh, node, ahead[index].take(), &mut io)?
+                    }
+                };
+                for crate::pipe::Loaded { hints, written, took } in loaded {
+                    let root = normalize_identifier(hints.table());
+                    for (table, rows) in &written {
+                        *row_counts.entry(table.clone()).or_default() += rows;
+                        let parent = sh.schema.table(table).and_then(|t| t.parent.clone());
+                        tables.push(TableLoad { table: table.clone(), parent, resource: hints.name.clone(), rows: *rows, job: None });
+                    }
+                    let root_rows = written.get(&root).copied().unwrap_or(0);
+                    progress.resource_done(&hints.name, root_rows, written.values().sum(), took);
+                    wrote_any |= !written.is_empty() || hints.write_disposition == WriteDisposition::Replace;
                 }
-                let loaded = self.load_resource(
-                    loader,
-                    &mut schema,
-                    (&mut resource, ahead[index].take()),
-                    (source_nesting, source_contract, source_root_key),
-                    (&source_name, &mut state),
-                    &load_id,
-                    &mut ids,
-                    &mut changes,
-                    &mut progress,
-                    spool.as_mut(),
-                )?;
-                let root = normalize_identifier(resource.hints().table());
-                for (table, rows) in &loaded {
-                    *row_counts.entry(table.clone()).or_default() += rows;
-                    let parent = schema.table(table).and_then(|t| t.parent.clone());
-                    tables.push(TableLoad { table: table.clone(), parent, resource: resource.name().to_owned(), rows: *rows });
-                }
-                let root_rows = loaded.get(&root).copied().unwrap_or(0);
-                progress.resource_done(resource.name(), root_rows, loaded.values().sum(), started.elapsed());
-                wrote_any |= !loaded.is_empty() || resource.hints().write_disposition == WriteDisposition::Replace;
             }
             Ok(wrote_any)
         });
@@ -622,6 +649,9 @@ impl Pipeline {
         if let Some(sp) = spool.take() {
             sp.discard();
         }
+        for t in &mut tables {
+            t.job = jobs.job(&t.table);
+        }
         let finished_at = Utc::now();
         progress.finished(loaded, &row_counts, finished_at - started_at);
         Ok(LoadInfo {
@@ -643,35 +673,21 @@ impl Pipeline {
         })
     }
 
-    /// Extracts, normalizes and loads one resource. Returns rows written per table.
     #[cfg(feature = "duckdb")]
-    #[allow(clippy::too_many_arguments)]
-    fn load_resource(
-        &self,
-        loader: &crate::loader::Loader,
-        schema: &mut Schema,
-        (resource, ahead): (&mut Resource, Option<Started>),
-        (source_nesting, source_contract, source_root_key): (Option<u32>, Option<etl_core::SchemaContract>, bool),
-        (source_name, state): (&str, &mut crate::state::PipelineState),
-        load_id: &str,
-        ids: &mut IdGenerator,
-        changes: &mut Vec<SchemaChange>,
-        progress: &mut ProgressSink,
-        mut spool: Option<&mut crate::spool::Spool>,
-    ) -> Result<BTreeMap<String, u64>, PipelineError> {
-        let name = resource.name().to_owned();
-        let hints = resource.hints().clone();
+    /// Makes the sink of a selected resource: applies its hints to the schema, empties its
+    /// tables for `replace`, and decides where and how its rows go.
+    pub(crate) fn prepare_sink<'a>(&self, run: &RunCtx<'a>, sh: &mut Shared<'_>, hints: &etl_core::ResourceHints) -> Result<Prepared<'a>, PipelineError> {
+        let name = &hints.name;
         let root = normalize_identifier(hints.table());
-        changes.extend(
-            schema.apply_resource_hints(&hints, &root).map_err(|e| PipelineError::normalize(&name, None, e.to_string()))?,
-        );
+        let changes = sh.schema.apply_resource_hints(hints, &root).map_err(|e| PipelineError::normalize(name, None, e.to_string()))?;
+        sh.changes.extend(changes);
         if hints.write_disposition == WriteDisposition::Replace {
             // Replace: the root table and all its nested tables lose their rows, inside the run's
             // transaction, so readers never see them empty.
             let mut doomed = vec![root.clone()];
-            doomed.extend(schema.descendants(&root).into_iter().map(|t| t.name.clone()));
-            let root_def = schema.table(&root).cloned();
-            loader.run(move |db| {
+            doomed.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
+            let root_def = sh.schema.table(&root).cloned();
+            run.loader.run(move |db| {
                 for t in &doomed {
                     db.truncate(t).map_err(PipelineError::load_from)?;
                 }
@@ -686,10 +702,11 @@ impl Pipeline {
         let scd2 = hints.write_disposition == WriteDisposition::Merge && hints.merge_strategy == etl_core::hints::MergeStrategy::Scd2;
         let merging = scd2
             || hints.write_disposition == WriteDisposition::Merge
-                && schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
+                && sh.schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
         let target = if merging { Target::Staging } else { Target::Main };
-        let contract = self.schema_contract.or(hints.schema_contract).or(source_contract).unwrap_or_default();
-        let primary_key: Vec<String> = schema
+        let contract = self.schema_contract.or(hints.schema_contract).or(run.source_contract).unwrap_or_default();
+        let primary_key: Vec<String> = sh
+            .schema
             .table(&root)
             .map(|t| t.columns.iter().filter(|c| c.primary_key).map(|c| c.name.clone()).collect())
             .unwrap_or_default();
@@ -697,52 +714,52 @@ impl Pipeline {
         if upsert && primary_key.is_empty() {
             return Err(PipelineError::config(format!("resource `{name}`: merge strategy `upsert` needs a `primary_key`")));
         }
-        let ctx = RowContext {
-            root_table: &root,
-            load_id,
-            max_nesting: hints.max_table_nesting.or(source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
-            propagate_root_id: merging || source_root_key,
-            key_hash_id: upsert.then_some(primary_key.as_slice()),
-            row_hash_id: scd2,
+        let node = NodeCtx {
+            root,
+            primary_key,
+            max_nesting: hints.max_table_nesting.or(run.source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
+            propagate_root_id: merging || run.source_root_key,
+            upsert,
+            scd2,
         };
+        let sink = RowSink::new(run.loader, run.load_id, node, contract, name, target, run.jobs.clone(), sh.changes.len());
+        Ok(Prepared { sink, hints: hints.clone(), merging, scd2 })
+    }
 
+    #[cfg(feature = "duckdb")]
+    /// Extracts, normalizes and loads one resource that feeds no transformer. Returns rows
+    /// written per table.
+    fn load_resource(
+        &self,
+        run: &RunCtx<'_>,
+        sh: &mut Shared<'_>,
+        (resource, ahead): (&mut Resource, Option<Started>),
+        state: &mut crate::state::PipelineState,
+        progress: &mut ProgressSink,
+        mut spool: Option<&mut crate::spool::Spool>,
+    ) -> Result<BTreeMap<String, u64>, PipelineError> {
+        let name = resource.name().to_owned();
+        let hints = resource.hints().clone();
+        let mut prepared = self.prepare_sink(run, sh, &hints)?;
         let (filter, context, mut started_items) = match ahead {
             Some(Started { filter, context, items }) => (filter, context, Some(items)),
             None => {
-                let (filter, context) = resource_window(&hints, source_name, state);
+                let (filter, context) = resource_window(&hints, run.source_name, state, true)?;
                 (filter, context, None)
             }
         };
-        let mut writer = RowWriter::new(&ctx);
-        // Child ids are hashed on the loader thread, a batch at a time, four at once (AVX2): half
-        // the normalizer's cost for them, and the normalizer is the busier thread.
-        writer.defer_child_ids(true);
-        if filter.is_some() {
+        let sink = &mut prepared.sink;
+        sink.filter = filter;
+        if sink.filter.is_some() {
             // Incremental rows are filtered as values first.
-            writer.disable_fast_path();
+            sink.writer.disable_fast_path();
         }
         // Typed items go through the fast path from their `Serialize` implementation where it
         // applies (a parallelized resource already hands values over).
-        let typed = if writer.fast_path_enabled() && started_items.is_none() {
+        let typed = if sink.writer.fast_path_enabled() && started_items.is_none() {
             catch_unwind(AssertUnwindSafe(|| resource.take_typed_items_with(&context))).unwrap_or_else(|p| Some(Err(panic_message(p))))
         } else {
             None
-        };
-        let mut sink = RowSink {
-            loader,
-            schema,
-            ctx: &ctx,
-            contract,
-            changes,
-            ids,
-            writer,
-            filter,
-            flat: Vec::new(),
-            resource: &name,
-            target,
-            item_no: 0,
-            written: BTreeMap::new(),
-            recycled: std::sync::mpsc::channel(),
         };
         if let Some(reader) = resource.take_json_lines() {
             // JSON lines stream straight into the column buffers; the spool keeps them verbatim.
@@ -780,7 +797,7 @@ impl Pipeline {
                 }
                 let trimmed = text.trim_ascii();
                 let item = !trimmed.is_empty();
-                let stop = item && sink.json_line(trimmed, line_no)?;
+                let stop = item && sink.json_line(sh, trimmed, line_no)?;
                 if whole {
                     reader.consume(consumed);
                 }
@@ -794,7 +811,7 @@ impl Pipeline {
         } else if let Some(taken) = typed {
             let mut items = taken.map_err(|e| PipelineError::extract(&name, None, e))?;
             while let Some(item) = next_item(&mut items).map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))? {
-                let stop = sink.typed_item(item, spool.as_deref_mut())?;
+                let stop = sink.typed_item(sh, item, spool.as_deref_mut())?;
                 progress.extracted(&name, sink.item_no);
                 if stop {
                     break;
@@ -809,8 +826,8 @@ impl Pipeline {
             while let Some(value) = next_item(&mut items).map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))? {
                 let stop = match spool.as_deref_mut() {
                     // Normalized from the spool's batch: the spool thread serializes and frees it.
-                    Some(sp) => sink.item(sp.keep_value(value)?)?,
-                    None => sink.item(&value)?,
+                    Some(sp) => sink.item(sh, sp.keep_value(value)?)?,
+                    None => sink.item(sh, &value)?,
                 };
                 progress.extracted(&name, sink.item_no);
                 if stop {
@@ -821,205 +838,72 @@ impl Pipeline {
         }
         // The items are done (or stopped): what the resource wrote into its state is stored
         // with its rows.
-        state.set_resource_state(source_name, &name, context.state.snapshot());
-        if let (Some(f), Some(inc)) = (sink.filter.take(), hints.incremental.as_ref()) {
-            state.set_cursor(source_name, &name, &inc.cursor_path, &f.finish());
+        state.set_resource_state(run.source_name, &name, context.state.snapshot());
+        if let (Some(f), Some(inc)) = (prepared.sink.filter.take(), hints.incremental.as_ref()) {
+            if let Some(cursor) = f.finish() {
+                state.set_cursor(run.source_name, &name, &inc.cursor_path, &cursor);
+            }
         }
-        sink.flush(true)?;
-        let RowSink { written, schema, .. } = sink;
+        self.finish_sink(run, sh, prepared)
+    }
+
+    #[cfg(feature = "duckdb")]
+    /// Flushes a resource's last rows and merges them from staging. Returns rows written per
+    /// table.
+    pub(crate) fn finish_sink(&self, run: &RunCtx<'_>, sh: &mut Shared<'_>, prepared: Prepared<'_>) -> Result<BTreeMap<String, u64>, PipelineError> {
+        let Prepared { mut sink, hints, merging, scd2 } = prepared;
+        sink.flush(sh, true)?;
+        let root = sink.node.root.clone();
+        let written = std::mem::take(&mut sink.written);
+        if !merging {
+            return Ok(written);
+        }
+        let mut tables = vec![root.clone()];
+        tables.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
+        let jobs = run.jobs.clone();
         if scd2 {
-            schema.set_row_key_unique(&root, false);
+            sh.schema.set_row_key_unique(&root, false);
             let boundary = timestamp_text(Utc::now());
-            let (snapshot, cols, root) = (schema.clone(), hints.scd2_columns.clone(), root.clone());
-            loader.run(move |db| db.with_default_memory(|db| db.merge_scd2(&snapshot, &root, &cols, &boundary)).map_err(PipelineError::load_from))?;
-        } else if merging {
-            let (snapshot, root) = (schema.clone(), root.clone());
-            loader.run(move |db| db.with_default_memory(|db| db.merge_staged(&snapshot, &root)).map_err(PipelineError::load_from))?;
+            let (snapshot, cols) = (sh.schema.clone(), hints.scd2_columns.clone());
+            run.loader.run(move |db| {
+                let (t0, clock) = (Utc::now(), Instant::now());
+                db.with_default_memory(|db| db.merge_scd2(&snapshot, &root, &cols, &boundary)).map_err(PipelineError::load_from)?;
+                jobs.merged(&tables, "scd2", t0, clock.elapsed());
+                Ok(())
+            })?;
+        } else {
+            let strategy = if hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert { "upsert" } else { "delete-insert" };
+            let snapshot = sh.schema.clone();
+            run.loader.run(move |db| {
+                let (t0, clock) = (Utc::now(), Instant::now());
+                db.with_default_memory(|db| db.merge_staged(&snapshot, &root)).map_err(PipelineError::load_from)?;
+                jobs.merged(&tables, strategy, t0, clock.elapsed());
+                Ok(())
+            })?;
         }
         Ok(written)
     }
 }
 
-/// Normalizes the rows of one resource into its tables' column buffers (the fast path where it
-/// applies, the general path otherwise) and hands full buffers to the loader thread.
+/// What the resources of one run share and never change.
 #[cfg(feature = "duckdb")]
-struct RowSink<'a> {
-    loader: &'a crate::loader::Loader,
-    schema: &'a mut Schema,
-    ctx: &'a RowContext<'a>,
-    contract: etl_core::SchemaContract,
-    changes: &'a mut Vec<SchemaChange>,
-    ids: &'a mut IdGenerator,
-    writer: RowWriter,
-    filter: Option<etl_core::incremental::IncrementalFilter>,
-    flat: Vec<etl_core::normalize::FlatRow>,
-    resource: &'a str,
-    target: Target,
-    /// Rows pulled so far.
-    item_no: u64,
-    /// Rows handed to the loader, per table.
-    written: BTreeMap<String, u64>,
-    /// Buffers of loaded batches, coming back from the loader to be reused.
-    recycled: (std::sync::mpsc::Sender<Recycled>, std::sync::mpsc::Receiver<Recycled>),
+pub(crate) struct RunCtx<'a> {
+    pub loader: &'a crate::loader::Loader,
+    pub load_id: &'a str,
+    pub jobs: crate::jobs::JobLog,
+    pub source_name: &'a str,
+    pub source_nesting: Option<u32>,
+    pub source_contract: Option<etl_core::SchemaContract>,
+    pub source_root_key: bool,
 }
 
-/// A loaded batch's buffers, by column index, and their table.
+/// A selected resource's sink and what its end needs.
 #[cfg(feature = "duckdb")]
-type Recycled = (String, Vec<(usize, etl_core::columnar::ColumnBuffer)>);
-
-#[cfg(feature = "duckdb")]
-impl RowSink<'_> {
-    /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
-    /// (ordered rows past the incremental window).
-    fn item(&mut self, value: &Value) -> Result<bool, PipelineError> {
-        let rows = match value {
-            Value::List(rows) => rows.as_slice(),
-            other => std::slice::from_ref(other),
-        };
-        for row in rows {
-            self.item_no += 1;
-            if let Some(f) = self.filter.as_mut() {
-                match f.check(row).map_err(|e| PipelineError::extract(self.resource, Some(self.item_no - 1), Box::new(e)))? {
-                    etl_core::incremental::Decision::Keep => {}
-                    etl_core::incremental::Decision::Skip => continue,
-                    etl_core::incremental::Decision::Stop => return Ok(true),
-                }
-            }
-            if !self.writer.value(self.schema, row, self.ids) {
-                self.general(row.clone())?;
-            }
-        }
-        self.flush(false)?;
-        Ok(false)
-    }
-
-    /// One typed item: through the fast path from its `Serialize` implementation (the spool
-    /// thread makes its value), else as a value, as [`RowSink::item`].
-    fn typed_item(&mut self, item: Box<dyn etl_core::TypedItem>, spool: Option<&mut crate::spool::Spool>) -> Result<bool, PipelineError> {
-        let item_no = self.item_no;
-        let extract_error = |e: BoxError| PipelineError::extract(self.resource, Some(item_no), e);
-        // A panicking `Serialize` implementation is the resource's failure, as in `to_value`.
-        let fast = catch_unwind(AssertUnwindSafe(|| item.write_fast(&mut self.writer, self.schema, self.ids))).map_err(|p| extract_error(panic_message(p)))?;
-        if fast {
-            self.item_no += 1;
-            if let Some(sp) = spool {
-                sp.keep_typed(item)?;
-            }
-            self.flush(false)?;
-            return Ok(false);
-        }
-        let value = catch_unwind(AssertUnwindSafe(|| item.to_value()))
-            .map_err(|p| extract_error(panic_message(p)))?
-            .map_err(|e| extract_error(Box::new(e)))?;
-        drop(item);
-        match spool {
-            Some(sp) => self.item(sp.keep_value(value)?),
-            None => self.item(&value),
-        }
-    }
-
-    /// One line of a JSON-lines resource (`line_no` counts from 1, for errors).
-    fn json_line(&mut self, text: &[u8], line_no: u64) -> Result<bool, PipelineError> {
-        if self.writer.json(self.schema, text, self.ids) {
-            self.item_no += 1;
-            self.flush(false)?;
-            return Ok(false);
-        }
-        let value: Value = serde_json::from_slice(text)
-            .map_err(|e| PipelineError::extract(self.resource, Some(self.item_no), format!("line {line_no}: {e}").into()))?;
-        self.item(&value)
-    }
-
-    /// The general path: normalize into rows, coerce each against the schema (evolving it),
-    /// append to the buffers.
-    fn general(&mut self, row: Value) -> Result<(), PipelineError> {
-        let before = self.changes.len();
-        self.flat.clear();
-        normalize_item(self.schema, self.ctx, row, self.ids, &mut self.flat);
-        let row_no = Some(self.item_no - 1);
-        let result = (|| {
-            for flat in self.flat.drain(..) {
-                let table = flat.table.clone();
-                let coerced = self
-                    .schema
-                    .coerce_row_with(flat, &self.contract, self.changes)
-                    .map_err(|e| PipelineError::normalize(self.resource, row_no, e.to_string()))?;
-                let Some(coerced) = coerced else { continue };
-                self.writer.push_row(self.schema, &table, &coerced).map_err(|e| PipelineError::normalize(self.resource, row_no, e))?;
-            }
-            Ok(())
-        })();
-        if self.changes.len() != before {
-            self.writer.schema_changed();
-        }
-        result
-    }
-
-    /// Hands the buffers that are full (`all`: every non-empty one) to the loader.
-    fn flush(&mut self, all: bool) -> Result<(), PipelineError> {
-        while let Ok((table, buffers)) = self.recycled.1.try_recv() {
-            self.writer.recycle(&table, buffers);
-        }
-        for (table, len, columns) in self.writer.drain(all) {
-            // Parents first: a nested table's rows may arrive before its parent's batch is
-            // flushed, but the parent table must exist for the schema to be consistent in the
-            // destination.
-            let mut chain = vec![self.schema.table(&table).cloned().expect("rows only exist for known tables")];
-            while let Some(parent) = chain.last().and_then(|t| t.parent.clone()) {
-                match self.schema.table(&parent) {
-                    Some(p) => chain.push(p.clone()),
-                    None => break,
-                }
-            }
-            chain.reverse();
-            let (resource, target, back) = (self.resource.to_owned(), self.target, self.recycled.0.clone());
-            // The insert runs on the loader thread, in order with everything else; the bytes of
-            // the batch count against the loader's budget (values and validity, and text).
-            let bytes = columns.iter().flatten().map(|c| c.len() * 9 + c.byte_len()).sum();
-            self.loader.run_sized(bytes, move |db| {
-                for def in &chain {
-                    db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
-                }
-                let t = chain.last().expect("non-empty");
-                let mut columns = columns;
-                if len >= crate::destination::duckdb::SCAN_MIN_ROWS {
-                    match crate::destination::scan::ScanBatch::try_new(len, columns, t) {
-                        Ok(batch) => {
-                            if let Some(done) = db.insert_scan(target, &t.name, batch).map_err(PipelineError::load_from)? {
-                                let _ = back.send((t.name.clone(), done.into_buffers()));
-                            }
-                            return Ok(());
-                        }
-                        // A decimal or 128-bit column: through Arrow.
-                        Err(back) => columns = back,
-                    }
-                }
-                let (columns, batch) = crate::destination::batch::batch_from_columns(len, columns, t)
-                    .map_err(|e| PipelineError::normalize(&resource, None, e))?;
-                db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)
-            })?;
-            *self.written.entry(table).or_default() += len as u64;
-        }
-        Ok(())
-    }
-}
-
-/// The next item of a resource: its error, or its panic, as the resource's error.
-#[cfg(feature = "duckdb")]
-fn next_item<T>(items: &mut (impl Iterator<Item = Result<T, etl_core::BoxError>> + ?Sized)) -> Result<Option<T>, etl_core::BoxError> {
-    match catch_unwind(AssertUnwindSafe(|| items.next())) {
-        Ok(next) => next.transpose(),
-        Err(panic) => Err(panic_message(panic)),
-    }
-}
-
-/// Runs a read of a resource's reader: its error, or its panic, as the resource's error.
-#[cfg(feature = "duckdb")]
-fn read_guarded<T>(read: impl FnOnce() -> std::io::Result<T>) -> Result<T, etl_core::BoxError> {
-    match catch_unwind(AssertUnwindSafe(read)) {
-        Ok(result) => result.map_err(|e| Box::new(e) as etl_core::BoxError),
-        Err(panic) => Err(panic_message(panic)),
-    }
+pub(crate) struct Prepared<'a> {
+    pub sink: RowSink<'a>,
+    hints: etl_core::ResourceHints,
+    merging: bool,
+    scd2: bool,
 }
 
 /// How many resources ahead of the one being loaded a parallelized resource may start: the
@@ -1029,43 +913,45 @@ const PARALLEL_RESOURCES: usize = 4;
 
 /// A parallelized resource started ahead of its turn: its window and its running producer.
 #[cfg(feature = "duckdb")]
-struct Started {
-    filter: Option<etl_core::incremental::IncrementalFilter>,
-    context: etl_core::ResourceContext,
-    items: Result<etl_core::Items, BoxError>,
+pub(crate) struct Started {
+    pub filter: Option<etl_core::incremental::IncrementalFilter>,
+    pub context: etl_core::ResourceContext,
+    pub items: Result<etl_core::Items, BoxError>,
 }
 
-/// A resource's incremental window and context, from the run's state (a `replace` resource
-/// starts from empty state).
+/// A resource's incremental window and context, from the run's state (a selected `replace`
+/// resource starts from empty state). A bounded window (`end_value`) neither reads nor moves the
+/// stored cursor.
 #[cfg(feature = "duckdb")]
-fn resource_window(
+pub(crate) fn resource_window(
     hints: &etl_core::ResourceHints,
     source_name: &str,
     state: &mut crate::state::PipelineState,
-) -> (Option<etl_core::incremental::IncrementalFilter>, etl_core::ResourceContext) {
+    selected: bool,
+) -> Result<(Option<etl_core::incremental::IncrementalFilter>, etl_core::ResourceContext), PipelineError> {
     let name = &hints.name;
-    if hints.write_disposition == WriteDisposition::Replace {
+    if selected && hints.write_disposition == WriteDisposition::Replace {
         state.reset_resource(source_name, name);
     }
-    let filter = hints.incremental.clone().map(|mut inc| {
-        // Boundary rows are identified by the resource's primary key unless the cursor has its own.
-        if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
-            inc.primary_key = Some(hints.primary_key.clone());
+    let filter = match hints.incremental.clone() {
+        Some(mut inc) => {
+            inc.validate().map_err(|e| PipelineError::config(format!("resource `{name}`: {e}")))?;
+            // Boundary rows are identified by the resource's primary key unless the cursor has its own.
+            if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
+                inc.primary_key = Some(hints.primary_key.clone());
+            }
+            let prior = if inc.is_bounded() { None } else { state.cursor(source_name, name, &inc.cursor_path) };
+            Some(etl_core::incremental::IncrementalFilter::new(inc, prior))
         }
-        let prior = state.cursor(source_name, name, &inc.cursor_path);
-        etl_core::incremental::IncrementalFilter::new(inc, prior)
-    });
+        None => None,
+    };
     let context = etl_core::ResourceContext {
         start_value: filter.as_ref().and_then(|f| f.start_value().cloned()),
         last_value: filter.as_ref().and_then(|f| f.last_value().cloned()),
         end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
         state: etl_core::ResourceState::from_map(state.resource_state(source_name, name)),
     };
-    (filter, context)
-}
-
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> BoxError {
-    format!("panicked: {}", crate::error::panic_text(panic.as_ref())).into()
+    Ok((filter, context))
 }
 
 /// A new load id: Unix time in seconds with microseconds, as dlt writes it.

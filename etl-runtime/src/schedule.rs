@@ -255,11 +255,11 @@ pub struct Tick {
     pub schedule: String,
     /// The tick's time.
     pub tick: DateTime<Utc>,
-    /// `started` or `skipped`.
+    /// `started`, `skipped` or `failed`.
     pub status: TickStatus,
     /// The run started.
     pub run_id: Option<String>,
-    /// Why it was skipped.
+    /// Why it was skipped or failed.
     pub reason: Option<String>,
 }
 
@@ -269,15 +269,27 @@ pub struct Tick {
 pub enum TickStatus {
     /// A run was started.
     Started,
-    /// No run was started.
+    /// No run was started: the schedule's previous run is still going.
     Skipped,
+    /// The run could not be started (no thread for it).
+    Failed,
+}
+
+/// What a run thread returns.
+type RunOutcome = Result<RunResult, GraphError>;
+
+/// Starts a run's thread (a seam: tests make it fail).
+type Spawner = fn(std::thread::Builder, Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>>;
+
+fn spawn_thread(builder: std::thread::Builder, run: Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>> {
+    builder.spawn(run)
 }
 
 struct Scheduled {
     schedule: Schedule,
     cron: Cron,
     next: Option<DateTime<Utc>>,
-    running: Option<(String, JoinHandle<Result<RunResult, GraphError>>)>,
+    running: Option<(String, JoinHandle<RunOutcome>)>,
 }
 
 /// Runs schedules.
@@ -286,7 +298,8 @@ pub struct Daemon {
     options: RunOptions,
     clock: Arc<dyn Clock>,
     scheduled: Vec<Scheduled>,
-    finished: Vec<(String, Result<RunResult, GraphError>)>,
+    finished: Vec<(String, RunOutcome)>,
+    spawn: Spawner,
 }
 
 impl Daemon {
@@ -299,7 +312,7 @@ impl Daemon {
         let now = clock.now();
         for s in schedules {
             if let Err(e) = graph.select(&s.selection) {
-                problems.extend(e.problems.into_iter().map(|p| format!("schedule `{}`: {p}", s.name)));
+                problems.push(format!("schedule `{}`: {e}", s.name));
             }
             match &s.cron {
                 Ok(cron) => scheduled.push(Scheduled { schedule: s.clone(), cron: cron.clone(), next: cron.next_after(now), running: None }),
@@ -312,7 +325,7 @@ impl Daemon {
         if !problems.is_empty() {
             return Err(GraphError { problems });
         }
-        Ok(Daemon { registry, options, clock, scheduled, finished: Vec::new() })
+        Ok(Daemon { registry, options, clock, scheduled, finished: Vec::new(), spawn: spawn_thread })
     }
 
     /// The next time a schedule is due.
@@ -349,12 +362,19 @@ impl Daemon {
                 options.run_id = Some(run_id.clone());
                 let (registry, selection) = (self.registry.clone(), s.schedule.selection.clone());
                 tracing::info!(schedule = %s.schedule.name, %run_id, "tick: starting a run");
-                let handle = std::thread::Builder::new()
-                    .name(format!("schedule-{}", s.schedule.name))
-                    .spawn(move || materialize(&registry, &selection, &options))
-                    .expect("spawn a run thread");
-                s.running = Some((run_id.clone(), handle));
-                Tick { schedule: s.schedule.name.clone(), tick: due, status: TickStatus::Started, run_id: Some(run_id), reason: None }
+                // A thread name cannot hold a NUL byte (std panics on one).
+                let builder = std::thread::Builder::new().name(format!("schedule-{}", s.schedule.name.replace('\0', "")));
+                match (self.spawn)(builder, Box::new(move || materialize(&registry, &selection, &options))) {
+                    Ok(handle) => {
+                        s.running = Some((run_id.clone(), handle));
+                        Tick { schedule: s.schedule.name.clone(), tick: due, status: TickStatus::Started, run_id: Some(run_id), reason: None }
+                    }
+                    Err(e) => {
+                        tracing::error!(schedule = %s.schedule.name, "tick failed: cannot start a thread for the run: {e}");
+                        let reason = format!("cannot start a thread for the run: {e}");
+                        Tick { schedule: s.schedule.name.clone(), tick: due, status: TickStatus::Failed, run_id: None, reason: Some(reason) }
+                    }
+                }
             };
             record_tick(&self.options, &tick);
             ticks.push(tick);
@@ -374,13 +394,13 @@ impl Daemon {
     }
 
     /// Waits for the runs in progress and returns every run finished since the last call.
-    pub fn wait(&mut self) -> Vec<(String, Result<RunResult, GraphError>)> {
+    pub fn wait(&mut self) -> Vec<(String, RunOutcome)> {
         self.reap(true);
         std::mem::take(&mut self.finished)
     }
 
     /// Runs until `shutdown` is set: ticks when due, then waits for runs in progress.
-    pub fn run(&mut self, shutdown: &AtomicBool) -> Vec<(String, Result<RunResult, GraphError>)> {
+    pub fn run(&mut self, shutdown: &AtomicBool) -> Vec<(String, RunOutcome)> {
         let mut finished = Vec::new();
         while !shutdown.load(Ordering::SeqCst) {
             self.tick();
@@ -445,6 +465,51 @@ mod tests {
         // Day of month and day of week restricted together: either matches (cron's rule).
         let c = Cron::parse("0 0 1 * sun").unwrap();
         assert_eq!(c.next_after(at("2026-11-24T00:00:00Z")), Some(at("2026-11-29T00:00:00Z")));
+    }
+
+    static ASSET: std::sync::LazyLock<crate::registry::AssetDef> = std::sync::LazyLock::new(|| crate::registry::AssetDef {
+        name: "nightly",
+        key: "nightly",
+        deps: &[],
+        group_name: None,
+        kinds: &[],
+        tags: &[],
+        description: None,
+        pool: None,
+        retry: None,
+        location: crate::asset::Location { module_path: "m", file: "src/m.rs", line: 1, column: 1 },
+        invoke: |_| Ok(Vec::new()),
+        requirements: Vec::new,
+    });
+
+    fn no_thread(_: std::thread::Builder, _: Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>> {
+        Err(std::io::Error::new(std::io::ErrorKind::WouldBlock, "Resource temporarily unavailable"))
+    }
+
+    #[test]
+    fn a_run_thread_that_cannot_start_is_a_failed_tick_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = RunOptions::new(dir.path());
+        options.home = Some(dir.path().join(".etl"));
+        let clock = ManualClock::new(at("2026-11-24T10:00:30Z"));
+        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
+        let schedules = [Schedule::new("every_minute", "* * * * *").select("nightly")];
+        let mut daemon = Daemon::new(registry, options.clone(), &schedules, Arc::new(clock.clone())).unwrap();
+        daemon.spawn = no_thread;
+        clock.advance(ChronoDuration::seconds(30));
+        let acted = daemon.tick();
+        assert_eq!(acted.len(), 1);
+        assert_eq!(acted[0].status, TickStatus::Failed);
+        assert_eq!(acted[0].reason.as_deref(), Some("cannot start a thread for the run: Resource temporarily unavailable"));
+        assert!(!daemon.busy(), "nothing is running");
+        assert_eq!(ticks(&options, "every_minute"), acted, "the failed tick is recorded");
+        // The next tick tries again.
+        daemon.spawn = spawn_thread;
+        clock.advance(ChronoDuration::seconds(60));
+        assert_eq!(daemon.tick()[0].status, TickStatus::Started);
+        let finished = daemon.wait();
+        let result = finished[0].1.as_ref().expect("the run ran");
+        assert_eq!(result.outcomes[0].key().to_string(), "nightly");
     }
 
     #[test]

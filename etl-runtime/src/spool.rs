@@ -102,22 +102,41 @@ pub struct Spool {
     /// Linked files of this run; the last one is the current resource's if `linking`.
     linked: Vec<Linked>,
     linking: bool,
+    /// The resource (spool index) whose values file is the writer's current one.
+    current: Option<usize>,
 }
 
 fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Kept>>) -> Result<(), PipelineError> {
-    let mut current: Option<BufWriter<File>> = None;
+    // A new file closes the others (one resource after the other); a parent and its
+    // transformers write theirs in turns, and a file written again is opened again to append.
+    let mut files: Vec<(PathBuf, Option<BufWriter<File>>)> = Vec::new();
+    let mut current: Option<usize> = None;
     let mut record = Vec::new();
     for msg in rx {
         match msg {
             SpoolMsg::Begin(path) => {
-                if let Some(mut w) = current.take() {
-                    w.flush().map_err(|e| io_err("cannot flush spool", &dir, e))?;
+                let i = match files.iter().position(|(p, _)| *p == path) {
+                    Some(i) => i,
+                    None => {
+                        for (p, w) in &mut files {
+                            if let Some(mut w) = w.take() {
+                                w.flush().map_err(|e| io_err("cannot flush spool", p, e))?;
+                            }
+                        }
+                        let file = File::create(&path).map_err(|e| io_err("cannot create", &path, e))?;
+                        files.push((path, Some(BufWriter::with_capacity(1 << 16, file))));
+                        files.len() - 1
+                    }
+                };
+                if files[i].1.is_none() {
+                    let path = &files[i].0;
+                    let file = fs::OpenOptions::new().append(true).open(path).map_err(|e| io_err("cannot open", path, e))?;
+                    files[i].1 = Some(BufWriter::with_capacity(1 << 16, file));
                 }
-                let file = File::create(&path).map_err(|e| io_err("cannot create", &path, e))?;
-                current = Some(BufWriter::with_capacity(1 << 16, file));
+                current = Some(i);
             }
             SpoolMsg::Values(values) => {
-                let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
+                let w = current.and_then(|i| files[i].1.as_mut()).ok_or_else(|| PipelineError::load("spool items before a resource"))?;
                 for kept in &values {
                     record.clear();
                     match kept {
@@ -132,13 +151,15 @@ fn write_spool(dir: PathBuf, rx: Receiver<SpoolMsg>, back: Sender<Vec<Kept>>) ->
                 let _ = back.send(values);
             }
             SpoolMsg::Raw(bytes) => {
-                let w = current.as_mut().ok_or_else(|| PipelineError::load("spool items before a resource"))?;
+                let w = current.and_then(|i| files[i].1.as_mut()).ok_or_else(|| PipelineError::load("spool items before a resource"))?;
                 w.write_all(&bytes).map_err(|e| io_err("cannot spool into", &dir, e))?;
             }
         }
     }
-    if let Some(mut w) = current {
-        w.flush().map_err(|e| io_err("cannot flush spool", &dir, e))?;
+    for (p, w) in files {
+        if let Some(mut w) = w {
+            w.flush().map_err(|e| io_err("cannot flush spool", &p, e))?;
+        }
     }
     Ok(())
 }
@@ -167,6 +188,7 @@ impl Spool {
             items: 0,
             linked: Vec::new(),
             linking: false,
+            current: None,
         })
     }
 
@@ -228,7 +250,20 @@ impl Spool {
                 return Ok(());
             }
         }
+        self.current = Some(index);
         self.send(SpoolMsg::Begin(base.with_extension(if matches!(keep, Keep::Values) { VALUE_ITEMS } else { RAW_ITEMS })))
+    }
+
+    /// Keeps one item of the resource begun (with [`Keep::Values`]) under `index`: a parent and
+    /// its transformers keep theirs in turns, each in its own file.
+    pub fn keep_value_for(&mut self, index: usize, item: Value) -> Result<(), PipelineError> {
+        if self.current != Some(index) {
+            self.hand_over()?;
+            self.linking = false;
+            self.current = Some(index);
+            self.send(SpoolMsg::Begin(self.dir.join(format!("{index:04}")).with_extension(VALUE_ITEMS)))?;
+        }
+        self.keep_value(item).map(|_| ())
     }
 
     /// Keeps one pulled item; returns it, to be normalized from the spool's batch.

@@ -51,6 +51,11 @@ pub trait DltTranslator: Send + Sync {
         BTreeMap::new()
     }
 
+    /// Owners (people or teams, as in Dagster); default none.
+    fn owners(&self, _info: &DltResourceInfo) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Kinds; default `dlt` and the destination name.
     fn kinds(&self, info: &DltResourceInfo) -> Vec<String> {
         vec!["dlt".into(), info.destination_name.clone()]

@@ -39,7 +39,7 @@ pub use etl_core::{
     incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
     resource::{ResourceContext, ResourceState},
     hints::{ColumnHint, ContractMode, DataType, MergeStrategy, ResourceHints, SchemaContract, WriteDisposition},
-    resource::{BoxError, IntoResources, Resource, Source},
+    resource::{BoxError, IntoResources, Items, Resource, Source},
     schema::Schema,
     value::{to_value, Value},
 };
@@ -51,6 +51,7 @@ pub use etl_runtime::{
     error::{PipelineError, Step},
     execute::{AssetOutcome, RunResult},
     history::{RunStatus, RunStore},
+    jobs::{InsertMethod, LoadJob},
     logging::LogFormat,
     retry::{Backoff, Jitter, RetryPolicy},
     schedule::{Clock, Cron, ManualClock, Schedule, SystemClock},
@@ -74,6 +75,7 @@ pub mod runtime {
     pub use etl_runtime::history::{Event, EventKind, RunRecord};
     pub use etl_runtime::registry::{registered, Registry};
     pub use etl_runtime::schedule::{ticks, Daemon, Tick, TickStatus};
+    pub use etl_runtime::selection::{Selection, SelectionError};
 }
 
 /// A column hint for `columns = [...]`: `etl::column("amount").data_type(etl::DataType::Decimal)`.

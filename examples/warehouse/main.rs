@@ -15,7 +15,12 @@
 //!
 //! The run history lives in `.etl/` of the working directory (or `$ETL_HOME`). Environment:
 //! `WAREHOUSE_FLAKY=<n>` makes `exchange_rates` fail its first `n` attempts (it retries 3
-//! times); `WAREHOUSE_CRON` sets the cron of the `refresh` schedule (default: hourly).
+//! times); `WAREHOUSE_CRON` sets the cron of the `refresh` schedule (default: hourly, on the hour).
+//!
+//! Both schedules write `warehouse.duckdb`. Pools keep the ops of one run from meeting DuckDB's
+//! single-writer lock, but not two runs: a load that finds the file's lock held by another run
+//! fails at once. So the schedules never start together: `refresh` on the hour, `nightly_report`
+//! at 03:30 (a run takes seconds).
 
 use std::path::Path;
 use std::time::Duration;
@@ -179,6 +184,6 @@ fn main() -> std::process::ExitCode {
         etl::Definitions::new()
             .resources(etl::Resources::new().with(etl::DuckDbResource::new(WAREHOUSE)))
             .schedule(etl::Schedule::new("refresh", &cron).select("*"))
-            .schedule(etl::Schedule::new("nightly_report", "0 3 * * *").select("+revenue_report")),
+            .schedule(etl::Schedule::new("nightly_report", "30 3 * * *").select("+revenue_report")),
     )
 }

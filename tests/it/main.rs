@@ -3,6 +3,8 @@
 mod failure;
 mod incremental;
 mod lesson;
+mod metadata;
+mod cli;
 mod conformance;
 mod examples;
 mod nested;
@@ -10,3 +12,4 @@ mod options;
 mod pipeline_api;
 mod resources;
 mod sources;
+mod transformers;

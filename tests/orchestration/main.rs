@@ -420,6 +420,51 @@ fn warehouse_daemon_fires_its_schedule_and_stops_on_sigterm() {
     assert!(runs.iter().all(|r| r.schedule.as_deref() == Some("refresh")));
 }
 
+/// Both schedules of the warehouse write `warehouse.duckdb`; pools serialize the ops of one run
+/// only, and a second run's load fails at once on the file's lock. So no tick may be shared.
+#[test]
+fn warehouse_schedules_never_start_together() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(example_binary("warehouse"))
+        .args(["daemon"])
+        .env_remove("WAREHOUSE_CRON")
+        .env_remove("ETL_HOME")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut crons = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.starts_with("daemon running") {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("schedule ") {
+            crons.push(rest.split('`').nth(1).unwrap().to_owned());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(crons.len(), 2, "{crons:?}");
+    let start: chrono::DateTime<chrono::Utc> = "2026-11-23T00:00:00Z".parse().unwrap();
+    let ticks = |cron: &str| {
+        let cron = etl::Cron::parse(cron).unwrap();
+        let mut out = std::collections::BTreeSet::new();
+        let mut t = start;
+        while let Some(next) = cron.next_after(t).filter(|n| *n < start + chrono::Duration::days(8)) {
+            out.insert(next);
+            t = next;
+        }
+        out
+    };
+    let (a, b) = (ticks(&crons[0]), ticks(&crons[1]));
+    assert!(!a.is_empty() && !b.is_empty());
+    assert!(a.is_disjoint(&b), "`{}` and `{}` start together at {:?}", crons[0], crons[1], a.intersection(&b).next());
+}
+
 #[test]
 fn an_asset_function_can_be_called_directly_in_a_unit_test() {
     let dir = tempfile::tempdir().unwrap();

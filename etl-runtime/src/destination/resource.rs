@@ -10,7 +10,8 @@ use crate::context::{duckdb_pool, AssetExecutionContext, ConfigurableResource};
 /// A DuckDB file for plain assets (Dagster's `DuckDBResource`). A relative path is resolved
 /// against the run's working directory, so `DuckDbResource::pipeline("shop")` is the file the
 /// pipeline `shop` loads into. Every asset that takes it runs in the file's pool, one at a time
-/// with the loads into the same file, so nobody meets DuckDB's writer lock.
+/// with the loads into the same file within a run, so no op of the run meets DuckDB's writer
+/// lock (pools do not span runs; see the README on concurrent runs).
 #[derive(Debug, Clone)]
 pub struct DuckDbResource {
     path: PathBuf,

@@ -17,6 +17,8 @@ use crate::logging::LogFormat;
 use crate::registry::{registered, Registry, EMPTY_REGISTRY_HELP};
 use crate::schedule::{Daemon, Schedule, SystemClock};
 
+mod pipelines;
+
 /// Everything an asset binary is made of besides its link-time definitions: user resources and
 /// schedules (Dagster's `Definitions`).
 #[derive(Debug, Clone, Default)]
@@ -69,17 +71,34 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List assets: key, deps, group, kinds.
-    List,
+    List {
+        /// Only these assets (Dagster's selection syntax, as `materialize --select`).
+        #[arg(long, short)]
+        select: Option<String>,
+        /// Directory whose `.etl/config.toml` and `.etl/secrets.toml` the definitions read;
+        /// default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
     /// Show the lineage: text, or a Mermaid or DOT picture.
     Graph {
         /// `text`, `mermaid` or `dot`.
         #[arg(long, default_value = "text")]
         format: String,
+        /// Only these assets (Dagster's selection syntax, as `materialize --select`).
+        #[arg(long, short)]
+        select: Option<String>,
+        /// Directory whose `.etl/config.toml` and `.etl/secrets.toml` the definitions read;
+        /// default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
     },
     /// Materialize a selection of assets.
     Materialize {
-        /// Dagster's selection syntax: `*` (all), `key`, `+key` (with upstream), `key+` (with
-        /// downstream), `group:<g>`, `kind:<k>`, `tag:<k>[=<v>]`, comma-separated unions.
+        /// Dagster's selection syntax: `*` (all), `key:a/b*` (a wildcard), `group:<g>`,
+        /// `kind:<k>`, `tag:<k>[=<v>]`, `owner:<o>`, `+x` / `2+x` (upstream), `x+` / `x+2`
+        /// (downstream), `and`, `or`, `not`, `( )`, `roots(..)`, `sinks(..)`; legacy bare keys
+        /// (`a/b`, `+a` one level per `+`, `*a` all) and comma-separated unions.
         #[arg(long, short, default_value = "*")]
         select: String,
         /// Re-execute the assets a past run did not materialize (its failed and skipped ones).
@@ -132,22 +151,32 @@ enum Command {
         /// Directory the pipelines run in; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// Only this pipeline (default: every pipeline of the binary).
+        #[arg(long)]
+        pipeline: Option<String>,
     },
-    /// Load the pending packages (items pulled by failed or killed runs) of every pipeline,
-    /// oldest first, each in its own load.
+    /// Load the pending packages (items pulled by failed or killed runs), oldest first, each in
+    /// its own load.
     LoadPending {
         /// Directory the pipelines run in; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// Only this pipeline's packages (default: every pipeline of the binary).
+        #[arg(long)]
+        pipeline: Option<String>,
     },
-    /// Discard the pending packages of every pipeline.
+    /// Discard the pending packages.
     DropPending {
         /// Directory the pipelines run in; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// Only this pipeline's packages (default: every pipeline of the binary).
+        #[arg(long)]
+        pipeline: Option<String>,
     },
     /// Drop the tables (root and nested) and the state of the resources behind assets, so their
-    /// next run starts from scratch.
+    /// next run starts from scratch. Only dlt assets can be dropped: a selection with others is
+    /// refused, naming them.
     Drop {
         /// Asset keys (or a selection) whose resources to drop.
         #[arg(long, short)]
@@ -193,44 +222,10 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
         eprintln!("warning: {EMPTY_REGISTRY_HELP}");
     }
     let mut out = std::io::stdout().lock();
-    let command = cli.command.unwrap_or(Command::List);
-    let graph = || AssetGraph::build(registry);
+    let command = cli.command.unwrap_or(Command::List { select: None, workdir: None });
     match command {
-        Command::List => {
-            let graph = match graph() {
-                Ok(g) => g,
-                Err(e) => return fail(e),
-            };
-            let rows: Vec<[String; 4]> = graph
-                .nodes()
-                .iter()
-                .map(|n| {
-                    [
-                        n.spec.key.to_string(),
-                        n.spec.deps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
-                        n.spec.group.clone(),
-                        n.spec.kinds.join(","),
-                    ]
-                })
-                .collect();
-            table(&mut out, ["KEY", "DEPS", "GROUP", "KINDS"], &rows);
-            ExitCode::SUCCESS
-        }
-        Command::Graph { format } => {
-            let format = match format.as_str() {
-                "text" => GraphFormat::Text,
-                "mermaid" => GraphFormat::Mermaid,
-                "dot" => GraphFormat::Dot,
-                other => return fail(format!("unknown graph format `{other}`; use `text`, `mermaid` or `dot`")),
-            };
-            match graph() {
-                Ok(g) => {
-                    let _ = write!(out, "{}", g.render(format));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(e),
-            }
-        }
+        Command::List { select, workdir } => list(registry, select.as_deref(), &working_dir(workdir), &mut out),
+        Command::Graph { format, select, workdir } => graph(registry, &format, select.as_deref(), &working_dir(workdir), &mut out),
         Command::Materialize { select, from_failure, max_concurrency, workdir } => {
             let mut options = RunOptions::new(working_dir(workdir)).resources(definitions.resources);
             options.max_concurrency = max_concurrency;
@@ -356,10 +351,53 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             let _ = writeln!(out, "daemon stopped after {} run(s), {failed} failed", finished.len());
             ExitCode::SUCCESS
         }
-        Command::Info { workdir } => info(registry, &working_dir(workdir), &mut out),
-        Command::Drop { select, workdir } => drop_assets(registry, &select, &working_dir(workdir), &mut out),
-        Command::LoadPending { workdir } => pending(registry, &working_dir(workdir), true, &mut out),
-        Command::DropPending { workdir } => pending(registry, &working_dir(workdir), false, &mut out),
+        Command::Info { workdir, pipeline } => pipelines::info(registry, &working_dir(workdir), pipeline.as_deref(), &mut out),
+        Command::Drop { select, workdir } => pipelines::drop_assets(registry, &select, &working_dir(workdir), &mut out),
+        Command::LoadPending { workdir, pipeline } => {
+            pipelines::pending(registry, &working_dir(workdir), pipeline.as_deref(), true, &mut out)
+        }
+        Command::DropPending { workdir, pipeline } => {
+            pipelines::pending(registry, &working_dir(workdir), pipeline.as_deref(), false, &mut out)
+        }
+    }
+}
+
+/// `list`: key, deps, group and kinds of the selected assets.
+fn list(registry: &Registry, select: Option<&str>, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+    let (graph, keys) = match selected(registry, select, dir) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let rows: Vec<[String; 4]> = keys
+        .iter()
+        .filter_map(|k| graph.node(k))
+        .map(|n| {
+            [
+                n.spec.key.to_string(),
+                n.spec.deps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                n.spec.group.clone(),
+                n.spec.kinds.join(","),
+            ]
+        })
+        .collect();
+    table(out, ["KEY", "DEPS", "GROUP", "KINDS"], &rows);
+    ExitCode::SUCCESS
+}
+
+/// `graph`: the lineage of the selected assets as text, Mermaid or DOT.
+fn graph(registry: &Registry, format: &str, select: Option<&str>, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
+    let format = match format {
+        "text" => GraphFormat::Text,
+        "mermaid" => GraphFormat::Mermaid,
+        "dot" => GraphFormat::Dot,
+        other => return fail(format!("unknown graph format `{other}`; use `text`, `mermaid` or `dot`")),
+    };
+    match selected(registry, select, dir) {
+        Ok((graph, keys)) => {
+            let _ = write!(out, "{}", graph.render_keys(format, &keys));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -450,155 +488,89 @@ fn schema_changes(before: Option<&[(String, String)]>, after: &[(String, String)
 
 /// Sets `flag` on the first SIGINT or SIGTERM (a second one exits at once).
 fn watch_signals(flag: Arc<AtomicBool>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::SignalKind;
+        watch_signals_on(flag, &[SignalKind::interrupt(), SignalKind::terminate()])
+    }
+    #[cfg(not(unix))]
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+        std::thread::Builder::new().name("signals".into()).spawn(move || {
+            runtime.block_on(async move {
+                for _ in 0..2 {
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        return;
+                    }
+                    on_signal(&flag);
+                }
+            })
+        })?;
+        Ok(())
+    }
+}
+
+/// Installs the handlers of `kinds` now (a failure is an error, not a panic in a thread) and
+/// watches them on a thread of their own.
+#[cfg(unix)]
+fn watch_signals_on(flag: Arc<AtomicBool>, kinds: &[tokio::signal::unix::SignalKind]) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let streams = {
+        let _context = runtime.enter();
+        kinds.iter().map(|k| tokio::signal::unix::signal(*k)).collect::<std::io::Result<Vec<_>>>()?
+    };
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         runtime.block_on(async move {
-            #[cfg(unix)]
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            for _ in 0..2 {
-                #[cfg(unix)]
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                #[cfg(not(unix))]
-                let _ = tokio::signal::ctrl_c().await;
-                if flag.swap(true, Ordering::SeqCst) {
-                    eprintln!("second signal: exiting now");
-                    std::process::exit(130);
-                }
-                eprintln!("shutting down: no new runs; finishing the runs in progress (signal again to exit now)");
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            for mut stream in streams {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while stream.recv().await.is_some() && tx.send(()).is_ok() {}
+                });
             }
-        });
+            for _ in 0..2 {
+                if rx.recv().await.is_none() {
+                    return;
+                }
+                on_signal(&flag);
+            }
+        })
     })?;
     Ok(())
+}
+
+fn on_signal(flag: &AtomicBool) {
+    if flag.swap(true, Ordering::SeqCst) {
+        eprintln!("second signal: exiting now");
+        std::process::exit(130);
+    }
+    eprintln!("shutting down: no new runs; finishing the runs in progress (signal again to exit now)");
+}
+
+/// The graph of the definitions, built in `dir` (where the sources read their config, as a run
+/// does), and the keys of `select` (every asset without one).
+fn selected(registry: &Registry, select: Option<&str>, dir: &std::path::Path) -> Result<(AssetGraph, Vec<AssetKey>), String> {
+    let graph = etl_core::resource::with_run_dir(dir, || AssetGraph::build(registry)).map_err(|e| e.to_string())?;
+    let keys = match select {
+        Some(s) => graph.select(s).map_err(|e| e.to_string())?,
+        None => graph.nodes().iter().map(|n| n.spec.key.clone()).collect(),
+    };
+    Ok((graph, keys))
 }
 
 fn working_dir(dir: Option<PathBuf>) -> PathBuf {
     dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
 }
 
-#[cfg(not(feature = "duckdb"))]
-fn info(_: &Registry, _: &std::path::Path, _: &mut impl Write) -> ExitCode {
-    eprintln!("error: this build has no DuckDB destination");
-    ExitCode::FAILURE
-}
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
 
-#[cfg(feature = "duckdb")]
-fn info(registry: &Registry, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
-    let mut seen = std::collections::BTreeSet::new();
-    for def in &registry.dlt {
-        let pipeline = (def.pipeline)().working_dir(dir);
-        if !seen.insert(pipeline.database_path()) {
-            continue;
-        }
-        match pipeline.info() {
-            Ok(i) => {
-                let _ = writeln!(out, "pipeline {} ({})", i.pipeline_name, i.database_path.display());
-                if !i.exists {
-                    let _ = writeln!(out, "  not run yet");
-                    continue;
-                }
-                if let Some((name, version, hash)) = &i.schema {
-                    let _ = writeln!(out, "  schema {name} version {version} ({hash})");
-                }
-                let _ = writeln!(out, "  dataset {}: {} loads, last {}", i.dataset, i.loads, i.last_load_id.as_deref().unwrap_or("-"));
-                for (t, n) in &i.tables {
-                    let _ = writeln!(out, "    {t}: {n} rows");
-                }
-                if let Some((version, doc)) = &i.state {
-                    let sources = doc.get("sources").cloned().unwrap_or(serde_json::Value::Null);
-                    let _ = writeln!(out, "  state version {version}; sources: {sources}");
-                }
-                if i.pending.is_empty() {
-                    let _ = writeln!(out, "  nothing pending");
-                } else {
-                    let _ = writeln!(out, "  pending (dropped by the next merge): {}", i.pending.join(", "));
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
+    #[test]
+    fn a_signal_handler_that_cannot_be_installed_is_an_error() {
+        // tokio refuses SIGKILL: the error comes back to the caller, no thread panics.
+        let kill = tokio::signal::unix::SignalKind::from_raw(9);
+        let err = watch_signals_on(Arc::new(AtomicBool::new(false)), &[kill]).unwrap_err();
+        assert!(err.to_string().contains("signal"), "{err}");
     }
-    ExitCode::SUCCESS
-}
-
-#[cfg(not(feature = "duckdb"))]
-fn pending(_: &Registry, _: &std::path::Path, _: bool, _: &mut impl Write) -> ExitCode {
-    eprintln!("error: this build has no DuckDB destination");
-    ExitCode::FAILURE
-}
-
-#[cfg(feature = "duckdb")]
-fn pending(registry: &Registry, dir: &std::path::Path, load: bool, out: &mut impl Write) -> ExitCode {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut failed = false;
-    for def in &registry.dlt {
-        let pipeline = (def.pipeline)().working_dir(dir);
-        if !seen.insert(pipeline.name().to_owned()) {
-            continue;
-        }
-        if load {
-            for (load_id, result) in pipeline.load_pending() {
-                match result {
-                    Ok(info) => {
-                        let _ = writeln!(out, "{}: loaded pending package {load_id} ({} rows)", pipeline.name(), info.row_counts.values().sum::<u64>());
-                    }
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("error: {}: pending package {load_id} failed again and is kept: {e}", pipeline.name());
-                    }
-                }
-            }
-        } else {
-            let n = pipeline.drop_pending();
-            let _ = writeln!(out, "{}: discarded {n} pending package(s)", pipeline.name());
-        }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-#[cfg(not(feature = "duckdb"))]
-fn drop_assets(_: &Registry, _: &str, _: &std::path::Path, _: &mut impl Write) -> ExitCode {
-    eprintln!("error: this build has no DuckDB destination");
-    ExitCode::FAILURE
-}
-
-#[cfg(feature = "duckdb")]
-fn drop_assets(registry: &Registry, select: &str, dir: &std::path::Path, out: &mut impl Write) -> ExitCode {
-    let graph = match AssetGraph::build(registry) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let keys = match graph.select(select) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    for key in keys {
-        let node = graph.node(&key).expect("selected");
-        let (Some(resource), Some(def)) = (node.spec.dlt_resource.as_deref(), node.op.dlt()) else { continue };
-        let pipeline = (def.pipeline)().working_dir(dir);
-        match pipeline.drop_resources(&[resource]) {
-            Ok(tables) => {
-                let _ = writeln!(out, "dropped {key}: tables {}", tables.join(", "));
-            }
-            Err(e) => {
-                eprintln!("error: dropping {key}: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    ExitCode::SUCCESS
 }

@@ -1,0 +1,296 @@
+//! One resource's rows, normalized into its tables' column buffers (the fast path where it
+//! applies, the general path otherwise) and handed to the loader thread a full batch at a time.
+//!
+//! Several sinks may be open at once (a parent and its transformers load in one pass): what they
+//! share (schema, schema changes, id generator) is passed to each call as [`Shared`].
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use chrono::Utc;
+use etl_core::fast::RowWriter;
+use etl_core::normalize::{normalize_item, IdGenerator, RowContext};
+use etl_core::resource::BoxError;
+use etl_core::{Schema, SchemaChange, Value};
+
+use crate::destination::duckdb::Target;
+use crate::error::PipelineError;
+use crate::jobs::{InsertMethod, JobLog};
+
+/// What every resource of a run writes into.
+pub(crate) struct Shared<'a> {
+    /// The schema (evolved by the general path).
+    pub schema: &'a mut Schema,
+    /// Every schema change of the run, in order.
+    pub changes: &'a mut Vec<SchemaChange>,
+    /// Root row ids.
+    pub ids: &'a mut IdGenerator,
+}
+
+/// How a resource's rows are normalized: the owned parts of a [`RowContext`].
+#[derive(Debug, Clone)]
+pub(crate) struct NodeCtx {
+    /// Normalized root table.
+    pub root: String,
+    /// Primary key columns of the root table (the id hash of `upsert`).
+    pub primary_key: Vec<String>,
+    /// Effective `max_table_nesting`.
+    pub max_nesting: u32,
+    /// `_dlt_root_id` on nested rows.
+    pub propagate_root_id: bool,
+    /// Root ids are key hashes (`upsert`).
+    pub upsert: bool,
+    /// Root ids are row hashes (`scd2`).
+    pub scd2: bool,
+}
+
+impl NodeCtx {
+    /// The normalizer's view.
+    pub fn row_context<'a>(&'a self, load_id: &'a str) -> RowContext<'a> {
+        RowContext {
+            root_table: &self.root,
+            load_id,
+            max_nesting: self.max_nesting,
+            propagate_root_id: self.propagate_root_id,
+            key_hash_id: self.upsert.then_some(self.primary_key.as_slice()),
+            row_hash_id: self.scd2,
+        }
+    }
+}
+
+/// A loaded batch's buffers, by column index, and their table.
+type Recycled = (String, Vec<(usize, etl_core::columnar::ColumnBuffer)>);
+
+/// Normalizes the rows of one resource and hands full buffers to the loader.
+pub(crate) struct RowSink<'a> {
+    pub loader: &'a crate::loader::Loader,
+    pub load_id: &'a str,
+    pub node: NodeCtx,
+    pub contract: etl_core::SchemaContract,
+    pub writer: RowWriter,
+    /// The resource's incremental filter, when the sink judges rows itself.
+    pub filter: Option<etl_core::incremental::IncrementalFilter>,
+    flat: Vec<etl_core::normalize::FlatRow>,
+    pub resource: String,
+    pub target: Target,
+    /// Rows pulled so far.
+    pub item_no: u64,
+    /// Rows handed to the loader, per table.
+    pub written: BTreeMap<String, u64>,
+    /// Buffers of loaded batches, coming back from the loader to be reused.
+    recycled: (std::sync::mpsc::Sender<Recycled>, std::sync::mpsc::Receiver<Recycled>),
+    /// Schema changes this sink's writer knows of (another sink may have evolved the schema).
+    seen_changes: usize,
+    jobs: JobLog,
+}
+
+impl<'a> RowSink<'a> {
+    /// A sink for one resource.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        loader: &'a crate::loader::Loader,
+        load_id: &'a str,
+        node: NodeCtx,
+        contract: etl_core::SchemaContract,
+        resource: &str,
+        target: Target,
+        jobs: JobLog,
+        seen_changes: usize,
+    ) -> Self {
+        let mut writer = RowWriter::new(&node.row_context(load_id));
+        // Child ids are hashed on the loader thread, a batch at a time, four at once (AVX2): half
+        // the normalizer's cost for them, and the normalizer is the busier thread.
+        writer.defer_child_ids(true);
+        RowSink {
+            loader,
+            load_id,
+            node,
+            contract,
+            writer,
+            filter: None,
+            flat: Vec::new(),
+            resource: resource.to_owned(),
+            target,
+            item_no: 0,
+            written: BTreeMap::new(),
+            recycled: std::sync::mpsc::channel(),
+            seen_changes,
+            jobs,
+        }
+    }
+
+    /// Tells the writer of schema changes another sink made.
+    fn sync(&mut self, sh: &Shared<'_>) {
+        if sh.changes.len() != self.seen_changes {
+            self.seen_changes = sh.changes.len();
+            self.writer.schema_changed();
+        }
+    }
+
+    /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
+    /// (ordered rows past the incremental window).
+    pub fn item(&mut self, sh: &mut Shared<'_>, value: &Value) -> Result<bool, PipelineError> {
+        self.sync(sh);
+        let rows = match value {
+            Value::List(rows) => rows.as_slice(),
+            other => std::slice::from_ref(other),
+        };
+        for row in rows {
+            self.item_no += 1;
+            if let Some(f) = self.filter.as_mut() {
+                match f.check(row).map_err(|e| PipelineError::extract(&self.resource, Some(self.item_no - 1), Box::new(e)))? {
+                    etl_core::incremental::Decision::Keep => {}
+                    etl_core::incremental::Decision::Skip => continue,
+                    etl_core::incremental::Decision::Stop => return Ok(true),
+                }
+            }
+            if !self.writer.value(sh.schema, row, sh.ids) {
+                self.general(sh, row.clone())?;
+            }
+        }
+        self.flush(sh, false)?;
+        Ok(false)
+    }
+
+    /// One typed item: through the fast path from its `Serialize` implementation (the spool
+    /// thread makes its value), else as a value, as [`RowSink::item`].
+    pub fn typed_item(&mut self, sh: &mut Shared<'_>, item: Box<dyn etl_core::TypedItem>, spool: Option<&mut crate::spool::Spool>) -> Result<bool, PipelineError> {
+        self.sync(sh);
+        let item_no = self.item_no;
+        let resource = self.resource.clone();
+        let extract_error = |e: BoxError| PipelineError::extract(&resource, Some(item_no), e);
+        // A panicking `Serialize` implementation is the resource's failure, as in `to_value`.
+        let fast = catch_unwind(AssertUnwindSafe(|| item.write_fast(&mut self.writer, sh.schema, sh.ids))).map_err(|p| extract_error(panic_message(p)))?;
+        if fast {
+            self.item_no += 1;
+            if let Some(sp) = spool {
+                sp.keep_typed(item)?;
+            }
+            self.flush(sh, false)?;
+            return Ok(false);
+        }
+        let value = catch_unwind(AssertUnwindSafe(|| item.to_value()))
+            .map_err(|p| extract_error(panic_message(p)))?
+            .map_err(|e| extract_error(Box::new(e)))?;
+        drop(item);
+        match spool {
+            Some(sp) => self.item(sh, sp.keep_value(value)?),
+            None => self.item(sh, &value),
+        }
+    }
+
+    /// One line of a JSON-lines resource (`line_no` counts from 1, for errors).
+    pub fn json_line(&mut self, sh: &mut Shared<'_>, text: &[u8], line_no: u64) -> Result<bool, PipelineError> {
+        self.sync(sh);
+        if self.writer.json(sh.schema, text, sh.ids) {
+            self.item_no += 1;
+            self.flush(sh, false)?;
+            return Ok(false);
+        }
+        let value: Value = serde_json::from_slice(text)
+            .map_err(|e| PipelineError::extract(&self.resource, Some(self.item_no), format!("line {line_no}: {e}").into()))?;
+        self.item(sh, &value)
+    }
+
+    /// The general path: normalize into rows, coerce each against the schema (evolving it),
+    /// append to the buffers.
+    fn general(&mut self, sh: &mut Shared<'_>, row: Value) -> Result<(), PipelineError> {
+        let before = sh.changes.len();
+        self.flat.clear();
+        let ctx = self.node.row_context(self.load_id);
+        normalize_item(sh.schema, &ctx, row, sh.ids, &mut self.flat);
+        let row_no = Some(self.item_no - 1);
+        let result = (|| {
+            for flat in self.flat.drain(..) {
+                let table = flat.table.clone();
+                let coerced = sh
+                    .schema
+                    .coerce_row_with(flat, &self.contract, sh.changes)
+                    .map_err(|e| PipelineError::normalize(&self.resource, row_no, e.to_string()))?;
+                let Some(coerced) = coerced else { continue };
+                self.writer.push_row(sh.schema, &table, &coerced).map_err(|e| PipelineError::normalize(&self.resource, row_no, e))?;
+            }
+            Ok(())
+        })();
+        if sh.changes.len() != before {
+            self.writer.schema_changed();
+            self.seen_changes = sh.changes.len();
+        }
+        result
+    }
+
+    /// Hands the buffers that are full (`all`: every non-empty one) to the loader.
+    pub fn flush(&mut self, sh: &Shared<'_>, all: bool) -> Result<(), PipelineError> {
+        while let Ok((table, buffers)) = self.recycled.1.try_recv() {
+            self.writer.recycle(&table, buffers);
+        }
+        for (table, len, columns) in self.writer.drain(all) {
+            // Parents first: a nested table's rows may arrive before its parent's batch is
+            // flushed, but the parent table must exist for the schema to be consistent in the
+            // destination.
+            let mut chain = vec![sh.schema.table(&table).cloned().expect("rows only exist for known tables")];
+            while let Some(parent) = chain.last().and_then(|t| t.parent.clone()) {
+                match sh.schema.table(&parent) {
+                    Some(p) => chain.push(p.clone()),
+                    None => break,
+                }
+            }
+            chain.reverse();
+            let (resource, target, back, jobs) = (self.resource.clone(), self.target, self.recycled.0.clone(), self.jobs.clone());
+            let staged = target == Target::Staging;
+            // The insert runs on the loader thread, in order with everything else; the bytes of
+            // the batch count against the loader's budget (values and validity, and text).
+            let bytes = columns.iter().flatten().map(|c| c.len() * 9 + c.byte_len()).sum();
+            self.loader.run_sized(bytes, move |db| {
+                let (started_at, clock) = (Utc::now(), Instant::now());
+                for def in &chain {
+                    db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
+                }
+                let t = chain.last().expect("non-empty");
+                let mut columns = columns;
+                if len >= crate::destination::duckdb::SCAN_MIN_ROWS {
+                    match crate::destination::scan::ScanBatch::try_new(len, columns, t) {
+                        Ok(batch) => {
+                            if let Some(done) = db.insert_scan(target, &t.name, batch).map_err(PipelineError::load_from)? {
+                                let _ = back.send((t.name.clone(), done.into_buffers()));
+                            }
+                            jobs.inserted(&t.name, len as u64, InsertMethod::EtlScan, staged, started_at, clock.elapsed());
+                            return Ok(());
+                        }
+                        // A decimal or 128-bit column: through Arrow.
+                        Err(back) => columns = back,
+                    }
+                }
+                let (columns, batch) = crate::destination::batch::batch_from_columns(len, columns, t)
+                    .map_err(|e| PipelineError::normalize(&resource, None, e))?;
+                db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)?;
+                jobs.inserted(&t.name, len as u64, InsertMethod::ArrowAppender, staged, started_at, clock.elapsed());
+                Ok(())
+            })?;
+            *self.written.entry(table).or_default() += len as u64;
+        }
+        Ok(())
+    }
+}
+
+/// The next item of a resource: its error, or its panic, as the resource's error.
+pub(crate) fn next_item<T>(items: &mut (impl Iterator<Item = Result<T, etl_core::BoxError>> + ?Sized)) -> Result<Option<T>, etl_core::BoxError> {
+    match catch_unwind(AssertUnwindSafe(|| items.next())) {
+        Ok(next) => next.transpose(),
+        Err(panic) => Err(panic_message(panic)),
+    }
+}
+
+/// Runs a read of a resource's reader: its error, or its panic, as the resource's error.
+pub(crate) fn read_guarded<T>(read: impl FnOnce() -> std::io::Result<T>) -> Result<T, etl_core::BoxError> {
+    match catch_unwind(AssertUnwindSafe(read)) {
+        Ok(result) => result.map_err(|e| Box::new(e) as etl_core::BoxError),
+        Err(panic) => Err(panic_message(panic)),
+    }
+}
+
+/// A caught panic as an error.
+pub(crate) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> BoxError {
+    format!("panicked: {}", crate::error::panic_text(panic.as_ref())).into()
+}
