@@ -155,8 +155,11 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// fn user_details(user: User) -> Result<Vec<Detail>, MyError> { fetch_details(user.id) }
 /// ```
 ///
-/// Takes every `#[etl::resource]` option. Its asset's default dep is `<source>_<root resource>`
-/// (dagster-dlt's rule). The parent runs inside the transformer and is not loaded by it.
+/// Takes every `#[etl::resource]` option but `parallelized` (it runs in its parent's pass:
+/// parallelize the parent). Its asset's default dep is `<source>_<root resource>`
+/// (dagster-dlt's rule). In a source, the parent is extracted once per run for its own table (if
+/// selected) and every transformer it feeds; called on its own, the transformer runs its parent
+/// inside itself.
 #[proc_macro_attribute]
 pub fn transformer(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand_resource(attr, item, true)
@@ -200,7 +203,14 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
             "data_from" => data_from = Some(value),
             "parallelized" => {
                 if let Some(true) = lit_bool(&mut errors, &ident, &value) {
-                    parallel = quote!(.parallelized(64));
+                    if transformer {
+                        errors.push(
+                            ident.span(),
+                            "a transformer cannot be `parallelized`: it runs item by item in its parent's pass; put `parallelized = true` on the parent resource",
+                        );
+                    } else {
+                        parallel = quote!(.parallelized(64));
+                    }
                 }
             }
             "name" => {
