@@ -9,7 +9,7 @@ use etl_core::naming::normalize_identifier;
 
 use crate::asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn};
 use crate::history::{Event, EventKind, RunLog};
-use crate::pipeline::LoadInfo;
+use etl_pipeline::pipeline::LoadInfo;
 use crate::registry::{DltAssetsDef, Requirement};
 
 /// User resources available to assets, by type (Dagster's `resources={...}`).
@@ -99,6 +99,8 @@ pub struct AssetExecutionContext {
     pub(crate) dlt: Option<&'static DltAssetsDef>,
     pub(crate) attempt: u32,
     pub(crate) log: Option<RunLog>,
+    /// The op's progress bar, if the run shows bars.
+    pub(crate) bar: Option<indicatif::ProgressBar>,
 }
 
 impl AssetExecutionContext {
@@ -156,6 +158,7 @@ impl AssetExecutionContext {
             dlt: None,
             attempt: 1,
             log: None,
+            bar: None,
         }
     }
 }
@@ -318,7 +321,12 @@ impl DltResource {
         let source_name = source.name().to_owned();
         let tables: HashMap<String, String> =
             source.resources().iter().map(|r| (r.name().to_owned(), normalize_identifier(r.hints().table()))).collect();
-        let pipeline = (def.pipeline)().working_dir(context.working_dir());
+        let mut pipeline = (def.pipeline)().working_dir(context.working_dir());
+        if let Some(bar) = context.bar.clone() {
+            pipeline = pipeline.on_extracted(std::sync::Arc::new(move |pipeline: &str, resource: &str, items: u64| {
+                bar.set_message(format!("{pipeline}: {resource}: {items} items extracted"));
+            }));
+        }
         context.log(&format!("running pipeline `{}` for resources {:?} of source `{source_name}`", pipeline.name(), wanted));
         let info = pipeline.run(source)?;
         let counts = if self.fetch_row_count {
@@ -345,7 +353,7 @@ impl DltResource {
 
 /// Rows per table after a load; a failed count is logged and leaves the key out (it never fails
 /// the materialization, whose load committed).
-fn row_counts(pipeline: &crate::pipeline::Pipeline, context: &AssetExecutionContext, tables: Vec<String>) -> HashMap<String, u64> {
+fn row_counts(pipeline: &etl_pipeline::pipeline::Pipeline, context: &AssetExecutionContext, tables: Vec<String>) -> HashMap<String, u64> {
     #[cfg(feature = "duckdb")]
     match pipeline.row_counts(&tables) {
         Ok(counts) => return counts.into_iter().collect(),

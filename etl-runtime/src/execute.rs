@@ -491,13 +491,7 @@ async fn run_step(
         let bar = options.bars.as_ref().map(|b| b.start(op.name(), attempt));
         let result = {
             let (steps, options, log, run_id, span, bar) = (steps.clone(), options.clone(), log.clone(), run_id.clone(), span.clone(), bar.clone());
-            tokio::task::spawn_blocking(move || {
-                let run = || invoke(&steps[index], &options, log, &run_id, attempt, &span);
-                match &bar {
-                    Some(bar) => crate::progress::RunBars::with_bar(bar, run),
-                    None => run(),
-                }
-            })
+            tokio::task::spawn_blocking(move || invoke(&steps[index], &options, log, &run_id, attempt, &span, bar))
             .await
             .unwrap_or_else(|e| Err(AssetError::msg(format!("op `{}` could not run: {e}", op.name()))))
         };
@@ -541,7 +535,15 @@ async fn run_step(
 }
 
 /// One attempt of one step, on a blocking thread, inside the step's span.
-fn invoke(step: &Step, options: &RunOptions, log: Option<RunLog>, run_id: &str, attempt: u32, run_span: &tracing::Span) -> Result<Vec<Materialization>, AssetError> {
+fn invoke(
+    step: &Step,
+    options: &RunOptions,
+    log: Option<RunLog>,
+    run_id: &str,
+    attempt: u32,
+    run_span: &tracing::Span,
+    bar: Option<indicatif::ProgressBar>,
+) -> Result<Vec<Materialization>, AssetError> {
     let op = step.op;
     let keys: Vec<String> = step.assets.iter().map(|a| a.key.to_user_string()).collect();
     let span = tracing::error_span!(parent: run_span, "op", run_id, op = op.name(), asset = %keys.join(","), attempt);
@@ -555,12 +557,13 @@ fn invoke(step: &Step, options: &RunOptions, log: Option<RunLog>, run_id: &str, 
             dlt: op.dlt(),
             attempt,
             log,
+            bar,
         };
         let dlt = DltResource::new();
         let cx = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources };
         let run = || etl_core::resource::with_run_dir(&options.working_dir, || (op.invoke())(&cx));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-            .unwrap_or_else(|panic| Err(AssetError::msg(format!("op `{}` panicked: {}", op.name(), crate::error::panic_text(panic.as_ref())))));
+            .unwrap_or_else(|panic| Err(AssetError::msg(format!("op `{}` panicked: {}", op.name(), etl_core::error::panic_text(panic.as_ref())))));
         match &result {
             Ok(_) => tracing::info!("op succeeded"),
             Err(e) => tracing::debug!("op attempt failed: {e}"),

@@ -82,7 +82,7 @@ impl AssetGraph {
             let (source, pipeline) = match built {
                 Ok(pair) => pair,
                 Err(panic) => {
-                    let message = crate::error::panic_text(panic.as_ref());
+                    let message = etl_core::error::panic_text(panic.as_ref());
                     problems.push(format!("building the source or pipeline of `{}` ({}) failed: {message}", def.name, def.location));
                     continue;
                 }
@@ -403,7 +403,7 @@ mod tests {
     use super::*;
     use crate::asset::Location;
     use crate::context::InvokeContext;
-    use crate::pipeline::Pipeline;
+    use etl_pipeline::pipeline::Pipeline;
     use crate::registry::{AssetDef, DltAssetsDef};
     use etl_core::{Resource, Source};
 
@@ -411,7 +411,7 @@ mod tests {
         Source::with("shop", Resource::from_values("users", Vec::new())).unwrap()
     }
     fn pipeline() -> Pipeline {
-        crate::pipeline::pipeline("p")
+        etl_pipeline::pipeline::pipeline("p")
     }
     fn invoke(_: &InvokeContext<'_>) -> crate::asset::Materializations {
         Ok(Vec::new())

@@ -1,43 +1,27 @@
-//! The runtime of `etl`: pipelines and the DuckDB destination, the link-time asset registry,
-//! the asset graph, execution, the command line of asset binaries and testing support.
+//! The runtime of `etl`: Dagster's half. The link-time asset registry, the asset graph,
+//! execution, run history, schedules, the command line of asset binaries and testing support.
 //!
-//! Users reach all of this through the `etl` facade crate. Orchestration lives here, never in
-//! `etl-core`.
+//! Users reach all of this through the `etl` facade crate. A pipeline run itself (extract,
+//! normalize, load; destinations) is `etl-pipeline`'s: this crate sees one only through
+//! `Pipeline::run` and `LoadInfo`.
 
 #![warn(missing_docs)]
-// Without the `duckdb` feature the load path is compiled out; its helpers are then unused.
-#![cfg_attr(not(feature = "duckdb"), allow(unused_imports, dead_code))]
 
 pub mod asset;
 pub mod asyncio;
 pub mod cli;
 pub mod context;
 #[cfg(feature = "duckdb")]
-pub mod destination;
-pub mod error;
+pub mod duckdb_resource;
 pub mod execute;
 pub mod graph;
 pub mod history;
-pub mod jobs;
-#[cfg(feature = "duckdb")]
-mod loader;
-#[cfg(feature = "duckdb")]
-mod readahead;
-pub mod lock;
 pub mod logging;
-#[cfg(feature = "duckdb")]
-mod pipe;
-pub mod pipeline;
 pub mod progress;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
 pub mod selection;
-#[cfg(feature = "duckdb")]
-mod sink;
-#[cfg(feature = "duckdb")]
-pub mod spool;
-pub mod state;
 pub mod testing;
 pub mod translator;
 

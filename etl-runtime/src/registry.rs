@@ -7,7 +7,7 @@
 
 use crate::asset::{Location, Materializations};
 use crate::context::InvokeContext;
-use crate::pipeline::Pipeline;
+use etl_pipeline::pipeline::Pipeline;
 use crate::retry::RetryPolicy;
 use crate::translator::DltTranslator;
 use etl_core::Source;

@@ -147,7 +147,7 @@ impl TestRun {
 
 /// Decodes a `_dlt_pipeline_state.state` value (base64 of zlib of JSON) to JSON.
 pub fn decode_state(encoded: &str) -> Result<serde_json::Value, String> {
-    crate::state::PipelineState::decode(encoded).map(|s| serde_json::Value::Object(s.doc))
+    etl_pipeline::state::PipelineState::decode(encoded).map(|s| serde_json::Value::Object(s.doc))
 }
 
 /// Runs a query on a DuckDB file and returns the rows as JSON values (tests and tools).
@@ -164,4 +164,4 @@ pub fn execute_file(path: &Path, sql: &str) -> Result<(), duckdb::Error> {
 }
 
 #[cfg(feature = "duckdb")]
-pub use crate::destination::query::query_conn;
+pub use etl_pipeline::destination::duckdb::query::query_conn;

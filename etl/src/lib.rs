@@ -43,25 +43,27 @@ pub use etl_core::{
     schema::Schema,
     value::{to_value, Value},
 };
+pub use etl_pipeline::{
+    error::{PipelineError, Step},
+    jobs::{InsertMethod, LoadJob},
+    pipeline::{duckdb, pipeline, Destination, IntoSource, LoadInfo, Pipeline, TableLoad},
+    progress::Progress,
+};
 pub use etl_runtime::{
     asyncio::{stream_rows, StreamRows},
     asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn},
     cli::{main, main_from, main_with, Definitions},
     context::{AssetExecutionContext, ConfigurableResource, DltResource, MaterializeResult, Resources},
-    error::{PipelineError, Step},
     execute::{AssetOutcome, RunResult},
     history::{RunStatus, RunStore},
-    jobs::{InsertMethod, LoadJob},
     logging::LogFormat,
     retry::{Backoff, Jitter, RetryPolicy},
     schedule::{Clock, Cron, ManualClock, Schedule, SystemClock},
-    pipeline::{duckdb, pipeline, Destination, IntoSource, LoadInfo, Pipeline, TableLoad},
-    progress::Progress,
     translator::{DefaultTranslator, DltResourceInfo, DltTranslator},
 };
 
 #[cfg(feature = "duckdb")]
-pub use etl_runtime::destination::resource::DuckDbResource;
+pub use etl_runtime::duckdb_resource::DuckDbResource;
 
 /// The asset graph of every definition registered in this binary (validated).
 pub fn asset_graph() -> Result<etl_runtime::graph::AssetGraph, etl_runtime::graph::GraphError> {
@@ -144,7 +146,7 @@ pub mod __private {
     pub use etl_runtime::asset::{Location, Materializations};
     pub use etl_runtime::context::{plain_asset_output, AssetParam, IntoAssetOutput, InvokeContext};
     pub use etl_runtime::inventory;
-    pub use etl_runtime::pipeline::Pipeline;
+    pub use etl_pipeline::pipeline::Pipeline;
     pub use etl_runtime::registry::{AssetDef, DltAssetsDef, Requirement};
     pub use etl_runtime::retry::RetryPolicy;
     pub use etl_runtime::translator::DltTranslator;

@@ -2,14 +2,18 @@
 //! `drop-pending`.
 
 use std::io::Write;
+#[cfg(feature = "duckdb")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
 
+#[cfg(feature = "duckdb")]
 use crate::graph::AssetGraph;
-use crate::pipeline::Pipeline;
+#[cfg(feature = "duckdb")]
+use etl_pipeline::pipeline::Pipeline;
 use crate::registry::Registry;
 
+#[cfg(feature = "duckdb")]
 /// The pipelines of the registry's dlt definitions (once per name, in registry order), set to
 /// run in `dir`; with `only`, just that one. An unknown name is an error naming the pipelines.
 pub(super) fn pipelines(registry: &Registry, dir: &Path, only: Option<&str>) -> Result<Vec<Pipeline>, String> {
@@ -20,7 +24,7 @@ pub(super) fn pipelines(registry: &Registry, dir: &Path, only: Option<&str>) -> 
         let pipeline = match built {
             Ok(p) => p.working_dir(dir),
             Err(panic) => {
-                let message = crate::error::panic_text(panic.as_ref());
+                let message = etl_core::error::panic_text(panic.as_ref());
                 return Err(format!("building the pipeline of `{}` ({}) failed: {message}", def.name, def.location));
             }
         };
@@ -40,6 +44,7 @@ pub(super) fn pipelines(registry: &Registry, dir: &Path, only: Option<&str>) -> 
     }
 }
 
+#[cfg(feature = "duckdb")]
 fn or_fail(result: Result<Vec<Pipeline>, String>) -> Result<Vec<Pipeline>, ExitCode> {
     result.map_err(|e| {
         eprintln!("error: {e}");
@@ -47,6 +52,7 @@ fn or_fail(result: Result<Vec<Pipeline>, String>) -> Result<Vec<Pipeline>, ExitC
     })
 }
 
+#[cfg(feature = "duckdb")]
 fn exit(failed: bool) -> ExitCode {
     if failed {
         ExitCode::FAILURE

@@ -39,7 +39,7 @@ static SHOP: LazyLock<DltAssetsDef> = LazyLock::new(|| DltAssetsDef {
     name: "shop_assets",
     location: location(1),
     source: || Source::with("shop", (Resource::from_values("users", Vec::new()), Resource::from_values("orders", Vec::new()))).unwrap(),
-    pipeline: || crate::pipeline::pipeline("shop"),
+    pipeline: || etl_pipeline::pipeline::pipeline("shop"),
     invoke,
     group_name: Some("shop"),
     translator: Some(|| Box::new(Owners)),

@@ -5,8 +5,11 @@
 //! commits turns it into one [`LoadJob`] per table it wrote. Nothing here is made up: a field
 //! that a run cannot know is not reported.
 
+#[cfg(feature = "duckdb")]
 use std::collections::BTreeMap;
+#[cfg(feature = "duckdb")]
 use std::sync::{Arc, Mutex, PoisonError};
+#[cfg(feature = "duckdb")]
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -68,6 +71,7 @@ impl LoadJob {
 }
 
 /// What the loader thread records for one table.
+#[cfg(feature = "duckdb")]
 #[derive(Debug, Clone)]
 struct Entry {
     rows: u64,
@@ -81,9 +85,11 @@ struct Entry {
 }
 
 /// The jobs of a running load, written by the loader thread. Cheap to clone (shared).
+#[cfg(feature = "duckdb")]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JobLog(Arc<Mutex<BTreeMap<String, Entry>>>);
 
+#[cfg(feature = "duckdb")]
 impl JobLog {
     fn entry<T>(&self, table: &str, started_at: DateTime<Utc>, f: impl FnOnce(&mut Entry) -> T) -> T {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -149,7 +155,7 @@ impl JobLog {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "duckdb"))]
 mod tests {
     use super::*;
 

@@ -8,18 +8,28 @@
 //! failure anywhere leaves the destination as it was before the run.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use etl_core::naming::{default_schema_name, normalize_identifier};
-use etl_core::normalize::{IdGenerator, DEFAULT_MAX_NESTING};
-use etl_core::resource::BoxError;
-use etl_core::{Resource, Schema, SchemaChange, Source, WriteDisposition};
+use etl_core::naming::default_schema_name;
+use etl_core::{Resource, Schema, SchemaChange, Source};
 
 use crate::error::PipelineError;
-use crate::progress::{Progress, ProgressSink};
+use crate::progress::{ExtractObserver, Progress};
+// The load path: compiled with a destination.
+#[cfg(feature = "duckdb")]
+use crate::progress::ProgressSink;
+#[cfg(feature = "duckdb")]
+use etl_core::{
+    naming::normalize_identifier,
+    normalize::{IdGenerator, DEFAULT_MAX_NESTING},
+    resource::BoxError,
+    WriteDisposition,
+};
+#[cfg(feature = "duckdb")]
+use std::panic::{catch_unwind, AssertUnwindSafe};
+#[cfg(feature = "duckdb")]
+use std::time::Instant;
 #[cfg(feature = "duckdb")]
 use crate::destination::duckdb::Target;
 #[cfg(feature = "duckdb")]
@@ -76,8 +86,20 @@ pub struct Pipeline {
     progress: Progress,
     working_dir: Option<PathBuf>,
     schema_contract: Option<etl_core::SchemaContract>,
+    #[cfg_attr(not(feature = "duckdb"), allow(dead_code))]
     spool: bool,
     compress_row_ids: bool,
+    observer: Option<Observer>,
+}
+
+/// An [`ExtractObserver`] in a pipeline definition.
+#[derive(Clone)]
+struct Observer(#[cfg_attr(not(feature = "duckdb"), allow(dead_code))] ExtractObserver);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtractObserver")
+    }
 }
 
 /// Starts a pipeline definition.
@@ -91,6 +113,7 @@ pub fn pipeline(name: impl Into<String>) -> Pipeline {
         schema_contract: None,
         spool: true,
         compress_row_ids: false,
+        observer: None,
     }
 }
 
@@ -241,6 +264,13 @@ impl Pipeline {
     /// sources and resources (dlt's `run(..., schema_contract=...)`).
     pub fn schema_contract(mut self, contract: etl_core::SchemaContract) -> Self {
         self.schema_contract = Some(contract);
+        self
+    }
+
+    /// Tells `observer` how many items each resource has extracted, every 1,000 items, while a
+    /// run goes on (an orchestrator's progress bar).
+    pub fn on_extracted(mut self, observer: ExtractObserver) -> Self {
+        self.observer = Some(Observer(observer));
         self
     }
 
@@ -494,7 +524,7 @@ impl Pipeline {
         let dataset_display = self.dataset();
         let dataset = normalize_identifier(&dataset_display);
         let schema_name = normalize_identifier(source.name());
-        let mut progress = ProgressSink::new(self.progress, &self.name);
+        let mut progress = ProgressSink::new(self.progress, &self.name, self.observer.as_ref().map(|o| o.0.clone()));
 
         let mut db = DuckDbSession::open(db_path, &dataset).map_err(PipelineError::load_from)?;
         db.set_compress_row_ids(self.compress_row_ids);

@@ -250,7 +250,7 @@ impl<'a> RowSink<'a> {
                 let t = chain.last().expect("non-empty");
                 let mut columns = columns;
                 if len >= crate::destination::duckdb::SCAN_MIN_ROWS {
-                    match crate::destination::scan::ScanBatch::try_new(len, columns, t) {
+                    match crate::destination::duckdb::scan::ScanBatch::try_new(len, columns, t) {
                         Ok(batch) => {
                             if let Some(done) = db.insert_scan(target, &t.name, batch).map_err(PipelineError::load_from)? {
                                 let _ = back.send((t.name.clone(), done.into_buffers()));
@@ -262,7 +262,7 @@ impl<'a> RowSink<'a> {
                         Err(back) => columns = back,
                     }
                 }
-                let (columns, batch) = crate::destination::batch::batch_from_columns(len, columns, t)
+                let (columns, batch) = crate::destination::duckdb::batch::batch_from_columns(len, columns, t)
                     .map_err(|e| PipelineError::normalize(&resource, None, e))?;
                 db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)?;
                 jobs.inserted(&t.name, len as u64, InsertMethod::ArrowAppender, staged, started_at, clock.elapsed());

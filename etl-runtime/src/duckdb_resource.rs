@@ -46,7 +46,7 @@ impl DuckDbResource {
     /// Runs a query; rows as JSON values (dates and decimals tagged as in `etl::testing`).
     pub fn query(&self, context: &AssetExecutionContext, sql: &str) -> Result<Vec<Vec<Json>>, AssetError> {
         let conn = self.connect(context)?;
-        super::query::query_conn(&conn, sql).map_err(|e| AssetError::msg(format!("query failed: {e}\n  in: {sql}")))
+        etl_pipeline::destination::duckdb::query::query_conn(&conn, sql).map_err(|e| AssetError::msg(format!("query failed: {e}\n  in: {sql}")))
     }
 
     /// Executes statements in one transaction: all of them or none.

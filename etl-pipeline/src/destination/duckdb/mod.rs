@@ -4,6 +4,10 @@
 //! happens inside one transaction, so a failed run leaves the file exactly as it was. Identifiers
 //! are always quoted; values only ever travel as parameters or Arrow batches, never as SQL text.
 
+pub mod batch;
+pub mod query;
+pub mod scan;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -82,7 +86,7 @@ pub struct DuckDbSession {
     in_transaction: bool,
     /// Whether the Arrow table function is registered on this connection.
     arrow_scan: bool,
-    /// Whether [`super::scan::EtlScan`] is registered on this connection.
+    /// Whether [`self::scan::EtlScan`] is registered on this connection.
     etl_scan: bool,
     /// Whether new tables let DuckDB compress their row-id columns.
     compress_row_ids: bool,
@@ -378,21 +382,21 @@ impl DuckDbSession {
         Ok(())
     }
 
-    /// Inserts a batch of column buffers through [`super::scan`]: DuckDB reads them straight
+    /// Inserts a batch of column buffers through [`self::scan`]: DuckDB reads them straight
     /// into its vectors. Returns the batch once DuckDB is done with it (its buffers can be
     /// reused). The statement is not cached: a cached one would keep its last batch bound.
-    pub fn insert_scan(&mut self, target: Target, table: &str, batch: super::scan::ScanBatch) -> Result<Option<super::scan::ScanBatch>, DuckDbError> {
+    pub fn insert_scan(&mut self, target: Target, table: &str, batch: self::scan::ScanBatch) -> Result<Option<self::scan::ScanBatch>, DuckDbError> {
         if !self.etl_scan {
             self.conn
-                .register_table_function::<super::scan::EtlScan>(super::scan::SCAN_FUNCTION)
+                .register_table_function::<self::scan::EtlScan>(self::scan::SCAN_FUNCTION)
                 .map_err(sql_err("registering the column scan"))?;
             self.etl_scan = true;
         }
         let cols: Vec<String> = batch.names().iter().map(|c| quote_ident(c)).collect();
         let sql =
-            format!("INSERT INTO {} ({}) SELECT * FROM {}(?)", self.qualified_in(target, table), cols.join(", "), super::scan::SCAN_FUNCTION);
+            format!("INSERT INTO {} ({}) SELECT * FROM {}(?)", self.qualified_in(target, table), cols.join(", "), self::scan::SCAN_FUNCTION);
         let batch = std::sync::Arc::new(batch);
-        let registration = super::scan::Registration::new(std::sync::Arc::clone(&batch));
+        let registration = self::scan::Registration::new(std::sync::Arc::clone(&batch));
         self.conn.execute(&sql, [registration.token()]).map_err(sql_err(format!("appending rows to table `{table}`")))?;
         drop(registration);
         Ok(std::sync::Arc::into_inner(batch))
