@@ -5,13 +5,89 @@
 //! waits for the queue to empty).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
 
-use crate::destination::duckdb::DuckDbSession;
+use chrono::Utc;
+use etl_core::columnar::ColumnBuffer;
+use etl_core::{Schema, Table};
+
+use crate::destination::{Merge, Session, Target};
 use crate::error::PipelineError;
+use crate::jobs::JobLog;
 
-type Job = Box<dyn FnOnce(&mut DuckDbSession) -> Result<(), PipelineError> + Send>;
+/// A loaded batch's buffers, by column index, and their table: sent back to the normalizer to
+/// be refilled.
+pub(crate) type Recycled = (String, Vec<(usize, ColumnBuffer)>);
+
+/// What the loader thread does, in order.
+pub(crate) enum Job {
+    /// Create the dataset.
+    EnsureDataset,
+    /// Empty tables for `replace`, then create or widen the root table (`then_sync`).
+    Truncate { tables: Vec<String>, then_sync: Option<Table> },
+    /// Insert a batch of rows.
+    Insert(InsertJob),
+    /// Merge the staged rows of `root` (whose tables are `tables`) into the dataset.
+    Merge { schema: Box<Schema>, root: String, merge: Merge, tables: Vec<String>, jobs: JobLog },
+    /// Anything else (tests).
+    #[cfg(test)]
+    Custom(Box<dyn FnOnce(&mut dyn Session) -> Result<(), PipelineError> + Send>),
+}
+
+/// A batch of rows for one table.
+pub(crate) struct InsertJob {
+    /// The table and its parents, parents first (each must exist in the destination).
+    pub chain: Vec<Table>,
+    pub target: Target,
+    pub rows: usize,
+    pub columns: Vec<Option<ColumnBuffer>>,
+    /// Where the buffers go back to, if the destination returns them.
+    pub recycle: Sender<Recycled>,
+    pub jobs: JobLog,
+}
+
+impl Job {
+    fn execute(self, db: &mut dyn Session) -> Result<(), PipelineError> {
+        match self {
+            Job::EnsureDataset => db.ensure_dataset().map_err(PipelineError::load_from),
+            Job::Truncate { tables, then_sync } => {
+                for t in &tables {
+                    db.truncate(t).map_err(PipelineError::load_from)?;
+                }
+                if let Some(def) = &then_sync {
+                    db.sync_table(Target::Main, def).map_err(PipelineError::load_from)?;
+                }
+                Ok(())
+            }
+            Job::Insert(InsertJob { chain, target, rows, columns, recycle, jobs }) => {
+                let (started_at, clock) = (Utc::now(), Instant::now());
+                for def in &chain {
+                    db.sync_table(target, def).map_err(PipelineError::load_from)?;
+                }
+                let table = chain.last().expect("a table");
+                let inserted = db.insert(target, table, rows, columns).map_err(PipelineError::load_from)?;
+                if let Some(buffers) = inserted.buffers {
+                    let _ = recycle.send((table.name.clone(), buffers));
+                }
+                jobs.inserted(&table.name, rows as u64, inserted.method, target == Target::Staging, started_at, clock.elapsed());
+                Ok(())
+            }
+            Job::Merge { schema, root, merge, tables, jobs } => {
+                let (started_at, clock) = (Utc::now(), Instant::now());
+                db.merge(&schema, &root, &merge).map_err(PipelineError::load_from)?;
+                jobs.merged(&tables, merge.name(), started_at, clock.elapsed());
+                Ok(())
+            }
+            #[cfg(test)]
+            Job::Custom(f) => f(db),
+        }
+    }
+}
+
+/// A job and the bytes of batches it holds.
+type Queued = (Job, Option<Held>);
 
 /// Jobs in flight between the two threads. Enough to ride out DuckDB's pauses (a row group
 /// written and compressed) without the normalizer stopping: 4 instead of 16 made a 10 M load
@@ -23,7 +99,7 @@ const IN_FLIGHT_BYTES: usize = 64 << 20;
 
 /// Sends work to the loader thread.
 pub(crate) struct Loader {
-    tx: SyncSender<Job>,
+    tx: SyncSender<Queued>,
     failed: Arc<AtomicBool>,
     in_flight: Arc<(Mutex<usize>, Condvar)>,
 }
@@ -31,20 +107,20 @@ pub(crate) struct Loader {
 impl Loader {
     /// Queues a job. Fails at once if an earlier job failed (the real error is reported when the
     /// loader is finished), so the run stops pulling data.
-    pub(crate) fn run(&self, job: impl FnOnce(&mut DuckDbSession) -> Result<(), PipelineError> + Send + 'static) -> Result<(), PipelineError> {
+    pub(crate) fn run(&self, job: Job) -> Result<(), PipelineError> {
+        self.queue(job, None)
+    }
+
+    fn queue(&self, job: Job, held: Option<Held>) -> Result<(), PipelineError> {
         if self.failed.load(Ordering::Acquire) {
             return Err(PipelineError::load("the loader stopped on an earlier error"));
         }
-        self.tx.send(Box::new(job)).map_err(|_| PipelineError::load("the loader stopped on an earlier error"))
+        self.tx.send((job, held)).map_err(|_| PipelineError::load("the loader stopped on an earlier error"))
     }
 
     /// Queues a job that holds `bytes` of batches, once the batches in flight leave room for it
     /// (or none are in flight: one batch larger than the budget still goes, alone).
-    pub(crate) fn run_sized(
-        &self,
-        bytes: usize,
-        job: impl FnOnce(&mut DuckDbSession) -> Result<(), PipelineError> + Send + 'static,
-    ) -> Result<(), PipelineError> {
+    pub(crate) fn run_sized(&self, bytes: usize, job: Job) -> Result<(), PipelineError> {
         {
             let (lock, freed) = &*self.in_flight;
             let mut used = lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -53,12 +129,7 @@ impl Loader {
             }
             *used += bytes;
         }
-        // Released when the job is done, or dropped unrun (after an earlier failure).
-        let held = Held { in_flight: Arc::clone(&self.in_flight), bytes };
-        self.run(move |db| {
-            let _held = held;
-            job(db)
-        })
+        self.queue(job, Some(Held { in_flight: Arc::clone(&self.in_flight), bytes }))
     }
 }
 
@@ -79,24 +150,25 @@ impl Drop for Held {
 /// Runs `work` with a loader thread that owns `db`; returns the session and the outcome. An
 /// error of the loader takes precedence: it is what stopped the run.
 pub(crate) fn with_loader<T>(
-    db: DuckDbSession,
+    db: Box<dyn Session>,
     work: impl FnOnce(&Loader) -> Result<T, PipelineError>,
-) -> (DuckDbSession, Result<T, PipelineError>) {
+) -> (Box<dyn Session>, Result<T, PipelineError>) {
     std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let (tx, rx) = sync_channel::<Queued>(QUEUE);
         let failed = Arc::new(AtomicBool::new(false));
         let flag = failed.clone();
         let in_flight = Arc::new((Mutex::new(0), Condvar::new()));
         let worker = scope.spawn(move || {
             let mut db = db;
             let mut first_error = None;
-            for job in rx {
+            for (job, held) in rx {
                 if first_error.is_none() {
-                    if let Err(e) = job(&mut db) {
+                    if let Err(e) = job.execute(db.as_mut()) {
                         flag.store(true, Ordering::Release);
                         first_error = Some(e);
                     }
                 }
+                drop(held);
             }
             (db, first_error)
         });
@@ -120,8 +192,12 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    fn session(dir: &tempfile::TempDir) -> DuckDbSession {
-        DuckDbSession::open(&dir.path().join("t.duckdb"), "d").unwrap()
+    fn session(dir: &tempfile::TempDir) -> Box<dyn Session> {
+        Box::new(crate::destination::duckdb::DuckDbSession::open(&dir.path().join("t.duckdb"), "d").unwrap())
+    }
+
+    fn custom(f: impl FnOnce(&mut dyn Session) -> Result<(), PipelineError> + Send + 'static) -> Job {
+        Job::Custom(Box::new(f))
     }
 
     #[test]
@@ -132,10 +208,13 @@ mod tests {
             for i in 0..5 {
                 let order = Arc::clone(&order);
                 let bytes = if i % 2 == 0 { IN_FLIGHT_BYTES * 2 } else { 10 };
-                loader.run_sized(bytes, move |_| {
-                    order.lock().unwrap().push(i);
-                    Ok(())
-                })?;
+                loader.run_sized(
+                    bytes,
+                    custom(move |_| {
+                        order.lock().unwrap().push(i);
+                        Ok(())
+                    }),
+                )?;
             }
             Ok(())
         });
@@ -148,16 +227,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         let (_, result) = with_loader(session(&dir), |loader| {
-            loader.run_sized(IN_FLIGHT_BYTES, |_| Err(PipelineError::load("first")))?;
+            loader.run_sized(IN_FLIGHT_BYTES, custom(|_| Err(PipelineError::load("first"))))?;
             // Each of these waits for the one before: they must not wait forever on jobs that
             // are dropped unrun.
             for _ in 0..QUEUE * 2 {
                 let ran = Arc::clone(&ran);
                 if loader
-                    .run_sized(IN_FLIGHT_BYTES, move |_| {
-                        ran.fetch_add(1, Ordering::Relaxed);
-                        Ok(())
-                    })
+                    .run_sized(
+                        IN_FLIGHT_BYTES,
+                        custom(move |_| {
+                            ran.fetch_add(1, Ordering::Relaxed);
+                            Ok(())
+                        }),
+                    )
                     .is_err()
                 {
                     break;

@@ -31,7 +31,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 #[cfg(feature = "duckdb")]
 use std::time::Instant;
 #[cfg(feature = "duckdb")]
-use crate::destination::duckdb::Target;
+use crate::destination::{Merge, Session, Target};
+#[cfg(feature = "duckdb")]
+use crate::loader::Job;
 #[cfg(feature = "duckdb")]
 use crate::sink::{next_item, panic_message, read_guarded, NodeCtx, RowSink, Shared};
 
@@ -526,8 +528,9 @@ impl Pipeline {
         let schema_name = normalize_identifier(source.name());
         let mut progress = ProgressSink::new(self.progress, &self.name, self.observer.as_ref().map(|o| o.0.clone()));
 
-        let mut db = DuckDbSession::open(db_path, &dataset).map_err(PipelineError::load_from)?;
-        db.set_compress_row_ids(self.compress_row_ids);
+        let mut duck = DuckDbSession::open(db_path, &dataset).map_err(PipelineError::load_from)?;
+        duck.set_compress_row_ids(self.compress_row_ids);
+        let mut db: Box<dyn Session> = Box::new(duck);
         opened.set(true);
         let mut schema = db.stored_schema(&schema_name).map_err(PipelineError::load_from)?.unwrap_or_else(|| Schema::new(&schema_name));
         let stored_state = db.stored_state(&self.name).map_err(PipelineError::load_from)?;
@@ -564,7 +567,7 @@ impl Pipeline {
         let jobs = crate::jobs::JobLog::default();
         db.begin().map_err(PipelineError::load_from)?;
         let (mut db, work) = crate::loader::with_loader(db, |loader| -> Result<bool, PipelineError> {
-            loader.run(|db| db.ensure_dataset().map_err(PipelineError::load_from))?;
+            loader.run(Job::EnsureDataset)?;
             let (source_nesting, source_contract, source_root_key) = (source.max_table_nesting(), source.schema_contract(), source.root_key());
             let source_name = source.name().to_owned();
             let run = RunCtx { loader, load_id: &load_id, jobs: jobs.clone(), source_name: &source_name, source_nesting, source_contract, source_root_key };
@@ -716,16 +719,8 @@ impl Pipeline {
             // transaction, so readers never see them empty.
             let mut doomed = vec![root.clone()];
             doomed.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
-            let root_def = sh.schema.table(&root).cloned();
-            run.loader.run(move |db| {
-                for t in &doomed {
-                    db.truncate(t).map_err(PipelineError::load_from)?;
-                }
-                if let Some(def) = &root_def {
-                    db.sync_table_def(Target::Main, def).map_err(PipelineError::load_from)?;
-                }
-                Ok(())
-            })?;
+            let then_sync = sh.schema.table(&root).cloned();
+            run.loader.run(Job::Truncate { tables: doomed, then_sync })?;
         }
         // Merge with a primary or merge key loads into staging, then merges (delete-insert);
         // merge without keys appends, as in dlt.
@@ -890,27 +885,15 @@ impl Pipeline {
         }
         let mut tables = vec![root.clone()];
         tables.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
-        let jobs = run.jobs.clone();
-        if scd2 {
+        let merge = if scd2 {
             sh.schema.set_row_key_unique(&root, false);
-            let boundary = timestamp_text(Utc::now());
-            let (snapshot, cols) = (sh.schema.clone(), hints.scd2_columns.clone());
-            run.loader.run(move |db| {
-                let (t0, clock) = (Utc::now(), Instant::now());
-                db.with_default_memory(|db| db.merge_scd2(&snapshot, &root, &cols, &boundary)).map_err(PipelineError::load_from)?;
-                jobs.merged(&tables, "scd2", t0, clock.elapsed());
-                Ok(())
-            })?;
+            Merge::Scd2 { columns: hints.scd2_columns.clone(), boundary: timestamp_text(Utc::now()) }
+        } else if hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert {
+            Merge::Upsert
         } else {
-            let strategy = if hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert { "upsert" } else { "delete-insert" };
-            let snapshot = sh.schema.clone();
-            run.loader.run(move |db| {
-                let (t0, clock) = (Utc::now(), Instant::now());
-                db.with_default_memory(|db| db.merge_staged(&snapshot, &root)).map_err(PipelineError::load_from)?;
-                jobs.merged(&tables, strategy, t0, clock.elapsed());
-                Ok(())
-            })?;
-        }
+            Merge::DeleteInsert
+        };
+        run.loader.run(Job::Merge { schema: Box::new(sh.schema.clone()), root, merge, tables, jobs: run.jobs.clone() })?;
         Ok(written)
     }
 }

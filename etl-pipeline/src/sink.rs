@@ -6,17 +6,15 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
-
-use chrono::Utc;
 use etl_core::fast::RowWriter;
 use etl_core::normalize::{normalize_item, IdGenerator, RowContext};
 use etl_core::resource::BoxError;
 use etl_core::{Schema, SchemaChange, Value};
 
-use crate::destination::duckdb::Target;
+use crate::destination::Target;
 use crate::error::PipelineError;
-use crate::jobs::{InsertMethod, JobLog};
+use crate::jobs::JobLog;
+use crate::loader::{InsertJob, Job, Recycled};
 
 /// What every resource of a run writes into.
 pub(crate) struct Shared<'a> {
@@ -59,8 +57,6 @@ impl NodeCtx {
     }
 }
 
-/// A loaded batch's buffers, by column index, and their table.
-type Recycled = (String, Vec<(usize, etl_core::columnar::ColumnBuffer)>);
 
 /// Normalizes the rows of one resource and hands full buffers to the loader.
 pub(crate) struct RowSink<'a> {
@@ -237,37 +233,11 @@ impl<'a> RowSink<'a> {
                 }
             }
             chain.reverse();
-            let (resource, target, back, jobs) = (self.resource.clone(), self.target, self.recycled.0.clone(), self.jobs.clone());
-            let staged = target == Target::Staging;
             // The insert runs on the loader thread, in order with everything else; the bytes of
             // the batch count against the loader's budget (values and validity, and text).
             let bytes = columns.iter().flatten().map(|c| c.len() * 9 + c.byte_len()).sum();
-            self.loader.run_sized(bytes, move |db| {
-                let (started_at, clock) = (Utc::now(), Instant::now());
-                for def in &chain {
-                    db.sync_table_def(target, def).map_err(PipelineError::load_from)?;
-                }
-                let t = chain.last().expect("non-empty");
-                let mut columns = columns;
-                if len >= crate::destination::duckdb::SCAN_MIN_ROWS {
-                    match crate::destination::duckdb::scan::ScanBatch::try_new(len, columns, t) {
-                        Ok(batch) => {
-                            if let Some(done) = db.insert_scan(target, &t.name, batch).map_err(PipelineError::load_from)? {
-                                let _ = back.send((t.name.clone(), done.into_buffers()));
-                            }
-                            jobs.inserted(&t.name, len as u64, InsertMethod::EtlScan, staged, started_at, clock.elapsed());
-                            return Ok(());
-                        }
-                        // A decimal or 128-bit column: through Arrow.
-                        Err(back) => columns = back,
-                    }
-                }
-                let (columns, batch) = crate::destination::duckdb::batch::batch_from_columns(len, columns, t)
-                    .map_err(|e| PipelineError::normalize(&resource, None, e))?;
-                db.append(target, &t.name, &columns, batch).map_err(PipelineError::load_from)?;
-                jobs.inserted(&t.name, len as u64, InsertMethod::ArrowAppender, staged, started_at, clock.elapsed());
-                Ok(())
-            })?;
+            let job = InsertJob { chain, target: self.target, rows: len, columns, recycle: self.recycled.0.clone(), jobs: self.jobs.clone() };
+            self.loader.run_sized(bytes, Job::Insert(job))?;
             *self.written.entry(table).or_default() += len as u64;
         }
         Ok(())

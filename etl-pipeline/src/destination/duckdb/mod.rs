@@ -18,6 +18,8 @@ use etl_core::normalize::{C_ID, C_ROOT_ID};
 use etl_core::schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
 use etl_core::Schema;
 
+use crate::destination::{Capabilities, DestinationError, Inserted, Merge, Session};
+use crate::jobs::InsertMethod;
 use crate::state::PipelineState;
 
 /// Errors from DuckDB, with the statement or table they concern.
@@ -56,15 +58,7 @@ fn sql_err(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> DuckDbError
 /// ([`DuckDbSession::with_default_memory`]): their joins and windows are better off without it.
 const LOAD_MEMORY_LIMIT: &str = "128MB";
 
-/// Which DuckDB schema a table lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// The dataset.
-    Main,
-    /// `<dataset>_staging`, where merge loads land before they are merged; emptied and dropped
-    /// in the same transaction.
-    Staging,
-}
+pub use super::Target;
 
 /// Batches of at least this many rows are inserted through a scan (`INSERT ... SELECT`), smaller
 /// ones through an appender, which costs no SQL statement to parse (a short run's start-up).
@@ -678,4 +672,97 @@ impl DuckDbSession {
             .map_err(sql_err(format!("counting rows of `{table}`")))
     }
 
+}
+
+impl From<DuckDbError> for DestinationError {
+    fn from(e: DuckDbError) -> Self {
+        DestinationError::new(e)
+    }
+}
+
+impl Session for DuckDbSession {
+    fn capabilities(&self) -> Capabilities {
+        // DuckDB has no identifier limit that dlt shortens for; DDL is transactional.
+        Capabilities { max_identifier_length: 65_536, transactional_ddl: true }
+    }
+    fn begin(&mut self) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::begin(self)?)
+    }
+    fn commit(&mut self) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::commit(self)?)
+    }
+    fn rollback(&mut self) {
+        DuckDbSession::rollback(self)
+    }
+    fn stored_schema(&self, schema_name: &str) -> Result<Option<Schema>, DestinationError> {
+        Ok(DuckDbSession::stored_schema(self, schema_name)?)
+    }
+    fn stored_state(&self, pipeline_name: &str) -> Result<Option<PipelineState>, DestinationError> {
+        Ok(DuckDbSession::stored_state(self, pipeline_name)?)
+    }
+    fn has_load(&self, load_id: &str) -> Result<bool, DestinationError> {
+        Ok(DuckDbSession::has_load(self, load_id)?)
+    }
+    fn ensure_dataset(&mut self) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::ensure_dataset(self)?)
+    }
+    fn sync_table(&mut self, target: Target, table: &etl_core::Table) -> Result<bool, DestinationError> {
+        Ok(DuckDbSession::sync_table_def(self, target, table)?)
+    }
+    fn truncate(&mut self, table: &str) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::truncate(self, table)?)
+    }
+    /// Large batches through the `etl_scan` table function (their buffers come back); small ones,
+    /// and those with a decimal or 128-bit column, through Arrow and the appender.
+    fn insert(&mut self, target: Target, table: &etl_core::Table, rows: usize, columns: Vec<Option<etl_core::columnar::ColumnBuffer>>) -> Result<Inserted, DestinationError> {
+        let mut columns = columns;
+        if rows >= SCAN_MIN_ROWS {
+            match scan::ScanBatch::try_new(rows, columns, table) {
+                Ok(batch) => {
+                    let done = self.insert_scan(target, &table.name, batch)?;
+                    return Ok(Inserted { method: InsertMethod::EtlScan, buffers: done.map(scan::ScanBatch::into_buffers) });
+                }
+                Err(back) => columns = back,
+            }
+        }
+        let (names, batch) = batch::batch_from_columns(rows, columns, table)
+            .map_err(|e| DestinationError::new(format!("table `{}`: {e}", table.name)))?;
+        self.append(target, &table.name, &names, batch)?;
+        Ok(Inserted { method: InsertMethod::ArrowAppender, buffers: None })
+    }
+    /// Merges with DuckDB's default memory limit instead of the loading bound.
+    fn merge(&mut self, schema: &Schema, root: &str, merge: &Merge) -> Result<(), DestinationError> {
+        Ok(self.with_default_memory(|db| match merge {
+            Merge::Scd2 { columns, boundary } => db.merge_scd2(schema, root, columns, boundary),
+            // The strategy of delete-insert and upsert is in the schema's hints.
+            Merge::DeleteInsert | Merge::Upsert => db.merge_staged(schema, root),
+        })?)
+    }
+    fn ensure_dlt_tables(&mut self, schema: &Schema) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::ensure_dlt_tables(self, schema)?)
+    }
+    fn insert_version(&mut self, schema: &Schema, inserted_at: &str) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::insert_version(self, schema, inserted_at)?)
+    }
+    fn insert_state(&mut self, pipeline_name: &str, state: &PipelineState, created_at: &str, load_id: &str, row_id: &str) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::insert_state(self, pipeline_name, state, created_at, load_id, row_id)?)
+    }
+    fn insert_load(&mut self, load_id: &str, schema: &Schema, inserted_at: &str) -> Result<(), DestinationError> {
+        Ok(DuckDbSession::insert_load(self, load_id, schema, inserted_at)?)
+    }
+    fn drop_table(&mut self, table: &str) -> Result<bool, DestinationError> {
+        Ok(DuckDbSession::drop_table(self, table)?)
+    }
+    fn tables(&self) -> Vec<String> {
+        DuckDbSession::tables(self)
+    }
+    fn staging_tables(&self) -> Vec<String> {
+        DuckDbSession::staging_tables(self)
+    }
+    fn row_count(&self, table: &str) -> Result<i64, DestinationError> {
+        Ok(DuckDbSession::row_count(self, table)?)
+    }
+    fn loads(&self) -> Result<(i64, Option<String>), DestinationError> {
+        Ok(DuckDbSession::loads(self)?)
+    }
 }
