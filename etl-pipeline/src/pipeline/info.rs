@@ -1,0 +1,85 @@
+//! What a run did ([`LoadInfo`]) and what `info` reports ([`PipelineInfo`]).
+
+use super::*;
+
+/// What `info` reports about a pipeline's destination.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PipelineInfo {
+    /// Pipeline name.
+    pub pipeline_name: String,
+    /// The database file.
+    pub database_path: PathBuf,
+    /// Whether the file exists.
+    pub exists: bool,
+    /// The dataset (DuckDB schema).
+    pub dataset: String,
+    /// Schema name, version and content hash, if a schema is stored.
+    pub schema: Option<(String, i64, String)>,
+    /// Tables of the dataset with their row counts.
+    pub tables: Vec<(String, i64)>,
+    /// Completed loads.
+    pub loads: i64,
+    /// The newest load id.
+    pub last_load_id: Option<String>,
+    /// Stored state version and document (sources, cursors), if any.
+    pub state: Option<(i64, serde_json::Value)>,
+    /// Anything left over that a run would clean up (staging tables).
+    pub pending: Vec<String>,
+}
+
+/// One table's part of a load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableLoad {
+    /// Table name.
+    pub table: String,
+    /// Parent table for nested tables.
+    pub parent: Option<String>,
+    /// Resource that produced the rows.
+    pub resource: String,
+    /// Rows written by this load.
+    pub rows: u64,
+    /// The load job that wrote them (how and when), as the loader recorded it.
+    pub job: Option<crate::jobs::LoadJob>,
+}
+
+/// What a run did (dlt's `LoadInfo`, with the normalize row counts).
+#[derive(Debug, Clone)]
+pub struct LoadInfo {
+    /// Pipeline name.
+    pub pipeline_name: String,
+    /// Dataset name as configured (dlt reports it unnormalized).
+    pub dataset_name: String,
+    /// The DuckDB schema the dataset lives in (normalized).
+    pub dataset_schema: String,
+    /// Schema (source) name.
+    pub schema_name: String,
+    /// Destination name (`duckdb`).
+    pub destination_name: String,
+    /// Destination type (`dlt.destinations.duckdb`).
+    pub destination_type: String,
+    /// The database file.
+    pub database_path: PathBuf,
+    /// The load id, or `None` if there was nothing to load.
+    pub load_id: Option<String>,
+    /// True if no earlier run of this pipeline had stored state in the destination.
+    pub first_run: bool,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When the run finished.
+    pub finished_at: DateTime<Utc>,
+    /// Rows per table (tables with rows, plus `_dlt_pipeline_state` when a state row was written).
+    pub row_counts: BTreeMap<String, u64>,
+    /// Per-table loads, root tables and nested tables.
+    pub tables: Vec<TableLoad>,
+    /// Schema changes this load made.
+    pub schema_changes: Vec<SchemaChange>,
+    /// The schema after the load.
+    pub schema: Schema,
+}
+
+impl LoadInfo {
+    /// Rows loaded into a table by this run.
+    pub fn rows(&self, table: &str) -> u64 {
+        self.row_counts.get(table).copied().unwrap_or(0)
+    }
+}
