@@ -96,7 +96,6 @@ pub struct AssetExecutionContext {
     pub(crate) op: String,
     pub(crate) selected: Vec<AssetSpec>,
     pub(crate) working_dir: PathBuf,
-    pub(crate) dlt: Option<&'static DltAssetsDef>,
     pub(crate) attempt: u32,
     pub(crate) log: Option<RunLog>,
     /// The op's progress bar, if the run shows bars.
@@ -155,7 +154,6 @@ impl AssetExecutionContext {
             op: op.into(),
             selected,
             working_dir: working_dir.into(),
-            dlt: None,
             attempt: 1,
             log: None,
             bar: None,
@@ -292,15 +290,33 @@ pub fn plain_asset_output(context: &AssetExecutionContext, output: impl IntoAsse
 
 /// The loader resource (dagster-dlt's `DagsterDltResource`): runs the op's dlt source through its
 /// pipeline, loading only the selected resources, and reports one materialization per asset.
-#[derive(Debug, Clone, Default)]
+///
+/// The executor injects one per op, carrying the op's `#[etl::assets]` definition (its source and
+/// pipeline); `DltResource::new()` carries none and can only report that.
+#[derive(Clone, Default)]
 pub struct DltResource {
+    def: Option<&'static DltAssetsDef>,
     fetch_row_count: bool,
 }
 
+impl std::fmt::Debug for DltResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DltResource")
+            .field("definition", &self.def.map(|d| d.name))
+            .field("fetch_row_count", &self.fetch_row_count)
+            .finish()
+    }
+}
+
 impl DltResource {
-    /// The loader.
+    /// A loader without a definition (running it reports that the op is not a dlt multi-asset).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The loader of one `#[etl::assets]` definition.
+    pub fn for_definition(def: &'static DltAssetsDef) -> Self {
+        DltResource { def: Some(def), fetch_row_count: false }
     }
 
     /// The same loader, adding dagster-dlt's `dagster/row_count` to each materialization: the
@@ -308,12 +324,12 @@ impl DltResource {
     /// counts 0). dagster-dlt's `dlt.run(context).fetch_row_count()`:
     /// `dlt.fetch_row_count().run(context)`.
     pub fn fetch_row_count(&self) -> DltResource {
-        DltResource { fetch_row_count: true }
+        DltResource { fetch_row_count: true, ..self.clone() }
     }
 
     /// Runs the pipeline for the context's selected assets.
     pub fn run(&self, context: &AssetExecutionContext) -> Materializations {
-        let def = context.dlt.ok_or_else(|| {
+        let def = self.def.ok_or_else(|| {
             AssetError::msg(format!("op `{}` is not a dlt multi-asset: `DltResource::run` needs `#[etl::assets(dlt_source = ..)]`", context.op))
         })?;
         let wanted: Vec<String> = context.selected.iter().filter_map(|s| s.dlt_resource.clone()).collect();
@@ -420,4 +436,18 @@ fn table_columns(schema: &etl_core::Schema, table: &str) -> Vec<TableColumn> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod dlt_resource_tests {
+    use super::*;
+
+    #[test]
+    fn a_loader_without_a_definition_says_so_and_fetch_row_count_keeps_the_definition() {
+        let context = AssetExecutionContext::for_test("plain_op", Vec::new(), std::env::temp_dir());
+        let err = DltResource::new().run(&context).unwrap_err().to_string();
+        assert!(err.contains("op `plain_op` is not a dlt multi-asset"), "{err}");
+        let counted = DltResource::new().fetch_row_count();
+        assert!(counted.fetch_row_count && counted.def.is_none());
+    }
 }

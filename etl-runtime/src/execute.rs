@@ -554,12 +554,11 @@ fn invoke(
             op: op.name().to_owned(),
             selected: step.assets.clone(),
             working_dir: options.working_dir.clone(),
-            dlt: op.dlt(),
             attempt,
             log,
             bar,
         };
-        let dlt = DltResource::new();
+        let dlt = op.dlt().map(DltResource::for_definition).unwrap_or_default();
         let cx = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources };
         let run = || etl_core::resource::with_run_dir(&options.working_dir, || (op.invoke())(&cx));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
