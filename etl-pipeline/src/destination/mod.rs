@@ -1,0 +1,3 @@
+//! Destinations, one folder each.
+
+pub mod postgres;

@@ -1,0 +1,1 @@
+//! PostgreSQL as dlt's `postgres` destination writes it.
