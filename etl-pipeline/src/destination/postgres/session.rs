@@ -41,7 +41,7 @@ pub enum SessionError {
         table: String,
         /// Why.
         #[source]
-        source: CopyError,
+        source: Box<CopyError>,
     },
 }
 
@@ -124,7 +124,7 @@ impl PgSession {
             // Dropping the writer unfinished aborts the COPY; the server's reason, if it refused
             // the data, comes with the next statement.
             drop(writer);
-            return Err(SessionError::Encode { table: batch.table_name().to_owned(), source });
+            return Err(SessionError::Encode { table: batch.table_name().to_owned(), source: Box::new(source) });
         }
         writer.finish().map_err(statement(&sql))
     }
