@@ -1,4 +1,4 @@
-//! Where PostgreSQL's server binaries are: `ETL_PG_BINDIR`, else the newest
+//! Where PostgreSQL's server binaries are: `ETL_PG_BINDIR` (only there, when set), else the newest
 //! `/usr/lib/postgresql/<version>/bin` (Debian's layout), else `pg_config --bindir`.
 
 use std::path::{Path, PathBuf};
@@ -26,12 +26,13 @@ impl Binaries {
 /// The directory holding `initdb`, `pg_ctl` and `postgres`, or why none was found.
 pub fn find_bindir() -> Result<PathBuf, String> {
     let mut tried = Vec::new();
+    // An explicit directory is the only place looked at (so a missing one can be simulated).
     if let Some(dir) = std::env::var_os("ETL_PG_BINDIR") {
         let dir = PathBuf::from(dir);
-        if Binaries::in_dir(&dir).is_some() {
-            return Ok(dir);
-        }
-        tried.push(format!("ETL_PG_BINDIR={}", dir.display()));
+        return match Binaries::in_dir(&dir) {
+            Some(_) => Ok(dir),
+            None => Err(format!("no initdb, pg_ctl and postgres in ETL_PG_BINDIR={}", dir.display())),
+        };
     }
     let mut versions: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()

@@ -17,6 +17,7 @@ pub use binaries::{find_bindir, Binaries};
 pub use server::{PgServer, ServerError};
 
 use std::fmt;
+use std::io::Write as _;
 
 /// Why no server was started.
 #[derive(Debug)]
@@ -55,13 +56,15 @@ pub fn on_ci() -> bool {
 pub fn report_skip(test: &str, skip: &Skip) {
     match skip {
         Skip::Missing(_) if !on_ci() => {
-            eprintln!(
+            // Written to stderr directly: the test harness captures `eprintln!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
                  !! SKIPPED {test}: {skip}.\n\
                  !! Install PostgreSQL's server (Debian: apt-get install postgresql) or set\n\
                  !! ETL_PG_BINDIR to the directory holding initdb, pg_ctl and postgres.\n\
                  !! Under CI=true this is a failure.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
             );
         }
         Skip::Missing(_) => panic!("{test}: {skip} (CI=true: PostgreSQL tests must run; .ci/run installs the `postgresql` package)"),
