@@ -308,3 +308,61 @@ fn value_count(data: &ColumnData) -> usize {
         ColumnData::Bytes { offsets, .. } => offsets.len().saturating_sub(1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etl_core::{DataType, Value};
+
+    fn table(columns: &[(&str, DataType, Option<u32>)]) -> Table {
+        let columns = columns.iter().map(|(n, t, p)| Column { name: (*n).into(), data_type: Some(*t), nullable: true, precision: *p, ..Default::default() }).collect();
+        Table { name: "t".into(), columns, ..Default::default() }
+    }
+
+    #[test]
+    fn the_stream_is_header_tuples_trailer() {
+        let t = table(&[("a", DataType::Bigint, None), ("b", DataType::Json, None), ("c", DataType::Date, None)]);
+        let mut cols = TableColumns::default();
+        cols.push_row(&t, &[(0, Value::Int(1)), (1, Value::List(vec![])), (2, Value::Date(chrono::NaiveDate::from_ymd_opt(2000, 1, 2).unwrap()))]).unwrap();
+        cols.push_row(&t, &[(0, Value::Null)]).unwrap();
+        let batch = CopyBatch::from_table_columns(&t, &cols).unwrap();
+        assert_eq!(batch.statement("ds"), "COPY \"ds\".\"t\" (\"a\", \"b\", \"c\") FROM STDIN (FORMAT binary)");
+        let bytes = batch.to_bytes().unwrap();
+        let mut expected = HEADER.to_vec();
+        expected.extend_from_slice(&[0, 3, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]); // 3 fields; bigint 1
+        expected.extend_from_slice(&[0, 0, 0, 3, 1, b'[', b']']); // jsonb: version 1, "[]"
+        expected.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 1]); // one day after 2000-01-01
+        expected.extend_from_slice(&[0, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255]); // three NULLs
+        expected.extend_from_slice(&[255, 255]);
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn columns_without_values_are_left_out() {
+        let t = table(&[("a", DataType::Bigint, None), ("b", DataType::Text, None)]);
+        let mut cols = TableColumns::default();
+        cols.push_row(&t, &[(1, Value::Text("x".into()))]).unwrap();
+        let batch = CopyBatch::from_table_columns(&t, &cols).unwrap();
+        assert_eq!(batch.column_names().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(batch.rows(), 1);
+    }
+
+    #[test]
+    fn inconsistent_buffers_are_errors() {
+        let t = table(&[("a", DataType::Bigint, None)]);
+        let mut cols = TableColumns::default();
+        cols.push_row(&t, &[(0, Value::Int(1))]).unwrap();
+        let (_, buffers) = cols.take();
+        assert!(matches!(CopyBatch::new(&t, 2, &buffers), Err(CopyError::Length { len: 1, rows: 2, .. })));
+        let as_text = table(&[("a", DataType::Text, None)]);
+        let err = CopyBatch::new(&as_text, 1, &buffers).unwrap_err();
+        assert_eq!(err.to_string(), "column `a` of table `t` is character varying but its buffer holds 64-bit integer values");
+        let wide = table(&[("a", DataType::Bigint, Some(128))]);
+        assert!(matches!(CopyBatch::new(&wide, 1, &buffers), Err(CopyError::Type { source: TypeError::IntegerTooWide { .. }, .. })));
+        let narrow = table(&[("a", DataType::Bigint, Some(32))]);
+        let mut big = TableColumns::default();
+        big.push_row(&narrow, &[(0, Value::Int(1 << 40))]).unwrap();
+        let err = CopyBatch::from_table_columns(&narrow, &big).unwrap().to_bytes().unwrap_err();
+        assert!(matches!(err, CopyError::OutOfRange { row: 0, .. }), "{err}");
+    }
+}
