@@ -1,7 +1,9 @@
 //! Destinations, one folder each, behind [`Session`]: what any destination does for a run. A
 //! session is one transaction from [`Session::begin`] to [`Session::commit`]: DDL, rows, merges
 //! and dlt's bookkeeping tables commit together or not at all. DuckDB is compiled only with the
-//! `duckdb` feature.
+//! `duckdb` feature. PostgreSQL's building blocks (dlt's layout, binary `COPY`, a transactional
+//! session) are in `postgres/`, with the `postgres` feature; it does not implement [`Session`]
+//! yet.
 
 use etl_core::columnar::ColumnBuffer;
 use etl_core::hints::Scd2Columns;
@@ -12,6 +14,8 @@ use crate::state::PipelineState;
 
 #[cfg(feature = "duckdb")]
 pub mod duckdb;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 /// Which schema of the destination a table lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
