@@ -167,16 +167,16 @@ pub(crate) fn load_group<'a>(
     io: &mut GroupIo<'_>,
 ) -> Result<Vec<Loaded>, PipelineError> {
     let started = Instant::now();
-    let mut ahead = ahead;
-    let mut live = start(pipeline, run, sh, root, &mut ahead, io)?;
-    let items = match ahead.map(|a| a.items) {
-        Some(items) => items,
-        None => {
-            let (resource, context) = (&mut live.1, &live.0.context);
-            catch_unwind(AssertUnwindSafe(|| resource.take_items_with(context))).unwrap_or_else(|p| Err(panic_message(p)))
-        }
+    // A parallelized root was started ahead of its turn, with its window.
+    let (window, items) = match ahead {
+        Some(Started { filter, context, items }) => (Some((filter, context)), Some(items)),
+        None => (None, None),
     };
-    let (mut live, _) = live;
+    let (mut live, mut resource) = start(pipeline, run, sh, root, window, io)?;
+    let items = match items {
+        Some(items) => items,
+        None => catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&live.context))).unwrap_or_else(|p| Err(panic_message(p))),
+    };
     let mut items = items.map_err(|e| PipelineError::extract(&live.name, None, e))?;
     while let Some(value) = next_item(&mut items).map_err(|e| PipelineError::extract(&live.name, Some(live.rows_in), e))? {
         live.pulled += 1;
@@ -191,23 +191,22 @@ pub(crate) fn load_group<'a>(
     Ok(out)
 }
 
-/// Prepares a node and its children (pre-order: sinks, windows, spool files).
+/// Prepares a node and its children (pre-order: sinks, windows, spool files); `window` is the
+/// node's window when it was computed already. Returns the node's resource too (the root's
+/// items are taken from it).
 fn start<'a>(
     pipeline: &Pipeline,
     run: &RunCtx<'a>,
     sh: &mut Shared<'_>,
     node: Node,
-    ahead: &mut Option<Started>,
+    window: Option<(Option<IncrementalFilter>, ResourceContext)>,
     io: &mut GroupIo<'_>,
 ) -> Result<(Live<'a>, Resource), PipelineError> {
     let Node { mut resource, loads, children } = node;
     let hints = resource.hints().clone();
     let sink = if loads { Some(pipeline.prepare_sink(run, sh, &hints)?) } else { None };
-    let (filter, context) = match ahead.take() {
-        Some(Started { filter, context, items }) => {
-            *ahead = Some(Started { filter: None, context: ResourceContext::default(), items });
-            (filter, context)
-        }
+    let (filter, context) = match window {
+        Some(window) => window,
         None => resource_window(&hints, run.source_name, io.state, loads)?,
     };
     let transform = match resource.parent_name() {
@@ -236,7 +235,7 @@ fn start<'a>(
         children: Vec::new(),
     };
     for child in children {
-        let (c, _) = start(pipeline, run, sh, child, &mut None, io)?;
+        let (c, _) = start(pipeline, run, sh, child, None, io)?;
         live.children.push(c);
     }
     Ok((live, resource))

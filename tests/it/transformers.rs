@@ -230,3 +230,27 @@ fn a_failed_group_keeps_each_resources_items_as_a_pending_package() {
     assert_eq!(scalar(&db, "SELECT count(*) FROM lines.order_lines WHERE extra = 'new column'"), json!(1));
     assert!(p.pending_packages().is_empty());
 }
+
+#[etl::resource(parallelized = true, incremental = etl::Incremental::new("page").initial_value(2))]
+fn pages() -> Vec<serde_json::Value> {
+    (1..=5).map(|p| json!({"page": p})).collect()
+}
+
+#[etl::transformer(data_from = pages())]
+fn page_rows(page: serde_json::Value) -> Vec<serde_json::Value> {
+    let p = page["page"].as_i64().unwrap();
+    (0..p).map(|i| json!({"page": p, "row": i})).collect()
+}
+
+#[test]
+fn a_parallelized_parent_started_ahead_feeds_its_transformers_within_its_window() {
+    #[etl::source]
+    fn paged() -> etl::Source {
+        (Resource::from_data("first", vec![json!({"id": 1})]), pages(), page_rows())
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("paged_pipeline").dataset_name("paged").working_dir(dir.path());
+    let info = p.run(paged()).unwrap();
+    // Pages 2..=5 pass the parent's window: 2 + 3 + 4 + 5 rows.
+    assert_eq!((info.rows("pages"), info.rows("page_rows"), info.rows("first")), (4, 14, 1));
+}
