@@ -485,7 +485,10 @@ fn apply_lag(v: &Json, lag: f64, func: LastValueFunc, initial: Option<&Json>) ->
 /// that cannot move.
 fn shift(v: &Json, by: f64) -> Option<Json> {
     if let Some(n) = v.as_i64() {
-        return Some(json!((n as f64 + by) as i64));
+        // Exact for whole lags (ids past 2^53 included); a fractional lag is truncated, as dlt's
+        // `int(value - lag)`.
+        let moved = if by.fract() == 0.0 { n.checked_add(by as i64) } else { None };
+        return Some(json!(moved.unwrap_or((n as f64 + by) as i64)));
     }
     if let Some(n) = v.as_f64() {
         return Some(json!(n + by));
@@ -624,6 +627,9 @@ mod tests {
         // Integers stay integers.
         let f = IncrementalFilter::new(Incremental::new("n").initial_value(0).lag(3.0), stored(json!(10)));
         assert_eq!(f.start_value(), Some(&json!(7)));
+        // Exact past 2^53.
+        let f = IncrementalFilter::new(Incremental::new("n").initial_value(0).lag(1.0), stored(json!(9_007_199_254_740_993i64)));
+        assert_eq!(f.start_value(), Some(&json!(9_007_199_254_740_992i64)));
         // Never past the initial value (the first run starts exactly there).
         let f = IncrementalFilter::new(Incremental::new("n").initial_value(0).lag(3.0), stored(json!(1)));
         assert_eq!(f.start_value(), Some(&json!(0)));

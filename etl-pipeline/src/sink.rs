@@ -154,8 +154,8 @@ impl<'a> RowSink<'a> {
     pub fn typed_item(&mut self, sh: &mut Shared<'_>, item: Box<dyn etl_core::TypedItem>, spool: Option<&mut crate::spool::Spool>) -> Result<bool, PipelineError> {
         self.sync(sh);
         let item_no = self.item_no;
-        let resource = self.resource.clone();
-        let extract_error = |e: BoxError| PipelineError::extract(&resource, Some(item_no), e);
+        // Borrows only the name (no copy per item: this is the typed fast path).
+        let extract_error = |e: BoxError| PipelineError::extract(&self.resource, Some(item_no), e);
         // A panicking `Serialize` implementation is the resource's failure, as in `to_value`.
         let fast = catch_unwind(AssertUnwindSafe(|| item.write_fast(&mut self.writer, sh.schema, sh.ids))).map_err(|p| extract_error(panic_message(p)))?;
         if fast {
