@@ -377,6 +377,9 @@ mod tests {
             ],
         )
         .unwrap();
+        // A source made of another's resources keeps every parent, a chain of them too.
+        let source = etl_core::Source::with("s", source).unwrap();
+        assert_eq!(source.transformer_parents().iter().map(Resource::name).collect::<Vec<_>>(), ["hidden", "mid", "lonely"]);
         let (resources, parents) = source.into_pipes();
         let units = plan(resources, parents).unwrap();
         // `lonely` feeds only a deselected transformer: not pulled at all.

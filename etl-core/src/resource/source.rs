@@ -232,17 +232,34 @@ tuples!(
 
 impl IntoResources for Source {
     /// The resources, each transformer with its parent again (so that a source made of them
-    /// extracts each parent once, as this one does).
+    /// extracts each parent once, as this one does). Parents were kept in the order they were
+    /// met, a grandparent before its child: they go back newest first, each into the first
+    /// transformer (or parent already given back) that waits for it.
     fn into_resources(self) -> Vec<Resource> {
         let Source { mut resources, parents, .. } = self;
-        for p in parents {
-            if let Some(t) = resources.iter_mut().find(|r| matches!(&r.producer, Some(Producer::Transform { parent: None, parent_name, .. }) if *parent_name == p.name())) {
-                if let Some(Producer::Transform { parent, .. }) = &mut t.producer {
-                    *parent = Some(Box::new(p));
+        for p in parents.into_iter().rev() {
+            let mut p = Some(p);
+            for r in &mut resources {
+                p = give_parent(r, p.take().expect("not yet given"));
+                if p.is_none() {
+                    break;
                 }
             }
         }
         resources
+    }
+}
+
+/// Gives `parent` to the first transformer in `r`'s chain that waits for a parent of its name;
+/// returns it if none does.
+fn give_parent(r: &mut Resource, parent: Resource) -> Option<Resource> {
+    match &mut r.producer {
+        Some(Producer::Transform { parent: slot @ None, parent_name, .. }) if *parent_name == parent.name() => {
+            *slot = Some(Box::new(parent));
+            None
+        }
+        Some(Producer::Transform { parent: Some(inner), .. }) => give_parent(inner, parent),
+        _ => Some(parent),
     }
 }
 
