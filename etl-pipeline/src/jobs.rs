@@ -121,18 +121,19 @@ impl JobLog {
         });
     }
 
-    /// Staged rows of `tables` merged with `strategy`.
-    pub(crate) fn merged(&self, tables: &[String], strategy: &'static str, started_at: DateTime<Utc>, busy: Duration) {
-        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let staged: Vec<String> = tables.iter().filter(|t| map.contains_key(*t)).cloned().collect();
-        drop(map);
-        let share = busy / u32::try_from(staged.len().max(1)).unwrap_or(u32::MAX);
-        for t in staged {
-            self.entry(&t, started_at, |e| {
+    /// Staged rows of `tables` merged with `strategy` (the merge's time shared among the tables
+    /// that got rows; a table without rows has no job).
+    pub(crate) fn merged(&self, tables: &[String], strategy: &'static str, busy: Duration) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let staged = tables.iter().filter(|t| map.contains_key(*t)).count();
+        let share = busy / u32::try_from(staged.max(1)).unwrap_or(u32::MAX);
+        let now = Utc::now();
+        for t in tables {
+            if let Some(e) = map.get_mut(t) {
                 e.merge_strategy = Some(strategy);
-                e.finished_at = Utc::now();
+                e.finished_at = now;
                 e.busy += share;
-            });
+            }
         }
     }
 
@@ -166,7 +167,7 @@ mod tests {
         log.inserted("a", 10, InsertMethod::EtlScan, true, t0, Duration::from_millis(5));
         log.inserted("a", 2, InsertMethod::ArrowAppender, true, t0, Duration::from_millis(1));
         log.inserted("a", 3, InsertMethod::EtlScan, true, t0, Duration::from_millis(1));
-        log.merged(&["a".into(), "a__b".into()], "delete-insert", t0, Duration::from_millis(4));
+        log.merged(&["a".into(), "a__b".into()], "delete-insert", Duration::from_millis(4));
         let job = log.job("a").unwrap();
         assert_eq!((job.rows, job.batches), (15, 3));
         assert_eq!(job.insert_methods, [InsertMethod::EtlScan, InsertMethod::ArrowAppender]);

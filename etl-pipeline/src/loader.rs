@@ -75,9 +75,9 @@ impl Job {
                 Ok(())
             }
             Job::Merge { schema, root, merge, tables, jobs } => {
-                let (started_at, clock) = (Utc::now(), Instant::now());
+                let clock = Instant::now();
                 db.merge(&schema, &root, &merge).map_err(PipelineError::load_from)?;
-                jobs.merged(&tables, merge.name(), started_at, clock.elapsed());
+                jobs.merged(&tables, merge.name(), clock.elapsed());
                 Ok(())
             }
             #[cfg(test)]
