@@ -15,15 +15,17 @@
 
 #![warn(missing_docs)]
 
-pub mod config;
+/// Config values and secrets (the `etl-config` crate).
+pub mod config {
+    pub use etl_config::*;
+}
 pub mod filesystem;
 pub mod jsonpath;
 pub mod rest;
-mod secret;
 pub mod testing;
 
 pub use config::{Config, ConfigError};
 pub use filesystem::{FileError, FileSource, Format};
 pub use jsonpath::JsonPath;
 pub use rest::{RestApi, RestError};
-pub use secret::Secret;
+pub use etl_config::Secret;

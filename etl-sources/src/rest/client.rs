@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::RestError;
-use crate::secret::scrub;
+use etl_config::scrub;
 use crate::Secret;
 
 /// How requests authenticate (dlt's auth classes). In config: `{ type = "bearer", token = ".." }`.

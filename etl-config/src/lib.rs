@@ -1,4 +1,4 @@
-//! Config values and secrets in dlt's layout.
+//! Config values and secrets in dlt's layout, for sources, resources and destinations.
 //!
 //! A value `key` of section `["sources", "api_source"]` is looked up, in this order (the first
 //! hit wins):
@@ -15,16 +15,22 @@
 //! directory ([`Config::load`]) or given ([`Config::load_from`]).
 //!
 //! ```no_run
-//! use etl_sources::{Config, Secret};
+//! use etl_config::{Config, Secret};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Api { base_url: String, token: Secret, page_size: Option<u32> }
 //!
 //! let api: Api = Config::load()?.resolve(&["sources", "api_source"], &["base_url", "token"])?;
-//! # Ok::<(), etl_sources::ConfigError>(())
+//! # Ok::<(), etl_config::ConfigError>(())
 //! ```
 //!
 //! A missing value is one error that names every missing key and every place it was looked for.
+
+#![warn(missing_docs)]
+
+mod secret;
+
+pub use secret::{scrub, Secret};
 
 use std::collections::BTreeMap;
 use std::fmt;

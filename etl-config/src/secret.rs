@@ -54,7 +54,7 @@ impl From<String> for Secret {
 }
 
 /// Replaces every occurrence of each (non-trivial) secret in `text` with `***`.
-pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
+pub fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         if s.len() >= 3 {
