@@ -5,11 +5,11 @@
 //! commits turns it into one [`LoadJob`] per table it wrote. Nothing here is made up: a field
 //! that a run cannot know is not reported.
 
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use std::collections::BTreeMap;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use std::sync::{Arc, Mutex, PoisonError};
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,6 +22,8 @@ pub enum InsertMethod {
     EtlScan,
     /// DuckDB's appender, from an Arrow batch (small batches, decimal and 128-bit columns).
     ArrowAppender,
+    /// PostgreSQL's binary `COPY ... FROM STDIN`.
+    PostgresCopy,
 }
 
 /// One table's load job in a committed run.
@@ -71,7 +73,7 @@ impl LoadJob {
 }
 
 /// What the loader thread records for one table.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 #[derive(Debug, Clone)]
 struct Entry {
     rows: u64,
@@ -85,11 +87,11 @@ struct Entry {
 }
 
 /// The jobs of a running load, written by the loader thread. Cheap to clone (shared).
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JobLog(Arc<Mutex<BTreeMap<String, Entry>>>);
 
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 impl JobLog {
     fn entry<T>(&self, table: &str, started_at: DateTime<Utc>, f: impl FnOnce(&mut Entry) -> T) -> T {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);

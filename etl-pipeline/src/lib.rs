@@ -10,21 +10,22 @@
 pub mod destination;
 pub mod error;
 pub mod jobs;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 mod loader;
 pub mod lock;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 mod pipe;
 pub mod pipeline;
 pub mod progress;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 mod readahead;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 mod sink;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub mod spool;
 pub mod state;
 
 pub use error::{PipelineError, Step};
-pub use pipeline::{duckdb, pipeline, Destination, IntoSource, LoadInfo, Pipeline, PipelineInfo, TableLoad};
+pub use destination::{destination, duckdb, postgres, Destination};
+pub use pipeline::{pipeline, IntoSource, LoadInfo, Pipeline, PipelineInfo, TableLoad};
 pub use progress::Progress;

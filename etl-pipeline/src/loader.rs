@@ -187,7 +187,7 @@ pub(crate) fn with_loader<T>(
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "duckdb"))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;

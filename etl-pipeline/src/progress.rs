@@ -1,9 +1,9 @@
 //! Progress reporting of pipeline runs (dlt's `progress=`).
 
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use std::{collections::BTreeMap, io::Write, time::Duration};
 
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use crate::error::PipelineError;
 
 /// How a pipeline reports progress.
@@ -22,14 +22,14 @@ pub enum Progress {
 pub type ExtractObserver = std::sync::Arc<dyn Fn(&str, &str, u64) + Send + Sync>;
 
 /// Receives progress events during a run.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub(crate) struct ProgressSink {
     mode: Progress,
     pipeline: String,
     observer: Option<ExtractObserver>,
 }
 
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 impl ProgressSink {
     pub(crate) fn new(mode: Progress, pipeline: &str, observer: Option<ExtractObserver>) -> Self {
         ProgressSink { mode, pipeline: pipeline.to_owned(), observer }

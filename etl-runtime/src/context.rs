@@ -370,12 +370,12 @@ impl DltResource {
 /// Rows per table after a load; a failed count is logged and leaves the key out (it never fails
 /// the materialization, whose load committed).
 fn row_counts(pipeline: &etl_pipeline::pipeline::Pipeline, context: &AssetExecutionContext, tables: Vec<String>) -> HashMap<String, u64> {
-    #[cfg(feature = "duckdb")]
+    #[cfg(any(feature = "duckdb", feature = "postgres"))]
     match pipeline.row_counts(&tables) {
         Ok(counts) => return counts.into_iter().collect(),
         Err(e) => context.log(&format!("dagster/row_count left out: cannot count rows of {tables:?}: {e}")),
     }
-    #[cfg(not(feature = "duckdb"))]
+    #[cfg(not(any(feature = "duckdb", feature = "postgres")))]
     let _ = (pipeline, context, tables);
     HashMap::new()
 }

@@ -243,13 +243,16 @@ fn check_resources(steps: &[Step], resources: &Resources) -> Result<(), GraphErr
     }
 }
 
-/// The pools a step runs in: its DuckDB file (dlt ops), the pools of the resources it takes,
+/// The pools a step runs in: its DuckDB file (dlt ops into DuckDB; a server takes concurrent
+/// writers itself), the pools of the resources it takes,
 /// and its declared pool. Sorted, so permits are always taken in the same order.
 fn pools(step: &Step, options: &RunOptions) -> Vec<String> {
     let mut out = BTreeSet::new();
     if let OpRef::Dlt(def) = step.op {
         if let Ok(pipeline) = std::panic::catch_unwind(def.pipeline) {
-            out.insert(duckdb_pool(&pipeline.working_dir(&options.working_dir).database_path(), &options.working_dir));
+            if let Ok(etl_pipeline::destination::Resolved::DuckDb { file }) = pipeline.working_dir(&options.working_dir).resolve_destination() {
+                out.insert(duckdb_pool(&file, &options.working_dir));
+            }
         }
     }
     for req in step.op.requirements() {

@@ -95,13 +95,20 @@ impl AssetGraph {
                 Some(make) => make(),
                 None => Box::new(DefaultTranslator),
             };
+            let destination_name = match pipeline.resolve_destination() {
+                Ok(resolved) => resolved.name(),
+                Err(error) => {
+                    problems.push(format!("the destination of `{}` ({}): {error}", def.name, def.location));
+                    continue;
+                }
+            };
             for resource in source.selected_resources() {
                 let info = DltResourceInfo {
                     source_name: source.name().to_owned(),
                     resource_name: resource.name().to_owned(),
                     table_name: normalize_identifier(resource.hints().table()),
                     description: resource.hints().description.clone(),
-                    destination_name: pipeline.destination_config().name().to_owned(),
+                    destination_name: destination_name.to_owned(),
                     data_from: resource.hints().data_from.clone(),
                 };
                 let group = translator

@@ -46,7 +46,8 @@ pub use etl_core::{
 pub use etl_pipeline::{
     error::{PipelineError, Step},
     jobs::{InsertMethod, LoadJob},
-    pipeline::{duckdb, pipeline, Destination, IntoSource, LoadInfo, Pipeline, TableLoad},
+    destination::{destination, duckdb, postgres, Destination},
+    pipeline::{pipeline, IntoSource, LoadInfo, Pipeline, TableLoad},
     progress::Progress,
 };
 pub use etl_runtime::{

@@ -1,9 +1,8 @@
 //! Destinations, one folder each, behind [`Session`]: what any destination does for a run. A
 //! session is one transaction from [`Session::begin`] to [`Session::commit`]: DDL, rows, merges
 //! and dlt's bookkeeping tables commit together or not at all. DuckDB is compiled only with the
-//! `duckdb` feature. PostgreSQL's building blocks (dlt's layout, binary `COPY`, a transactional
-//! session) are in `postgres/`, with the `postgres` feature; it does not implement [`Session`]
-//! yet.
+//! `duckdb` feature, PostgreSQL with the `postgres` feature. Which one a pipeline loads into is
+//! its [`Destination`] (named in code or read from configuration), resolved per run.
 
 use etl_core::columnar::ColumnBuffer;
 use etl_core::hints::Scd2Columns;
@@ -12,8 +11,15 @@ use etl_core::{Schema, Table};
 use crate::jobs::InsertMethod;
 use crate::state::PipelineState;
 
+pub use config::{destination, duckdb, postgres, Destination, Resolved};
+
+pub mod config;
 #[cfg(feature = "duckdb")]
 pub mod duckdb;
+#[cfg(loads)]
+pub(crate) mod merge_sql;
+#[cfg(loads)]
+pub(crate) mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
@@ -96,11 +102,11 @@ pub trait Session: Send {
     fn rollback(&mut self);
 
     /// The newest stored schema of this name, as dlt stores it in `_dlt_version`.
-    fn stored_schema(&self, schema_name: &str) -> Result<Option<Schema>, DestinationError>;
+    fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>, DestinationError>;
     /// The newest stored state of a pipeline, from `_dlt_pipeline_state`.
-    fn stored_state(&self, pipeline_name: &str) -> Result<Option<PipelineState>, DestinationError>;
+    fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<PipelineState>, DestinationError>;
     /// Whether a load committed (`_dlt_loads`).
-    fn has_load(&self, load_id: &str) -> Result<bool, DestinationError>;
+    fn has_load(&mut self, load_id: &str) -> Result<bool, DestinationError>;
 
     /// Creates the dataset if it does not exist.
     fn ensure_dataset(&mut self) -> Result<(), DestinationError>;
@@ -130,7 +136,7 @@ pub trait Session: Send {
     /// Staging tables left over, sorted.
     fn staging_tables(&self) -> Vec<String>;
     /// Rows in a table of the dataset (0 if it does not exist).
-    fn row_count(&self, table: &str) -> Result<i64, DestinationError>;
+    fn row_count(&mut self, table: &str) -> Result<i64, DestinationError>;
     /// How many loads completed, and the newest load id.
-    fn loads(&self) -> Result<(i64, Option<String>), DestinationError>;
+    fn loads(&mut self) -> Result<(i64, Option<String>), DestinationError>;
 }

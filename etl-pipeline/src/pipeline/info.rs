@@ -7,11 +7,15 @@ use super::*;
 pub struct PipelineInfo {
     /// Pipeline name.
     pub pipeline_name: String,
-    /// The database file.
-    pub database_path: PathBuf,
-    /// Whether the file exists.
+    /// The destination's name (`duckdb`, `postgres`).
+    pub destination_name: String,
+    /// Where the destination is, without secrets: the DuckDB file, or the server and database.
+    pub location: String,
+    /// The DuckDB file, with a DuckDB destination.
+    pub database_path: Option<PathBuf>,
+    /// Whether the database (DuckDB: the file; PostgreSQL: the dataset) exists.
     pub exists: bool,
-    /// The dataset (DuckDB schema).
+    /// The dataset (a schema of the database).
     pub dataset: String,
     /// Schema name, version and content hash, if a schema is stored.
     pub schema: Option<(String, i64, String)>,
@@ -49,16 +53,18 @@ pub struct LoadInfo {
     pub pipeline_name: String,
     /// Dataset name as configured (dlt reports it unnormalized).
     pub dataset_name: String,
-    /// The DuckDB schema the dataset lives in (normalized).
+    /// The database schema the dataset lives in (normalized).
     pub dataset_schema: String,
     /// Schema (source) name.
     pub schema_name: String,
-    /// Destination name (`duckdb`).
+    /// Destination name (`duckdb`, `postgres`).
     pub destination_name: String,
-    /// Destination type (`dlt.destinations.duckdb`).
+    /// Destination type (`dlt.destinations.duckdb`, `dlt.destinations.postgres`).
     pub destination_type: String,
-    /// The database file.
-    pub database_path: PathBuf,
+    /// Where the destination is, without secrets: the DuckDB file, or the server and database.
+    pub location: String,
+    /// The DuckDB file, with a DuckDB destination.
+    pub database_path: Option<PathBuf>,
     /// The load id, or `None` if there was nothing to load.
     pub load_id: Option<String>,
     /// True if no earlier run of this pipeline had stored state in the destination.

@@ -4,16 +4,31 @@
 use super::*;
 
 impl Pipeline {
+    /// Opens the destination if it has this pipeline's database (DuckDB) or dataset
+    /// (PostgreSQL); `exclusive` takes the pipeline's lock.
+    #[cfg(loads)]
+    fn open_existing(
+        &self,
+        resolved: &crate::destination::Resolved,
+        dataset: &str,
+        exclusive: bool,
+    ) -> Result<Option<crate::destination::open::Opened>, PipelineError> {
+        let opening = crate::destination::open::Opening { pipeline: &self.name, dataset, exclusive, create: false, compress_row_ids: false };
+        crate::destination::open::open(resolved, opening)
+    }
+
     /// The stored schema, state, tables and loads of this pipeline's dataset.
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     pub fn info(&self) -> Result<PipelineInfo, PipelineError> {
-        use crate::destination::duckdb::DuckDbSession;
-        let db_path = self.database_path();
+        let resolved = self.resolve_destination()?;
         let dataset = normalize_identifier(&self.dataset());
+        let opened = self.open_existing(&resolved, &dataset, false)?;
         let mut info = PipelineInfo {
             pipeline_name: self.name.clone(),
-            database_path: db_path.clone(),
-            exists: db_path.exists(),
+            destination_name: resolved.name().to_owned(),
+            location: resolved.location(),
+            database_path: resolved.file().map(Path::to_owned),
+            exists: opened.is_some(),
             dataset: dataset.clone(),
             schema: None,
             tables: Vec::new(),
@@ -22,10 +37,8 @@ impl Pipeline {
             state: None,
             pending: Vec::new(),
         };
-        if !info.exists {
-            return Ok(info);
-        }
-        let db = DuckDbSession::open(&db_path, &dataset).map_err(PipelineError::load_from)?;
+        let Some(opened) = opened else { return Ok(info) };
+        let mut db = opened.session;
         let state = db.stored_state(&self.name).map_err(PipelineError::load_from)?;
         let schema_name = state
             .as_ref()
@@ -47,16 +60,15 @@ impl Pipeline {
 
     /// Rows in each of `tables` of the dataset now (`count(*)`; a table that does not exist has
     /// 0 rows). For dagster-dlt's opt-in `dagster/row_count`.
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     pub fn row_counts(&self, tables: &[String]) -> Result<BTreeMap<String, u64>, PipelineError> {
-        use crate::destination::duckdb::DuckDbSession;
-        let db_path = self.database_path();
+        let resolved = self.resolve_destination()?;
         let mut out = BTreeMap::new();
-        if !db_path.exists() {
+        let Some(opened) = self.open_existing(&resolved, &normalize_identifier(&self.dataset()), false)? else {
             out.extend(tables.iter().map(|t| (t.clone(), 0)));
             return Ok(out);
-        }
-        let db = DuckDbSession::open(&db_path, &normalize_identifier(&self.dataset())).map_err(PipelineError::load_from)?;
+        };
+        let mut db = opened.session;
         for t in tables {
             let n = db.row_count(t).map_err(PipelineError::load_from)?;
             out.insert(t.clone(), u64::try_from(n).unwrap_or(0));
@@ -66,7 +78,7 @@ impl Pipeline {
 
     /// Pending packages: items pulled by failed or killed runs, kept on disk (see README,
     /// "Failed runs").
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     pub fn pending_packages(&self) -> Vec<crate::spool::PendingPackage> {
         crate::spool::pending(&crate::spool::pipeline_dir(&self.resolved_working_dir(), &self.name))
     }
@@ -74,7 +86,7 @@ impl Pipeline {
     /// Loads every pending package, oldest first, each in its own transaction and load id.
     /// A package that loads is deleted; one that fails again is kept and its error returned in
     /// the list (the others still load).
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     pub fn load_pending(&self) -> Vec<(String, Result<LoadInfo, PipelineError>)> {
         let mut quiet = self.clone();
         quiet.spool = false;
@@ -91,7 +103,7 @@ impl Pipeline {
     }
 
     /// Discards every pending package; returns how many there were.
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     pub fn drop_pending(&self) -> usize {
         let pending = self.pending_packages();
         pending.iter().filter(|p| p.remove().is_ok()).count()
@@ -100,20 +112,17 @@ impl Pipeline {
     /// Drops the tables of resources (their root tables and all nested tables) and their state,
     /// in one transaction that also stores the new schema version and state. Returns the dropped
     /// tables. The next run of those resources starts from scratch (incremental cursors too).
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     pub fn drop_resources(&self, resources: &[&str]) -> Result<Vec<String>, PipelineError> {
-        use crate::destination::duckdb::DuckDbSession;
-        let db_path = self.database_path();
-        if !db_path.exists() {
-            return Err(PipelineError::config(format!("pipeline `{}` has no database at {}", self.name, db_path.display())));
-        }
-        let _lock = crate::lock::PipelineLock::acquire(&db_path, &self.name)?;
+        let resolved = self.resolve_destination()?;
         let dataset = normalize_identifier(&self.dataset());
-        let mut db = DuckDbSession::open(&db_path, &dataset).map_err(PipelineError::load_from)?;
-        let mut state = db
-            .stored_state(&self.name)
-            .map_err(PipelineError::load_from)?
-            .ok_or_else(|| PipelineError::config(format!("pipeline `{}` has no stored state in {}", self.name, db_path.display())))?;
+        let Some(opened) = self.open_existing(&resolved, &dataset, true)? else {
+            return Err(PipelineError::config(format!("pipeline `{}` has no dataset `{dataset}` at {}", self.name, resolved.location())));
+        };
+        let mut db = opened.session;
+        let mut state = db.stored_state(&self.name).map_err(PipelineError::load_from)?.ok_or_else(|| {
+            PipelineError::config(format!("pipeline `{}` has no stored state in {}", self.name, resolved.location()))
+        })?;
         let schema_name = state
             .doc
             .get("default_schema_name")

@@ -9,88 +9,49 @@
 
 mod info;
 mod maintenance;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 mod resource;
 mod run;
 
 pub use info::{LoadInfo, PipelineInfo, TableLoad};
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub(crate) use resource::{resource_window, Prepared, RunCtx, Started};
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use resource::PARALLEL_RESOURCES;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+#[cfg(loads)]
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use etl_core::naming::default_schema_name;
 use etl_core::{Resource, Schema, SchemaChange, Source};
 
+use crate::destination::Destination;
 use crate::error::PipelineError;
 use crate::progress::{ExtractObserver, Progress};
 // The load path: compiled with a destination.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use crate::progress::ProgressSink;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use etl_core::{
     naming::normalize_identifier,
     normalize::{IdGenerator, DEFAULT_MAX_NESTING},
     resource::BoxError,
     WriteDisposition,
 };
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use std::panic::{catch_unwind, AssertUnwindSafe};
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use std::time::Instant;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use crate::destination::{Merge, Session, Target};
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use crate::loader::Job;
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 use crate::sink::{next_item, panic_message, read_guarded, NodeCtx, RowSink, Shared};
 
-
-/// The destination type name dlt reports for DuckDB.
-pub const DUCKDB_DESTINATION_TYPE: &str = "dlt.destinations.duckdb";
-
-/// Where a pipeline loads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Destination {
-    path: Option<PathBuf>,
-}
-
-/// The DuckDB destination (dlt's `destination="duckdb"`): the file `<pipeline_name>.duckdb` in
-/// the pipeline's working directory unless a path is given.
-pub fn duckdb() -> Destination {
-    Destination { path: None }
-}
-
-impl Destination {
-    /// Loads into this DuckDB file (relative paths are taken from the working directory).
-    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.path = Some(path.into());
-        self
-    }
-
-    /// The destination's name (`duckdb`), also the asset kind.
-    pub fn name(&self) -> &'static str {
-        "duckdb"
-    }
-
-    /// dlt's destination type string.
-    pub fn destination_type(&self) -> &'static str {
-        DUCKDB_DESTINATION_TYPE
-    }
-
-    /// The database file for a pipeline run in `working_dir`.
-    pub fn file_for(&self, pipeline_name: &str, working_dir: &Path) -> PathBuf {
-        match &self.path {
-            Some(p) if p.is_absolute() => p.clone(),
-            Some(p) => working_dir.join(p),
-            None => working_dir.join(format!("{pipeline_name}.duckdb")),
-        }
-    }
-}
 
 /// A pipeline definition (dlt's `dlt.pipeline(...)`). Cheap to clone; runs are independent.
 #[derive(Debug, Clone)]
@@ -101,7 +62,7 @@ pub struct Pipeline {
     progress: Progress,
     working_dir: Option<PathBuf>,
     schema_contract: Option<etl_core::SchemaContract>,
-    #[cfg_attr(not(feature = "duckdb"), allow(dead_code))]
+    #[cfg_attr(not(loads), allow(dead_code))]
     spool: bool,
     compress_row_ids: bool,
     observer: Option<Observer>,
@@ -109,7 +70,7 @@ pub struct Pipeline {
 
 /// An [`ExtractObserver`] in a pipeline definition.
 #[derive(Clone)]
-struct Observer(#[cfg_attr(not(feature = "duckdb"), allow(dead_code))] ExtractObserver);
+struct Observer(#[cfg_attr(not(loads), allow(dead_code))] ExtractObserver);
 
 impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,7 +83,7 @@ pub fn pipeline(name: impl Into<String>) -> Pipeline {
     Pipeline {
         name: name.into(),
         dataset_name: None,
-        destination: duckdb(),
+        destination: Destination::default(),
         progress: Progress::None,
         working_dir: None,
         schema_contract: None,
@@ -166,7 +127,8 @@ impl Pipeline {
         self
     }
 
-    /// Sets the destination.
+    /// Sets the destination (default: from configuration, else DuckDB; see
+    /// [`crate::destination::config`]).
     pub fn destination(mut self, destination: Destination) -> Self {
         self.destination = destination;
         self
@@ -227,9 +189,16 @@ impl Pipeline {
         self.working_dir.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
     }
 
-    /// The DuckDB file this pipeline loads into.
+    /// The DuckDB file this pipeline loads into (with a DuckDB destination; for another, the
+    /// file it would use).
     pub fn database_path(&self) -> PathBuf {
         self.destination.file_for(&self.name, &self.resolved_working_dir())
+    }
+
+    /// The destination a run opens now, with what configuration says where the code left it
+    /// open.
+    pub fn resolve_destination(&self) -> Result<crate::destination::Resolved, PipelineError> {
+        self.destination.resolve(&self.name, &self.resolved_working_dir())
     }
 
 }

@@ -4,7 +4,7 @@
 use super::*;
 
 impl Pipeline {
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     /// Makes the sink of a selected resource: applies its hints to the schema, empties its
     /// tables for `replace`, and decides where and how its rows go.
     pub(crate) fn prepare_sink<'a>(&self, run: &RunCtx<'a>, sh: &mut Shared<'_>, hints: &etl_core::ResourceHints) -> Result<Prepared<'a>, PipelineError> {
@@ -49,7 +49,7 @@ impl Pipeline {
         Ok(Prepared { sink, hints: hints.clone(), merging, scd2 })
     }
 
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     /// Extracts, normalizes and loads one resource that feeds no transformer. Returns rows
     /// written per table.
     pub(super) fn load_resource(
@@ -170,7 +170,7 @@ impl Pipeline {
         self.finish_sink(run, sh, prepared)
     }
 
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     /// Flushes a resource's last rows and merges them from staging. Returns rows written per
     /// table.
     pub(crate) fn finish_sink(&self, run: &RunCtx<'_>, sh: &mut Shared<'_>, prepared: Prepared<'_>) -> Result<BTreeMap<String, u64>, PipelineError> {
@@ -197,7 +197,7 @@ impl Pipeline {
 }
 
 /// What the resources of one run share and never change.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub(crate) struct RunCtx<'a> {
     pub loader: &'a crate::loader::Loader,
     pub load_id: &'a str,
@@ -209,7 +209,7 @@ pub(crate) struct RunCtx<'a> {
 }
 
 /// A selected resource's sink and what its end needs.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub(crate) struct Prepared<'a> {
     pub sink: RowSink<'a>,
     hints: etl_core::ResourceHints,
@@ -219,11 +219,11 @@ pub(crate) struct Prepared<'a> {
 
 /// How many resources ahead of the one being loaded a parallelized resource may start: the
 /// bound on producers (and their requests) in flight besides the current one.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub(super) const PARALLEL_RESOURCES: usize = 4;
 
 /// A parallelized resource started ahead of its turn: its window and its running producer.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub(crate) struct Started {
     pub filter: Option<etl_core::incremental::IncrementalFilter>,
     pub context: etl_core::ResourceContext,
@@ -233,7 +233,7 @@ pub(crate) struct Started {
 /// A resource's incremental window and context, from the run's state (a selected `replace`
 /// resource starts from empty state). A bounded window (`end_value`) neither reads nor moves the
 /// stored cursor.
-#[cfg(feature = "duckdb")]
+#[cfg(loads)]
 pub(crate) fn resource_window(
     hints: &etl_core::ResourceHints,
     source_name: &str,

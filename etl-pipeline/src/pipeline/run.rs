@@ -9,48 +9,42 @@ impl Pipeline {
         self.run_source(source)
     }
 
-    #[cfg(not(feature = "duckdb"))]
+    #[cfg(not(loads))]
     pub(super) fn run_source(&self, _source: Source) -> Result<LoadInfo, PipelineError> {
-        Err(PipelineError::config("this build of etl has no DuckDB destination (the `duckdb` feature is off)"))
+        Err(PipelineError::config("this build of etl has no destination (the `duckdb` and `postgres` features are off)"))
     }
 
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     pub(super) fn run_source(&self, source: Source) -> Result<LoadInfo, PipelineError> {
         let started_at = Utc::now();
-        let db_path = self.database_path();
-        if let Some(dir) = db_path.parent() {
-            if !dir.as_os_str().is_empty() && !dir.exists() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| PipelineError::load(format!("cannot create directory {}: {e}", dir.display())))?;
-            }
-        }
-        let _lock = crate::lock::PipelineLock::acquire(&db_path, &self.name)?;
-        let existed = db_path.exists();
-        let opened = std::cell::Cell::new(false);
+        let resolved = self.resolve_destination()?;
+        let dataset = normalize_identifier(&self.dataset());
+        let opening = crate::destination::open::Opening {
+            pipeline: &self.name,
+            dataset: &dataset,
+            exclusive: true,
+            create: true,
+            compress_row_ids: self.compress_row_ids,
+        };
+        let opened = crate::destination::open::open(&resolved, opening)?.expect("a destination opened to create is there");
         let spool_dir = self.spool.then(|| crate::spool::pipeline_dir(&self.resolved_working_dir(), &self.name));
-        let result = self.run_in_transaction(source, &db_path, started_at, &opened, spool_dir.as_deref());
-        if result.is_err() && !existed && opened.get() {
-            // This run created the file: a failed run leaves no trace, as if it never happened.
-            // (A file another process created meanwhile is never ours: opening it would have
-            // failed on DuckDB's lock, and `opened` would be false.)
-            let _ = std::fs::remove_file(&db_path);
-            let mut wal = db_path.clone().into_os_string();
-            wal.push(".wal");
-            let _ = std::fs::remove_file(wal);
+        let result = self.run_in_transaction(source, opened.session, &resolved, started_at, spool_dir.as_deref());
+        if result.is_err() {
+            // This run created the database: a failed run leaves no trace.
+            opened.guard.discard_created();
         }
         result
     }
 
-    #[cfg(feature = "duckdb")]
+    #[cfg(loads)]
     fn run_in_transaction(
         &self,
         source: Source,
-        db_path: &Path,
+        mut db: Box<dyn Session>,
+        resolved: &crate::destination::Resolved,
         started_at: DateTime<Utc>,
-        opened: &std::cell::Cell<bool>,
         spool_dir: Option<&Path>,
     ) -> Result<LoadInfo, PipelineError> {
-        use crate::destination::duckdb::DuckDbSession;
         use crate::state::PipelineState;
 
         let dataset_display = self.dataset();
@@ -58,15 +52,11 @@ impl Pipeline {
         let schema_name = normalize_identifier(source.name());
         let mut progress = ProgressSink::new(self.progress, &self.name, self.observer.as_ref().map(|o| o.0.clone()));
 
-        let mut duck = DuckDbSession::open(db_path, &dataset).map_err(PipelineError::load_from)?;
-        duck.set_compress_row_ids(self.compress_row_ids);
-        let mut db: Box<dyn Session> = Box::new(duck);
-        opened.set(true);
         let mut schema = db.stored_schema(&schema_name).map_err(PipelineError::load_from)?.unwrap_or_else(|| Schema::new(&schema_name));
         let stored_state = db.stored_state(&self.name).map_err(PipelineError::load_from)?;
         let first_run = stored_state.is_none();
         let mut state =
-            stored_state.unwrap_or_else(|| PipelineState::new(&self.name, &dataset_display, &schema_name, self.destination.destination_type()));
+            stored_state.unwrap_or_else(|| PipelineState::new(&self.name, &dataset_display, &schema_name, resolved.destination_type()));
         state.add_schema(&schema_name);
 
         let load_id = new_load_id();
@@ -222,9 +212,10 @@ impl Pipeline {
             dataset_name: dataset_display,
             dataset_schema: dataset,
             schema_name,
-            destination_name: self.destination.name().to_owned(),
-            destination_type: self.destination.destination_type().to_owned(),
-            database_path: db_path.to_owned(),
+            destination_name: resolved.name().to_owned(),
+            destination_type: resolved.destination_type().to_owned(),
+            location: resolved.location(),
+            database_path: resolved.file().map(Path::to_owned),
             load_id: loaded.then_some(load_id),
             first_run,
             started_at,

@@ -2,18 +2,18 @@
 //! `drop-pending`.
 
 use std::io::Write;
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
 
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 use crate::graph::AssetGraph;
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 use etl_pipeline::pipeline::Pipeline;
 use crate::registry::Registry;
 
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 /// The pipelines of the registry's dlt definitions (once per name, in registry order), set to
 /// run in `dir`; with `only`, just that one. An unknown name is an error naming the pipelines.
 pub(super) fn pipelines(registry: &Registry, dir: &Path, only: Option<&str>) -> Result<Vec<Pipeline>, String> {
@@ -44,7 +44,7 @@ pub(super) fn pipelines(registry: &Registry, dir: &Path, only: Option<&str>) -> 
     }
 }
 
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 fn or_fail(result: Result<Vec<Pipeline>, String>) -> Result<Vec<Pipeline>, ExitCode> {
     result.map_err(|e| {
         eprintln!("error: {e}");
@@ -52,7 +52,7 @@ fn or_fail(result: Result<Vec<Pipeline>, String>) -> Result<Vec<Pipeline>, ExitC
     })
 }
 
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 fn exit(failed: bool) -> ExitCode {
     if failed {
         ExitCode::FAILURE
@@ -61,14 +61,14 @@ fn exit(failed: bool) -> ExitCode {
     }
 }
 
-#[cfg(not(feature = "duckdb"))]
+#[cfg(not(any(feature = "duckdb", feature = "postgres")))]
 pub(super) fn info(_: &Registry, _: &Path, _: Option<&str>, _: &mut impl Write) -> ExitCode {
-    eprintln!("error: this build has no DuckDB destination");
+    eprintln!("error: this build has no destination (features `duckdb` and `postgres` are off)");
     ExitCode::FAILURE
 }
 
 /// Each pipeline's destination: schema, loads, tables, state, and what is pending.
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub(super) fn info(registry: &Registry, dir: &Path, only: Option<&str>, out: &mut impl Write) -> ExitCode {
     let pipelines = match or_fail(pipelines(registry, dir, only)) {
         Ok(p) => p,
@@ -84,7 +84,7 @@ pub(super) fn info(registry: &Registry, dir: &Path, only: Option<&str>, out: &mu
                 continue;
             }
         };
-        let _ = writeln!(out, "pipeline {} ({})", i.pipeline_name, i.database_path.display());
+        let _ = writeln!(out, "pipeline {} ({} {})", i.pipeline_name, i.destination_name, i.location);
         if i.exists {
             if let Some((name, version, hash)) = &i.schema {
                 let _ = writeln!(out, "  schema {name} version {version} ({hash})");
@@ -127,14 +127,14 @@ pub(super) fn info(registry: &Registry, dir: &Path, only: Option<&str>, out: &mu
     exit(failed)
 }
 
-#[cfg(not(feature = "duckdb"))]
+#[cfg(not(any(feature = "duckdb", feature = "postgres")))]
 pub(super) fn pending(_: &Registry, _: &Path, _: Option<&str>, _: bool, _: &mut impl Write) -> ExitCode {
-    eprintln!("error: this build has no DuckDB destination");
+    eprintln!("error: this build has no destination (features `duckdb` and `postgres` are off)");
     ExitCode::FAILURE
 }
 
 /// Loads (`load`) or discards the pending packages of the pipelines.
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub(super) fn pending(registry: &Registry, dir: &Path, only: Option<&str>, load: bool, out: &mut impl Write) -> ExitCode {
     let pipelines = match or_fail(pipelines(registry, dir, only)) {
         Ok(p) => p,
@@ -173,15 +173,15 @@ pub(super) fn pending(registry: &Registry, dir: &Path, only: Option<&str>, load:
     exit(failed)
 }
 
-#[cfg(not(feature = "duckdb"))]
+#[cfg(not(any(feature = "duckdb", feature = "postgres")))]
 pub(super) fn drop_assets(_: &Registry, _: &str, _: &Path, _: &mut impl Write) -> ExitCode {
-    eprintln!("error: this build has no DuckDB destination");
+    eprintln!("error: this build has no destination (features `duckdb` and `postgres` are off)");
     ExitCode::FAILURE
 }
 
 /// Drops the tables and state of the resources behind the selected assets. Assets that are not
 /// dlt resources are named and nothing is dropped.
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub(super) fn drop_assets(registry: &Registry, select: &str, dir: &Path, out: &mut impl Write) -> ExitCode {
     let graph = match etl_core::resource::with_run_dir(dir, || AssetGraph::build(registry)) {
         Ok(g) => g,

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 use etl_core::naming::quote_ident;
-use etl_core::normalize::{C_ID, C_ROOT_ID};
 use etl_core::schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
 use etl_core::Schema;
 
+use crate::destination::merge_sql::{self, MergeTables};
 use crate::destination::{Capabilities, DestinationError, Inserted, Merge, Session};
 use crate::jobs::InsertMethod;
 use crate::state::PipelineState;
@@ -406,147 +406,33 @@ impl DuckDbSession {
         result
     }
 
-    /// Merges the staged load of `root` (and its nested tables) into the dataset with dlt's
-    /// `delete-insert` strategy, then drops the staging tables:
-    /// rows whose primary key or merge key matches a staged row are deleted together with their
-    /// nested rows (found by `_dlt_root_id`); staged root rows are inserted, one per primary key
-    /// (the first by `dedup_sort` if a column has it), skipping rows marked by a `hard_delete`
-    /// column; staged nested rows of inserted roots follow.
-    pub fn merge_staged(&mut self, schema: &Schema, root: &str) -> Result<(), DuckDbError> {
-        let Some(table) = schema.table(root) else { return Ok(()) };
-        if !self.existing.contains_key(&(Target::Staging, root.to_owned())) {
+    /// Merges the staged load of `root` (and its nested tables) into the dataset by `merge`
+    /// (see [`crate::destination::merge_sql`]), then drops the staging tables.
+    pub fn merge_staged(&mut self, schema: &Schema, root: &str, merge: &Merge) -> Result<(), DuckDbError> {
+        if schema.table(root).is_none() {
             return Ok(());
         }
-        let pk: Vec<&str> = table.columns.iter().filter(|c| c.primary_key).map(|c| c.name.as_str()).collect();
-        let mk: Vec<&str> = table.columns.iter().filter(|c| c.merge_key).map(|c| c.name.as_str()).collect();
-        let dest = self.qualified(root);
-        let stage = self.qualified_in(Target::Staging, root);
-        let matches = |keys: &[&str]| -> Option<String> {
-            (!keys.is_empty()).then(|| {
-                let cond: Vec<String> = keys.iter().map(|k| format!("s.{k} = d.{k}", k = quote_ident(k))).collect();
-                format!("EXISTS (SELECT 1 FROM {stage} s WHERE {})", cond.join(" AND "))
-            })
-        };
-        let condition: Vec<String> = [matches(&pk), matches(&mk)].into_iter().flatten().collect();
-        let condition = condition.join(" OR ");
-        let children: Vec<String> = schema.descendants(root).into_iter().map(|t| t.name.clone()).collect();
-        if self.has_table(root) && !condition.is_empty() {
-            for child in &children {
-                let has_root_id = self.existing.get(&(Target::Main, child.clone())).is_some_and(|c| c.iter().any(|n| n == C_ROOT_ID));
-                if has_root_id {
-                    let sql = format!(
-                        "DELETE FROM {} WHERE {} IN (SELECT d.{} FROM {dest} d WHERE {condition})",
-                        self.qualified(child),
-                        quote_ident(C_ROOT_ID),
-                        quote_ident(C_ID)
-                    );
-                    self.conn.execute_batch(&sql).map_err(sql_err(format!("deleting replaced rows of `{child}`")))?;
-                }
+        let children = merge_sql::nested(schema, root);
+        // The dataset's tables get the load's new columns first.
+        self.sync_table(schema, root)?;
+        for child in &children {
+            if self.existing.contains_key(&(Target::Staging, child.clone())) {
+                self.sync_table(schema, child)?;
             }
-            let sql = format!("DELETE FROM {dest} d WHERE {condition}");
-            self.conn.execute_batch(&sql).map_err(sql_err(format!("deleting replaced rows of `{root}`")))?;
         }
-        self.sync_table(schema, root)?;
-        let staged_cols = self.existing.get(&(Target::Staging, root.to_owned())).cloned().unwrap_or_default();
-        let cols: Vec<String> = staged_cols.iter().map(|c| quote_ident(c)).collect();
-        let hard_delete: Vec<String> = table
-            .columns
-            .iter()
-            .filter(|c| c.hard_delete && staged_cols.contains(&c.name))
-            .map(|c| match c.data_type {
-                Some(etl_core::DataType::Bool) => format!("COALESCE({}, false) = false", quote_ident(&c.name)),
-                _ => format!("{} IS NULL", quote_ident(&c.name)),
-            })
-            .collect();
-        let mut filter = hard_delete.clone();
-        let source = if pk.is_empty() {
-            stage.clone()
-        } else {
-            let order = table
-                .columns
-                .iter()
-                .find(|c| c.dedup_sort.is_some())
-                .map(|c| format!("ORDER BY {} {}", quote_ident(&c.name), if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" }))
-                .unwrap_or_default();
-            let part: Vec<String> = pk.iter().map(|k| quote_ident(k)).collect();
-            filter.push("_etl_rn = 1".into());
-            format!("(SELECT *, row_number() OVER (PARTITION BY {} {order}) AS _etl_rn FROM {stage})", part.join(", "))
+        let (statements, boundary) = match merge {
+            Merge::Scd2 { columns, boundary } => (merge_sql::scd2(self, schema, root, columns), Some(boundary.as_str())),
+            // The keys of delete-insert and upsert are in the schema's hints.
+            Merge::DeleteInsert | Merge::Upsert => (merge_sql::delete_insert(self, schema, root), None),
         };
-        let where_clause = if filter.is_empty() { String::new() } else { format!("WHERE {}", filter.join(" AND ")) };
-        let sql = format!("INSERT INTO {dest} ({c}) SELECT {c} FROM {source} {where_clause}", c = cols.join(", "));
-        self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{root}`")))?;
-        // Nested rows of the inserted root rows.
-        let keep = format!("s.{} IN (SELECT {} FROM {dest})", quote_ident(C_ROOT_ID), quote_ident(C_ID));
-        self.insert_staged_children(schema, &children, |_| keep.clone())?;
+        for s in statements {
+            match (s.boundary, boundary) {
+                (true, Some(b)) => self.conn.execute(&s.sql, params![b]).map(drop),
+                _ => self.conn.execute_batch(&s.sql),
+            }
+            .map_err(sql_err(s.what))?;
+        }
         self.drop_staging(root, &children)
-    }
-
-    /// Merges a staged full (or, with a merge key, partial) extract into an `scd2` table:
-    /// active records whose row hash is not in the load are retired (`valid_to` = `boundary`),
-    /// limited to merge-key values present in the load if the table has a merge key; staged rows
-    /// whose hash is not an active record are inserted as new versions valid from `boundary`
-    /// (a retired record that comes back is inserted again); nested rows of new versions follow
-    /// unless they already exist. Staging tables are dropped.
-    pub fn merge_scd2(
-        &mut self,
-        schema: &Schema,
-        root: &str,
-        cols: &etl_core::hints::Scd2Columns,
-        boundary: &str,
-    ) -> Result<(), DuckDbError> {
-        let Some(table) = schema.table(root) else { return Ok(()) };
-        let children: Vec<String> = schema.descendants(root).into_iter().map(|t| t.name.clone()).collect();
-        let staged = self.existing.contains_key(&(Target::Staging, root.to_owned()));
-        self.sync_table(schema, root)?;
-        let dest = self.qualified(root);
-        let (from, to, id) = (quote_ident(&cols.valid_from), quote_ident(&cols.valid_to), quote_ident(C_ID));
-        let stage = self.qualified_in(Target::Staging, root);
-        let mk: Vec<&str> = table.columns.iter().filter(|c| c.merge_key).map(|c| c.name.as_str()).collect();
-        // Retire. With nothing staged (an empty full extract) every active record is retired.
-        let absent = if staged { format!("d.{id} NOT IN (SELECT {id} FROM {stage})") } else { "true".to_owned() };
-        let partition = if mk.is_empty() || !staged {
-            String::new()
-        } else {
-            let cond: Vec<String> = mk.iter().map(|k| format!("s.{k} = d.{k}", k = quote_ident(k))).collect();
-            format!(" AND EXISTS (SELECT 1 FROM {stage} s WHERE {})", cond.join(" AND "))
-        };
-        if mk.is_empty() || staged {
-            let sql = format!("UPDATE {dest} AS d SET {to} = CAST(? AS TIMESTAMPTZ) WHERE d.{to} IS NULL AND {absent}{partition}");
-            self.conn.execute(&sql, params![boundary]).map_err(sql_err(format!("retiring records of `{root}`")))?;
-        }
-        if staged {
-            let staged_cols = self.existing.get(&(Target::Staging, root.to_owned())).cloned().unwrap_or_default();
-            let data: Vec<&String> = staged_cols.iter().filter(|c| **c != cols.valid_from && **c != cols.valid_to).collect();
-            let names: Vec<String> = data.iter().map(|c| quote_ident(c)).collect();
-            let sql = format!(
-                "INSERT INTO {dest} ({n}, {from}, {to})                  SELECT {n}, CAST(? AS TIMESTAMPTZ), NULL FROM                  (SELECT *, row_number() OVER (PARTITION BY {id}) AS _etl_rn FROM {stage}) s                  WHERE s._etl_rn = 1 AND NOT EXISTS (SELECT 1 FROM {dest} d WHERE d.{id} = s.{id} AND d.{to} IS NULL)",
-                n = names.join(", ")
-            );
-            self.conn.execute(&sql, params![boundary]).map_err(sql_err(format!("inserting new versions into `{root}`")))?;
-        }
-        // Nested rows of new versions; rows of unchanged versions are already there.
-        let id = quote_ident(C_ID);
-        self.insert_staged_children(schema, &children, |existing| format!("NOT EXISTS (SELECT 1 FROM {existing} c WHERE c.{id} = s.{id})"))?;
-        self.drop_staging(root, &children)
-    }
-
-    /// Copies staged nested rows into their tables, those matching `filter` (SQL over the staged
-    /// row `s`; it gets the destination table's qualified name).
-    fn insert_staged_children(&mut self, schema: &Schema, children: &[String], filter: impl Fn(&str) -> String) -> Result<(), DuckDbError> {
-        for child in children {
-            let Some(child_cols) = self.existing.get(&(Target::Staging, child.clone())).cloned() else { continue };
-            self.sync_table(schema, child)?;
-            let names: Vec<String> = child_cols.iter().map(|c| quote_ident(c)).collect();
-            let dest = self.qualified(child);
-            let sql = format!(
-                "INSERT INTO {dest} ({n}) SELECT {n} FROM {} s WHERE {}",
-                self.qualified_in(Target::Staging, child),
-                filter(&dest),
-                n = names.join(", ")
-            );
-            self.conn.execute_batch(&sql).map_err(sql_err(format!("merging staged rows into `{child}`")))?;
-        }
-        Ok(())
     }
 
     fn drop_staging(&mut self, root: &str, children: &[String]) -> Result<(), DuckDbError> {
@@ -674,6 +560,18 @@ impl DuckDbSession {
 
 }
 
+impl MergeTables for DuckDbSession {
+    fn qualified(&self, target: Target, table: &str) -> String {
+        self.qualified_in(target, table)
+    }
+    fn columns(&self, target: Target, table: &str) -> Option<&[String]> {
+        self.existing.get(&(target, table.to_owned())).map(Vec::as_slice)
+    }
+    fn boundary_param(&self) -> &'static str {
+        "CAST(? AS TIMESTAMPTZ)"
+    }
+}
+
 impl From<DuckDbError> for DestinationError {
     fn from(e: DuckDbError) -> Self {
         DestinationError::new(e)
@@ -694,13 +592,13 @@ impl Session for DuckDbSession {
     fn rollback(&mut self) {
         DuckDbSession::rollback(self)
     }
-    fn stored_schema(&self, schema_name: &str) -> Result<Option<Schema>, DestinationError> {
+    fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>, DestinationError> {
         Ok(DuckDbSession::stored_schema(self, schema_name)?)
     }
-    fn stored_state(&self, pipeline_name: &str) -> Result<Option<PipelineState>, DestinationError> {
+    fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<PipelineState>, DestinationError> {
         Ok(DuckDbSession::stored_state(self, pipeline_name)?)
     }
-    fn has_load(&self, load_id: &str) -> Result<bool, DestinationError> {
+    fn has_load(&mut self, load_id: &str) -> Result<bool, DestinationError> {
         Ok(DuckDbSession::has_load(self, load_id)?)
     }
     fn ensure_dataset(&mut self) -> Result<(), DestinationError> {
@@ -732,11 +630,7 @@ impl Session for DuckDbSession {
     }
     /// Merges with DuckDB's default memory limit instead of the loading bound.
     fn merge(&mut self, schema: &Schema, root: &str, merge: &Merge) -> Result<(), DestinationError> {
-        Ok(self.with_default_memory(|db| match merge {
-            Merge::Scd2 { columns, boundary } => db.merge_scd2(schema, root, columns, boundary),
-            // The strategy of delete-insert and upsert is in the schema's hints.
-            Merge::DeleteInsert | Merge::Upsert => db.merge_staged(schema, root),
-        })?)
+        Ok(self.with_default_memory(|db| db.merge_staged(schema, root, merge))?)
     }
     fn ensure_dlt_tables(&mut self, schema: &Schema) -> Result<(), DestinationError> {
         Ok(DuckDbSession::ensure_dlt_tables(self, schema)?)
@@ -759,10 +653,10 @@ impl Session for DuckDbSession {
     fn staging_tables(&self) -> Vec<String> {
         DuckDbSession::staging_tables(self)
     }
-    fn row_count(&self, table: &str) -> Result<i64, DestinationError> {
+    fn row_count(&mut self, table: &str) -> Result<i64, DestinationError> {
         Ok(DuckDbSession::row_count(self, table)?)
     }
-    fn loads(&self) -> Result<(i64, Option<String>), DestinationError> {
+    fn loads(&mut self) -> Result<(i64, Option<String>), DestinationError> {
         Ok(DuckDbSession::loads(self)?)
     }
 }

@@ -1,10 +1,12 @@
 //! PostgreSQL as dlt's `postgres` destination writes it (dlt 1.31, `destinations/impl/postgres`):
 //! the type mapping ([`types`]), identifiers shortened to 63 characters ([`identifiers`]), the
 //! DDL ([`ddl`]) and bookkeeping tables ([`bookkeeping`]) as pure functions; column buffers as
-//! binary `COPY` ([`copy`], numerics via [`numeric`]); one transaction per [`PgSession`].
+//! binary `COPY` ([`copy`], numerics via [`numeric`]); one transaction per [`PgSession`]; the
+//! destination's [`crate::destination::Session`] is [`PgDataset`].
 
 pub mod bookkeeping;
 pub mod copy;
+pub mod dataset;
 pub mod ddl;
 pub mod identifiers;
 pub mod numeric;
@@ -12,6 +14,7 @@ pub mod session;
 pub mod types;
 
 pub use copy::{CopyBatch, CopyError};
+pub use dataset::{DatasetError, PgDataset};
 pub use ddl::DdlError;
 pub use identifiers::MAX_IDENTIFIER_LENGTH;
 pub use session::{PgSession, SessionError};

@@ -90,12 +90,21 @@ impl std::fmt::Debug for PgSession {
 }
 
 impl PgSession {
-    /// Connects to `url` (`postgres://user:password@host:port/db` or a key=value string) and
-    /// begins the transaction.
-    pub fn begin(url: &str) -> Result<PgSession, SessionError> {
-        let config: Config = url.parse().map_err(SessionError::Url)?;
+    /// Connects to `url` (`postgres://user:password@host:port/db` or a key=value string),
+    /// outside any transaction (statements run in their own until `BEGIN`). Connecting gives up
+    /// after 15 seconds unless the URL sets `connect_timeout`.
+    pub fn connect(url: &str) -> Result<PgSession, SessionError> {
+        let mut config: Config = url.parse().map_err(SessionError::Url)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(15));
+        }
         let client = config.connect(NoTls).map_err(|source| SessionError::Connect { target: describe(&config), source })?;
-        let mut session = PgSession { client, open: false };
+        Ok(PgSession { client, open: false })
+    }
+
+    /// Connects to `url` and begins the transaction.
+    pub fn begin(url: &str) -> Result<PgSession, SessionError> {
+        let mut session = PgSession::connect(url)?;
         session.client.batch_execute("BEGIN").map_err(statement("BEGIN"))?;
         session.open = true;
         Ok(session)
