@@ -5,7 +5,7 @@
 //! it (section `pipelines.<name>`, then the top level):
 //!
 //! * `destination_type = "postgres"` (`PIPELINES__<NAME>__DESTINATION_TYPE` or
-//!   `DESTINATION_TYPE`; `destination` is read too);
+//!   `DESTINATION_TYPE`, or the same key in `.etl/config.toml`, top level or `[pipelines.<name>]`);
 //! * PostgreSQL's credentials from `DESTINATION__POSTGRES__CREDENTIALS` or `[destination.postgres]
 //!   credentials` in `.etl/secrets.toml`: a URL (`postgres://user:password@host:5432/db`) or a
 //!   table of `database`, `username`, `password`, `host`, `port`, `connect_timeout`.
@@ -245,11 +245,9 @@ impl Destination {
                 let config = Config::load_from(working_dir).map_err(config_error)?;
                 let section = ["pipelines", pipeline_name];
                 let mut named = None;
-                for key in ["destination_type", "destination"] {
-                    for section in [&section[..], &[]] {
-                        if named.is_none() {
-                            named = config.get::<String>(section, key).map_err(config_error)?.map(|n| (n, config.places(section, key)));
-                        }
+                for section in [&section[..], &[]] {
+                    if named.is_none() {
+                        named = config.get::<String>(section, "destination_type").map_err(config_error)?.map(|n| (n, config.places(section, "destination_type")));
                     }
                 }
                 match named {

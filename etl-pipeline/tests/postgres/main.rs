@@ -4,6 +4,7 @@
 
 mod copy;
 mod goldens;
+mod pipeline;
 mod transactions;
 
 use etl_core::columnar::TableColumns;

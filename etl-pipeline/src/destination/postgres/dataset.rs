@@ -407,6 +407,9 @@ impl Session for PgDataset {
     }
 
     fn insert(&mut self, target: Target, table: &Table, rows: usize, columns: Vec<Option<etl_core::columnar::ColumnBuffer>>) -> Result<Inserted, DestinationError> {
+        let mut columns = columns;
+        // Nested rows' ids the fast path left to the loader.
+        etl_core::columnar::fill_child_ids(table, &mut columns);
         let batch = CopyBatch::new(table, rows, &columns).map_err(|e| {
             DatasetError::Session(SessionError::Encode { table: table.name.clone(), source: Box::new(e) })
         })?;
