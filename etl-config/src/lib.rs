@@ -232,6 +232,13 @@ impl Config {
             .map_err(|e| invalid(key, &e.path().to_string(), place, e.inner().to_string(), secret.then_some(raw.as_str())))
     }
 
+    /// One value and where it was found (`env DESTINATION_TYPE`, `<file> [section] key`), or
+    /// `None` if it is set nowhere.
+    pub fn get_found<T: DeserializeOwned>(&self, section: &[&str], key: &str) -> Result<Option<(T, String)>, ConfigError> {
+        let Some((_, place, _)) = self.find(section, key) else { return Ok(None) };
+        Ok(self.get(section, key)?.map(|v| (v, place)))
+    }
+
     /// One value that must be set.
     pub fn require<T: DeserializeOwned>(&self, section: &[&str], key: &str) -> Result<T, ConfigError> {
         self.get(section, key)?.ok_or_else(|| ConfigError::Missing {

@@ -247,12 +247,12 @@ impl Destination {
                 let mut named = None;
                 for section in [&section[..], &[]] {
                     if named.is_none() {
-                        named = config.get::<String>(section, "destination_type").map_err(config_error)?.map(|n| (n, config.places(section, "destination_type")));
+                        named = config.get_found::<String>(section, "destination_type").map_err(config_error)?;
                     }
                 }
                 match named {
-                    Some((name, places)) => {
-                        let chosen = destination(&name).map_err(|_| unknown_destination(&name, &places[0]))?;
+                    Some((name, place)) => {
+                        let chosen = destination(&name).map_err(|_| unknown_destination(&name, &place))?;
                         chosen.resolve(pipeline_name, working_dir)
                     }
                     None => Ok(pg_credentials(&config)?.map(|url| Resolved::Postgres { url }).unwrap_or_else(duck)),
