@@ -232,3 +232,19 @@ fn general_into(schema: &mut Schema, w: &mut RowWriter, ctx: &RowContext<'_>, it
     }
     w.schema_changed();
 }
+
+/// A limit set after the fast path made its key maps makes them again: an item is not written
+/// into the columns named without it.
+#[test]
+fn the_fast_path_follows_a_changed_limit() {
+    let mut schema = Schema::new("s");
+    let root = schema.table_name(&long_resource());
+    let ctx = RowContext { root_table: &root, load_id: "L1", max_nesting: DEFAULT_MAX_NESTING, propagate_root_id: false, key_hash_id: None, row_hash_id: false };
+    schema.apply_resource_hints(&ResourceHints::new(&long_resource()), &root).unwrap();
+    let mut w = RowWriter::new(&ctx);
+    let mut ids = IdGenerator::new();
+    general_into(&mut schema, &mut w, &ctx, long_item(Value::Int(1)), &mut ids);
+    assert!(w.value(&schema, &long_item(Value::Int(2)), &mut ids), "a known shape");
+    schema.set_max_identifier_length(PG);
+    assert!(!w.value(&schema, &long_item(Value::Int(3)), &mut ids), "its nested tables and long column have other names now");
+}
