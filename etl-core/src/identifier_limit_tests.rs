@@ -240,7 +240,7 @@ fn the_fast_path_follows_a_changed_limit() {
     let mut schema = Schema::new("s");
     let root = schema.table_name(&long_resource());
     let ctx = RowContext { root_table: &root, load_id: "L1", max_nesting: DEFAULT_MAX_NESTING, propagate_root_id: false, key_hash_id: None, row_hash_id: false };
-    schema.apply_resource_hints(&ResourceHints::new(&long_resource()), &root).unwrap();
+    schema.apply_resource_hints(&ResourceHints::new(long_resource()), &root).unwrap();
     let mut w = RowWriter::new(&ctx);
     let mut ids = IdGenerator::new();
     general_into(&mut schema, &mut w, &ctx, long_item(Value::Int(1)), &mut ids);
