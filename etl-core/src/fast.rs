@@ -27,7 +27,7 @@ use serde::ser::{self, Serialize};
 
 use crate::columnar::{ColumnBuffer, TableColumns};
 use crate::hints::DataType;
-use crate::naming::{make_path, normalize_identifier, PATH_SEPARATOR};
+use crate::naming::{make_path, Naming, PATH_SEPARATOR};
 use crate::normalize::{child_row_id_bytes, IdGenerator, RowContext, RowId, C_ID, C_LIST_IDX, C_LOAD_ID, C_PARENT_ID, C_ROOT_ID, C_VALUE};
 use crate::schema::Schema;
 use crate::types::parse_iso_timestamp;
@@ -52,10 +52,16 @@ pub struct RowWriter {
     maps: Vec<KeyMap>,
     /// Counts the objects walked, so that a key repeated within one object is noticed.
     generation: u64,
+    /// The naming (identifier limit) the key maps' names were made with: the schema's, checked
+    /// on every item.
+    naming: Naming,
 }
 
 struct FastTable {
     name: String,
+    /// The path the table is named from: the root table's name and the (normalized, not
+    /// shortened) keys down to the list, joined with `__`. Its nested tables are named from it.
+    path: String,
     rows: TableColumns,
     /// Rows before the item being written (for [`RowWriter::rollback`]).
     mark: usize,
@@ -87,7 +93,7 @@ struct Specials {
 
 #[derive(Default)]
 struct KeyMap {
-    /// Path of the object below its table (empty for the row itself).
+    /// Path of the object below its table, not shortened (empty for the row itself).
     prefix: String,
     entries: Vec<Entry>,
     /// Where the next key is expected (keys usually come in the same order).
@@ -96,7 +102,10 @@ struct KeyMap {
 
 struct Entry {
     key: Box<str>,
-    /// Normalized column name (path below the table).
+    /// Path below the table: the normalized keys joined with `__`, not shortened (what nested
+    /// objects and tables are named from).
+    path: String,
+    /// Column name: the path shortened to the identifier limit.
     name: String,
     column: Lookup,
     object: Option<usize>,
@@ -143,8 +152,9 @@ impl RowWriter {
             by_name: HashMap::new(),
             maps: Vec::new(),
             generation: 0,
+            naming: Naming::default(),
         };
-        writer.table_index(ctx.root_table);
+        writer.table_index(ctx.root_table, Some(ctx.root_table));
         writer
     }
 
@@ -172,12 +182,19 @@ impl RowWriter {
         }
     }
 
-    fn table_index(&mut self, name: &str) -> usize {
-        if let Some(i) = self.by_name.get(name) {
-            return *i;
+    /// The table named `name`, added if new. `path` is what it is named from, where known (the
+    /// general path's rows come with their table's name only; the fast path's own walk gives
+    /// the path before it names a nested table of it).
+    fn table_index(&mut self, name: &str, path: Option<&str>) -> usize {
+        if let Some(&i) = self.by_name.get(name) {
+            if let Some(path) = path.filter(|p| *p != self.tables[i].path) {
+                self.tables[i].path = path.to_owned();
+            }
+            return i;
         }
         self.tables.push(FastTable {
             name: name.to_owned(),
+            path: path.unwrap_or(name).to_owned(),
             rows: TableColumns::default(),
             mark: 0,
             schema_index: None,
@@ -202,7 +219,7 @@ impl RowWriter {
     /// Appends a row coerced by the general path to its table's buffer.
     pub fn push_row(&mut self, schema: &Schema, table: &str, row: &[(usize, Value)]) -> Result<(), String> {
         let def = schema.table(table).ok_or_else(|| format!("table `{table}` is not in the schema"))?;
-        let t = self.table_index(table);
+        let t = self.table_index(table, None);
         self.tables[t].rows.push_row(def, row)
     }
 
@@ -212,6 +229,7 @@ impl RowWriter {
         if !self.enabled {
             return false;
         }
+        self.follow_naming(schema);
         // One UTF-8 check of the whole line (word at a time over ASCII) instead of one per
         // string: `from_str` trusts its input.
         let Ok(text) = std::str::from_utf8(text) else { return false };
@@ -229,6 +247,7 @@ impl RowWriter {
         if !self.enabled {
             return false;
         }
+        self.follow_naming(schema);
         self.mark();
         let ok = RootSeed(&mut Walk { w: self, schema, ids, zero_sign_unknown: false }).deserialize(ValueDe(item)).is_ok();
         if !ok {
@@ -245,6 +264,7 @@ impl RowWriter {
         if !self.enabled {
             return false;
         }
+        self.follow_naming(schema);
         self.mark();
         let ok = put_value(&mut Walk { w: self, schema, ids, zero_sign_unknown: false }, Place::Root, item).is_ok();
         if !ok {
@@ -257,6 +277,15 @@ impl RowWriter {
     /// resources).
     pub fn fast_path_enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Names are made with the schema's naming: if its identifier limit changed since the key
+    /// maps were made, they are made again.
+    fn follow_naming(&mut self, schema: &Schema) {
+        if self.naming != schema.naming() {
+            self.schema_changed();
+            self.naming = schema.naming();
+        }
     }
 
     fn next_generation(&mut self) -> u64 {
@@ -307,16 +336,18 @@ impl RowWriter {
             Some(i) => i,
             None if map.entries.len() >= MAX_KEYS => return Err(Bail),
             None => {
-                let norm = normalize_identifier(key);
-                // The general path's naming: empty parts are skipped.
-                let name = if map.prefix.is_empty() {
+                let norm = self.naming.normalize_path(key);
+                // The general path's naming: empty parts are skipped; the key on its own, then
+                // the path as a whole are shortened.
+                let path = if map.prefix.is_empty() {
                     norm
                 } else if norm.is_empty() {
                     map.prefix.clone()
                 } else {
                     format!("{}{PATH_SEPARATOR}{norm}", map.prefix)
                 };
-                map.entries.push(Entry { key: key.into(), name, column: Lookup::Unknown, object: None, child: None, seen: 0 });
+                let name = self.naming.shorten_joined(&path).into_owned();
+                map.entries.push(Entry { key: key.into(), path, name, column: Lookup::Unknown, object: None, child: None, seen: 0 });
                 map.entries.len() - 1
             }
         };
@@ -473,7 +504,7 @@ impl Walk<'_> {
         if let Some(sub) = self.w.maps[m].entries[s].object {
             return Ok(sub);
         }
-        let sub = self.w.new_map(self.w.maps[m].entries[s].name.clone());
+        let sub = self.w.new_map(self.w.maps[m].entries[s].path.clone());
         self.w.maps[m].entries[s].object = Some(sub);
         Ok(sub)
     }
@@ -483,8 +514,10 @@ impl Walk<'_> {
         if let Some(c) = self.w.maps[m].entries[s].child {
             return Ok(c);
         }
-        let name = make_path(&[self.w.tables[t].name.as_str(), self.w.maps[m].entries[s].name.as_str()]);
-        let c = self.w.table_index(&name);
+        // Named from the whole path, as the general path names it.
+        let path = make_path(&[self.w.tables[t].path.as_str(), self.w.maps[m].entries[s].path.as_str()]);
+        let name = self.w.naming.shorten_joined(&path).into_owned();
+        let c = self.w.table_index(&name, Some(&path));
         self.w.maps[m].entries[s].child = Some(c);
         Ok(c)
     }

@@ -21,6 +21,8 @@ pub mod types;
 pub mod value;
 
 #[cfg(test)]
+mod identifier_limit_tests;
+#[cfg(test)]
 mod proptests;
 
 pub use error::{HintError, SchemaError, SourceError};

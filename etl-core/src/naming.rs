@@ -7,6 +7,74 @@
 //! `http_server_id`); the result is lower-cased; leading digits get a `_` prefix and each trailing
 //! `_` becomes `x`. A path separator `__` in a name is kept: names are normalized part by part.
 
+mod shorten;
+
+use std::borrow::Cow;
+
+pub use shorten::{identifier_tag, normalize_path, shorten_fragments, shorten_identifier, shorten_joined};
+
+/// dlt's `snake_case` naming convention as a schema uses it: with the destination's identifier
+/// limit (`max_identifier_length`; `None`: unlimited), above which names are shortened as dlt
+/// shortens them ([`shorten`]). Without a limit every name is [`normalize_identifier`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Naming {
+    max_length: Option<usize>,
+}
+
+impl Naming {
+    /// The convention with names of at most `max_length` characters (`None`: unlimited).
+    pub const fn new(max_length: Option<usize>) -> Self {
+        Naming { max_length }
+    }
+
+    /// The identifier limit.
+    pub const fn max_length(&self) -> Option<usize> {
+        self.max_length
+    }
+
+    /// A raw key, resource or table name or column hint, normalized and shortened (dlt's
+    /// `normalize_path` / `normalize_tables_path`).
+    ///
+    /// ```
+    /// use etl_core::naming::Naming;
+    /// let long = format!("Long{}", "x".repeat(100));
+    /// assert_eq!(Naming::new(None).normalize_path(&long).len(), 104);
+    /// assert_eq!(Naming::new(Some(63)).normalize_path(&long).len(), 63);
+    /// ```
+    pub fn normalize_path(&self, raw: &str) -> String {
+        match self.max_length {
+            Some(max) => normalize_path(raw, max),
+            None => normalize_identifier(raw),
+        }
+    }
+
+    /// The name of a nested path whose normalized fragments are already joined with `__`
+    /// (`parent__child`, `table__list`, `column__v_text`), shortened with the tag of the joined
+    /// text (dlt's `shorten_fragments`); borrowed back when it is within the limit.
+    pub fn shorten_joined<'a>(&self, joined: &'a str) -> Cow<'a, str> {
+        match self.max_length {
+            Some(max) => shorten_joined(joined, max),
+            None => Cow::Borrowed(joined),
+        }
+    }
+
+    /// [`Self::shorten_joined`] of normalized fragments (`["parent", "child"]`).
+    pub fn shorten_fragments<S: AsRef<str>>(&self, fragments: &[S]) -> String {
+        match self.max_length {
+            Some(max) => shorten_fragments(fragments, max),
+            None => make_path(fragments),
+        }
+    }
+
+    /// [`Self::shorten_joined`] of an owned path, which it returns itself when within the limit.
+    pub fn shorten_owned(&self, joined: String) -> String {
+        match self.shorten_joined(&joined) {
+            Cow::Borrowed(_) => joined,
+            Cow::Owned(short) => short,
+        }
+    }
+}
+
 /// Separator of nested paths in table and column names (`parent__child`).
 pub const PATH_SEPARATOR: &str = "__";
 

@@ -6,7 +6,11 @@
 //!   `_dlt_list_idx` and a `_dlt_id` hashed from (parent id, child table, index); lists of
 //!   scalars give a `value` column, lists of lists an empty tracking row plus a `__list` table;
 //! - below `max_table_nesting` (object flattening counts as a level) data is kept as JSON;
-//! - root rows get `_dlt_load_id` and a random 14-character `_dlt_id`.
+//! - root rows get `_dlt_load_id` and a random 14-character `_dlt_id`;
+//! - names longer than the schema's identifier limit are shortened as dlt does
+//!   ([`crate::naming::Naming`]): a key on its own, a flattened column from the keys of its path,
+//!   a nested table from the whole path below its root table (not from its parent's shortened
+//!   name). A row's parent table is passed along, never derived from the name.
 //!
 //! Pure: no IO. The normalizer reads the schema only to see which columns are typed `json`.
 
@@ -15,7 +19,7 @@ use sha3::digest::{ExtendableOutput, Update, XofReader};
 
 use crate::hints::DataType;
 use crate::keccak4;
-use crate::naming::{make_path, normalize_identifier};
+use crate::naming::{Naming, PATH_SEPARATOR};
 use crate::schema::Schema;
 use crate::value::Value;
 
@@ -310,19 +314,50 @@ pub fn normalize_item(schema: &Schema, ctx: &RowContext<'_>, item: Value, ids: &
     out.push(FlatRow { table: ctx.root_table.to_owned(), parent: None, cells });
     let root = ctx.propagate_root_id.then_some(root_id.as_str());
     for (path, items, level) in lists {
-        let child_table = make_path(&[ctx.root_table, &path]);
-        normalize_list(schema, ctx, &child_table, ctx.root_table, &root_id, root, items, level, out);
+        let child = NestedTable::new(schema.naming(), ctx.root_table, &path);
+        normalize_list(schema, ctx, child, ctx.root_table, &root_id, root, items, level, out);
     }
 }
 
-/// Lists found while flattening: (path below the table, items, nesting level of the child table).
+/// Lists found while flattening: (path below the table, not shortened; items; nesting level of
+/// the child table).
 type FoundLists = Vec<(String, Vec<Value>, u32)>;
+
+/// A nested table: its name, and the path it is named from (the fragments from the root table
+/// down, joined with `__`, before shortening; what its own nested tables are named from).
+struct NestedTable {
+    name: String,
+    path: String,
+}
+
+impl NestedTable {
+    /// The table of list `below` (a path in the rows of the table at `parent_path`).
+    fn new(naming: Naming, parent_path: &str, below: &str) -> Self {
+        let path = join(parent_path, below.to_owned());
+        NestedTable { name: naming.shorten_joined(&path).into_owned(), path }
+    }
+}
+
+/// `prefix__name` (dlt's `make_path`: an empty part is skipped).
+fn join(prefix: &str, name: String) -> String {
+    if prefix.is_empty() {
+        return name;
+    }
+    if name.is_empty() {
+        return prefix.to_owned();
+    }
+    let mut joined = String::with_capacity(prefix.len() + PATH_SEPARATOR.len() + name.len());
+    joined.push_str(prefix);
+    joined.push_str(PATH_SEPARATOR);
+    joined.push_str(&name);
+    joined
+}
 
 #[allow(clippy::too_many_arguments)]
 fn normalize_list(
     schema: &Schema,
     ctx: &RowContext<'_>,
-    table: &str,
+    table: NestedTable,
     parent_table: &str,
     parent_id: &str,
     root_id: Option<&str>,
@@ -331,17 +366,18 @@ fn normalize_list(
     out: &mut Vec<FlatRow>,
 ) {
     // Explicit work list instead of recursion: arbitrarily deep data cannot overflow the stack.
-    let mut work: Vec<(String, String, String, Vec<Value>, u32)> =
-        vec![(table.to_owned(), parent_table.to_owned(), parent_id.to_owned(), items, level)];
-    while let Some((table, parent_table, parent_id, items, level)) = work.pop() {
-        let mut pending: Vec<(String, String, String, Vec<Value>, u32)> = Vec::new();
+    let naming = schema.naming();
+    let mut work: Vec<(NestedTable, String, String, Vec<Value>, u32)> = vec![(table, parent_table.to_owned(), parent_id.to_owned(), items, level)];
+    while let Some((nested, parent_table, parent_id, items, level)) = work.pop() {
+        let table = &nested.name;
+        let mut pending: Vec<(NestedTable, String, String, Vec<Value>, u32)> = Vec::new();
         for (idx, item) in items.into_iter().enumerate() {
-            let row_id = child_row_id(&parent_id, &table, idx);
+            let row_id = child_row_id(&parent_id, table, idx);
             let (mut cells, lists) = match item {
-                Value::Object(fields) => flatten(schema, &table, fields, level, ctx.max_nesting),
+                Value::Object(fields) => flatten(schema, table, fields, level, ctx.max_nesting),
                 // A list inside a list is the row `{"list": [...]}` one level down (dlt's rule):
                 // a `<table>__list` child table, or a JSON `list` column below the nesting limit.
-                Value::List(inner) => flatten(schema, &table, vec![(LIST_TABLE.to_owned(), Value::List(inner))], level + 1, ctx.max_nesting),
+                Value::List(inner) => flatten(schema, table, vec![(LIST_TABLE.to_owned(), Value::List(inner))], level + 1, ctx.max_nesting),
                 scalar => (vec![(C_VALUE.to_owned(), scalar)], Vec::new()),
             };
             if let Some(root) = root_id {
@@ -352,8 +388,7 @@ fn normalize_list(
             set_cell(&mut cells, C_ID.to_owned(), Value::Text(row_id.clone()));
             out.push(FlatRow { table: table.clone(), parent: Some(parent_table.clone()), cells });
             for (path, items, child_level) in lists {
-                let child_table = make_path(&[table.as_str(), path.as_str()]);
-                pending.push((child_table, table.clone(), row_id.clone(), items, child_level));
+                pending.push((NestedTable::new(naming, &nested.path, &path), table.clone(), row_id.clone(), items, child_level));
             }
         }
         // Keep dlt's order: children of this list in the order they were found.
@@ -372,36 +407,27 @@ fn set_cell(cells: &mut Vec<(String, Value)>, name: String, value: Value) {
 
 /// Flattens an object of table `table` at nesting `level` into cells and lists of child rows.
 fn flatten(schema: &Schema, table: &str, fields: Vec<(String, Value)>, level: u32, max: u32) -> (Vec<(String, Value)>, FoundLists) {
+    let naming = schema.naming();
     let mut cells = Vec::with_capacity(fields.len() + 2);
     let mut lists = Vec::new();
-    // (joined path of the object, its fields, its level); the root object has an empty path.
+    // (joined path of the object, not shortened; its fields; its level); the root object has an
+    // empty path.
     let mut stack: Vec<(String, Vec<(String, Value)>, u32)> = vec![(String::new(), fields, level)];
     while let Some((prefix, fields, lvl)) = stack.pop() {
         for (key, value) in fields {
-            let norm = normalize_identifier(&key);
-            // dlt's make_path: empty parts are skipped.
-            let column = if prefix.is_empty() {
-                norm
-            } else if norm.is_empty() {
-                prefix.clone()
-            } else {
-                let mut c = String::with_capacity(prefix.len() + 2 + norm.len());
-                c.push_str(&prefix);
-                c.push_str(crate::naming::PATH_SEPARATOR);
-                c.push_str(&norm);
-                c
-            };
+            // Each key normalized (and shortened) on its own, then the path shortened as a whole.
+            let path = join(&prefix, naming.normalize_path(&key));
             match value {
-                Value::Object(_) | Value::List(_) if lvl >= max || schema.column_type(table, &column) == Some(DataType::Json) => {
-                    set_cell(&mut cells, column, value);
+                Value::Object(_) | Value::List(_) if lvl >= max || schema.column_type(table, &naming.shorten_joined(&path)) == Some(DataType::Json) => {
+                    set_cell(&mut cells, naming.shorten_owned(path), value);
                 }
                 Value::Object(inner) => {
                     if !inner.is_empty() {
-                        stack.push((column, inner, lvl + 1));
+                        stack.push((path, inner, lvl + 1));
                     }
                 }
-                Value::List(items) => lists.push((column, items, lvl + 1)),
-                scalar => set_cell(&mut cells, column, scalar),
+                Value::List(items) => lists.push((path, items, lvl + 1)),
+                scalar => set_cell(&mut cells, naming.shorten_owned(path), scalar),
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use crate::naming::{normalize_identifier, quote_ident};
+use crate::naming::{normalize_identifier, quote_ident, Naming};
 use crate::normalize::{normalize_item, IdGenerator, RowContext};
 use crate::schema::Schema;
 use crate::value::Value;
@@ -69,5 +69,18 @@ proptest! {
         prop_assert!(is_snake(&once), "{:?} -> {:?}", raw, once);
         prop_assert_eq!(normalize_identifier(&once), once.clone());
         prop_assert!(!once.chars().next().is_some_and(|c| c.is_ascii_digit()), "{:?} starts with a digit", once);
+    }
+
+    /// With a limit, every name fits it and one that fit already is unchanged.
+    #[test]
+    fn shortened_names_fit_the_limit(raw in "[a-zA-Z _-]{0,100}", limit in 6usize..70) {
+        let unlimited = normalize_identifier(&raw);
+        let short = Naming::new(Some(limit)).normalize_path(&raw);
+        prop_assert!(short.chars().count() <= limit, "{:?} -> {:?}", raw, short);
+        if unlimited.chars().count() <= limit {
+            prop_assert_eq!(&short, &unlimited);
+        }
+        let nested = Naming::new(Some(limit)).shorten_fragments(&[unlimited.as_str(), "child"]);
+        prop_assert!(nested.chars().count() <= limit);
     }
 }

@@ -9,7 +9,7 @@ use sha3::Digest;
 
 use crate::error::SchemaError;
 use crate::hints::{ColumnHint, ContractMode, DataType, ResourceHints, SchemaContract, WriteDisposition};
-use crate::naming::{normalize_identifier, PATH_SEPARATOR};
+use crate::naming::{Naming, PATH_SEPARATOR};
 use crate::normalize::{FlatRow, C_ID, C_LIST_IDX, C_LOAD_ID, C_PARENT_ID, C_ROOT_ID};
 use crate::types::{canonical, coerce, infer_type, variant_suffix};
 use crate::value::Value;
@@ -251,12 +251,22 @@ pub struct Schema {
     pub previous_hashes: Vec<String>,
     /// Tables in creation order.
     pub tables: Vec<Table>,
+    /// The naming convention with the destination's identifier limit: not stored (dlt does not
+    /// store it either), set by whoever knows the destination ([`Schema::set_max_identifier_length`]).
+    naming: Naming,
 }
 
 impl Schema {
     /// A new schema with dlt's own tables.
     pub fn new(name: &str) -> Self {
-        let mut schema = Schema { name: name.to_owned(), version: 1, version_hash: String::new(), previous_hashes: Vec::new(), tables: Vec::new() };
+        let mut schema = Schema {
+            name: name.to_owned(),
+            version: 1,
+            version_hash: String::new(),
+            previous_hashes: Vec::new(),
+            tables: Vec::new(),
+            naming: Naming::default(),
+        };
         schema.tables.push(Table {
             name: VERSION_TABLE.into(),
             resource: Some(VERSION_TABLE.into()),
@@ -288,6 +298,30 @@ impl Schema {
         });
         schema.version_hash = schema.content_hash();
         schema
+    }
+
+    /// Sets the destination's identifier limit (`max_identifier_length`; `None`: unlimited, as
+    /// before): every table and column name made for this schema from now on (by the normalizer,
+    /// the fast path, resource hints and variants) is shortened to it as dlt shortens names.
+    /// Names already in the schema stay. Not part of the stored schema.
+    pub fn set_max_identifier_length(&mut self, max_length: Option<usize>) {
+        self.naming = Naming::new(max_length);
+    }
+
+    /// The identifier limit set by [`Self::set_max_identifier_length`].
+    pub fn max_identifier_length(&self) -> Option<usize> {
+        self.naming.max_length()
+    }
+
+    /// The naming convention of the schema's names (with its identifier limit).
+    pub fn naming(&self) -> Naming {
+        self.naming
+    }
+
+    /// The name of the root table of a resource whose table hint is `raw` (dlt's
+    /// `normalize_tables_path`): normalized, and shortened to the identifier limit.
+    pub fn table_name(&self, raw: &str) -> String {
+        self.naming.normalize_path(raw)
     }
 
     /// Adds the `_dlt_pipeline_state` table (done on the first load that writes state).
@@ -376,10 +410,11 @@ impl Schema {
             });
             changes.push(SchemaChange::NewTable(table_name.to_owned()));
         }
+        let naming = self.naming;
         let table = self.table_mut(table_name).expect("just ensured");
         table.write_disposition = Some(hints.write_disposition);
-        let pk: Vec<String> = hints.primary_key.iter().map(|c| normalize_identifier(c)).collect();
-        let mk: Vec<String> = hints.merge_key.iter().map(|c| normalize_identifier(c)).collect();
+        let pk: Vec<String> = hints.primary_key.iter().map(|c| naming.normalize_path(c)).collect();
+        let mk: Vec<String> = hints.merge_key.iter().map(|c| naming.normalize_path(c)).collect();
         // Keys given by the hints replace earlier keys as a whole (changing `primary_key` from
         // `id` to `email` must not leave `id` flagged).
         if !pk.is_empty() {
@@ -402,12 +437,12 @@ impl Schema {
             }
         }
         for key in pk.iter().chain(mk.iter()) {
-            if !hinted.iter().any(|h| normalize_identifier(&h.name) == *key) {
+            if !hinted.iter().any(|h| naming.normalize_path(&h.name) == *key) {
                 hinted.push(ColumnHint::new(key.clone()));
             }
         }
         for hint in &hinted {
-            let name = normalize_identifier(&hint.name);
+            let name = naming.normalize_path(&hint.name);
             let is_pk = hint.primary_key.unwrap_or(false) || pk.contains(&name);
             let is_mk = hint.merge_key.unwrap_or(false) || mk.contains(&name);
             let existing = table.column_index(&name);
@@ -492,6 +527,7 @@ impl Schema {
         changes: &mut Vec<SchemaChange>,
     ) -> Result<Option<Vec<(usize, Value)>>, SchemaError> {
         let FlatRow { table: table_name, parent, mut cells } = row;
+        let naming = self.naming;
         let existing = self.table(&table_name);
         let is_new = existing.is_none_or(|t| !t.seen_data);
         if is_new && contract.tables != ContractMode::Evolve {
@@ -521,7 +557,7 @@ impl Schema {
                         Some(t) if coerce(value.clone(), t).is_none() => (
                             "data_type",
                             contract.data_type,
-                            format!("can't add variant column `{name}{PATH_SEPARATOR}v_{}` to table `{table_name}`", variant_suffix(&value)),
+                            format!("can't add variant column `{}` to table `{table_name}`", variant_name(naming, &name, &value)),
                         ),
                         _ => ("", ContractMode::Evolve, String::new()),
                     },
@@ -579,7 +615,7 @@ impl Schema {
             match coerce(value, target) {
                 Some(v) => out.push((idx, v)),
                 None => {
-                    let variant = format!("{name}{PATH_SEPARATOR}v_{}", variant_suffix(&original));
+                    let variant = variant_name(naming, &name, &original);
                     let vidx = match table.column_index(&variant) {
                         Some(i) => i,
                         None => {
@@ -687,8 +723,14 @@ impl Schema {
                 .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default(),
             tables,
+            naming: Naming::default(),
         })
     }
+}
+
+/// The variant column of `column` for `value` (dlt's `shorten_fragments(column, "v_<type>")`).
+fn variant_name(naming: Naming, column: &str, value: &Value) -> String {
+    naming.shorten_owned(format!("{column}{PATH_SEPARATOR}v_{}", variant_suffix(value)))
 }
 
 fn new_data_column(name: &str, data_type: DataType) -> Column {
