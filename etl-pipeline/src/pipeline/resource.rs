@@ -9,7 +9,7 @@ impl Pipeline {
     /// tables for `replace`, and decides where and how its rows go.
     pub(crate) fn prepare_sink<'a>(&self, run: &RunCtx<'a>, sh: &mut Shared<'_>, hints: &etl_core::ResourceHints) -> Result<Prepared<'a>, PipelineError> {
         let name = &hints.name;
-        let root = normalize_identifier(hints.table());
+        let root = sh.schema.table_name(hints.table());
         let changes = sh.schema.apply_resource_hints(hints, &root).map_err(|e| PipelineError::normalize(name, None, e.to_string()))?;
         sh.changes.extend(changes);
         if hints.write_disposition == WriteDisposition::Replace {
@@ -185,7 +185,13 @@ impl Pipeline {
         tables.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
         let merge = if scd2 {
             sh.schema.set_row_key_unique(&root, false);
-            Merge::Scd2 { columns: hints.scd2_columns.clone(), boundary: timestamp_text(Utc::now()) }
+            // The validity columns as the schema names them.
+            let naming = sh.schema.naming();
+            let columns = etl_core::hints::Scd2Columns {
+                valid_from: naming.normalize_path(&hints.scd2_columns.valid_from),
+                valid_to: naming.normalize_path(&hints.scd2_columns.valid_to),
+            };
+            Merge::Scd2 { columns, boundary: timestamp_text(Utc::now()) }
         } else if hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert {
             Merge::Upsert
         } else {

@@ -53,6 +53,8 @@ impl Pipeline {
         let mut progress = ProgressSink::new(self.progress, &self.name, self.observer.as_ref().map(|o| o.0.clone()));
 
         let mut schema = db.stored_schema(&schema_name).map_err(PipelineError::load_from)?.unwrap_or_else(|| Schema::new(&schema_name));
+        // Names longer than the destination takes are shortened as dlt does (PostgreSQL: 63).
+        schema.set_max_identifier_length(Some(db.capabilities().max_identifier_length));
         let stored_state = db.stored_state(&self.name).map_err(PipelineError::load_from)?;
         let first_run = stored_state.is_none();
         let mut state =
@@ -131,7 +133,7 @@ impl Pipeline {
                     }
                 };
                 for crate::pipe::Loaded { hints, written, took } in loaded {
-                    let root = normalize_identifier(hints.table());
+                    let root = sh.schema.table_name(hints.table());
                     for (table, rows) in &written {
                         *row_counts.entry(table.clone()).or_default() += rows;
                         let parent = sh.schema.table(table).and_then(|t| t.parent.clone());
