@@ -79,9 +79,46 @@ impl PipelineError {
     }
 
     /// The destination failed with an error.
+    /// The message is the error's whole chain (`statement failed: COPY ...: connection closed`).
     pub fn load_from<E: std::error::Error + Send + Sync + 'static>(error: E) -> Self {
-        PipelineError { step: Step::Load, resource: None, row: None, message: error.to_string(), source: Some(Box::new(error)) }
+        PipelineError { step: Step::Load, resource: None, row: None, message: chain_text(&error), source: Some(Box::new(error)) }
     }
 }
 
 pub use etl_core::error::panic_text;
+
+/// An error and its sources, joined by `: `; a source whose text the message already ends with
+/// (an error that prints its cause itself) is not repeated.
+pub fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !part.is_empty() && !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("statement failed: COPY")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("db error: {0}")]
+    struct Inner(#[source] Root);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection closed")]
+    struct Root;
+
+    #[test]
+    fn the_chain_is_told_once() {
+        assert_eq!(super::chain_text(&Outer(Inner(Root))), "statement failed: COPY: db error: connection closed");
+    }
+}

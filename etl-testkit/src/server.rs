@@ -1,6 +1,5 @@
 //! [`PgServer`]: one throwaway PostgreSQL cluster in a temporary directory.
 
-use std::fs::File;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -143,8 +142,30 @@ impl PgServer {
     /// Starts `postgres` on a newly picked free port and waits until it accepts connections.
     fn launch(&mut self) -> Result<(), ServerError> {
         self.port = free_port()?;
+        self.launch_on_port()
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`: every connection is cut, as in a
+    /// crash) and starts it again on the same port, with the same data.
+    pub fn restart(&mut self) -> Result<(), ServerError> {
+        self.stop();
+        self.launch_on_port()
+    }
+
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let mut stop = Command::new(&self.binaries.pg_ctl);
+        stop.arg("stop").arg("-D").arg(&self.data).args(["-m", "immediate", "-w", "-t", "20"]).stdout(Stdio::null()).stderr(Stdio::null());
+        let stopped = as_user(&mut stop, self.user, self.dir.path()).status().is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+
+    fn launch_on_port(&mut self) -> Result<(), ServerError> {
         let log_path = self.log_path();
-        let log = File::create(&log_path).map_err(io(format!("creating {}", log_path.display())))?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(format!("creating {}", log_path.display())))?;
         let log_err = log.try_clone().map_err(io("duplicating the log file"))?;
         let mut cmd = Command::new(&self.binaries.postgres);
         cmd.arg("-D").arg(&self.data).args(["-p", &self.port.to_string()]);
@@ -220,14 +241,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let mut stop = Command::new(&self.binaries.pg_ctl);
-        stop.arg("stop").arg("-D").arg(&self.data).args(["-m", "immediate", "-w", "-t", "20"]).stdout(Stdio::null()).stderr(Stdio::null());
-        let stopped = as_user(&mut stop, self.user, self.dir.path()).status().is_ok_and(|s| s.success());
-        if !stopped {
-            let _ = child.kill();
-        }
-        let _ = child.wait();
+        self.stop();
     }
 }
 

@@ -56,7 +56,9 @@ fn two_source() -> etl::Source {
 
 #[etl::assets(
     dlt_source = two_source(),
-    dlt_pipeline = etl::pipeline("two_resources_pipeline").dataset_name("shop").destination(etl::duckdb()),
+    // No destination in code: DuckDB (`two_resources_pipeline.duckdb`), or what configuration
+    // says: `DESTINATION__POSTGRES__CREDENTIALS=postgres://...` loads into PostgreSQL.
+    dlt_pipeline = etl::pipeline("two_resources_pipeline").dataset_name("shop"),
     group_name = "shop",
 )]
 fn shop_assets(context: &etl::AssetExecutionContext, dlt: &etl::DltResource) -> etl::Materializations {

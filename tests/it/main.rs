@@ -10,6 +10,7 @@ mod examples;
 mod nested;
 mod options;
 mod pipeline_api;
+mod postgres;
 mod resources;
 mod sources;
 mod transformers;
