@@ -42,7 +42,7 @@ pub enum ColumnData {
 
 /// Whether a column's values are 128-bit integers (decimals, integers wider than 64 bits).
 fn wide(column: &Column, data_type: DataType) -> bool {
-    data_type == DataType::Decimal || (data_type == DataType::Bigint && column.precision.is_some_and(|p| p > 64))
+    matches!(data_type, DataType::Decimal | DataType::Wei) || (data_type == DataType::Bigint && column.precision.is_some_and(|p| p > 64))
 }
 
 /// One column's values and which of them are not null.
@@ -61,7 +61,7 @@ impl ColumnBuffer {
     /// `nulls` nulls for the rows before its first value.
     fn new(column: &Column, data_type: DataType, nulls: usize, (rows, bytes): (usize, usize)) -> Self {
         let data = match data_type {
-            DataType::Decimal => ColumnData::Wide(Vec::with_capacity(rows)),
+            DataType::Decimal | DataType::Wei => ColumnData::Wide(Vec::with_capacity(rows)),
             DataType::Bigint if wide(column, data_type) => ColumnData::Wide(Vec::with_capacity(rows)),
             DataType::Bigint | DataType::Timestamp | DataType::Time => ColumnData::Int(Vec::with_capacity(rows)),
             DataType::Double => ColumnData::Float(Vec::with_capacity(rows)),
@@ -246,7 +246,7 @@ impl ColumnBuffer {
             }
             (DataType::Double, Value::Float(f)) => self.push_f64(*f),
             (DataType::Bool, Value::Bool(b)) => self.push_bool(*b),
-            (DataType::Decimal, Value::Decimal(d)) => {
+            (DataType::Decimal | DataType::Wei, Value::Decimal(d)) => {
                 let (scale, precision) = decimal_shape(column);
                 // Exact: rust_decimal's own rescale silently lowers the scale when the value does
                 // not fit, which would store a wrong number.
@@ -254,7 +254,7 @@ impl ColumnBuffer {
                 self.push_wide(m);
                 true
             }
-            (DataType::Decimal, Value::BigDecimal { mantissa, scale: from }) => {
+            (DataType::Decimal | DataType::Wei, Value::BigDecimal { mantissa, scale: from }) => {
                 let (scale, precision) = decimal_shape(column);
                 let m = rescale_i128(*mantissa, *from, scale).filter(|m| fits(*m, precision)).ok_or_else(|| mismatch(table, column, value))?;
                 self.push_wide(m);
@@ -271,9 +271,11 @@ impl ColumnBuffer {
     }
 }
 
-/// A decimal column's scale (dlt's default 9) and precision (at most 38).
+/// A decimal column's scale (dlt's default 9; a `wei` column's 0) and precision (at most 38):
+/// the mantissas its buffer holds.
 pub fn decimal_shape(column: &Column) -> (u32, u8) {
-    (column.scale.unwrap_or(9), column.precision.unwrap_or(38).min(38) as u8)
+    let default_scale = if column.data_type == Some(DataType::Wei) { 0 } else { 9 };
+    (column.scale.unwrap_or(default_scale), column.precision.unwrap_or(38).min(38) as u8)
 }
 
 fn mismatch(table: &Table, column: &Column, v: &Value) -> String {

@@ -27,6 +27,9 @@ pub enum DataType {
     Json,
     /// `DECIMAL(p, s)`, by default `DECIMAL(38,9)`.
     Decimal,
+    /// dlt's `wei`: a large integer (Ethereum's unit), `DECIMAL(38,0)` in DuckDB and
+    /// `numeric(156,78)` in PostgreSQL. Only from a column hint; values up to 38 digits.
+    Wei,
     /// `DATE`.
     Date,
     /// `TIME`.
@@ -35,7 +38,7 @@ pub enum DataType {
 
 impl DataType {
     /// All types, in the order dlt lists them.
-    pub const ALL: [DataType; 10] = [
+    pub const ALL: [DataType; 11] = [
         DataType::Text,
         DataType::Double,
         DataType::Bool,
@@ -44,6 +47,7 @@ impl DataType {
         DataType::Binary,
         DataType::Json,
         DataType::Decimal,
+        DataType::Wei,
         DataType::Date,
         DataType::Time,
     ];
@@ -59,6 +63,7 @@ impl DataType {
             DataType::Binary => "binary",
             DataType::Json => "json",
             DataType::Decimal => "decimal",
+            DataType::Wei => "wei",
             DataType::Date => "date",
             DataType::Time => "time",
         }
@@ -92,6 +97,8 @@ impl DataType {
             DataType::Decimal => {
                 format!("DECIMAL({},{})", precision.unwrap_or(38), scale.unwrap_or(9))
             }
+            // dlt's DuckDB `wei_precision`.
+            DataType::Wei => format!("DECIMAL({},{})", precision.unwrap_or(38), scale.unwrap_or(0)),
             DataType::Date => "DATE".into(),
             DataType::Time => "TIME".into(),
         }
@@ -111,7 +118,6 @@ impl FromStr for DataType {
             .into_iter()
             .find(|t| t.name() == s)
             .or(match s {
-                "wei" => Some(DataType::Decimal),
                 "complex" => Some(DataType::Json),
                 _ => None,
             })

@@ -202,6 +202,12 @@ pub fn coerce(value: Value, to: DataType) -> Option<Value> {
         (T::Decimal, Value::Float(f)) => Decimal::from_f64(f).map(Value::Decimal),
         (T::Decimal, Value::Text(s)) => crate::value::parse_decimal(&s),
         (T::Decimal, v @ Value::BigDecimal { .. }) => Some(v),
+        // dlt's `wei`: whole numbers (decimal or `0x` hex text, as dlt's `_text_to_wei`).
+        (T::Wei, Value::Int(i)) => Some(Value::BigDecimal { mantissa: i128::from(i), scale: 0 }),
+        (T::Wei, Value::BigInt(i)) => Some(Value::BigDecimal { mantissa: i, scale: 0 }),
+        (T::Wei, Value::Decimal(d)) => d.fract().is_zero().then(|| Value::Decimal(d)),
+        (T::Wei, v @ Value::BigDecimal { .. }) => Some(v),
+        (T::Wei, Value::Text(s)) => parse_wei_text(&s).map(|mantissa| Value::BigDecimal { mantissa, scale: 0 }),
         (T::Double, Value::BigDecimal { mantissa, scale }) => Some(Value::Float(mantissa as f64 / 10f64.powi(scale as i32))),
         (T::Timestamp, Value::Timestamp(t)) => Some(Value::Timestamp(t)),
         (T::Timestamp, Value::Text(s)) => parse_iso_timestamp(&s)
@@ -218,6 +224,15 @@ pub fn coerce(value: Value, to: DataType) -> Option<Value> {
         (T::Time, Value::Text(s)) => parse_time(s.trim()).map(Value::Time),
         (T::Binary, Value::Bytes(b)) if !b.is_empty() => Some(Value::Bytes(b)),
         _ => None,
+    }
+}
+
+/// A whole number as dlt's `wei` takes it from text: decimal digits or `0x` hex (up to 38 digits).
+fn parse_wei_text(s: &str) -> Option<i128> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => i128::from_str_radix(hex, 16).ok(),
+        None => t.parse::<i128>().ok(),
     }
 }
 

@@ -439,3 +439,16 @@ fn typed_items_load_like_values_and_are_kept_when_a_run_fails() {
     assert_eq!(scalar(&da, "SELECT count(*) FROM d.events WHERE dev__brand_new = 1"), json!(1));
     assert_eq!(scalar(&da, "SELECT count(DISTINCT _dlt_load_id) FROM d.events"), json!(3));
 }
+
+#[test]
+fn wei_columns_are_decimal_38_0_in_duckdb_and_keep_dlt_s_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = etl::pipeline("wei_pipeline").dataset_name("w").working_dir(dir.path());
+    let rows = vec![json!({"balance": "123456789012345678901234567890123456"}), json!({"balance": "0x10"})];
+    p.run(Resource::from_data("accounts", rows).with_columns(vec![etl::column("balance").data_type(etl::DataType::Wei)])).unwrap();
+    let db = p.database_path();
+    assert_eq!(columns(&db, "w", "accounts")[0], ("balance".into(), "DECIMAL(38,0)".into(), true));
+    assert_eq!(scalar(&db, "SELECT string_agg(balance::VARCHAR, ',' ORDER BY balance) FROM w.accounts"), json!("16,123456789012345678901234567890123456"));
+    let stored: serde_json::Value = serde_json::from_str(scalar(&db, "SELECT schema FROM w._dlt_version").as_str().unwrap()).unwrap();
+    assert_eq!(stored["tables"]["accounts"]["columns"]["balance"]["data_type"], json!("wei"));
+}

@@ -184,3 +184,36 @@ fn credentials_in_the_secrets_file_choose_postgres() {
     let pinfo = p.info().unwrap();
     assert!(pinfo.exists && pinfo.tables.iter().any(|(t, n)| t == "users" && *n == 1), "{pinfo:?}");
 }
+
+#[test]
+fn wei_and_numerics_beyond_28_digits_arrive_exactly() {
+    use etl_core::hints::ColumnHint;
+    use etl_core::DataType;
+    let pg = pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pg_pipeline("pg_wei", &url, &dir);
+    let rows = vec![
+        json!({"id": 1, "balance": "123456789012345678901234567890123456", "amount": "12345678901234567890123456789012.34"}),
+        json!({"id": 2, "balance": "0xff", "amount": 1.5}),
+        json!({"id": 3, "balance": u64::MAX, "amount": "-0.01"}),
+    ];
+    let hints = vec![ColumnHint::new("balance").data_type(DataType::Wei), ColumnHint::new("amount").data_type(DataType::Decimal).precision(38).scale(2)];
+    p.run(Resource::from_data("accounts", rows).with_columns(hints)).unwrap();
+    let mut c = connect(&url);
+    let types = texts(&mut c, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'shop.accounts'::regclass AND attname IN ('balance', 'amount') ORDER BY attname");
+    assert_eq!(types, vec![vec![Some("numeric(38,2)".into())], vec![Some("numeric(156,78)".into())]]);
+    let values = texts(&mut c, "SELECT trim_scale(balance)::text, amount::text FROM shop.accounts ORDER BY id");
+    assert_eq!(
+        values,
+        vec![
+            vec![Some("123456789012345678901234567890123456".into()), Some("12345678901234567890123456789012.34".into())],
+            vec![Some("255".into()), Some("1.50".into())],
+            vec![Some("18446744073709551615".into()), Some("-0.01".into())],
+        ]
+    );
+    // The stored schema keeps dlt's type name.
+    let stored: String = c.query_one("SELECT schema FROM shop._dlt_version ORDER BY inserted_at DESC LIMIT 1", &[]).unwrap().get(0);
+    let stored: J = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["tables"]["accounts"]["columns"]["balance"]["data_type"], json!("wei"));
+}

@@ -23,7 +23,7 @@ fn arrow_type(column: &Column, data_type: DataType) -> ArrowType {
         DataType::Bigint => ArrowType::Int64,
         DataType::Double => ArrowType::Float64,
         DataType::Bool => ArrowType::Boolean,
-        DataType::Decimal => {
+        DataType::Decimal | DataType::Wei => {
             let (scale, precision) = decimal_shape(column);
             ArrowType::Decimal128(precision, scale as i8)
         }

@@ -65,7 +65,7 @@ impl ScanBatch {
                 DataType::Timestamp => LogicalTypeId::Timestamp,
                 DataType::Date => LogicalTypeId::Date,
                 DataType::Time => LogicalTypeId::Time,
-                DataType::Decimal => return Err(buffers),
+                DataType::Decimal | DataType::Wei => return Err(buffers),
             };
             if let Some(b) = buffers.get(idx).and_then(Option::as_ref) {
                 let fits = match (&b.data, ty) {

@@ -118,6 +118,7 @@ impl PgType {
             }
             DataType::Time => PgType::Time(precision),
             DataType::Decimal => PgType::Numeric(precision.unwrap_or(DECIMAL_PRECISION.0), scale.unwrap_or(DECIMAL_PRECISION.1)),
+            DataType::Wei => PgType::wei(precision, scale),
         })
     }
 
@@ -129,9 +130,6 @@ impl PgType {
     /// The type of a dlt type name as dlt's stored schema writes it (`text`, `bigint`, ...,
     /// `wei`, and the legacy `complex` for `json`).
     pub fn from_dlt_name(name: &str, precision: Option<u32>, scale: Option<u32>, timezone: Option<bool>) -> Result<PgType, TypeError> {
-        if name == "wei" {
-            return Ok(PgType::wei(precision, scale));
-        }
         let data_type: DataType = name.parse().map_err(|_| TypeError::UnknownType(name.to_owned()))?;
         PgType::map(data_type, precision, scale, timezone)
     }
