@@ -74,6 +74,12 @@ impl Snapshot for DuckDbFile {
         let rows = etl::testing::query_file(&self.db, &format!("SELECT state FROM \"{ds}\"._dlt_pipeline_state ORDER BY version")).unwrap_or_default();
         rows.into_iter().map(|r| r[0].as_str().unwrap_or_default().to_owned()).collect()
     }
+
+    fn stored_schema(&mut self, ds: &str) -> Option<String> {
+        let sql = format!("SELECT schema FROM \"{ds}\"._dlt_version ORDER BY inserted_at DESC, version DESC LIMIT 1");
+        let rows = etl::testing::query_file(&self.db, &sql).unwrap_or_default();
+        rows.first().and_then(|r| r[0].as_str()).map(str::to_owned)
+    }
 }
 
 #[test]

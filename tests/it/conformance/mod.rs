@@ -49,6 +49,9 @@ pub trait Snapshot {
     fn tables(&mut self, dataset: &str) -> BTreeMap<String, RawTable>;
     /// The `state` column of `dataset._dlt_pipeline_state`, by version.
     fn states(&mut self, dataset: &str) -> Vec<String>;
+    /// The `schema` column of the newest row of `dataset._dlt_version` (dlt's
+    /// `get_stored_schema`: by `inserted_at`, then `version`), if any.
+    fn stored_schema(&mut self, dataset: &str) -> Option<String>;
 }
 
 /// The cases (`*.json` but not `*.golden.json`) of a folder, sorted.
@@ -125,6 +128,7 @@ pub fn run_case(case: &Path, workdir: &Path, dest: &mut dyn Snapshot) -> Vec<Str
         }
         problems.extend(compare_db(dest, &grun["db"]).into_iter().map(|p| format!("run {i}: {p}")));
         problems.extend(compare_state(dest, &grun["db"]).into_iter().map(|p| format!("run {i}: {p}")));
+        problems.extend(compare_stored_schema(dest, &grun["db"]).into_iter().map(|p| format!("run {i}: {p}")));
     }
     problems
 }
@@ -217,6 +221,83 @@ fn compare_state(dest: &mut dyn Snapshot, golden_db: &J) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The newest stored schema of every dataset must be dlt's (`make_golden.py` keeps its name,
+/// version, engine version, settings, normalizers and tables, without descriptions), up to
+/// [`schema_gaps`].
+fn compare_stored_schema(dest: &mut dyn Snapshot, golden_db: &J) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (ds, gset) in golden_db.as_object().into_iter().flatten() {
+        let golden = &gset["stored_schema"];
+        if ds.ends_with("_staging") || golden.is_null() {
+            continue;
+        }
+        let Some(ours) = dest.stored_schema(ds).map(|text| serde_json::from_str::<J>(&text).unwrap()) else {
+            problems.push(format!("{ds}: no stored schema, dlt stored one"));
+            continue;
+        };
+        let (golden, ours) = (schema_gaps(golden), schema_gaps(&ours));
+        for key in ["name", "version", "engine_version", "settings", "normalizers"] {
+            if ours[key] != golden[key] {
+                problems.push(format!("{ds}: stored schema `{key}`\n      ours {}\n      dlt  {}", ours[key], golden[key]));
+            }
+        }
+        let (gtables, tables) = (golden["tables"].as_object().unwrap(), ours["tables"].as_object().unwrap());
+        // As sets: dlt adds `_dlt_pipeline_state` to the schema at extract, before the nested
+        // tables the normalizer adds; we add it at the end of the run (a gap in table order only).
+        if gtables.keys().collect::<BTreeSet<_>>() != tables.keys().collect::<BTreeSet<_>>() {
+            problems.push(format!("{ds}: stored schema tables {:?}, dlt has {:?}", tables.keys(), gtables.keys()));
+        }
+        for (t, gt) in gtables {
+            let table = tables.get(t).unwrap_or(&J::Null);
+            let order = |t: &J| t["columns"].as_object().map(|c| c.keys().cloned().collect::<Vec<_>>());
+            if table != gt || order(table) != order(gt) {
+                problems.push(format!("{ds}: stored schema table `{t}`\n      ours {table}\n      dlt  {gt}"));
+            }
+        }
+    }
+    problems
+}
+
+/// A stored schema without descriptions and without what we do not store yet, for every
+/// destination alike (the same gaps show with DuckDB):
+/// * a column's `nullable` is `true` where dlt leaves it out (dlt keeps a column hint's keys as
+///   given, and its default is nullable; we always write it);
+/// * `file_format: "preferred"` on `_dlt_pipeline_state` (we keep no file-format hints);
+/// * the `incremental: true` hint on an incremental's cursor column;
+/// * `x-normalizer.max_nesting` of a resource with `max_table_nesting`;
+/// * `normalizers.json.config` (the `propagation` of root ids that dlt records for merge tables).
+fn schema_gaps(schema: &J) -> J {
+    let mut s = strip_descriptions(schema);
+    if let Some(json) = s["normalizers"]["json"].as_object_mut() {
+        json.remove("config");
+    }
+    for (name, table) in s["tables"].as_object_mut().into_iter().flatten() {
+        let Some(table) = table.as_object_mut() else { continue };
+        if name == "_dlt_pipeline_state" {
+            table.remove("file_format");
+        }
+        if let Some(normalizer) = table.get_mut("x-normalizer").and_then(J::as_object_mut) {
+            normalizer.remove("max_nesting");
+        }
+        for column in table.get_mut("columns").and_then(J::as_object_mut).into_iter().flat_map(|c| c.values_mut()) {
+            if let Some(column) = column.as_object_mut() {
+                column.remove("incremental");
+                column.entry("nullable").or_insert(J::Bool(true));
+            }
+        }
+    }
+    let kept: serde_json::Map<String, J> = ["name", "version", "engine_version", "settings", "normalizers", "tables"].iter().map(|k| ((*k).to_owned(), s[*k].clone())).collect();
+    J::Object(kept)
+}
+
+fn strip_descriptions(v: &J) -> J {
+    match v {
+        J::Object(m) => J::Object(m.iter().filter(|(k, _)| *k != "description").map(|(k, v)| (k.clone(), strip_descriptions(v))).collect()),
+        J::Array(a) => J::Array(a.iter().map(strip_descriptions).collect()),
+        other => other.clone(),
+    }
 }
 
 fn compared_state(state: &J) -> J {

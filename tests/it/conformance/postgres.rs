@@ -104,6 +104,11 @@ impl Snapshot for PgDatabase {
         let sql = format!("SELECT state FROM {}._dlt_pipeline_state ORDER BY version", quote(ds));
         self.client.query(&sql, &[]).map(|rows| rows.iter().map(|r| r.get(0)).collect()).unwrap_or_default()
     }
+
+    fn stored_schema(&mut self, ds: &str) -> Option<String> {
+        let sql = format!("SELECT schema FROM {}._dlt_version ORDER BY inserted_at DESC, version DESC LIMIT 1", quote(ds));
+        self.client.query(&sql, &[]).ok()?.first().map(|r| r.get(0))
+    }
 }
 
 /// A value's text output as the golden encodes it (what psycopg2 returns, through
