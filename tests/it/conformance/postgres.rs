@@ -166,3 +166,33 @@ fn conformance_cases_match_dlt_on_postgres() {
     }
     assert_only_not_yet(&failures, NOT_YET);
 }
+
+/// Our rule where dlt blocks (`OUR_RULES`), on PostgreSQL as on DuckDB: after a run rejected by a
+/// `freeze` contract, the next run loads its own data and the table never got the rejected column.
+#[test]
+fn contract_violation_does_not_block_the_next_run_on_postgres() {
+    let pg = etl_testkit::pg_or_skip!();
+    let case = data_dir().join("schema_contract_freeze.json");
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = PgDatabase::connect(pg.create_database().unwrap());
+    for i in 0..3 {
+        let out = std::process::Command::new(etl_tests::example_binary("conformance"))
+            .arg(&case)
+            .arg("--workdir")
+            .arg(dir.path())
+            .arg("--run")
+            .arg(i.to_string())
+            .args(db.runner_args())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line: J = serde_json::from_slice(&out.stdout).unwrap();
+        let expected = if i == 1 { "error" } else { "ok" };
+        assert_eq!(line["outcome"], expected, "run {i}: {line}");
+    }
+    // `freeze` is one of PostgreSQL's reserved words: the dataset works because every name is quoted.
+    assert_eq!(db.strings("SELECT id::text FROM \"freeze\".items ORDER BY id", &[]), ["1", "3"]);
+    let new_col = db.strings("SELECT attname::text FROM pg_attribute WHERE attrelid = '\"freeze\".items'::regclass AND attname = 'new_col'", &[]);
+    assert!(new_col.is_empty(), "{new_col:?}");
+    assert_eq!(db.strings("SELECT count(*)::text FROM \"freeze\"._dlt_loads", &[]), ["2"]);
+}
