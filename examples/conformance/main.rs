@@ -2,8 +2,13 @@
 //! the pipeline state a previous invocation left in `--workdir`, and prints one JSON line.
 //!
 //! ```text
-//! cargo run --release --example conformance -- <case.json> --workdir <DIR> --run <I>
+//! cargo run --release --example conformance -- <case.json> --workdir <DIR> --run <I> [--destination <postgres-url>]
 //! ```
+//!
+//! The pipeline loads into the DuckDB file `<pipeline_name>.duckdb` in `--workdir`, or, with
+//! `--destination postgres://…`, into that PostgreSQL database (the working directory then holds
+//! only the pipeline's local files). Run 0 first applies the case's `pre_sql` to the destination;
+//! for PostgreSQL a case's `pre_sql_postgres` replaces it when present.
 //!
 //! Exit code 0 whether the run succeeded or failed as the case intends; non-zero only when the
 //! runner itself cannot work (bad case file, unreadable workdir, a case feature not supported).
@@ -26,6 +31,10 @@ struct Args {
     /// 0-based run index.
     #[arg(long)]
     run: usize,
+    /// Load into this PostgreSQL database (`postgres://user@host:port/database`) instead of the
+    /// DuckDB file in `--workdir`.
+    #[arg(long)]
+    destination: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -46,7 +55,7 @@ fn run(args: &Args) -> anyhow::Result<Json> {
     let text = std::fs::read_to_string(&args.case).with_context(|| format!("reading case {}", args.case.display()))?;
     let case: Json = serde_json::from_str(&text).with_context(|| format!("parsing case {}", args.case.display()))?;
     // A key this runner does not know is an error, never silently ignored.
-    known_keys(&case, "case", &["description", "pipeline_name", "dataset_name", "source", "pre_sql", "env", "runs"])?;
+    known_keys(&case, "case", &["description", "pipeline_name", "dataset_name", "source", "pre_sql", "pre_sql_postgres", "env", "runs"])?;
     let pipeline_name = case["pipeline_name"].as_str().ok_or_else(|| anyhow!("case has no `pipeline_name`"))?;
     let runs = case["runs"].as_array().ok_or_else(|| anyhow!("case has no `runs` list"))?;
     let spec = runs.get(args.run).ok_or_else(|| anyhow!("case has {} runs; there is no run {}", runs.len(), args.run))?;
@@ -57,18 +66,16 @@ fn run(args: &Args) -> anyhow::Result<Json> {
             std::env::set_var(k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
         }
     }
-    let mut pipeline = etl::pipeline(pipeline_name).destination(etl::duckdb()).working_dir(&args.workdir);
+    let destination = match &args.destination {
+        Some(url) => etl::postgres(url.as_str()),
+        None => etl::duckdb(),
+    };
+    let mut pipeline = etl::pipeline(pipeline_name).destination(destination).working_dir(&args.workdir);
     if let Some(ds) = case["dataset_name"].as_str() {
         pipeline = pipeline.dataset_name(ds);
     }
     if args.run == 0 {
-        if let Some(statements) = case["pre_sql"].as_array() {
-            let db = pipeline.database_path();
-            for stmt in statements {
-                let sql = stmt.as_str().ok_or_else(|| anyhow!("`pre_sql` entries must be strings"))?;
-                etl::testing::execute_file(&db, sql).with_context(|| format!("pre_sql `{sql}`"))?;
-            }
-        }
+        pre_sql(&case, &pipeline, args.destination.as_deref())?;
     }
 
     known_keys(spec, "run", &["label", "plain_data", "resources", "run_kwargs"])?;
@@ -110,6 +117,32 @@ fn run(args: &Args) -> anyhow::Result<Json> {
         Ok(_) => json!({"run": args.run, "outcome": "ok"}),
         Err(e) => json!({"run": args.run, "outcome": "error", "step": e.step.name(), "error": e.to_string()}),
     })
+}
+
+/// The case's `pre_sql` statements, run on the destination before run 0: on the DuckDB file, or
+/// on the PostgreSQL database (where `pre_sql_postgres`, when the case has it, replaces them).
+fn pre_sql(case: &Json, pipeline: &etl::Pipeline, postgres_url: Option<&str>) -> anyhow::Result<()> {
+    let key = match postgres_url {
+        Some(_) if case.get("pre_sql_postgres").is_some() => "pre_sql_postgres",
+        _ => "pre_sql",
+    };
+    let Some(statements) = case[key].as_array() else { return Ok(()) };
+    let statements = statements.iter().map(|s| s.as_str().ok_or_else(|| anyhow!("`{key}` entries must be strings"))).collect::<anyhow::Result<Vec<&str>>>()?;
+    match postgres_url {
+        Some(url) => {
+            let mut client = postgres::Client::connect(url, postgres::NoTls).context("connecting to the `--destination` database")?;
+            for sql in statements {
+                client.batch_execute(sql).with_context(|| format!("{key} `{sql}`"))?;
+            }
+        }
+        None => {
+            let db = pipeline.database_path();
+            for sql in statements {
+                etl::testing::execute_file(&db, sql).with_context(|| format!("{key} `{sql}`"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn build_resource(spec: &Json) -> anyhow::Result<Resource> {
