@@ -44,6 +44,18 @@ pub(crate) struct SourceFacts {
     pub root_key: bool,
 }
 
+impl SourceFacts {
+    /// The facts of `source`.
+    pub fn of(source: &etl_core::Source) -> Self {
+        SourceFacts {
+            name: source.name().to_owned(),
+            nesting: source.max_table_nesting(),
+            contract: source.schema_contract(),
+            root_key: source.root_key(),
+        }
+    }
+}
+
 /// What every sink of a run writes into, item by item (several sinks may be open at once).
 pub(crate) struct RunSchema {
     /// The schema (evolved by the general path).

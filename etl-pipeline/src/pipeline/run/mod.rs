@@ -75,12 +75,7 @@ impl Pipeline {
             pipeline: self.name.clone(),
             load_id: new_load_id(),
             jobs: crate::jobs::JobLog::default(),
-            source: SourceFacts {
-                name: source.name().to_owned(),
-                nesting: source.max_table_nesting(),
-                contract: source.schema_contract(),
-                root_key: source.root_key(),
-            },
+            source: SourceFacts::of(&source),
             schema_contract: self.schema_contract,
         };
         let spool = match spool_dir {
