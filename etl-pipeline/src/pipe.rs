@@ -16,10 +16,8 @@ use etl_core::resource::Transform;
 use etl_core::{Resource, ResourceContext, ResourceHints, Value};
 
 use crate::error::PipelineError;
-use crate::pipeline::{resource_window, Pipeline, Prepared, RunCtx, Started};
-use crate::progress::ProgressSink;
-use crate::sink::{next_item, panic_message, Shared};
-use crate::state::PipelineState;
+use crate::pipeline::{LoadRun, Prepared, Started};
+use crate::sink::{next_item, panic_message};
 
 /// A resource and the selected transformers it feeds.
 pub(crate) struct Node {
@@ -147,32 +145,16 @@ pub(crate) struct Loaded {
     pub took: std::time::Duration,
 }
 
-/// The run's mutable parts a group writes to.
-pub(crate) struct GroupIo<'s> {
-    pub state: &'s mut PipelineState,
-    pub progress: &'s mut ProgressSink,
-    pub spool: Option<&'s mut crate::spool::Spool>,
-    /// The next spool file index.
-    pub spool_index: &'s mut usize,
-}
-
 /// Loads a group: extracts its root once and feeds every node in one pass. Returns what each
 /// resource loaded, root first.
-pub(crate) fn load_group<'a>(
-    pipeline: &Pipeline,
-    run: &RunCtx<'a>,
-    sh: &mut Shared<'_>,
-    root: Node,
-    ahead: Option<Started>,
-    io: &mut GroupIo<'_>,
-) -> Result<Vec<Loaded>, PipelineError> {
+pub(crate) fn load_group(run: &mut LoadRun<'_>, root: Node, ahead: Option<Started>) -> Result<Vec<Loaded>, PipelineError> {
     let started = Instant::now();
     // A parallelized root was started ahead of its turn, with its window.
     let (window, items) = match ahead {
         Some(Started { filter, context, items }) => (Some((filter, context)), Some(items)),
         None => (None, None),
     };
-    let (mut live, mut resource) = start(pipeline, run, sh, root, window, io)?;
+    let (mut live, mut resource) = start(run, root, window)?;
     let items = match items {
         Some(items) => items,
         None => catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&live.context))).unwrap_or_else(|p| Err(panic_message(p))),
@@ -180,14 +162,14 @@ pub(crate) fn load_group<'a>(
     let mut items = items.map_err(|e| PipelineError::extract(&live.name, None, e))?;
     while let Some(value) = next_item(&mut items).map_err(|e| PipelineError::extract(&live.name, Some(live.rows_in), e))? {
         live.pulled += 1;
-        io.progress.extracted(&live.name, live.pulled);
-        if live.feed(sh, value, io)? {
+        run.acc.progress.extracted(&live.name, live.pulled);
+        if live.feed(run, value)? {
             break;
         }
     }
     drop(items);
     let mut out = Vec::new();
-    finish(pipeline, run, sh, live, io, started, &mut out)?;
+    finish(run, live, started, &mut out)?;
     Ok(out)
 }
 
@@ -195,28 +177,25 @@ pub(crate) fn load_group<'a>(
 /// node's window when it was computed already. Returns the node's resource too (the root's
 /// items are taken from it).
 fn start<'a>(
-    pipeline: &Pipeline,
-    run: &RunCtx<'a>,
-    sh: &mut Shared<'_>,
+    run: &mut LoadRun<'a>,
     node: Node,
     window: Option<(Option<IncrementalFilter>, ResourceContext)>,
-    io: &mut GroupIo<'_>,
 ) -> Result<(Live<'a>, Resource), PipelineError> {
     let Node { mut resource, loads, children } = node;
     let hints = resource.hints().clone();
-    let sink = if loads { Some(pipeline.prepare_sink(run, sh, &hints)?) } else { None };
+    let sink = if loads { Some(run.prepare_sink(&hints)?) } else { None };
     let (filter, context) = match window {
         Some(window) => window,
-        None => resource_window(&hints, run.source_name, io.state, loads)?,
+        None => run.window(&hints, loads)?,
     };
     let transform = match resource.parent_name() {
         Some(_) => Some(resource.take_transform().ok_or_else(|| PipelineError::extract(resource.name(), None, "the transformer was already run".into()))?),
         None => None,
     };
-    let spool_index = match (loads, io.spool.as_deref_mut()) {
+    let spool_index = match (loads, run.acc.spool.as_mut()) {
         (true, Some(sp)) => {
-            let index = *io.spool_index;
-            *io.spool_index += 1;
+            let index = run.acc.spool_index;
+            run.acc.spool_index += 1;
             sp.begin_resource(index, &hints, crate::spool::Keep::Values)?;
             Some(index)
         }
@@ -235,7 +214,7 @@ fn start<'a>(
         children: Vec::new(),
     };
     for child in children {
-        let (c, _) = start(pipeline, run, sh, child, None, io)?;
+        let (c, _) = start(run, child, None)?;
         live.children.push(c);
     }
     Ok((live, resource))
@@ -245,14 +224,14 @@ impl Live<'_> {
     /// One item of this node: kept in the spool (if it loads), judged by its window, written to
     /// its table (if it loads) and handed to each transformer. Returns whether to stop pulling
     /// (ordered rows past the window).
-    fn feed(&mut self, sh: &mut Shared<'_>, value: Value, io: &mut GroupIo<'_>) -> Result<bool, PipelineError> {
-        if let (Some(index), Some(sp)) = (self.spool_index, io.spool.as_deref_mut()) {
+    fn feed(&mut self, run: &mut LoadRun<'_>, value: Value) -> Result<bool, PipelineError> {
+        if let (Some(index), Some(sp)) = (self.spool_index, run.acc.spool.as_mut()) {
             sp.keep_value_for(index, value.clone())?;
         }
         let (admitted, stop) = self.admit(value)?;
         let Some(value) = admitted else { return Ok(stop) };
         if let Some(prepared) = self.sink.as_mut() {
-            prepared.sink.item(sh, &value)?;
+            prepared.sink.item(&mut run.acc.schema, &value)?;
         }
         for child in &mut self.children {
             let transform = child.transform.as_mut().expect("a child is a transformer");
@@ -262,8 +241,8 @@ impl Live<'_> {
             let mut items = produced.map_err(|e| PipelineError::extract(&child.name, Some(child.rows_in), e))?;
             while let Some(item) = next_item(&mut items).map_err(|e| PipelineError::extract(&child.name, Some(child.rows_in), e))? {
                 child.pulled += 1;
-                io.progress.extracted(&child.name, child.pulled);
-                if child.feed(sh, item, io)? {
+                run.acc.progress.extracted(&child.name, child.pulled);
+                if child.feed(run, item)? {
                     // Ordered rows past the transformer's window: the rest of this batch is out too.
                     break;
                 }
@@ -312,28 +291,21 @@ impl Live<'_> {
 }
 
 /// Stores each node's state and cursor and finishes its sink (pre-order).
-fn finish(
-    pipeline: &Pipeline,
-    run: &RunCtx<'_>,
-    sh: &mut Shared<'_>,
-    live: Live<'_>,
-    io: &mut GroupIo<'_>,
-    started: Instant,
-    out: &mut Vec<Loaded>,
-) -> Result<(), PipelineError> {
+fn finish(run: &mut LoadRun<'_>, live: Live<'_>, started: Instant, out: &mut Vec<Loaded>) -> Result<(), PipelineError> {
     let Live { name, hints, context, filter, sink, children, .. } = live;
-    io.state.set_resource_state(run.source_name, &name, context.state.snapshot());
+    let source_name = run.facts.source.name.as_str();
+    run.acc.state.set_resource_state(source_name, &name, context.state.snapshot());
     if let (Some(f), Some(inc)) = (filter, hints.incremental.as_ref()) {
         if let Some(cursor) = f.finish() {
-            io.state.set_cursor(run.source_name, &name, &inc.cursor_path, &cursor);
+            run.acc.state.set_cursor(source_name, &name, &inc.cursor_path, &cursor);
         }
     }
     if let Some(prepared) = sink {
-        let written = pipeline.finish_sink(run, sh, prepared)?;
+        let written = run.finish_sink(prepared)?;
         out.push(Loaded { hints, written, took: started.elapsed() });
     }
     for child in children {
-        finish(pipeline, run, sh, child, io, started, out)?;
+        finish(run, child, started, out)?;
     }
     Ok(())
 }

@@ -2,29 +2,21 @@
 //! applies, the general path otherwise) and handed to the loader thread a full batch at a time.
 //!
 //! Several sinks may be open at once (a parent and its transformers load in one pass): what they
-//! share (schema, schema changes, id generator) is passed to each call as [`Shared`].
+//! share (schema, schema changes, id generator) is passed to each call as the run's
+//! [`RunSchema`].
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use etl_core::fast::RowWriter;
-use etl_core::normalize::{normalize_item, IdGenerator, RowContext};
+use etl_core::normalize::{normalize_item, RowContext};
 use etl_core::resource::BoxError;
-use etl_core::{Schema, SchemaChange, Value};
+use etl_core::Value;
 
 use crate::destination::Target;
 use crate::error::PipelineError;
 use crate::jobs::JobLog;
 use crate::loader::{InsertJob, Job, Recycled};
-
-/// What every resource of a run writes into.
-pub(crate) struct Shared<'a> {
-    /// The schema (evolved by the general path).
-    pub schema: &'a mut Schema,
-    /// Every schema change of the run, in order.
-    pub changes: &'a mut Vec<SchemaChange>,
-    /// Root row ids.
-    pub ids: &'a mut IdGenerator,
-}
+use crate::pipeline::RunSchema;
 
 /// How a resource's rows are normalized: the owned parts of a [`RowContext`].
 #[derive(Debug, Clone)]
@@ -117,7 +109,7 @@ impl<'a> RowSink<'a> {
     }
 
     /// Tells the writer of schema changes another sink made.
-    fn sync(&mut self, sh: &Shared<'_>) {
+    fn sync(&mut self, sh: &RunSchema) {
         if sh.changes.len() != self.seen_changes {
             self.seen_changes = sh.changes.len();
             self.writer.schema_changed();
@@ -126,7 +118,7 @@ impl<'a> RowSink<'a> {
 
     /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
     /// (ordered rows past the incremental window).
-    pub fn item(&mut self, sh: &mut Shared<'_>, value: &Value) -> Result<bool, PipelineError> {
+    pub fn item(&mut self, sh: &mut RunSchema, value: &Value) -> Result<bool, PipelineError> {
         self.sync(sh);
         let rows = match value {
             Value::List(rows) => rows.as_slice(),
@@ -141,7 +133,7 @@ impl<'a> RowSink<'a> {
                     etl_core::incremental::Decision::Stop => return Ok(true),
                 }
             }
-            if !self.writer.value(sh.schema, row, sh.ids) {
+            if !self.writer.value(&sh.schema, row, &mut sh.ids) {
                 self.general(sh, row.clone())?;
             }
         }
@@ -151,13 +143,13 @@ impl<'a> RowSink<'a> {
 
     /// One typed item: through the fast path from its `Serialize` implementation (the spool
     /// thread makes its value), else as a value, as [`RowSink::item`].
-    pub fn typed_item(&mut self, sh: &mut Shared<'_>, item: Box<dyn etl_core::TypedItem>, spool: Option<&mut crate::spool::Spool>) -> Result<bool, PipelineError> {
+    pub fn typed_item(&mut self, sh: &mut RunSchema, item: Box<dyn etl_core::TypedItem>, spool: Option<&mut crate::spool::Spool>) -> Result<bool, PipelineError> {
         self.sync(sh);
         let item_no = self.item_no;
         // Borrows only the name (no copy per item: this is the typed fast path).
         let extract_error = |e: BoxError| PipelineError::extract(&self.resource, Some(item_no), e);
         // A panicking `Serialize` implementation is the resource's failure, as in `to_value`.
-        let fast = catch_unwind(AssertUnwindSafe(|| item.write_fast(&mut self.writer, sh.schema, sh.ids))).map_err(|p| extract_error(panic_message(p)))?;
+        let fast = catch_unwind(AssertUnwindSafe(|| item.write_fast(&mut self.writer, &sh.schema, &mut sh.ids))).map_err(|p| extract_error(panic_message(p)))?;
         if fast {
             self.item_no += 1;
             if let Some(sp) = spool {
@@ -177,9 +169,9 @@ impl<'a> RowSink<'a> {
     }
 
     /// One line of a JSON-lines resource (`line_no` counts from 1, for errors).
-    pub fn json_line(&mut self, sh: &mut Shared<'_>, text: &[u8], line_no: u64) -> Result<bool, PipelineError> {
+    pub fn json_line(&mut self, sh: &mut RunSchema, text: &[u8], line_no: u64) -> Result<bool, PipelineError> {
         self.sync(sh);
-        if self.writer.json(sh.schema, text, sh.ids) {
+        if self.writer.json(&sh.schema, text, &mut sh.ids) {
             self.item_no += 1;
             self.flush(sh, false)?;
             return Ok(false);
@@ -191,21 +183,21 @@ impl<'a> RowSink<'a> {
 
     /// The general path: normalize into rows, coerce each against the schema (evolving it),
     /// append to the buffers.
-    fn general(&mut self, sh: &mut Shared<'_>, row: Value) -> Result<(), PipelineError> {
+    fn general(&mut self, sh: &mut RunSchema, row: Value) -> Result<(), PipelineError> {
         let before = sh.changes.len();
         self.flat.clear();
         let ctx = self.node.row_context(self.load_id);
-        normalize_item(sh.schema, &ctx, row, sh.ids, &mut self.flat);
+        normalize_item(&sh.schema, &ctx, row, &mut sh.ids, &mut self.flat);
         let row_no = Some(self.item_no - 1);
         let result = (|| {
             for flat in self.flat.drain(..) {
                 let table = flat.table.clone();
                 let coerced = sh
                     .schema
-                    .coerce_row_with(flat, &self.contract, sh.changes)
+                    .coerce_row_with(flat, &self.contract, &mut sh.changes)
                     .map_err(|e| PipelineError::normalize(&self.resource, row_no, e.to_string()))?;
                 let Some(coerced) = coerced else { continue };
-                self.writer.push_row(sh.schema, &table, &coerced).map_err(|e| PipelineError::normalize(&self.resource, row_no, e))?;
+                self.writer.push_row(&sh.schema, &table, &coerced).map_err(|e| PipelineError::normalize(&self.resource, row_no, e))?;
             }
             Ok(())
         })();
@@ -217,7 +209,7 @@ impl<'a> RowSink<'a> {
     }
 
     /// Hands the buffers that are full (`all`: every non-empty one) to the loader.
-    pub fn flush(&mut self, sh: &Shared<'_>, all: bool) -> Result<(), PipelineError> {
+    pub fn flush(&mut self, sh: &RunSchema, all: bool) -> Result<(), PipelineError> {
         while let Ok((table, buffers)) = self.recycled.1.try_recv() {
             self.writer.recycle(&table, buffers);
         }

@@ -15,7 +15,13 @@ mod run;
 
 pub use info::{LoadInfo, PipelineInfo, TableLoad};
 #[cfg(loads)]
-pub(crate) use resource::{resource_window, Prepared, RunCtx, Started};
+pub(crate) use resource::{Prepared, Started};
+#[cfg(loads)]
+pub(crate) use run::LoadRun;
+#[cfg(loads)]
+pub(crate) use run::RunSchema;
+#[cfg(loads)]
+use run::Accumulated;
 #[cfg(loads)]
 use resource::PARALLEL_RESOURCES;
 
@@ -44,13 +50,11 @@ use etl_core::{
 #[cfg(loads)]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 #[cfg(loads)]
-use std::time::Instant;
-#[cfg(loads)]
 use crate::destination::{Merge, Session, Target};
 #[cfg(loads)]
 use crate::loader::Job;
 #[cfg(loads)]
-use crate::sink::{next_item, panic_message, read_guarded, NodeCtx, RowSink, Shared};
+use crate::sink::{next_item, panic_message, read_guarded, NodeCtx, RowSink};
 
 
 /// A pipeline definition (dlt's `dlt.pipeline(...)`). Cheap to clone; runs are independent.

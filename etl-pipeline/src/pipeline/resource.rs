@@ -3,11 +3,13 @@
 
 use super::*;
 
-impl Pipeline {
-    #[cfg(loads)]
+impl<'a> LoadRun<'a> {
     /// Makes the sink of a selected resource: applies its hints to the schema, empties its
     /// tables for `replace`, and decides where and how its rows go.
-    pub(crate) fn prepare_sink<'a>(&self, run: &RunCtx<'a>, sh: &mut Shared<'_>, hints: &etl_core::ResourceHints) -> Result<Prepared<'a>, PipelineError> {
+    pub(crate) fn prepare_sink(&mut self, hints: &etl_core::ResourceHints) -> Result<Prepared<'a>, PipelineError> {
+        let facts = self.facts;
+        let loader = self.loader;
+        let sh = &mut self.acc.schema;
         let name = &hints.name;
         let root = sh.schema.table_name(hints.table());
         let changes = sh.schema.apply_resource_hints(hints, &root).map_err(|e| PipelineError::normalize(name, None, e.to_string()))?;
@@ -18,7 +20,7 @@ impl Pipeline {
             let mut doomed = vec![root.clone()];
             doomed.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
             let then_sync = sh.schema.table(&root).cloned();
-            run.loader.run(Job::Truncate { tables: doomed, then_sync })?;
+            loader.run(Job::Truncate { tables: doomed, then_sync })?;
         }
         // Merge with a primary or merge key loads into staging, then merges (delete-insert);
         // merge without keys appends, as in dlt.
@@ -27,7 +29,7 @@ impl Pipeline {
             || hints.write_disposition == WriteDisposition::Merge
                 && sh.schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
         let target = if merging { Target::Staging } else { Target::Main };
-        let contract = self.schema_contract.or(hints.schema_contract).or(run.source_contract).unwrap_or_default();
+        let contract = facts.schema_contract.or(hints.schema_contract).or(facts.source.contract).unwrap_or_default();
         let primary_key: Vec<String> = sh
             .schema
             .table(&root)
@@ -40,37 +42,32 @@ impl Pipeline {
         let node = NodeCtx {
             root,
             primary_key,
-            max_nesting: hints.max_table_nesting.or(run.source_nesting).unwrap_or(DEFAULT_MAX_NESTING),
-            propagate_root_id: merging || run.source_root_key,
+            max_nesting: hints.max_table_nesting.or(facts.source.nesting).unwrap_or(DEFAULT_MAX_NESTING),
+            propagate_root_id: merging || facts.source.root_key,
             upsert,
             scd2,
         };
-        let sink = RowSink::new(run.loader, run.load_id, node, contract, name, target, run.jobs.clone(), sh.changes.len());
+        let sink = RowSink::new(loader, &facts.load_id, node, contract, name, target, facts.jobs.clone(), sh.changes.len());
         Ok(Prepared { sink, hints: hints.clone(), merging, scd2 })
     }
 
-    #[cfg(loads)]
-    /// Extracts, normalizes and loads one resource that feeds no transformer. Returns rows
-    /// written per table.
-    pub(super) fn load_resource(
-        &self,
-        run: &RunCtx<'_>,
-        sh: &mut Shared<'_>,
-        (resource, ahead): (&mut Resource, Option<Started>),
-        state: &mut crate::state::PipelineState,
-        progress: &mut ProgressSink,
-        mut spool: Option<&mut crate::spool::Spool>,
-    ) -> Result<BTreeMap<String, u64>, PipelineError> {
+    /// Extracts, normalizes and loads one resource that feeds no transformer (`ahead`: started
+    /// ahead of its turn). Returns rows written per table.
+    pub(crate) fn load_resource(&mut self, resource: &mut Resource, ahead: Option<Started>) -> Result<BTreeMap<String, u64>, PipelineError> {
         let name = resource.name().to_owned();
         let hints = resource.hints().clone();
-        let mut prepared = self.prepare_sink(run, sh, &hints)?;
+        let mut prepared = self.prepare_sink(&hints)?;
         let (filter, context, mut started_items) = match ahead {
             Some(Started { filter, context, items }) => (filter, context, Some(items)),
             None => {
-                let (filter, context) = resource_window(&hints, run.source_name, state, true)?;
+                let (filter, context) = self.window(&hints, true)?;
                 (filter, context, None)
             }
         };
+        let facts = self.facts;
+        let source_name = facts.source.name.as_str();
+        let Accumulated { schema: sh, state, progress, spool, .. } = &mut *self.acc;
+        let mut spool = spool.as_mut();
         let sink = &mut prepared.sink;
         sink.filter = filter;
         if sink.filter.is_some() {
@@ -161,19 +158,19 @@ impl Pipeline {
         }
         // The items are done (or stopped): what the resource wrote into its state is stored
         // with its rows.
-        state.set_resource_state(run.source_name, &name, context.state.snapshot());
+        state.set_resource_state(source_name, &name, context.state.snapshot());
         if let (Some(f), Some(inc)) = (prepared.sink.filter.take(), hints.incremental.as_ref()) {
             if let Some(cursor) = f.finish() {
-                state.set_cursor(run.source_name, &name, &inc.cursor_path, &cursor);
+                state.set_cursor(source_name, &name, &inc.cursor_path, &cursor);
             }
         }
-        self.finish_sink(run, sh, prepared)
+        self.finish_sink(prepared)
     }
 
-    #[cfg(loads)]
     /// Flushes a resource's last rows and merges them from staging. Returns rows written per
     /// table.
-    pub(crate) fn finish_sink(&self, run: &RunCtx<'_>, sh: &mut Shared<'_>, prepared: Prepared<'_>) -> Result<BTreeMap<String, u64>, PipelineError> {
+    pub(crate) fn finish_sink(&mut self, prepared: Prepared<'_>) -> Result<BTreeMap<String, u64>, PipelineError> {
+        let sh = &mut self.acc.schema;
         let Prepared { mut sink, hints, merging, scd2 } = prepared;
         sink.flush(sh, true)?;
         let root = sink.node.root.clone();
@@ -197,21 +194,45 @@ impl Pipeline {
         } else {
             Merge::DeleteInsert
         };
-        run.loader.run(Job::Merge { schema: Box::new(sh.schema.clone()), root, merge, tables, jobs: run.jobs.clone() })?;
+        self.loader.run(Job::Merge { schema: Box::new(sh.schema.clone()), root, merge, tables, jobs: self.facts.jobs.clone() })?;
         Ok(written)
     }
-}
 
-/// What the resources of one run share and never change.
-#[cfg(loads)]
-pub(crate) struct RunCtx<'a> {
-    pub loader: &'a crate::loader::Loader,
-    pub load_id: &'a str,
-    pub jobs: crate::jobs::JobLog,
-    pub source_name: &'a str,
-    pub source_nesting: Option<u32>,
-    pub source_contract: Option<etl_core::SchemaContract>,
-    pub source_root_key: bool,
+    /// A resource's incremental window and context, from the run's state (a selected `replace`
+    /// resource starts from empty state). A bounded window (`end_value`) neither reads nor moves
+    /// the stored cursor.
+    pub(crate) fn window(
+        &mut self,
+        hints: &etl_core::ResourceHints,
+        selected: bool,
+    ) -> Result<(Option<etl_core::incremental::IncrementalFilter>, etl_core::ResourceContext), PipelineError> {
+        let facts = self.facts;
+        let source_name = facts.source.name.as_str();
+        let state = &mut self.acc.state;
+        let name = &hints.name;
+        if selected && hints.write_disposition == WriteDisposition::Replace {
+            state.reset_resource(source_name, name);
+        }
+        let filter = match hints.incremental.clone() {
+            Some(mut inc) => {
+                inc.validate().map_err(|e| PipelineError::config(format!("resource `{name}`: {e}")))?;
+                // Boundary rows are identified by the resource's primary key unless the cursor has its own.
+                if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
+                    inc.primary_key = Some(hints.primary_key.clone());
+                }
+                let prior = if inc.is_bounded() { None } else { state.cursor(source_name, name, &inc.cursor_path) };
+                Some(etl_core::incremental::IncrementalFilter::new(inc, prior))
+            }
+            None => None,
+        };
+        let context = etl_core::ResourceContext {
+            start_value: filter.as_ref().and_then(|f| f.start_value().cloned()),
+            last_value: filter.as_ref().and_then(|f| f.last_value().cloned()),
+            end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
+            state: etl_core::ResourceState::from_map(state.resource_state(source_name, name)),
+        };
+        Ok((filter, context))
+    }
 }
 
 /// A selected resource's sink and what its end needs.
@@ -234,39 +255,4 @@ pub(crate) struct Started {
     pub filter: Option<etl_core::incremental::IncrementalFilter>,
     pub context: etl_core::ResourceContext,
     pub items: Result<etl_core::Items, BoxError>,
-}
-
-/// A resource's incremental window and context, from the run's state (a selected `replace`
-/// resource starts from empty state). A bounded window (`end_value`) neither reads nor moves the
-/// stored cursor.
-#[cfg(loads)]
-pub(crate) fn resource_window(
-    hints: &etl_core::ResourceHints,
-    source_name: &str,
-    state: &mut crate::state::PipelineState,
-    selected: bool,
-) -> Result<(Option<etl_core::incremental::IncrementalFilter>, etl_core::ResourceContext), PipelineError> {
-    let name = &hints.name;
-    if selected && hints.write_disposition == WriteDisposition::Replace {
-        state.reset_resource(source_name, name);
-    }
-    let filter = match hints.incremental.clone() {
-        Some(mut inc) => {
-            inc.validate().map_err(|e| PipelineError::config(format!("resource `{name}`: {e}")))?;
-            // Boundary rows are identified by the resource's primary key unless the cursor has its own.
-            if inc.primary_key.is_none() && !hints.primary_key.is_empty() {
-                inc.primary_key = Some(hints.primary_key.clone());
-            }
-            let prior = if inc.is_bounded() { None } else { state.cursor(source_name, name, &inc.cursor_path) };
-            Some(etl_core::incremental::IncrementalFilter::new(inc, prior))
-        }
-        None => None,
-    };
-    let context = etl_core::ResourceContext {
-        start_value: filter.as_ref().and_then(|f| f.start_value().cloned()),
-        last_value: filter.as_ref().and_then(|f| f.last_value().cloned()),
-        end_value: filter.as_ref().and_then(|f| f.end_value().cloned()),
-        state: etl_core::ResourceState::from_map(state.resource_state(source_name, name)),
-    };
-    Ok((filter, context))
 }
