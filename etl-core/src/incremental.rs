@@ -81,6 +81,18 @@ impl Incremental {
         }
     }
 
+    /// The column the cursor names when its path is a single field (dlt's
+    /// `get_cursor_column_name`: `updated_at` or `"na.me"`; `None` for `meta.updated_at`, `$.x`
+    /// or wildcards), not yet normalized. That column gets dlt's `incremental` hint.
+    pub fn cursor_column(&self) -> Option<&str> {
+        let path = self.cursor_path.as_str();
+        if let Some(quoted) = path.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+            return (!quoted.is_empty() && !quoted.contains('"')).then_some(quoted);
+        }
+        let simple = !path.is_empty() && !path.contains(['.', '[', ']', '$', '*', '\'', '"', '|', '@', ' ', '(', ')']);
+        simple.then_some(path)
+    }
+
     /// The settings as JSON (for the pending-package manifest).
     pub fn to_json(&self) -> Json {
         json!({
