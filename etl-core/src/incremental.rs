@@ -551,6 +551,16 @@ mod tests {
 
     /// The shared case `incremental_append`, as dlt behaves on it.
     #[test]
+    fn the_cursor_column_is_a_single_field_as_dlt_resolves_it() {
+        let column = |path: &str| Incremental::new(path).cursor_column().map(str::to_owned);
+        assert_eq!(column("updated_at").as_deref(), Some("updated_at"));
+        assert_eq!(column("\"na.me\"").as_deref(), Some("na.me"));
+        for complex in ["meta.updated_at", "$.updated_at", "items[*].at", "*", ""] {
+            assert_eq!(column(complex), None, "{complex}");
+        }
+    }
+
+    #[test]
     fn window_dedup_and_state_across_runs() {
         let cfg = Incremental::new("updated_at").initial_value("2024-01-01T00:00:00Z");
         let mut f = IncrementalFilter::new(cfg.clone(), None);

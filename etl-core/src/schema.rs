@@ -961,6 +961,64 @@ mod tests {
     }
 
     #[test]
+    fn stored_as_dlt_stores_it_and_round_trips() {
+        let mut s = Schema::new("s");
+        let mut hints = ResourceHints::new("events");
+        hints.columns = vec![ColumnHint::new("payload").data_type(DataType::Json), ColumnHint::new("req").data_type(DataType::Text).nullable(false)];
+        hints.primary_key = vec!["id".into()];
+        hints.write_disposition = WriteDisposition::Merge;
+        hints.max_table_nesting = Some(1);
+        hints.incremental = Some(crate::incremental::Incremental::new("updated_at"));
+        s.apply_resource_hints(&hints, "events").unwrap();
+        let mut ch = Vec::new();
+        let nested = FlatRow { table: "events__tags".into(), parent: Some("events".into()), cells: vec![(C_ROOT_ID.into(), Value::Text("r".into()))] };
+        s.coerce_row(row("events", vec![("id", Value::Int(1)), ("updated_at", Value::Int(5))]), &mut ch).unwrap();
+        s.coerce_row(nested, &mut ch).unwrap();
+        s.ensure_state_table();
+        assert!(s.bump_version());
+        let stored = s.to_stored_json();
+        let names: Vec<&String> = stored["tables"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["_dlt_version", "_dlt_loads", "events", "_dlt_pipeline_state", "events__tags"], "new roots and the state table before new nested tables");
+        let events = &stored["tables"]["events"];
+        assert_eq!(events["columns"]["payload"], json!({"name": "payload", "data_type": "json"}), "a hint made it complete without `nullable`");
+        assert_eq!(events["columns"]["req"]["nullable"], json!(false));
+        assert_eq!(events["columns"]["id"]["nullable"], json!(false));
+        assert_eq!(events["columns"]["updated_at"], json!({"name": "updated_at", "data_type": "bigint", "nullable": true, "incremental": true}));
+        assert_eq!(events["x-normalizer"], json!({"max_nesting": 1, "seen-data": true}));
+        assert_eq!(stored["tables"]["_dlt_pipeline_state"]["file_format"], json!("preferred"));
+        assert_eq!(stored["normalizers"]["json"]["config"], json!({"propagation": {"tables": {"events": {"_dlt_id": "_dlt_root_id"}}}}));
+        let restored = Schema::from_stored_json(&stored).unwrap();
+        assert_eq!(restored.to_stored_json(), stored);
+        assert_eq!(restored.content_hash(), s.version_hash);
+    }
+
+    #[test]
+    fn a_schema_stored_by_an_older_build_loads_and_keeps_its_hash() {
+        // Written before `nullable_set`, `file_format`, `incremental`, `max_nesting` and the
+        // normalizer's config: `nullable` on every column, none of the others.
+        let mut old = Schema::new("s");
+        let mut ch = Vec::new();
+        old.coerce_row(row("t", vec![("a", Value::Int(1))]), &mut ch).unwrap();
+        old.ensure_state_table();
+        old.bump_version();
+        let mut stored = old.to_stored_json();
+        stored["tables"]["_dlt_pipeline_state"].as_object_mut().unwrap().remove("file_format");
+        for table in stored["tables"].as_object_mut().unwrap().values_mut() {
+            for column in table["columns"].as_object_mut().unwrap().values_mut() {
+                let nullable = column.get("nullable").cloned().unwrap_or(json!(true));
+                column["nullable"] = nullable;
+            }
+        }
+        let hash = Schema::from_stored_json(&stored).unwrap().content_hash();
+        let mut restored = Schema::from_stored_json(&stored).unwrap();
+        assert_eq!(restored.to_stored_json()["tables"], stored["tables"]);
+        assert!(restored.table(STATE_TABLE).unwrap().file_format.is_none());
+        restored.version_hash = hash.clone();
+        assert!(!restored.bump_version(), "nothing changed: no new version");
+        assert_eq!(restored.content_hash(), hash);
+    }
+
+    #[test]
     fn version_bumps_only_on_change_and_round_trips() {
         let mut s = Schema::new("s");
         assert!(!s.bump_version());
