@@ -81,6 +81,18 @@ impl Incremental {
         }
     }
 
+    /// The column the cursor names when its path is a single field (dlt's
+    /// `get_cursor_column_name`: `updated_at` or `"na.me"`; `None` for `meta.updated_at`, `$.x`
+    /// or wildcards), not yet normalized. That column gets dlt's `incremental` hint.
+    pub fn cursor_column(&self) -> Option<&str> {
+        let path = self.cursor_path.as_str();
+        if let Some(quoted) = path.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+            return (!quoted.is_empty() && !quoted.contains('"')).then_some(quoted);
+        }
+        let simple = !path.is_empty() && !path.contains(['.', '[', ']', '$', '*', '\'', '"', '|', '@', ' ', '(', ')']);
+        simple.then_some(path)
+    }
+
     /// The settings as JSON (for the pending-package manifest).
     pub fn to_json(&self) -> Json {
         json!({
@@ -538,6 +550,16 @@ mod tests {
     }
 
     /// The shared case `incremental_append`, as dlt behaves on it.
+    #[test]
+    fn the_cursor_column_is_a_single_field_as_dlt_resolves_it() {
+        let column = |path: &str| Incremental::new(path).cursor_column().map(str::to_owned);
+        assert_eq!(column("updated_at").as_deref(), Some("updated_at"));
+        assert_eq!(column("\"na.me\"").as_deref(), Some("na.me"));
+        for complex in ["meta.updated_at", "$.updated_at", "items[*].at", "*", ""] {
+            assert_eq!(column(complex), None, "{complex}");
+        }
+    }
+
     #[test]
     fn window_dedup_and_state_across_runs() {
         let cfg = Incremental::new("updated_at").initial_value("2024-01-01T00:00:00Z");

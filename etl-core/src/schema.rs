@@ -32,6 +32,10 @@ pub struct Column {
     pub data_type: Option<DataType>,
     /// Whether NULLs are allowed.
     pub nullable: bool,
+    /// Whether the stored schema states `nullable`: dlt writes it for columns made from data, key
+    /// columns and hints that give it, and leaves it out of a column a hint made complete
+    /// without it (read back: whether the key was there).
+    pub nullable_set: bool,
     /// Precision hint.
     pub precision: Option<u32>,
     /// Scale hint.
@@ -56,11 +60,13 @@ pub struct Column {
     pub hard_delete: bool,
     /// Merge: sort order for deduplication (`asc`/`desc`).
     pub dedup_sort: Option<String>,
+    /// The cursor column of the resource's incremental (dlt's `incremental` hint).
+    pub incremental: bool,
 }
 
 impl Column {
     fn new(name: impl Into<String>, data_type: DataType, nullable: bool) -> Self {
-        Column { name: name.into(), data_type: Some(data_type), nullable, ..Default::default() }
+        Column { name: name.into(), data_type: Some(data_type), nullable, nullable_set: true, ..Default::default() }
     }
 
     /// The DuckDB type of this column (`None` while incomplete).
@@ -74,8 +80,11 @@ impl Column {
         if let Some(t) = self.data_type {
             m.insert("data_type".into(), json!(t.name()));
         }
-        m.insert("nullable".into(), json!(self.nullable));
+        if self.nullable_set {
+            m.insert("nullable".into(), json!(self.nullable));
+        }
         let flags = [
+            ("incremental", self.incremental),
             ("primary_key", self.primary_key),
             ("merge_key", self.merge_key),
             ("unique", self.unique),
@@ -127,6 +136,7 @@ impl Column {
                 None => None,
             },
             nullable: v.get("nullable").and_then(Json::as_bool).unwrap_or(true),
+            nullable_set: v.get("nullable").is_some_and(Json::is_boolean),
             precision: num("precision")?,
             scale: num("scale")?,
             timezone: v.get("timezone").and_then(Json::as_bool),
@@ -139,6 +149,7 @@ impl Column {
             variant: flag("variant"),
             hard_delete: flag("hard_delete"),
             dedup_sort,
+            incremental: flag("incremental"),
         })
     }
 }
@@ -156,10 +167,17 @@ pub struct Table {
     pub write_disposition: Option<WriteDisposition>,
     /// Description.
     pub description: Option<String>,
+    /// dlt's `file_format` hint (`preferred` on `_dlt_pipeline_state`; kept as stored).
+    pub file_format: Option<String>,
     /// Columns in table order.
     pub columns: Vec<Column>,
     /// Whether any row has been normalized into the table.
     pub seen_data: bool,
+    /// The resource's own `max_table_nesting` (dlt's `x-normalizer.max_nesting`).
+    pub max_nesting: Option<u32>,
+    /// The incremental's cursor column while the table does not have it yet: the column made
+    /// for it from data gets the `incremental` hint (not stored; set from the hints every run).
+    pub pending_cursor: Option<String>,
 }
 
 impl Table {
@@ -189,14 +207,24 @@ impl Table {
         if let Some(wd) = self.write_disposition {
             m.insert("write_disposition".into(), json!(wd.name()));
         }
+        if let Some(f) = &self.file_format {
+            m.insert("file_format".into(), json!(f));
+        }
         if let Some(r) = &self.resource {
             m.insert("resource".into(), json!(r));
         }
         if let Some(d) = &self.description {
             m.insert("description".into(), json!(d));
         }
+        let mut normalizer = Map::new();
+        if let Some(n) = self.max_nesting {
+            normalizer.insert("max_nesting".into(), json!(n));
+        }
         if self.seen_data {
-            m.insert("x-normalizer".into(), json!({"seen-data": true}));
+            normalizer.insert("seen-data".into(), json!(true));
+        }
+        if !normalizer.is_empty() {
+            m.insert("x-normalizer".into(), Json::Object(normalizer));
         }
         Json::Object(m)
     }
@@ -218,8 +246,16 @@ impl Table {
                 None => None,
             },
             description: v.get("description").and_then(Json::as_str).map(str::to_owned),
+            file_format: v.get("file_format").and_then(Json::as_str).map(str::to_owned),
             columns,
             seen_data: v.pointer("/x-normalizer/seen-data").and_then(Json::as_bool).unwrap_or(false),
+            max_nesting: match v.pointer("/x-normalizer/max_nesting").filter(|n| !n.is_null()) {
+                None => None,
+                Some(n) => Some(n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+                    SchemaError::Stored(format!("table `{name}`: `x-normalizer.max_nesting` is {n}, not a number from 0 to {}", u32::MAX))
+                })?),
+            },
+            pending_cursor: None,
         })
     }
 }
@@ -249,8 +285,13 @@ pub struct Schema {
     pub version_hash: String,
     /// Hashes of earlier versions (newest first, at most 10).
     pub previous_hashes: Vec<String>,
-    /// Tables in creation order.
+    /// Tables in creation order (as dlt orders them: see [`Schema::bump_version`]).
     pub tables: Vec<Table>,
+    /// The relational normalizer's config (`normalizers.json.config`): dlt's `propagation` of
+    /// root ids, and whatever else a stored schema had there, kept as it was.
+    pub normalizer_config: Map<String, Json>,
+    /// How many tables the last stored version had: those after it are new in this run.
+    settled: usize,
     /// The naming convention with the destination's identifier limit: not stored (dlt does not
     /// store it either), set by whoever knows the destination ([`Schema::set_max_identifier_length`]).
     naming: Naming,
@@ -265,6 +306,8 @@ impl Schema {
             version_hash: String::new(),
             previous_hashes: Vec::new(),
             tables: Vec::new(),
+            normalizer_config: Map::new(),
+            settled: 0,
             naming: Naming::default(),
         };
         schema.tables.push(Table {
@@ -297,6 +340,7 @@ impl Schema {
             ..Default::default()
         });
         schema.version_hash = schema.content_hash();
+        schema.settled = schema.tables.len();
         schema
     }
 
@@ -338,6 +382,7 @@ impl Schema {
             name: STATE_TABLE.into(),
             resource: Some(STATE_TABLE.into()),
             write_disposition: Some(WriteDisposition::Append),
+            file_format: Some("preferred".into()),
             columns: vec![
                 Column::new("version", DataType::Bigint, false),
                 Column::new("engine_version", DataType::Bigint, false),
@@ -413,6 +458,9 @@ impl Schema {
         let naming = self.naming;
         let table = self.table_mut(table_name).expect("just ensured");
         table.write_disposition = Some(hints.write_disposition);
+        if hints.max_table_nesting.is_some() {
+            table.max_nesting = hints.max_table_nesting;
+        }
         let pk: Vec<String> = hints.primary_key.iter().map(|c| naming.normalize_path(c)).collect();
         let mk: Vec<String> = hints.merge_key.iter().map(|c| naming.normalize_path(c)).collect();
         // Keys given by the hints replace earlier keys as a whole (changing `primary_key` from
@@ -495,11 +543,45 @@ impl Schema {
                 column.dedup_sort = hint.dedup_sort.clone();
             }
             column.nullable = if is_pk { false } else { hint.nullable.unwrap_or(column.nullable) };
+            column.nullable_set |= is_pk || hint.nullable.is_some();
             if !was_complete && column.data_type.is_some() && existing.is_some() {
                 changes.push(SchemaChange::NewColumn { table: table_name.to_owned(), column: name.clone() });
             }
         }
+        // dlt's `incremental` hint on the cursor column; a column not made yet gets it when data
+        // makes it.
+        let cursor = hints.incremental.as_ref().and_then(|i| i.cursor_column()).map(|c| naming.normalize_path(c));
+        table.pending_cursor = None;
+        if let Some(cursor) = cursor {
+            match table.columns.iter_mut().find(|c| c.name == cursor) {
+                Some(column) => column.incremental = true,
+                None => table.pending_cursor = Some(cursor),
+            }
+        }
+        // Merging by keys (delete-insert, upsert) propagates the root's row id to its nested
+        // tables (`_dlt_root_id`), which dlt records in the normalizer's config.
+        let keyed = table.columns.iter().any(|c| c.primary_key || c.merge_key);
+        if hints.write_disposition == WriteDisposition::Merge && !scd2 && keyed {
+            self.propagate_root_key(table_name);
+        }
         Ok(changes)
+    }
+
+    /// Records that `root`'s row id (`_dlt_id`) is propagated to its nested tables as
+    /// `_dlt_root_id` (dlt's `normalizers.json.config.propagation.tables`); once per table.
+    pub fn propagate_root_key(&mut self, root: &str) {
+        let propagation = self.normalizer_config.entry("propagation").or_insert_with(|| json!({}));
+        if !propagation.is_object() {
+            *propagation = json!({});
+        }
+        let tables = propagation.as_object_mut().expect("made an object").entry("tables").or_insert_with(|| json!({}));
+        if !tables.is_object() {
+            *tables = json!({});
+        }
+        let tables = tables.as_object_mut().expect("made an object");
+        if !tables.contains_key(root) {
+            tables.insert(root.to_owned(), json!({ C_ID: C_ROOT_ID }));
+        }
     }
 
     /// Marks whether a table's `_dlt_id` is unique (it is not in `scd2` tables, where a record
@@ -587,12 +669,15 @@ impl Schema {
         }
         let table = self.table_mut(&table_name).expect("ensured above");
         table.seen_data = true;
+        let mut new_root_key = false;
         let mut out = Vec::with_capacity(cells.len());
         for (name, value) in cells {
             let Some(inferred) = infer_type(&value) else { continue };
             let idx = match table.column_index(&name) {
                 Some(i) if table.columns[i].data_type.is_none() => {
+                    // dlt merges the hint into the column inferred from data, `nullable` included.
                     table.columns[i].data_type = Some(inferred);
+                    table.columns[i].nullable_set = true;
                     changes.push(SchemaChange::NewColumn { table: table_name.clone(), column: name.clone() });
                     out.push((i, canonical(value, inferred)));
                     continue;
@@ -604,6 +689,11 @@ impl Schema {
                         // An integer beyond int64 gets a type that holds it: HUGEINT.
                         col.precision = Some(128);
                     }
+                    if table.pending_cursor.as_ref() == Some(&name) {
+                        col.incremental = true;
+                        table.pending_cursor = None;
+                    }
+                    new_root_key |= name == C_ROOT_ID && table.parent.is_some();
                     table.columns.push(col);
                     changes.push(SchemaChange::NewColumn { table: table_name.clone(), column: name.clone() });
                     out.push((table.columns.len() - 1, canonical(value, inferred)));
@@ -636,6 +726,11 @@ impl Schema {
                     out.push((vidx, v));
                 }
             }
+        }
+        if new_root_key {
+            // dlt propagates a root's row id wherever a nested table has a root key.
+            let root = self.root_of(&table_name).to_owned();
+            self.propagate_root_key(&root);
         }
         Ok(Some(out))
     }
@@ -674,7 +769,11 @@ impl Schema {
                 }
             }),
         );
-        m.insert("normalizers".into(), json!({"names": "snake_case", "json": {"module": "dlt.common.normalizers.json.relational"}}));
+        let mut json_normalizer = json!({"module": "dlt.common.normalizers.json.relational"});
+        if !self.normalizer_config.is_empty() {
+            json_normalizer["config"] = Json::Object(self.normalizer_config.clone());
+        }
+        m.insert("normalizers".into(), json!({"names": "snake_case", "json": json_normalizer}));
         let tables: Map<String, Json> = self.tables.iter().map(|t| (t.name.clone(), t.to_json())).collect();
         m.insert("tables".into(), Json::Object(tables));
         m
@@ -690,7 +789,17 @@ impl Schema {
 
     /// After a load's changes: if the content changed, bump the version and remember the old
     /// hash. Returns whether a new version must be stored.
+    ///
+    /// Tables new since the last version are first put in dlt's order: dlt's extract adds the
+    /// root tables and then `_dlt_pipeline_state`, its normalizer the nested tables after them;
+    /// we make a resource's nested tables before the next resource's root.
     pub fn bump_version(&mut self) -> bool {
+        let settled = self.settled.min(self.tables.len());
+        let new = self.tables.split_off(settled);
+        let (roots, nested): (Vec<Table>, Vec<Table>) = new.into_iter().partition(|t| t.parent.is_none());
+        self.tables.extend(roots);
+        self.tables.extend(nested);
+        self.settled = self.tables.len();
         let hash = self.content_hash();
         if hash == self.version_hash {
             return false;
@@ -713,6 +822,11 @@ impl Schema {
                 tables.push(Table::from_json(tname, t)?);
             }
         }
+        let normalizer_config = match v.pointer("/normalizers/json/config") {
+            None | Some(Json::Null) => Map::new(),
+            Some(Json::Object(config)) => config.clone(),
+            Some(other) => return Err(SchemaError::Stored(format!("`normalizers.json.config` is {other}, not an object"))),
+        };
         Ok(Schema {
             name: name.to_owned(),
             version: v.get("version").and_then(Json::as_i64).unwrap_or(1),
@@ -722,7 +836,9 @@ impl Schema {
                 .and_then(Json::as_array)
                 .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default(),
+            settled: tables.len(),
             tables,
+            normalizer_config,
             naming: Naming::default(),
         })
     }
@@ -755,105 +871,5 @@ fn new_data_column(name: &str, data_type: DataType) -> Column {
     col
 }
 
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(table: &str, cells: Vec<(&str, Value)>) -> FlatRow {
-        FlatRow { table: table.into(), parent: None, cells: cells.into_iter().map(|(k, v)| (k.into(), v)).collect() }
-    }
-
-    #[test]
-    fn stored_numbers_out_of_range_and_bad_dedup_sort_are_errors_naming_table_and_value() {
-        let stored = |column: Json| json!({"name": "s", "tables": {"orders": {"name": "orders", "columns": {"amount": column}}}});
-        let err = Schema::from_stored_json(&stored(json!({"data_type": "decimal", "precision": 4_294_967_296u64}))).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "stored schema is not readable: table `orders`, column `amount`: `precision` is 4294967296, not a number from 0 to 4294967295"
-        );
-        let err = Schema::from_stored_json(&stored(json!({"data_type": "decimal", "scale": -1}))).unwrap_err();
-        assert!(err.to_string().contains("`scale` is -1"), "{err}");
-        let err = Schema::from_stored_json(&stored(json!({"data_type": "bigint", "dedup_sort": "up"}))).unwrap_err();
-        assert!(err.to_string().contains("table `orders`, column `amount`: `dedup_sort` is \"up\""), "{err}");
-        let ok = Schema::from_stored_json(&stored(json!({"data_type": "decimal", "precision": 38, "scale": 9, "dedup_sort": "desc"}))).unwrap();
-        let c = ok.table("orders").unwrap().column("amount").unwrap();
-        assert_eq!((c.precision, c.scale, c.dedup_sort.as_deref()), (Some(38), Some(9), Some("desc")));
-    }
-
-    #[test]
-    fn a_dedup_sort_other_than_asc_or_desc_is_an_error_naming_resource_and_column() {
-        let mut hints = ResourceHints::new("stock");
-        hints.columns = vec![ColumnHint::new("version").dedup_sort("newest")];
-        let err = Schema::new("s").apply_resource_hints(&hints, "stock").unwrap_err();
-        assert_eq!(err.to_string(), "resource `stock`: column `version`: `dedup_sort` is `newest`; expected `asc` or `desc`");
-        hints.columns = vec![ColumnHint::new("version").dedup_sort("asc")];
-        assert!(Schema::new("s").apply_resource_hints(&hints, "stock").is_ok());
-    }
-
-    #[test]
-    fn first_value_decides_then_variants() {
-        let mut s = Schema::new("s");
-        let mut ch = Vec::new();
-        s.coerce_row(row("t", vec![("a", Value::Int(1)), ("b", Value::Null)]), &mut ch).unwrap();
-        let out = s.coerce_row(row("t", vec![("a", Value::Text("two".into()))]), &mut ch).unwrap();
-        let t = s.table("t").unwrap();
-        assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "a__v_text"]);
-        assert!(t.columns[1].variant);
-        assert_eq!(out, vec![(1, Value::Text("two".into()))]);
-        assert!(s.table("t").unwrap().column("b").is_none(), "all-null column is not created");
-    }
-
-    #[test]
-    fn contracts_freeze_discard_and_evolve() {
-        let mut s = Schema::new("s");
-        let mut ch = Vec::new();
-        s.coerce_row(row("t", vec![("a", Value::Int(1))]), &mut ch).unwrap();
-        let freeze = SchemaContract { columns: ContractMode::Freeze, ..Default::default() };
-        let err = s.coerce_row_with(row("t", vec![("a", Value::Int(2)), ("b", Value::Int(3))]), &freeze, &mut ch).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "contract on `columns` with `contract_mode=freeze` is violated: can't add column `b` to table `t` (table `t`, column `b`, value 3)"
-        );
-        assert!(s.table("t").unwrap().column("b").is_none(), "a rejected row changes nothing");
-        let discard_value = SchemaContract { columns: ContractMode::DiscardValue, ..Default::default() };
-        let kept = s.coerce_row_with(row("t", vec![("a", Value::Int(2)), ("b", Value::Int(3))]), &discard_value, &mut ch).unwrap();
-        assert_eq!(kept, Some(vec![(0, Value::Int(2))]));
-        let discard_row = SchemaContract { data_type: ContractMode::DiscardRow, ..Default::default() };
-        assert_eq!(s.coerce_row_with(row("t", vec![("a", Value::Text("x".into()))]), &discard_row, &mut ch).unwrap(), None);
-        let frozen_tables = SchemaContract::all(ContractMode::Freeze);
-        assert!(s.coerce_row_with(row("new", vec![("a", Value::Int(1))]), &frozen_tables, &mut ch).is_err());
-        // Values that fit are fine under any contract.
-        assert!(s.coerce_row_with(row("t", vec![("a", Value::Text("7".into()))]), &frozen_tables, &mut ch).unwrap().is_some());
-    }
-
-    #[test]
-    fn hinted_columns_come_first_and_pk_is_not_null() {
-        let mut s = Schema::new("s");
-        let mut hints = ResourceHints::new("users");
-        hints.columns = vec![ColumnHint::new("code").data_type(DataType::Bigint).precision(16), ColumnHint::new("later")];
-        hints.primary_key = vec!["id".into()];
-        s.apply_resource_hints(&hints, "users").unwrap();
-        let mut ch = Vec::new();
-        s.coerce_row(row("users", vec![("id", Value::Int(1)), ("x", Value::Bool(true))]), &mut ch).unwrap();
-        let t = s.table("users").unwrap();
-        let names: Vec<_> = t.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["code", "later", "id", "x"]);
-        assert_eq!(t.columns[0].duckdb_type().unwrap(), "SMALLINT");
-        assert!(!t.column("id").unwrap().nullable);
-        assert!(t.column("later").unwrap().data_type.is_none());
-    }
-
-    #[test]
-    fn version_bumps_only_on_change_and_round_trips() {
-        let mut s = Schema::new("s");
-        assert!(!s.bump_version());
-        let mut ch = Vec::new();
-        s.coerce_row(row("t", vec![("a", Value::Int(1))]), &mut ch).unwrap();
-        assert!(s.bump_version());
-        assert_eq!(s.version, 2);
-        assert!(!s.bump_version());
-        let restored = Schema::from_stored_json(&s.to_stored_json()).unwrap();
-        assert_eq!(restored, s);
-    }
-}
+mod tests;

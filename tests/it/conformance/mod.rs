@@ -224,8 +224,8 @@ fn compare_state(dest: &mut dyn Snapshot, golden_db: &J) -> Vec<String> {
 }
 
 /// The newest stored schema of every dataset must be dlt's (`make_golden.py` keeps its name,
-/// version, engine version, settings, normalizers and tables, without descriptions), up to
-/// [`schema_gaps`].
+/// version, engine version, settings, normalizers and tables, without descriptions), tables and
+/// columns in dlt's order.
 fn compare_stored_schema(dest: &mut dyn Snapshot, golden_db: &J) -> Vec<String> {
     let mut problems = Vec::new();
     for (ds, gset) in golden_db.as_object().into_iter().flatten() {
@@ -237,16 +237,16 @@ fn compare_stored_schema(dest: &mut dyn Snapshot, golden_db: &J) -> Vec<String> 
             problems.push(format!("{ds}: no stored schema, dlt stored one"));
             continue;
         };
-        let (golden, ours) = (schema_gaps(golden), schema_gaps(&ours));
+        let (golden, ours) = (compared_schema(golden), compared_schema(&ours));
         for key in ["name", "version", "engine_version", "settings", "normalizers"] {
             if ours[key] != golden[key] {
                 problems.push(format!("{ds}: stored schema `{key}`\n      ours {}\n      dlt  {}", ours[key], golden[key]));
             }
         }
         let (gtables, tables) = (golden["tables"].as_object().unwrap(), ours["tables"].as_object().unwrap());
-        // As sets: dlt adds `_dlt_pipeline_state` to the schema at extract, before the nested
-        // tables the normalizer adds; we add it at the end of the run (a gap in table order only).
-        if gtables.keys().collect::<BTreeSet<_>>() != tables.keys().collect::<BTreeSet<_>>() {
+        // In order: dlt adds the root tables and `_dlt_pipeline_state` at extract, the nested
+        // tables after them.
+        if gtables.keys().collect::<Vec<_>>() != tables.keys().collect::<Vec<_>>() {
             problems.push(format!("{ds}: stored schema tables {:?}, dlt has {:?}", tables.keys(), gtables.keys()));
         }
         for (t, gt) in gtables {
@@ -260,34 +260,9 @@ fn compare_stored_schema(dest: &mut dyn Snapshot, golden_db: &J) -> Vec<String> 
     problems
 }
 
-/// A stored schema without descriptions and without what we do not store yet, for every
-/// destination alike (the same gaps show with DuckDB):
-/// * a column's `nullable` is `true` where dlt leaves it out (dlt keeps a column hint's keys as
-///   given, and its default is nullable; we always write it);
-/// * `file_format: "preferred"` on `_dlt_pipeline_state` (we keep no file-format hints);
-/// * the `incremental: true` hint on an incremental's cursor column;
-/// * `x-normalizer.max_nesting` of a resource with `max_table_nesting`;
-/// * `normalizers.json.config` (the `propagation` of root ids that dlt records for merge tables).
-fn schema_gaps(schema: &J) -> J {
-    let mut s = strip_descriptions(schema);
-    if let Some(json) = s["normalizers"]["json"].as_object_mut() {
-        json.remove("config");
-    }
-    for (name, table) in s["tables"].as_object_mut().into_iter().flatten() {
-        let Some(table) = table.as_object_mut() else { continue };
-        if name == "_dlt_pipeline_state" {
-            table.remove("file_format");
-        }
-        if let Some(normalizer) = table.get_mut("x-normalizer").and_then(J::as_object_mut) {
-            normalizer.remove("max_nesting");
-        }
-        for column in table.get_mut("columns").and_then(J::as_object_mut).into_iter().flat_map(|c| c.values_mut()) {
-            if let Some(column) = column.as_object_mut() {
-                column.remove("incremental");
-                column.entry("nullable").or_insert(J::Bool(true));
-            }
-        }
-    }
+/// A stored schema as compared: what `make_golden.py` keeps, without descriptions.
+fn compared_schema(schema: &J) -> J {
+    let s = strip_descriptions(schema);
     let kept: serde_json::Map<String, J> = ["name", "version", "engine_version", "settings", "normalizers", "tables"].iter().map(|k| ((*k).to_owned(), s[*k].clone())).collect();
     J::Object(kept)
 }
