@@ -5,10 +5,17 @@
 //! RSS and the ratios (a)/(b) and (c)/(b); then the cold start of the lesson binary against a
 //! trivial process.
 //!
+//! With `--destination <postgres URL>` (or `--destination temp`: a throwaway server started from
+//! the installed PostgreSQL binaries), (a) and (c) load into PostgreSQL instead, against (f)
+//! PostgreSQL's own COPY of the finished tables (see `postgres.rs`).
+//!
 //! ```text
 //! cargo run --release --example bench -- run --n 100000 --reps 3
+//! cargo run --release --example bench -- run --n 100000 --reps 3 --destination temp
 //! cargo run --release --example bench -- load events.jsonl --workdir /tmp/out   # method (a) alone
 //! ```
+
+mod postgres;
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -37,11 +44,14 @@ enum Cmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Method (a): load a JSONL file as resource `events` of pipeline `bench` into `<workdir>/bench.duckdb`.
+    /// Method (a): load a JSONL file as resource `events` of pipeline `bench` into `<workdir>/bench.duckdb`
+    /// (or into PostgreSQL with `--destination`).
     Load {
         file: PathBuf,
         #[arg(long)]
         workdir: PathBuf,
+        #[command(flatten)]
+        target: Target,
     },
     /// Method (b): DuckDB's own read_json + unnest of the file into `<workdir>/native.duckdb`.
     Native {
@@ -49,7 +59,8 @@ enum Cmd {
         #[arg(long)]
         workdir: PathBuf,
     },
-    /// Method (c): the pipeline from N typed structs, made as they are pulled, into `<workdir>/bench.duckdb`.
+    /// Method (c): the pipeline from N typed structs, made as they are pulled, into `<workdir>/bench.duckdb`
+    /// (or into PostgreSQL with `--destination`).
     Typed {
         #[arg(long)]
         n: u64,
@@ -57,6 +68,18 @@ enum Cmd {
         seed: u64,
         #[arg(long)]
         workdir: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Reference (f): PostgreSQL's own COPY of `<dir>/events.csv` and `<dir>/events__items.csv` into
+    /// fresh tables of `--dataset` made from `<dir>/<table>.ddl`. Only the DDL and the COPY are timed.
+    Pgcopy {
+        dir: PathBuf,
+        /// The database's URL.
+        #[arg(long)]
+        destination: String,
+        #[arg(long)]
+        dataset: String,
     },
     /// Reference (d): DuckDB inserting the finished tables of a run of (a) (`<from>/bench.duckdb`)
     /// into a fresh `<workdir>/floor.duckdb` with the loader's settings: what the destination alone
@@ -76,7 +99,32 @@ enum Cmd {
         file: Option<PathBuf>,
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// A PostgreSQL URL, or `temp` for a throwaway server: alternate (a), (f), (c) against it
+        /// instead of the DuckDB methods.
+        #[arg(long)]
+        destination: Option<String>,
     },
+}
+
+/// Where (a) and (c) load: DuckDB in the working directory unless a PostgreSQL URL is given.
+#[derive(clap::Args)]
+struct Target {
+    /// A PostgreSQL URL (`postgres://user@host:port/db`).
+    #[arg(long)]
+    destination: Option<String>,
+    /// The dataset (a schema, in PostgreSQL).
+    #[arg(long, default_value = "bench")]
+    dataset: String,
+}
+
+impl Target {
+    fn pipeline(&self, workdir: &std::path::Path) -> etl::Pipeline {
+        let p = etl::pipeline("bench").dataset_name(self.dataset.as_str()).working_dir(workdir);
+        match &self.destination {
+            Some(url) => p.destination(etl::postgres(url.as_str())),
+            None => p,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -179,11 +227,11 @@ fn main() -> anyhow::Result<()> {
             }
             w.flush()?;
         }
-        Cmd::Load { file, workdir } => {
+        Cmd::Load { file, workdir, target } => {
             let started = Instant::now();
             anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
             let resource = Resource::from_json_lines_file(ResourceHints::new("events"), &file);
-            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(resource)?;
+            target.pipeline(&workdir).run(resource)?;
             report(started);
         }
         Cmd::Native { file, workdir } => {
@@ -198,11 +246,11 @@ fn main() -> anyhow::Result<()> {
             etl::testing::execute_file(&db, &sql)?;
             report(started);
         }
-        Cmd::Typed { n, seed, workdir } => {
+        Cmd::Typed { n, seed, workdir, target } => {
             let started = Instant::now();
             // Structs made as the pipeline pulls them, as a resource function yields them: the
             // events exist in memory one batch at a time, never all at once.
-            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(Resource::from_data("events", events(n, seed)))?;
+            target.pipeline(&workdir).run(Resource::from_data("events", events(n, seed)))?;
             report(started);
         }
         Cmd::Floor { from, workdir } => {
@@ -229,7 +277,8 @@ fn main() -> anyhow::Result<()> {
             )?;
             report(started);
         }
-        Cmd::Run { n, seed, file, reps } => run(n, seed, file, reps)?,
+        Cmd::Pgcopy { dir, destination, dataset } => postgres::copy_reference(&destination, &dataset, &dir)?,
+        Cmd::Run { n, seed, file, reps, destination } => run(n, seed, file, reps, destination.as_deref())?,
     }
     Ok(())
 }
@@ -250,7 +299,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn run(n: u64, seed: u64, file: Option<PathBuf>, reps: usize) -> anyhow::Result<()> {
+fn run(n: u64, seed: u64, file: Option<PathBuf>, reps: usize, destination: Option<&str>) -> anyhow::Result<()> {
+    // Started before the file is written, so that its start-up is not timed either.
+    let server = destination.map(postgres::Server::open).transpose()?;
     let scratch = tempfile::tempdir()?;
     let file = match file {
         Some(f) => f,
@@ -265,6 +316,9 @@ fn run(n: u64, seed: u64, file: Option<PathBuf>, reps: usize) -> anyhow::Result<
         }
     };
     let n_events = BufReader::new(std::fs::File::open(&file)?).lines().count() as f64;
+    if let Some(server) = &server {
+        return postgres::run(server, &file, n_events, seed, reps, scratch.path());
+    }
     let mut times: [Vec<f64>; 4] = Default::default();
     let mut rss: [Vec<f64>; 4] = Default::default();
     for rep in 0..reps {
