@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use crate::asset::{AssetError, AssetKey, Materialization};
 use crate::context::{duckdb_pool, AssetExecutionContext, DltResource, InvokeContext, Resources};
 use crate::graph::{AssetGraph, GraphError, Step};
-use crate::history::{metadata_json, Event, EventKind, RunLog, RunRecord, RunStatus, RunStore};
+use crate::history::{metadata_json, Event, EventKind, HistoryError, RunLog, RunRecord, RunStatus, RunStore};
 use crate::registry::{OpRef, Registry};
 
 /// How an asset ended in a run.
@@ -119,8 +119,10 @@ pub struct RunOptions {
     pub working_dir: PathBuf,
     /// User resources.
     pub resources: Resources,
-    /// The run history's home; `None`: `$ETL_HOME` or `<working_dir>/.etl`.
+    /// The run history's home (the embedded files there); `None`: see [`RunOptions::store`].
     pub home: Option<PathBuf>,
+    /// The instance storage, opened; `None`: see [`RunOptions::store`].
+    pub storage: Option<RunStore>,
     /// Steps running at once; 0: the number of CPUs.
     pub max_concurrency: usize,
     /// The run this one re-executes.
@@ -140,6 +142,7 @@ impl RunOptions {
             working_dir: working_dir.into(),
             resources: Resources::new(),
             home: None,
+            storage: None,
             max_concurrency: 0,
             parent_run_id: None,
             schedule: None,
@@ -154,9 +157,20 @@ impl RunOptions {
         self
     }
 
-    /// The run history store.
-    pub fn store(&self) -> RunStore {
-        RunStore::at(self.home.clone().unwrap_or_else(|| RunStore::home_for(&self.working_dir)))
+    /// The run history store: `storage` if set, else the files at `home` if set, else as
+    /// [`crate::storage::resolve`] chooses (`$ETL_STORAGE`, the config file, the files).
+    pub fn store(&self) -> Result<RunStore, HistoryError> {
+        match (&self.storage, &self.home) {
+            (Some(s), _) => Ok(s.clone()),
+            (None, Some(home)) => Ok(RunStore::at(home.clone())),
+            (None, None) => crate::storage::resolve(&self.working_dir, None),
+        }
+    }
+
+    /// The home directory: `home` if set, else `$ETL_HOME` or `<working_dir>/.etl` (schedule
+    /// ticks live there whatever the storage).
+    pub fn home_dir(&self) -> PathBuf {
+        self.home.clone().unwrap_or_else(|| RunStore::home_for(&self.working_dir))
     }
 
     fn concurrency(&self) -> usize {
@@ -194,7 +208,7 @@ pub fn materialize(registry: &Registry, selection: &str, options: &RunOptions) -
 /// Re-executes run `run_id` from its failure: every asset it selected but did not materialize,
 /// in a new run whose parent is `run_id`.
 pub fn materialize_from_failure(registry: &Registry, run_id: &str, options: &RunOptions) -> Result<RunResult, GraphError> {
-    let store = options.store();
+    let store = options.store().map_err(|e| GraphError::one(e.to_string()))?;
     let record = store.record(run_id).map_err(|e| GraphError::one(e.to_string()))?;
     let events = store.events(run_id).map_err(|e| GraphError::one(e.to_string()))?;
     if record.effective_status() == RunStatus::Started {
@@ -291,8 +305,7 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
         schedule: options.schedule.clone(),
         pid: std::process::id(),
     };
-    let store = options.store();
-    let log = match store.start(record) {
+    let log = match options.store().and_then(|store| store.start(record)) {
         Ok(l) => Some(l),
         Err(e) => {
             eprintln!("warning: this run is not recorded: {e}");

@@ -16,6 +16,7 @@ pub mod duckdb_resource;
 pub mod execute;
 pub mod graph;
 pub mod history;
+pub mod storage;
 pub mod logging;
 pub mod progress;
 pub mod registry;

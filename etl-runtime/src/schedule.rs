@@ -3,7 +3,8 @@
 //! The daemon evaluates every schedule against a [`Clock`] (the system clock, or a manual one in
 //! tests), starts a run for each due tick, never starts a second run of a schedule while one is
 //! going (the tick is recorded as skipped), and on shutdown stops starting runs and waits for the
-//! ones in progress. Ticks are recorded under `<home>/schedules/<name>.jsonl`.
+//! ones in progress. Ticks are recorded under `<home>/schedules/<name>.jsonl` (a file of the
+//! home even when the run history is on PostgreSQL: ticks are not in the instance storage yet).
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
@@ -422,7 +423,7 @@ impl Daemon {
 }
 
 fn record_tick(options: &RunOptions, tick: &Tick) {
-    let dir = options.store().home().join("schedules");
+    let dir = options.home_dir().join("schedules");
     let path = dir.join(format!("{}.jsonl", tick.schedule));
     let line = serde_json::to_string(tick).expect("tick serializes") + "\n";
     let result = std::fs::create_dir_all(&dir)
@@ -435,7 +436,7 @@ fn record_tick(options: &RunOptions, tick: &Tick) {
 
 /// The recorded ticks of a schedule, oldest first.
 pub fn ticks(options: &RunOptions, schedule: &str) -> Vec<Tick> {
-    let path = options.store().home().join("schedules").join(format!("{schedule}.jsonl"));
+    let path = options.home_dir().join("schedules").join(format!("{schedule}.jsonl"));
     std::fs::read_to_string(path)
         .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
         .unwrap_or_default()

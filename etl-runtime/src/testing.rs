@@ -29,12 +29,13 @@ pub struct Materialize {
     dir: Option<Arc<TempDirHandle>>,
     max_concurrency: usize,
     from_failure: Option<String>,
+    storage: Option<RunStore>,
 }
 
 /// Starts a test materialization of `selection` (`*`, a key, `a,b`, ...) over the assets
 /// registered in the test binary.
 pub fn materialize(selection: &str) -> Materialize {
-    Materialize { selection: selection.to_owned(), resources: Resources::new(), defs: None, dir: None, max_concurrency: 0, from_failure: None }
+    Materialize { selection: selection.to_owned(), resources: Resources::new(), defs: None, dir: None, max_concurrency: 0, from_failure: None, storage: None }
 }
 
 impl Materialize {
@@ -69,9 +70,17 @@ impl Materialize {
         self
     }
 
-    /// Runs in the directory of an earlier test run (to test second runs).
+    /// Records the run history in `storage` (e.g. `RunStore::open` of a PostgreSQL URL)
+    /// instead of the files of the run's directory.
+    pub fn storage(mut self, storage: RunStore) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Runs in the directory of an earlier test run (to test second runs), with its storage.
     pub fn after(mut self, earlier: &TestRun) -> Self {
         self.dir = Some(earlier.dir.clone());
+        self.storage = Some(earlier.history.clone());
         self
     }
 
@@ -88,12 +97,14 @@ impl Materialize {
         let defs = self.defs.unwrap_or_else(registered);
         let mut options = RunOptions::new(dir.path()).resources(self.resources);
         options.home = Some(dir.path().join(".etl"));
+        let history = self.storage.unwrap_or_else(|| RunStore::at(dir.path().join(".etl")));
+        options.storage = Some(history.clone());
         options.max_concurrency = self.max_concurrency;
         let result = match &self.from_failure {
             Some(run_id) => materialize_from_failure(&defs, run_id, &options)?,
             None => execute(&defs, &self.selection, &options)?,
         };
-        Ok(TestRun { result, dir })
+        Ok(TestRun { result, dir, history })
     }
 }
 
@@ -110,6 +121,7 @@ impl TempDirHandle {
 pub struct TestRun {
     result: RunResult,
     dir: Arc<TempDirHandle>,
+    history: RunStore,
 }
 
 impl TestRun {
@@ -128,9 +140,10 @@ impl TestRun {
         self.dir.path()
     }
 
-    /// The run history of this directory (every run made with [`Materialize::after`] this one).
+    /// The run history (of every run made with [`Materialize::after`] this one): the files of
+    /// its directory, or the storage given to [`Materialize::storage`].
     pub fn history(&self) -> RunStore {
-        RunStore::at(self.dir().join(".etl"))
+        self.history.clone()
     }
 
     /// The DuckDB file of a pipeline run here.

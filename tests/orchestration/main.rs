@@ -318,7 +318,7 @@ fn a_schedule_fires_on_its_tick_and_skips_ticks_while_its_run_goes_on() {
     assert!(finished[0].1.as_ref().unwrap().success());
     let recorded = etl::runtime::ticks(&options, "every_minute");
     assert_eq!(recorded.iter().map(|t| t.status).collect::<Vec<_>>(), [TickStatus::Started, TickStatus::Skipped]);
-    let run = options.store().record(recorded[0].run_id.as_deref().unwrap()).unwrap();
+    let run = options.store().unwrap().record(recorded[0].run_id.as_deref().unwrap()).unwrap();
     assert_eq!(run.schedule.as_deref(), Some("every_minute"));
 
     let bad = [etl::Schedule::new("typo", "61 * * * *"), etl::Schedule::new("ghost", "@daily").select("missing")];

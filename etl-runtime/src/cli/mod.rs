@@ -12,7 +12,7 @@ use crate::asset::AssetKey;
 use crate::context::Resources;
 use crate::execute::{materialize, materialize_from_failure, AssetOutcome, RunOptions, RunResult};
 use crate::graph::{AssetGraph, GraphFormat};
-use crate::history::EventKind;
+use crate::history::{EventKind, RunStore};
 use crate::logging::LogFormat;
 use crate::registry::{registered, Registry, EMPTY_REGISTRY_HELP};
 use crate::schedule::{Daemon, Schedule, SystemClock};
@@ -64,6 +64,11 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Where the run history lives: a PostgreSQL URL (`postgresql://user@host/db`), `files` or
+    /// `files:<dir>`; default: `$ETL_STORAGE`, else `[instance] storage` in `.etl/config.toml`,
+    /// else the files under `$ETL_HOME` or `.etl`.
+    #[arg(long, global = true)]
+    pub storage: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -223,17 +228,25 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
     }
     let mut out = std::io::stdout().lock();
     let command = cli.command.unwrap_or(Command::List { select: None, workdir: None });
+    // The commands that read or write the run history open its storage once.
+    let with_store = |mut options: RunOptions| -> Result<RunOptions, String> {
+        options.storage = Some(crate::storage::resolve(&options.working_dir, cli.storage.as_deref()).map_err(|e| e.to_string())?);
+        Ok(options)
+    };
     match command {
         Command::List { select, workdir } => list(registry, select.as_deref(), &working_dir(workdir), &mut out),
         Command::Graph { format, select, workdir } => graph(registry, &format, select.as_deref(), &working_dir(workdir), &mut out),
         Command::Materialize { select, from_failure, max_concurrency, workdir } => {
-            let mut options = RunOptions::new(working_dir(workdir)).resources(definitions.resources);
+            let mut options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            };
             options.max_concurrency = max_concurrency;
             if cli.log_format == LogFormat::Text {
                 options.bars = crate::progress::RunBars::for_stderr();
             }
             let result = match &from_failure {
-                Some(id) => resolve_run_id(&options, id).and_then(|id| materialize_from_failure(registry, &id, &options).map_err(|e| e.to_string())),
+                Some(id) => options.store().map_err(|e| e.to_string()).and_then(|store| resolve_run_id(&store, id)).and_then(|id| materialize_from_failure(registry, &id, &options).map_err(|e| e.to_string())),
                 None => materialize(registry, &select, &options).map_err(|e| e.to_string()),
             };
             match result {
@@ -242,13 +255,16 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             }
         }
         Command::Runs { limit, workdir } => {
-            let options = RunOptions::new(working_dir(workdir));
-            let runs = match options.store().runs(limit) {
+            let store = match with_store(RunOptions::new(working_dir(workdir))).and_then(|o| o.store().map_err(|e| e.to_string())) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let runs = match store.runs(limit) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
             if runs.is_empty() {
-                let _ = writeln!(out, "no runs recorded in {}", options.store().home().display());
+                let _ = writeln!(out, "no runs recorded in {}", store.describe());
                 return ExitCode::SUCCESS;
             }
             let rows: Vec<[String; 5]> = runs
@@ -271,9 +287,11 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             ExitCode::SUCCESS
         }
         Command::Run { run_id, workdir } => {
-            let options = RunOptions::new(working_dir(workdir));
-            let store = options.store();
-            let id = match resolve_run_id(&options, &run_id) {
+            let store = match with_store(RunOptions::new(working_dir(workdir))).and_then(|o| o.store().map_err(|e| e.to_string())) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let id = match resolve_run_id(&store, &run_id) {
                 Ok(id) => id,
                 Err(e) => return fail(e),
             };
@@ -305,14 +323,17 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             ExitCode::SUCCESS
         }
         Command::Asset { key, workdir } => {
-            let options = RunOptions::new(working_dir(workdir));
+            let store = match with_store(RunOptions::new(working_dir(workdir))).and_then(|o| o.store().map_err(|e| e.to_string())) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
             let key = AssetKey::from_path(&key);
-            let history = match options.store().asset_history(&key) {
+            let history = match store.asset_history(&key) {
                 Ok(h) => h,
                 Err(e) => return fail(e),
             };
             if history.is_empty() {
-                let _ = writeln!(out, "asset {key}: never materialized (history in {})", options.store().home().display());
+                let _ = writeln!(out, "asset {key}: never materialized (history in {})", store.describe());
                 return ExitCode::SUCCESS;
             }
             let _ = writeln!(out, "asset {key}: {} materializations", history.len());
@@ -331,7 +352,10 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             ExitCode::SUCCESS
         }
         Command::Daemon { max_concurrency, workdir } => {
-            let mut options = RunOptions::new(working_dir(workdir)).resources(definitions.resources);
+            let mut options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            };
             options.max_concurrency = max_concurrency;
             let mut daemon = match Daemon::new(registry.clone(), options, &definitions.schedules, Arc::new(SystemClock)) {
                 Ok(d) => d,
@@ -448,12 +472,12 @@ fn table<const N: usize>(out: &mut impl Write, header: [&str; N], rows: &[[Strin
 }
 
 /// A full run id from a unique prefix.
-fn resolve_run_id(options: &RunOptions, prefix: &str) -> Result<String, String> {
-    let runs = options.store().runs(usize::MAX).map_err(|e| e.to_string())?;
+fn resolve_run_id(store: &RunStore, prefix: &str) -> Result<String, String> {
+    let runs = store.runs(usize::MAX).map_err(|e| e.to_string())?;
     let matches: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).filter(|id| id.starts_with(prefix)).collect();
     match matches.as_slice() {
         [one] => Ok((*one).to_owned()),
-        [] => Err(format!("no run `{prefix}` in the run history at {}", options.store().home().display())),
+        [] => Err(format!("no run `{prefix}` in the run history at {}", store.describe())),
         many => Err(format!("`{prefix}` matches {} runs; give more of the id", many.len())),
     }
 }

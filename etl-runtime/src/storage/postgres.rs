@@ -1,0 +1,386 @@
+//! The instance storage on PostgreSQL: one instance that many processes (and machines) share.
+//!
+//! Tables live in the schema `etl_instance`, created and migrated by the binary itself:
+//! `schema_version` lists the migrations applied; each start runs the missing ones in one
+//! transaction under `pg_advisory_xact_lock`, so two processes starting at once are safe and a
+//! second start changes nothing.
+//!
+//! rust-postgres's synchronous client drives a tokio runtime of its own and panics when used
+//! inside another one (the executor's), so a dedicated thread owns the connection and serves
+//! requests sent over a channel. Appends do not wait: they are queued, written in batches (one
+//! transaction per batch), and a failure is reported by the run's finish, which waits until
+//! everything queued before it is stored.
+
+use std::str::FromStr;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use postgres::{Client, Config, NoTls, Row, Statement};
+use serde_json::Value as Json;
+
+use super::InstanceStorage;
+use crate::asset::AssetKey;
+use crate::history::{Event, EventKind, HistoryError, RunRecord, RunStatus};
+
+/// The schema of the instance's tables.
+pub const SCHEMA: &str = "etl_instance";
+
+/// The migrations, in order: (version, statements). Never edit one that has shipped; add one.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE etl_instance.runs (
+        run_id text PRIMARY KEY,
+        selection text NOT NULL,
+        assets text[] NOT NULL,
+        status text NOT NULL,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        parent_run_id text,
+        schedule text,
+        pid bigint NOT NULL
+    );
+    CREATE TABLE etl_instance.events (
+        id bigserial PRIMARY KEY,
+        run_id text NOT NULL REFERENCES etl_instance.runs (run_id) ON DELETE CASCADE,
+        ts timestamptz NOT NULL,
+        kind text NOT NULL,
+        op text,
+        asset_key text,
+        message text NOT NULL DEFAULT '',
+        data jsonb
+    );
+    CREATE INDEX events_run ON etl_instance.events (run_id, id);
+    CREATE INDEX events_materializations ON etl_instance.events (asset_key, ts, id) WHERE kind = 'materialization';",
+)];
+
+/// The number of the newest migration.
+pub const LATEST_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Appends written in one transaction at most.
+const BATCH: usize = 512;
+
+type Reply<T> = SyncSender<Result<T, HistoryError>>;
+
+enum Request {
+    Start(Box<RunRecord>, Reply<()>),
+    Append(Box<Event>),
+    Finish(Box<RunRecord>, Reply<()>),
+    Runs(usize, Reply<Vec<RunRecord>>),
+    Record(String, Reply<RunRecord>),
+    Events(String, Reply<Vec<Event>>),
+    AssetHistory(String, Reply<Vec<Event>>),
+}
+
+/// The PostgreSQL storage: a handle on the thread that owns the connection.
+pub struct PgStorage {
+    target: String,
+    requests: Sender<Request>,
+}
+
+impl PgStorage {
+    /// Connects (15 s timeout unless the URL sets one), creates or migrates the schema, and
+    /// starts the connection's thread.
+    pub fn connect(url: &str) -> Result<Self, HistoryError> {
+        let mut config = Config::from_str(url).map_err(|e| HistoryError::Postgres {
+            target: etl_pipeline::destination::config::redact_url(url),
+            action: "reading the URL",
+            message: e.to_string(),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(15));
+        }
+        let target = etl_pipeline::destination::postgres::session::describe(&config);
+        let (requests, receiver) = mpsc::channel();
+        let (ready, started) = mpsc::sync_channel(1);
+        let thread_target = target.clone();
+        std::thread::Builder::new()
+            .name("etl-instance-pg".into())
+            .spawn(move || {
+                let opened = config
+                    .connect(NoTls)
+                    .map_err(|e| fail(&thread_target, "connecting", e))
+                    .and_then(|mut client| migrate(&mut client, &thread_target).map(|()| client));
+                match opened {
+                    Ok(client) => {
+                        let _ = ready.send(Ok(()));
+                        serve(client, &thread_target, receiver);
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| HistoryError::Postgres { target: target.clone(), action: "starting its thread", message: e.to_string() })?;
+        started.recv().map_err(|_| gone(&target))??;
+        Ok(PgStorage { target, requests })
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, HistoryError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.requests.send(make(reply)).map_err(|_| gone(&self.target))?;
+        answer.recv().map_err(|_| gone(&self.target))?
+    }
+}
+
+fn gone(target: &str) -> HistoryError {
+    HistoryError::Postgres { target: target.to_owned(), action: "talking to its thread", message: "the connection's thread ended".into() }
+}
+
+fn fail(target: &str, action: &'static str, e: postgres::Error) -> HistoryError {
+    // The client's message names what failed (refused, timed out, authentication) and never
+    // the password; the server's own message is in `as_db_error`.
+    let message = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => {
+            let mut m = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                m.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            m
+        }
+    };
+    HistoryError::Postgres { target: target.to_owned(), action, message }
+}
+
+/// Creates the schema or brings it to [`LATEST_VERSION`]: one transaction under an advisory
+/// lock, so concurrent starts wait for each other and then find nothing to do.
+pub fn migrate(client: &mut Client, target: &str) -> Result<(), HistoryError> {
+    let err = |action| move |e| fail(target, action, e);
+    let mut tx = client.transaction().map_err(err("migrating the schema"))?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(hashtext('etl_instance.migrations'));
+         CREATE SCHEMA IF NOT EXISTS etl_instance;
+         CREATE TABLE IF NOT EXISTS etl_instance.schema_version (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );",
+    )
+    .map_err(err("migrating the schema"))?;
+    let current: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM etl_instance.schema_version", &[])
+        .map_err(err("reading the schema version"))?
+        .get(0);
+    if current > LATEST_VERSION {
+        return Err(HistoryError::Postgres {
+            target: target.to_owned(),
+            action: "checking the schema version",
+            message: format!("the schema is at version {current}, written by a newer etl; this binary knows up to {LATEST_VERSION}"),
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.batch_execute(sql).map_err(err("migrating the schema"))?;
+        tx.execute("INSERT INTO etl_instance.schema_version (version) VALUES ($1)", &[version]).map_err(err("migrating the schema"))?;
+    }
+    tx.commit().map_err(err("migrating the schema"))
+}
+
+const RUN_COLUMNS: &str = "run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid";
+const EVENT_COLUMNS: &str = "ts, run_id, kind, op, asset_key, message, data::text";
+
+fn serve(mut client: Client, target: &str, requests: Receiver<Request>) {
+    let insert = client.prepare(
+        "INSERT INTO etl_instance.events (run_id, ts, kind, op, asset_key, message, data) VALUES ($1, $2, $3, $4, $5, $6, CAST($7::text AS jsonb))",
+    );
+    let insert = match insert {
+        Ok(s) => s,
+        Err(e) => {
+            let e = fail(target, "preparing the event insert", e);
+            // Answer every request with the failure, so nothing waits for ever.
+            for r in requests {
+                answer_with(r, &e);
+            }
+            return;
+        }
+    };
+    // The first failed append since the last finish, reported by that finish.
+    let mut failed_append: Option<String> = None;
+    let mut next: Option<Request> = None;
+    loop {
+        let request = match next.take() {
+            Some(r) => r,
+            None => match requests.recv() {
+                Ok(r) => r,
+                Err(_) => return,
+            },
+        };
+        match request {
+            Request::Append(first) => {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match requests.try_recv() {
+                        Ok(Request::Append(e)) => batch.push(e),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = append(&mut client, &insert, &batch) {
+                    failed_append.get_or_insert_with(|| format!("{} event(s) not stored: {e}", batch.len()));
+                }
+            }
+            Request::Start(record, reply) => {
+                let _ = reply.send(start(&mut client, &record).map_err(|e| fail(target, "recording a run", e)));
+            }
+            Request::Finish(record, reply) => {
+                let result = finish(&mut client, &record).map_err(|e| fail(target, "finishing a run", e));
+                let result = match (result, failed_append.take()) {
+                    (Ok(()), Some(message)) => Err(HistoryError::Postgres { target: target.to_owned(), action: "appending events", message }),
+                    (other, _) => other,
+                };
+                let _ = reply.send(result);
+            }
+            Request::Runs(limit, reply) => {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let sql = format!("SELECT {RUN_COLUMNS} FROM etl_instance.runs ORDER BY run_id DESC LIMIT $1");
+                let rows = client.query(&sql, &[&limit]).map_err(|e| fail(target, "listing runs", e));
+                let _ = reply.send(rows.and_then(|rows| rows.iter().map(run_record).collect()));
+            }
+            Request::Record(run_id, reply) => {
+                let _ = reply.send(record(&mut client, target, &run_id));
+            }
+            Request::Events(run_id, reply) => {
+                let result = record(&mut client, target, &run_id).and_then(|_| {
+                    let sql = format!("SELECT {EVENT_COLUMNS} FROM etl_instance.events WHERE run_id = $1 ORDER BY id");
+                    let rows = client.query(&sql, &[&run_id]).map_err(|e| fail(target, "reading a run's events", e))?;
+                    rows.iter().map(event).collect()
+                });
+                let _ = reply.send(result);
+            }
+            Request::AssetHistory(key, reply) => {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM etl_instance.events WHERE kind = 'materialization' AND asset_key = $1 ORDER BY ts, id"
+                );
+                let rows = client.query(&sql, &[&key]).map_err(|e| fail(target, "reading an asset's history", e));
+                let _ = reply.send(rows.and_then(|rows| rows.iter().map(event).collect()));
+            }
+        }
+    }
+}
+
+fn answer_with(request: Request, e: &HistoryError) {
+    let copy = || match e {
+        HistoryError::Postgres { target, action, message } => {
+            HistoryError::Postgres { target: target.clone(), action, message: message.clone() }
+        }
+        other => HistoryError::Postgres { target: String::new(), action: "serving", message: other.to_string() },
+    };
+    match request {
+        Request::Append(_) => {}
+        Request::Start(_, r) | Request::Finish(_, r) => drop(r.send(Err(copy()))),
+        Request::Runs(_, r) => drop(r.send(Err(copy()))),
+        Request::Record(_, r) => drop(r.send(Err(copy()))),
+        Request::Events(_, r) | Request::AssetHistory(_, r) => drop(r.send(Err(copy()))),
+    }
+}
+
+fn name<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn start(client: &mut Client, r: &RunRecord) -> Result<(), postgres::Error> {
+    let pid = i64::from(r.pid);
+    client.execute(
+        "INSERT INTO etl_instance.runs (run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (run_id) DO UPDATE SET selection = excluded.selection, assets = excluded.assets, status = excluded.status,
+             started_at = excluded.started_at, ended_at = excluded.ended_at, parent_run_id = excluded.parent_run_id,
+             schedule = excluded.schedule, pid = excluded.pid",
+        &[&r.run_id, &r.selection, &r.assets, &name(r.status), &r.started_at, &r.ended_at, &r.parent_run_id, &r.schedule, &pid],
+    )?;
+    Ok(())
+}
+
+fn finish(client: &mut Client, r: &RunRecord) -> Result<(), postgres::Error> {
+    client.execute("UPDATE etl_instance.runs SET status = $2, ended_at = $3 WHERE run_id = $1", &[&r.run_id, &name(r.status), &r.ended_at])?;
+    Ok(())
+}
+
+fn append(client: &mut Client, insert: &Statement, batch: &[Box<Event>]) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    for e in batch {
+        let data = (!e.data.is_null()).then(|| e.data.to_string());
+        tx.execute(insert, &[&e.run_id, &e.ts, &name(e.kind), &e.op, &e.asset, &e.message, &data])?;
+    }
+    tx.commit()
+}
+
+fn record(client: &mut Client, target: &str, run_id: &str) -> Result<RunRecord, HistoryError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM etl_instance.runs WHERE run_id = $1");
+    match client.query_opt(&sql, &[&run_id]).map_err(|e| fail(target, "reading a run", e))? {
+        Some(row) => run_record(&row),
+        None => Err(HistoryError::NoRun(run_id.to_owned())),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(run_id: &str, what: &str, text: &str) -> Result<T, HistoryError> {
+    serde_json::from_value(Json::String(text.to_owned()))
+        .map_err(|_| HistoryError::DamagedRow { run_id: run_id.to_owned(), message: format!("unknown {what} `{text}`") })
+}
+
+fn run_record(row: &Row) -> Result<RunRecord, HistoryError> {
+    let run_id: String = row.get(0);
+    let status: RunStatus = parse(&run_id, "status", row.get(3))?;
+    let pid: i64 = row.get(8);
+    Ok(RunRecord {
+        selection: row.get(1),
+        assets: row.get(2),
+        status,
+        started_at: row.get(4),
+        ended_at: row.get(5),
+        parent_run_id: row.get(6),
+        schedule: row.get(7),
+        pid: u32::try_from(pid).map_err(|_| HistoryError::DamagedRow { run_id: run_id.clone(), message: format!("pid {pid}") })?,
+        run_id,
+    })
+}
+
+fn event(row: &Row) -> Result<Event, HistoryError> {
+    let run_id: String = row.get(1);
+    let kind: EventKind = parse(&run_id, "event kind", row.get(2))?;
+    let data: Option<String> = row.get(6);
+    let data = match data {
+        Some(text) => serde_json::from_str(&text).map_err(|e| HistoryError::DamagedRow { run_id: run_id.clone(), message: e.to_string() })?,
+        None => Json::Null,
+    };
+    let ts: DateTime<Utc> = row.get(0);
+    Ok(Event { ts, kind, op: row.get(3), asset: row.get(4), message: row.get(5), data, run_id })
+}
+
+impl InstanceStorage for PgStorage {
+    fn describe(&self) -> String {
+        format!("PostgreSQL ({})", self.target)
+    }
+
+    fn start_run(&self, record: &RunRecord) -> Result<(), HistoryError> {
+        self.ask(|reply| Request::Start(Box::new(record.clone()), reply))
+    }
+
+    fn append_event(&self, event: &Event) -> Result<(), HistoryError> {
+        self.requests.send(Request::Append(Box::new(event.clone()))).map_err(|_| gone(&self.target))
+    }
+
+    fn finish_run(&self, record: &RunRecord) -> Result<(), HistoryError> {
+        self.ask(|reply| Request::Finish(Box::new(record.clone()), reply))
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
+        self.ask(|reply| Request::Runs(limit, reply))
+    }
+
+    fn record(&self, run_id: &str) -> Result<RunRecord, HistoryError> {
+        self.ask(|reply| Request::Record(run_id.to_owned(), reply))
+    }
+
+    fn events(&self, run_id: &str) -> Result<Vec<Event>, HistoryError> {
+        self.ask(|reply| Request::Events(run_id.to_owned(), reply))
+    }
+
+    fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
+        self.ask(|reply| Request::AssetHistory(key.to_user_string(), reply))
+    }
+}
