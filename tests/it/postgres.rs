@@ -118,3 +118,52 @@ fn a_server_restart_mid_load_fails_the_run_clearly_and_leaves_nothing() {
     let out = slow_load(&url, dir.path(), 10).output().unwrap();
     assert!(out.status.success(), "the next run works: {}", text(&out));
 }
+
+#[test]
+fn the_run_history_can_live_on_postgres() {
+    let pg = pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(etl_tests::example_binary("two_resources"));
+        cmd.args(args).current_dir(dir.path()).env_remove("ETL_STORAGE").env_remove("ETL_HOME");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "two_resources {args:?}:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Recorded through --storage; the data still goes to DuckDB, nothing to the files.
+    run(&["--storage", &url, "materialize", "--select", "*"], &[]);
+    assert!(dir.path().join("two_resources_pipeline.duckdb").exists());
+    assert!(!dir.path().join(".etl/runs").exists(), "the run history went to PostgreSQL, not to the files");
+    assert_eq!(count(&url, "SELECT count(*) FROM etl_instance.runs WHERE status = 'success'"), 1);
+    // Read through ETL_STORAGE.
+    let runs = run(&["runs"], &[("ETL_STORAGE", &url)]);
+    let run_id = runs.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap_or_default().to_owned();
+    assert!(runs.contains("SUCCESS") && run_id.len() > 20, "{runs}");
+    let one = run(&["run", &run_id[..12]], &[("ETL_STORAGE", &url)]);
+    assert!(one.contains(&format!("run {run_id} SUCCESS")) && one.contains("MATERIALIZATION  dlt_two_source_users  rows_loaded=2"), "{one}");
+    assert!(one.contains("LOG INFO") && one.contains("STEP_SUCCESS"), "log lines and steps are stored too: {one}");
+    // And through the config file: a second run, then the asset's history across both.
+    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+    std::fs::write(dir.path().join(".etl/config.toml"), format!("[instance]\nstorage = \"{url}\"\n")).unwrap();
+    run(&["materialize", "--select", "dlt_two_source_users"], &[]);
+    let asset = run(&["asset", "dlt_two_source_users"], &[]);
+    assert!(asset.contains("2 materializations") && asset.contains(&run_id) && asset.contains("rows_loaded 2"), "{asset}");
+    assert!(asset.contains("schema: 5 columns"), "{asset}");
+    assert_eq!(run(&["runs"], &[]).lines().count(), 3, "a header and two runs");
+    assert!(!dir.path().join(".etl/runs").exists());
+    // `files` overrides the config: the files hold no run.
+    assert!(run(&["--storage", "files", "runs"], &[]).contains("no runs recorded"));
+    // An unknown storage is one clear error.
+    let out = Command::new(etl_tests::example_binary("two_resources"))
+        .args(["runs"])
+        .env("ETL_STORAGE", "mysql://bob:hunter2@db/x")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = text(&out);
+    assert!(!out.status.success() && err.contains("unknown instance storage `mysql://bob@db/x` (from ETL_STORAGE)") && !err.contains("hunter2"), "{err}");
+}
