@@ -262,6 +262,29 @@ fn retries_follow_the_policy() {
     assert_eq!(run.result().failures()[0].1, "always down");
 }
 
+#[test]
+fn testing_retries_and_from_failure_record_on_postgres_storage() {
+    let pg = etl_testkit::pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    let store = etl::RunStore::open(&url, std::path::Path::new("."), "test").unwrap();
+    let run = materialize("flaky").storage(store.clone()).run().unwrap();
+    assert!(run.result().success());
+    assert!(!run.dir().join(".etl/runs").exists(), "nothing recorded in the files");
+    let events = run.history().events(&run.result().run_id).unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == EventKind::StepRetry).count(), 2);
+    assert_eq!(events.last().map(|e| e.kind), Some(EventKind::RunEnd));
+
+    let failed = materialize("hopeless").storage(store.clone()).run().unwrap();
+    assert!(!failed.result().success());
+    let again = materialize("*").after(&failed).from_failure(&failed.result().run_id).run().unwrap();
+    let keys: Vec<String> = again.result().outcomes.iter().map(|o| o.key().to_string()).collect();
+    assert_eq!(keys, ["hopeless"], "re-executes what the stored run did not materialize");
+    let record = store.record(&again.result().run_id).unwrap();
+    assert_eq!((record.parent_run_id.as_deref(), record.status), (Some(failed.result().run_id.as_str()), etl::RunStatus::Failure));
+    assert_eq!(store.runs(10).unwrap().len(), 3);
+    assert_eq!(store.asset_history(&etl::AssetKey::new("flaky")).unwrap().len(), 1);
+}
+
 // ---- validation --------------------------------------------------------------------------
 
 /// A resource nobody registers.
