@@ -165,3 +165,23 @@ fn an_unknown_storage_is_an_error_that_says_what_is_accepted() {
     assert!(err.contains("mysql://bob@db/x") && err.contains("ETL_STORAGE") && err.contains("postgresql://"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn postgres_storage_connects_again_after_a_server_restart() {
+    let mut pg = etl_testkit::pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    let store = RunStore::open(&url, std::path::Path::new("."), "test").unwrap();
+    store.start(record("r1", "*", 1)).unwrap().finish(RunStatus::Success).unwrap();
+    // The throwaway server runs with `synchronous_commit=off`: what committed just now is made
+    // durable before the crash-like restart.
+    postgres::Client::connect(&url, postgres::NoTls).unwrap().batch_execute("CHECKPOINT").unwrap();
+    pg.restart().unwrap();
+    // The first request after the restart finds the connection closed, connects again and
+    // runs once more; a whole run then goes through the new connection.
+    assert_eq!(ids(&store.runs(10).unwrap()), ["r1"]);
+    let log = store.start(record("r2", "*", 0)).unwrap();
+    log.emit(Event::new("r2", EventKind::RunStart));
+    log.finish(RunStatus::Success).unwrap();
+    assert_eq!(store.events("r2").unwrap().len(), 1);
+    assert_eq!(ids(&store.runs(10).unwrap()), ["r2", "r1"]);
+}

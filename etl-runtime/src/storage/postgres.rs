@@ -9,7 +9,8 @@
 //! inside another one (the executor's), so a dedicated thread owns the connection and serves
 //! requests sent over a channel. Appends do not wait: they are queued, written in batches (one
 //! transaction per batch), and a failure is reported by the run's finish, which waits until
-//! everything queued before it is stored.
+//! everything queued before it is stored. A connection the server dropped (a restart, a network
+//! cut) is opened again at the next request, which is then run once more.
 
 use std::str::FromStr;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -94,6 +95,7 @@ impl PgStorage {
         let (requests, receiver) = mpsc::channel();
         let (ready, started) = mpsc::sync_channel(1);
         let thread_target = target.clone();
+        let thread_config = config.clone();
         std::thread::Builder::new()
             .name("etl-instance-pg".into())
             .spawn(move || {
@@ -104,7 +106,7 @@ impl PgStorage {
                 match opened {
                     Ok(client) => {
                         let _ = ready.send(Ok(()));
-                        serve(client, &thread_target, receiver);
+                        serve(client, thread_config, thread_target, receiver);
                     }
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -180,21 +182,70 @@ pub fn migrate(client: &mut Client, target: &str) -> Result<(), HistoryError> {
 const RUN_COLUMNS: &str = "run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid";
 const EVENT_COLUMNS: &str = "ts, run_id, kind, op, asset_key, message, data::text";
 
-fn serve(mut client: Client, target: &str, requests: Receiver<Request>) {
-    let insert = client.prepare(
-        "INSERT INTO etl_instance.events (run_id, ts, kind, op, asset_key, message, data) VALUES ($1, $2, $3, $4, $5, $6, CAST($7::text AS jsonb))",
-    );
-    let insert = match insert {
-        Ok(s) => s,
-        Err(e) => {
-            let e = fail(target, "preparing the event insert", e);
-            // Answer every request with the failure, so nothing waits for ever.
-            for r in requests {
-                answer_with(r, &e);
+/// The connection and its prepared statement.
+struct Conn {
+    client: Client,
+    insert: Statement,
+}
+
+/// The connection of the storage's thread, opened again when the server dropped it.
+struct Link {
+    config: Config,
+    target: String,
+    conn: Option<Conn>,
+}
+
+impl Link {
+    fn open(&mut self, client: Client) -> Result<(), HistoryError> {
+        let mut client = client;
+        let insert = client
+            .prepare(
+                "INSERT INTO etl_instance.events (run_id, ts, kind, op, asset_key, message, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, CAST($7::text AS jsonb))",
+            )
+            .map_err(|e| fail(&self.target, "preparing the event insert", e))?;
+        self.conn = Some(Conn { client, insert });
+        Ok(())
+    }
+
+    /// Runs `op`; when the connection turns out closed (a server restart, a network cut), opens
+    /// a new one and runs it once more. Every `op` is safe to repeat (appends only after a
+    /// transaction that did not commit).
+    fn run<T>(&mut self, action: &'static str, mut op: impl FnMut(&mut Conn) -> Result<T, postgres::Error>) -> Result<T, HistoryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if self.conn.is_none() {
+                let client = self.config.connect(NoTls).map_err(|e| fail(&self.target, "connecting again", e))?;
+                self.open(client)?;
             }
-            return;
+            let conn = self.conn.as_mut().expect("connection just opened");
+            match op(conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if conn.client.is_closed() && attempt == 1 => {
+                    tracing::warn!(target = %self.target, error = %e, "instance storage: connection lost; connecting again");
+                    self.conn = None;
+                }
+                Err(e) => {
+                    if conn.client.is_closed() {
+                        self.conn = None;
+                    }
+                    return Err(fail(&self.target, action, e));
+                }
+            }
         }
-    };
+    }
+}
+
+fn serve(client: Client, config: Config, target: String, requests: Receiver<Request>) {
+    let mut link = Link { config, target, conn: None };
+    if let Err(e) = link.open(client) {
+        // Answer every request with the failure, so nothing waits for ever.
+        for r in requests {
+            answer_with(r, &e);
+        }
+        return;
+    }
     // The first failed append since the last finish, reported by that finish.
     let mut failed_append: Option<String> = None;
     let mut next: Option<Request> = None;
@@ -219,17 +270,17 @@ fn serve(mut client: Client, target: &str, requests: Receiver<Request>) {
                         Err(_) => break,
                     }
                 }
-                if let Err(e) = append(&mut client, &insert, &batch) {
+                if let Err(e) = link.run("appending events", |c| append(&mut c.client, &c.insert, &batch)) {
                     failed_append.get_or_insert_with(|| format!("{} event(s) not stored: {e}", batch.len()));
                 }
             }
             Request::Start(record, reply) => {
-                let _ = reply.send(start(&mut client, &record).map_err(|e| fail(target, "recording a run", e)));
+                let _ = reply.send(link.run("recording a run", |c| start(&mut c.client, &record)));
             }
             Request::Finish(record, reply) => {
-                let result = finish(&mut client, &record).map_err(|e| fail(target, "finishing a run", e));
+                let result = link.run("finishing a run", |c| finish(&mut c.client, &record));
                 let result = match (result, failed_append.take()) {
-                    (Ok(()), Some(message)) => Err(HistoryError::Postgres { target: target.to_owned(), action: "appending events", message }),
+                    (Ok(()), Some(message)) => Err(HistoryError::Postgres { target: link.target.clone(), action: "appending events", message }),
                     (other, _) => other,
                 };
                 let _ = reply.send(result);
@@ -237,16 +288,16 @@ fn serve(mut client: Client, target: &str, requests: Receiver<Request>) {
             Request::Runs(limit, reply) => {
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let sql = format!("SELECT {RUN_COLUMNS} FROM etl_instance.runs ORDER BY run_id DESC LIMIT $1");
-                let rows = client.query(&sql, &[&limit]).map_err(|e| fail(target, "listing runs", e));
+                let rows = link.run("listing runs", |c| c.client.query(&sql, &[&limit]));
                 let _ = reply.send(rows.and_then(|rows| rows.iter().map(run_record).collect()));
             }
             Request::Record(run_id, reply) => {
-                let _ = reply.send(record(&mut client, target, &run_id));
+                let _ = reply.send(record(&mut link, &run_id));
             }
             Request::Events(run_id, reply) => {
-                let result = record(&mut client, target, &run_id).and_then(|_| {
+                let result = record(&mut link, &run_id).and_then(|_| {
                     let sql = format!("SELECT {EVENT_COLUMNS} FROM etl_instance.events WHERE run_id = $1 ORDER BY id");
-                    let rows = client.query(&sql, &[&run_id]).map_err(|e| fail(target, "reading a run's events", e))?;
+                    let rows = link.run("reading a run's events", |c| c.client.query(&sql, &[&run_id]))?;
                     rows.iter().map(event).collect()
                 });
                 let _ = reply.send(result);
@@ -255,7 +306,7 @@ fn serve(mut client: Client, target: &str, requests: Receiver<Request>) {
                 let sql = format!(
                     "SELECT {EVENT_COLUMNS} FROM etl_instance.events WHERE kind = 'materialization' AND asset_key = $1 ORDER BY ts, id"
                 );
-                let rows = client.query(&sql, &[&key]).map_err(|e| fail(target, "reading an asset's history", e));
+                let rows = link.run("reading an asset's history", |c| c.client.query(&sql, &[&key]));
                 let _ = reply.send(rows.and_then(|rows| rows.iter().map(event).collect()));
             }
         }
@@ -309,9 +360,9 @@ fn append(client: &mut Client, insert: &Statement, batch: &[Box<Event>]) -> Resu
     tx.commit()
 }
 
-fn record(client: &mut Client, target: &str, run_id: &str) -> Result<RunRecord, HistoryError> {
+fn record(link: &mut Link, run_id: &str) -> Result<RunRecord, HistoryError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM etl_instance.runs WHERE run_id = $1");
-    match client.query_opt(&sql, &[&run_id]).map_err(|e| fail(target, "reading a run", e))? {
+    match link.run("reading a run", |c| c.client.query_opt(&sql, &[&run_id]))? {
         Some(row) => run_record(&row),
         None => Err(HistoryError::NoRun(run_id.to_owned())),
     }
