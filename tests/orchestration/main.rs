@@ -350,6 +350,36 @@ fn a_schedule_fires_on_its_tick_and_skips_ticks_while_its_run_goes_on() {
     assert!(err.contains("schedule `ghost`: no asset `missing`"), "{err}");
 }
 
+#[etl::asset(group_name = "scheduled_pg")]
+fn nightly_report() -> etl::MaterializeResult {
+    etl::MaterializeResult::new().with("rows", etl::MetadataValue::Int(7))
+}
+
+#[test]
+fn the_daemon_records_its_runs_on_postgres_storage() {
+    let pg = etl_testkit::pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RunOptions::new(dir.path());
+    options.storage = Some(etl::RunStore::open(&url, dir.path(), "test").unwrap());
+    let clock = etl::ManualClock::new("2026-11-24T23:59:30Z".parse().unwrap());
+    let schedules = [etl::Schedule::new("nightly", "0 0 * * *").select("nightly_report")];
+    let mut daemon = Daemon::new(registered(), options.clone(), &schedules, std::sync::Arc::new(clock.clone())).unwrap();
+    clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(daemon.tick().len(), 1);
+    let finished = daemon.wait();
+    assert!(finished[0].1.as_ref().unwrap().success());
+    // Read back through a second connection, as `runs` in another process would.
+    let store = etl::RunStore::open(&url, dir.path(), "test").unwrap();
+    let runs = store.runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].schedule.as_deref(), runs[0].status), (Some("nightly"), etl::RunStatus::Success));
+    let history = store.asset_history(&etl::AssetKey::new("nightly_report")).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].data["rows"], 7);
+    assert!(!dir.path().join(".etl/runs").exists(), "nothing recorded in the files");
+}
+
 // ---- the warehouse example, as a user runs it ------------------------------------------------
 
 fn warehouse(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
