@@ -42,6 +42,9 @@ const TEMP_SCHEMA: &str = "pg_temp";
 /// collide with an application's own advisory locks on one-key form.
 const LOCK_SPACE: i32 = 0x6574_6c21;
 
+/// How long a run waits for a pipeline lock whose holder may just have ended.
+pub const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A failure of the dataset session.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -88,6 +91,8 @@ pub struct PgDataset {
     /// Whether this transaction holds the dataset's DDL lock.
     ddl_locked: bool,
     in_transaction: bool,
+    /// The key of the pipeline lock this connection holds, released on drop.
+    pipeline_lock: Option<String>,
 }
 
 impl std::fmt::Debug for PgDataset {
@@ -113,7 +118,8 @@ impl PgDataset {
         let mut session = PgSession::connect(url)?;
         let name: String = format!("etl pid {} on {}", std::process::id(), hostname()).chars().take(63).collect();
         session.execute_with("SELECT set_config('application_name', $1, false)", &[&name])?;
-        let mut db = PgDataset { session, dataset: dataset.to_owned(), existing: HashMap::new(), ddl_locked: false, in_transaction: false };
+        let mut db =
+            PgDataset { session, dataset: dataset.to_owned(), existing: HashMap::new(), ddl_locked: false, in_transaction: false, pipeline_lock: None };
         db.refresh_existing()?;
         Ok(db)
     }
@@ -124,13 +130,23 @@ impl PgDataset {
         Ok(!rows.is_empty())
     }
 
-    /// Takes the lock of `pipeline` on this dataset for as long as the connection lives, or fails
-    /// naming the holder.
+    /// Takes the lock of `pipeline` on this dataset until this value is dropped (or the
+    /// connection ends), or fails naming the holder. A holder whose process just ended may keep
+    /// the lock for a moment, until its server process notices: the lock is tried for up to
+    /// [`LOCK_GRACE`] before the run is refused.
     pub fn lock_pipeline(&mut self, pipeline: &str, location: &str) -> Result<(), DatasetError> {
         let key = format!("pipeline {}/{pipeline}", self.dataset);
-        let got: bool = self.session.query("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&LOCK_SPACE, &key])?[0].get(0);
-        if got {
-            return Ok(());
+        let deadline = std::time::Instant::now() + LOCK_GRACE;
+        loop {
+            let got: bool = self.session.query("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&LOCK_SPACE, &key])?[0].get(0);
+            if got {
+                self.pipeline_lock = Some(key);
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let holder = self
             .session
@@ -284,6 +300,19 @@ impl PgDataset {
 
     fn query_one_text(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<String>, DatasetError> {
         Ok(self.session.query(sql, params)?.first().map(|r| r.get(0)))
+    }
+}
+
+impl Drop for PgDataset {
+    /// Releases the pipeline lock at once, rather than when the server notices the connection
+    /// closed (a next run started right after this one must find it free).
+    fn drop(&mut self) {
+        if let Some(key) = self.pipeline_lock.take() {
+            if self.in_transaction {
+                let _ = self.session.execute("ROLLBACK");
+            }
+            let _ = self.session.execute_with("SELECT pg_advisory_unlock($1, hashtext($2))", &[&LOCK_SPACE, &key]);
+        }
     }
 }
 
