@@ -1,7 +1,7 @@
 //! Executing a selection: the plan's steps run on tokio, in dependency order, in parallel up to
 //! a limit, each op alone in its pools, with retries; every event goes to the run history.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::Semaphore;
+
+use crate::storage::pools::{self, Pools};
 
 use crate::asset::{AssetError, AssetKey, Materialization};
 use crate::context::{duckdb_pool, AssetExecutionContext, DltResource, InvokeContext, Resources};
@@ -305,10 +307,11 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
         schedule: options.schedule.clone(),
         pid: std::process::id(),
     };
-    let log = match options.store().and_then(|store| store.start(record)) {
+    let store = options.store();
+    let log = match store.as_ref().map_err(|e| e.to_string()).and_then(|store| store.start(record).map_err(|e| e.to_string())) {
         Ok(l) => Some(l),
         Err(e) => {
-            eprintln!("warning: this run is not recorded: {e}");
+            eprintln!("warning: this run is not recorded, and its pools hold in this process only: {e}");
             None
         }
     };
@@ -328,6 +331,8 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
     })));
     span.in_scope(|| tracing::info!(steps = steps.len(), "run started"));
 
+    let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, options)).collect();
+    let run_pools = open_pools(&step_pools, options, log.as_ref().and(store.ok()).as_ref());
     let steps = Arc::new(steps);
     let outcomes = {
         let steps = steps.clone();
@@ -342,7 +347,7 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
                         .enable_time()
                         .build()
                         .expect("tokio runtime");
-                    runtime.block_on(run_steps(steps, run_id, options, log, span))
+                    runtime.block_on(run_steps(steps, step_pools, run_pools, run_id, options, log, span))
                 })
                 .join()
                 .expect("the run's scheduler does not panic")
@@ -406,8 +411,26 @@ enum Finished {
     Skipped(Vec<AssetKey>),
 }
 
+/// The run's pools with their limits (`[pools]` of the config), shared through the instance
+/// storage with every process on it (in this process only without a storage).
+fn open_pools(step_pools: &[Vec<String>], options: &RunOptions, store: Option<&RunStore>) -> Result<Pools, HistoryError> {
+    let names: BTreeSet<String> = step_pools.iter().flatten().cloned().collect();
+    if names.is_empty() {
+        return Pools::new(names, |_| Ok(1), None);
+    }
+    let config = etl_config::Config::load_from(&options.working_dir).map_err(|source| HistoryError::PoolConfig {
+        pool: names.iter().next().cloned().unwrap_or_default(),
+        source,
+    })?;
+    let shared = store.map(RunStore::pool_slots).transpose()?;
+    Pools::new(names, |pool| pools::limit_of(&config, pool), shared)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_steps(
     steps: Arc<Vec<Step>>,
+    step_pools: Vec<Vec<String>>,
+    run_pools: Result<Pools, HistoryError>,
     run_id: String,
     options: RunOptions,
     log: Option<RunLog>,
@@ -415,9 +438,14 @@ async fn run_steps(
 ) -> Vec<Finished> {
     let n = steps.len();
     let global = Arc::new(Semaphore::new(options.concurrency()));
-    let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, &options)).collect();
-    let pool_sems: HashMap<String, Arc<Semaphore>> =
-        step_pools.iter().flatten().map(|p| (p.clone(), Arc::new(Semaphore::new(1)))).collect();
+    let run_pools = match run_pools {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            span.in_scope(|| tracing::error!("cannot open the run's pools: {e}"));
+            let error = format!("cannot open the run's pools: {e}");
+            return (0..n).map(|index| Finished::Ran(StepOutcome { index, attempts: 0, result: Err(AssetError::msg(error.clone())) })).collect();
+        }
+    };
     let mut state = vec![State::Pending; n];
     let mut finished: Vec<Option<Finished>> = (0..n).map(|_| None).collect();
     // Assets that did not materialize (failed or skipped), for skip decisions.
@@ -448,7 +476,7 @@ async fn run_steps(
                 continue;
             }
             state[i] = State::Running;
-            let pools: Vec<Arc<Semaphore>> = step_pools[i].iter().map(|p| pool_sems[p].clone()).collect();
+            let pools = (run_pools.clone(), step_pools[i].clone());
             let (steps, global, options, log, run_id, span) =
                 (steps.clone(), global.clone(), options.clone(), log.clone(), run_id.clone(), span.clone());
             tasks.spawn(async move { run_step(i, steps, global, pools, options, log, run_id, span).await });
@@ -477,7 +505,7 @@ async fn run_step(
     index: usize,
     steps: Arc<Vec<Step>>,
     global: Arc<Semaphore>,
-    pools: Vec<Arc<Semaphore>>,
+    (pools, names): (Arc<Pools>, Vec<String>),
     options: Arc<RunOptions>,
     log: Option<RunLog>,
     run_id: String,
@@ -494,11 +522,18 @@ async fn run_step(
     };
     let mut attempt = 1;
     loop {
-        // Pools first (sorted: no deadlock), then a slot: a step waiting for its pool holds no slot.
-        let mut permits = Vec::new();
-        for pool in &pools {
-            permits.push(pool.clone().acquire_owned().await.expect("semaphores are never closed"));
-        }
+        // Pools first (sorted: no deadlock), then a slot: a step waiting for its pool holds no
+        // slot. A pool is held across processes when the run has a storage.
+        let permits = match pools.acquire(&names).await {
+            Ok(p) => p,
+            Err(e) => {
+                let error = AssetError::msg(format!("op `{}` cannot take its pools: {e}", op.name()));
+                emit(Event::new(&run_id, EventKind::StepFailure).op(op.name()).message(format!("op `{}` failed: {error}", op.name())).data(json!({
+                    "attempt": attempt, "error": error.message(), "chain": error.chain(), "elapsed_ms": 0,
+                })));
+                return StepOutcome { index, attempts: attempt, result: Err(error) };
+            }
+        };
         let slot = global.clone().acquire_owned().await.expect("semaphores are never closed");
         emit(Event::new(&run_id, EventKind::StepStart).op(op.name()).message(format!("op `{}` started (attempt {attempt})", op.name())).data(json!({
             "attempt": attempt, "assets": keys,

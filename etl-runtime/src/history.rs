@@ -53,6 +53,24 @@ pub enum HistoryError {
     /// The config file's `[instance] storage` cannot be read.
     #[error("reading `[instance] storage` from the config: {0}")]
     Config(#[from] etl_config::ConfigError),
+    /// A pool's limit (`[pools] <name>`) cannot be read.
+    #[error("reading the limit of pool `{pool}` (`[pools]`) from the config: {source}")]
+    PoolConfig {
+        /// The pool.
+        pool: String,
+        /// Why.
+        source: etl_config::ConfigError,
+    },
+    /// A pool's limit is not a whole number of at least 1.
+    #[error("pool `{pool}` has limit {value} in {place}: a pool's limit is a whole number from 1")]
+    PoolLimit {
+        /// The pool.
+        pool: String,
+        /// The limit given.
+        value: i64,
+        /// Where it was given.
+        place: String,
+    },
     /// The PostgreSQL storage failed.
     #[error("instance storage on PostgreSQL at {target}: {action}: {message}")]
     Postgres {

@@ -172,6 +172,10 @@ impl InstanceStorage for FileStorage {
     fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
         read_lines(&self.asset_file(&key.to_user_string()))
     }
+
+    fn pool_slots(&self) -> Result<std::sync::Arc<dyn super::pools::PoolSlots>, HistoryError> {
+        Ok(std::sync::Arc::new(super::pools::FileSlots::at(&self.home)))
+    }
 }
 
 fn read_lines(path: &Path) -> Result<Vec<Event>, HistoryError> {

@@ -9,6 +9,9 @@
 
 pub mod files;
 #[cfg(feature = "postgres")]
+pub mod pg_pools;
+pub mod pools;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 
 use std::collections::HashMap;
@@ -44,6 +47,9 @@ pub trait InstanceStorage: Send + Sync {
     fn events(&self, run_id: &str) -> Result<Vec<Event>, HistoryError>;
     /// The materializations of an asset across runs, oldest first.
     fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError>;
+    /// The slots of the instance's pools, shared by every process on this storage (see
+    /// [`pools`]). Opened on first use and kept.
+    fn pool_slots(&self) -> Result<Arc<dyn pools::PoolSlots>, HistoryError>;
 }
 
 /// A handle on the instance storage; cloning shares it.
@@ -125,6 +131,11 @@ impl RunStore {
     /// The materializations of an asset across runs, oldest first.
     pub fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
         self.storage.asset_history(key)
+    }
+
+    /// The slots of the instance's pools.
+    pub fn pool_slots(&self) -> Result<Arc<dyn pools::PoolSlots>, HistoryError> {
+        self.storage.pool_slots()
     }
 }
 

@@ -77,6 +77,9 @@ enum Request {
 pub struct PgStorage {
     target: String,
     requests: Sender<Request>,
+    config: Config,
+    /// The pool slots' connection, opened on first use.
+    slots: std::sync::Mutex<Option<std::sync::Arc<super::pg_pools::PgSlots>>>,
 }
 
 impl PgStorage {
@@ -96,6 +99,7 @@ impl PgStorage {
         let (ready, started) = mpsc::sync_channel(1);
         let thread_target = target.clone();
         let thread_config = config.clone();
+        let slots_config = config.clone();
         std::thread::Builder::new()
             .name("etl-instance-pg".into())
             .spawn(move || {
@@ -115,7 +119,7 @@ impl PgStorage {
             })
             .map_err(|e| HistoryError::Postgres { target: target.clone(), action: "starting its thread", message: e.to_string() })?;
         started.recv().map_err(|_| gone(&target))??;
-        Ok(PgStorage { target, requests })
+        Ok(PgStorage { target, requests, config: slots_config, slots: Default::default() })
     }
 
     fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, HistoryError> {
@@ -433,5 +437,13 @@ impl InstanceStorage for PgStorage {
 
     fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
         self.ask(|reply| Request::AssetHistory(key.to_user_string(), reply))
+    }
+
+    fn pool_slots(&self) -> Result<std::sync::Arc<dyn super::pools::PoolSlots>, HistoryError> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.is_none() {
+            *slots = Some(std::sync::Arc::new(super::pg_pools::PgSlots::connect(&self.config, &self.target)?));
+        }
+        Ok(slots.clone().expect("opened above"))
     }
 }

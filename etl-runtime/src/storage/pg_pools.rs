@@ -1,0 +1,96 @@
+//! The slots of the instance's pools on PostgreSQL: one session-level advisory lock per slot,
+//! `pg_try_advisory_lock(hashtext('etl.pool:' || <pool>), <slot>)`, on a connection of its own
+//! to the storage's database. The server releases a dead process's locks with its session.
+//!
+//! Advisory locks are re-entrant within a session, so the executor never asks for a slot this
+//! process holds (see [`super::pools::Pools`]). The connection is owned by a thread of its own
+//! (the synchronous client must not run on the executor's runtime); a lock or an unlock is a
+//! request over a channel. The connection is not opened again when the server drops it: its
+//! locks went with it, so every later request fails and the runs that need a pool fail with it.
+
+use std::sync::mpsc::{self, Sender, SyncSender};
+
+use postgres::{Client, Config, NoTls};
+
+use super::pools::{PoolSlots, SlotGuard};
+use crate::history::HistoryError;
+
+enum Request {
+    Try(String, u32, SyncSender<Result<bool, HistoryError>>),
+    Release(String, u32),
+}
+
+/// The advisory-lock slots of one database.
+pub struct PgSlots {
+    target: String,
+    requests: Sender<Request>,
+}
+
+impl PgSlots {
+    /// Opens the connection (with `config`) on a thread of its own, which then serves it.
+    pub fn connect(config: &Config, target: &str) -> Result<Self, HistoryError> {
+        let (requests, receiver) = mpsc::channel();
+        let (ready, opened) = mpsc::sync_channel(1);
+        let (config, thread_target) = (config.clone(), target.to_owned());
+        std::thread::Builder::new()
+            .name("etl-pool-slots".into())
+            .spawn(move || match config.connect(NoTls) {
+                Ok(client) => {
+                    let _ = ready.send(Ok(()));
+                    serve(client, &thread_target, receiver);
+                }
+                Err(e) => {
+                    let message = e.as_db_error().map(|db| format!("{}: {}", db.code().code(), db.message())).unwrap_or_else(|| e.to_string());
+                    let _ = ready.send(Err(HistoryError::Postgres { target: thread_target, action: "connecting for pool slots", message }));
+                }
+            })
+            .map_err(|e| HistoryError::Postgres { target: target.to_owned(), action: "starting the pool slots' thread", message: e.to_string() })?;
+        let gone = || HistoryError::Postgres { target: target.to_owned(), action: "connecting for pool slots", message: "its thread ended".into() };
+        opened.recv().map_err(|_| gone())??;
+        Ok(PgSlots { target: target.to_owned(), requests })
+    }
+}
+
+fn serve(mut client: Client, target: &str, requests: mpsc::Receiver<Request>) {
+    for request in requests {
+        match request {
+            Request::Try(pool, slot, reply) => {
+                let taken = client
+                    .query_one("SELECT pg_try_advisory_lock(hashtext('etl.pool:' || $1), $2)", &[&pool, &(slot as i32)])
+                    .map(|row| row.get::<_, bool>(0))
+                    .map_err(|e| HistoryError::Postgres { target: target.to_owned(), action: "taking a pool slot", message: e.to_string() });
+                let _ = reply.send(taken);
+            }
+            Request::Release(pool, slot) => {
+                // A failure leaves nothing to release: the session, and its locks, are gone.
+                let _ = client.execute("SELECT pg_advisory_unlock(hashtext('etl.pool:' || $1), $2)", &[&pool, &(slot as i32)]);
+            }
+        }
+    }
+}
+
+/// A held advisory lock: dropping it asks the thread to unlock it.
+struct PgSlot {
+    requests: Sender<Request>,
+    pool: String,
+    slot: u32,
+}
+
+impl Drop for PgSlot {
+    fn drop(&mut self) {
+        let _ = self.requests.send(Request::Release(std::mem::take(&mut self.pool), self.slot));
+    }
+}
+
+impl PoolSlots for PgSlots {
+    fn try_slot(&self, pool: &str, slot: u32) -> Result<Option<SlotGuard>, HistoryError> {
+        let gone = || HistoryError::Postgres { target: self.target.clone(), action: "taking a pool slot", message: "the pool slots' thread ended".into() };
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.requests.send(Request::Try(pool.to_owned(), slot, reply)).map_err(|_| gone())?;
+        if answer.recv().map_err(|_| gone())?? {
+            Ok(Some(SlotGuard::new(PgSlot { requests: self.requests.clone(), pool: pool.to_owned(), slot })))
+        } else {
+            Ok(None)
+        }
+    }
+}
