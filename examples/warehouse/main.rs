@@ -17,10 +17,11 @@
 //! `WAREHOUSE_FLAKY=<n>` makes `exchange_rates` fail its first `n` attempts (it retries 3
 //! times); `WAREHOUSE_CRON` sets the cron of the `refresh` schedule (default: hourly, on the hour).
 //!
-//! Both schedules write `warehouse.duckdb`. Pools keep the ops of one run from meeting DuckDB's
-//! single-writer lock, but not two runs: a load that finds the file's lock held by another run
-//! fails at once. So the schedules never start together: `refresh` on the hour, `nightly_report`
-//! at 03:30 (a run takes seconds).
+//! Both schedules write `warehouse.duckdb`, which is a pool of limit 1: its writers take turns,
+//! within a run and across runs and processes on one instance (the `.etl/pools` lock files, or
+//! advisory locks on a PostgreSQL instance storage). So the schedules may overlap: a run that
+//! finds the file's pool held waits for it, holding no concurrency slot
+//! (`tests/it/pools.rs` starts both selections at once).
 
 use std::path::Path;
 use std::time::Duration;

@@ -10,6 +10,7 @@ mod examples;
 mod nested;
 mod options;
 mod pipeline_api;
+mod pools;
 mod postgres;
 mod resources;
 mod sources;
