@@ -2,13 +2,15 @@
 //! `pg_try_advisory_lock(hashtext('etl.pool:' || <pool>), <slot>)`, on a connection of its own
 //! to the storage's database. The server releases a dead process's locks with its session.
 //!
-//! Advisory locks are re-entrant within a session, so the executor never asks for a slot this
-//! process holds (see [`super::pools::Pools`]). The connection is owned by a thread of its own
+//! Advisory locks are re-entrant within a session, and every run of a process on one storage
+//! shares this session, so the slots it holds are also kept here and refused to a second taker. The connection is owned by a thread of its own
 //! (the synchronous client must not run on the executor's runtime); a lock or an unlock is a
 //! request over a channel. The connection is not opened again when the server drops it: its
 //! locks went with it, so every later request fails and the runs that need a pool fail with it.
 
+use std::collections::HashSet;
 use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use postgres::{Client, Config, NoTls};
 
@@ -24,6 +26,8 @@ enum Request {
 pub struct PgSlots {
     target: String,
     requests: Sender<Request>,
+    /// The slots this session holds.
+    held: Arc<Mutex<HashSet<(String, u32)>>>,
 }
 
 impl PgSlots {
@@ -47,7 +51,7 @@ impl PgSlots {
             .map_err(|e| HistoryError::Postgres { target: target.to_owned(), action: "starting the pool slots' thread", message: e.to_string() })?;
         let gone = || HistoryError::Postgres { target: target.to_owned(), action: "connecting for pool slots", message: "its thread ended".into() };
         opened.recv().map_err(|_| gone())??;
-        Ok(PgSlots { target: target.to_owned(), requests })
+        Ok(PgSlots { target: target.to_owned(), requests, held: Arc::default() })
     }
 }
 
@@ -72,23 +76,31 @@ fn serve(mut client: Client, target: &str, requests: mpsc::Receiver<Request>) {
 /// A held advisory lock: dropping it asks the thread to unlock it.
 struct PgSlot {
     requests: Sender<Request>,
+    held: Arc<Mutex<HashSet<(String, u32)>>>,
     pool: String,
     slot: u32,
 }
 
 impl Drop for PgSlot {
     fn drop(&mut self) {
-        let _ = self.requests.send(Request::Release(std::mem::take(&mut self.pool), self.slot));
+        // Released before it is forgotten: a later try is queued after the unlock.
+        let _ = self.requests.send(Request::Release(self.pool.clone(), self.slot));
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&(std::mem::take(&mut self.pool), self.slot));
     }
 }
 
 impl PoolSlots for PgSlots {
     fn try_slot(&self, pool: &str, slot: u32) -> Result<Option<SlotGuard>, HistoryError> {
         let gone = || HistoryError::Postgres { target: self.target.clone(), action: "taking a pool slot", message: "the pool slots' thread ended".into() };
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.contains(&(pool.to_owned(), slot)) {
+            return Ok(None);
+        }
         let (reply, answer) = mpsc::sync_channel(1);
         self.requests.send(Request::Try(pool.to_owned(), slot, reply)).map_err(|_| gone())?;
         if answer.recv().map_err(|_| gone())?? {
-            Ok(Some(SlotGuard::new(PgSlot { requests: self.requests.clone(), pool: pool.to_owned(), slot })))
+            held.insert((pool.to_owned(), slot));
+            Ok(Some(SlotGuard::new(PgSlot { requests: self.requests.clone(), held: self.held.clone(), pool: pool.to_owned(), slot })))
         } else {
             Ok(None)
         }

@@ -7,8 +7,8 @@
 //! - PostgreSQL: one session-level advisory lock per slot on a connection of its own
 //!   (`postgres::PgSlots`); the server releases it when its process dies.
 //!
-//! [`Pools`] takes them for the executor: in this process first (a semaphore of N per pool,
-//! since one process must not count its own slots twice), then a free slot of the instance,
+//! [`Pools`] takes them for the executor: in the run first (a semaphore of N per pool, so a
+//! run never waits on a slot it holds itself), then a free slot of the instance,
 //! trying the slots in turn and polling until one frees. Waiting happens on the blocking pool
 //! or in a sleep, never on an executor thread, and never while holding a concurrency slot.
 //!
@@ -39,8 +39,8 @@ impl SlotGuard {
 /// The slots of the instance's pools. Calls may block (a file lock, a round trip to the
 /// server): the executor makes them on its blocking pool.
 pub trait PoolSlots: Send + Sync {
-    /// Tries to take slot `slot` (from 0) of `pool`; `Ok(None)` when another process holds it.
-    /// Never called for a slot this process holds.
+    /// Tries to take slot `slot` (from 0) of `pool`; `Ok(None)` when another holder has it,
+    /// another process or another run of this one.
     fn try_slot(&self, pool: &str, slot: u32) -> Result<Option<SlotGuard>, HistoryError>;
 }
 
@@ -186,8 +186,8 @@ impl Pools {
             let taken = tokio::task::spawn_blocking(move || -> Result<Option<SharedSlot>, HistoryError> {
                 for slot in 0..limit {
                     let key = (name.clone(), slot);
-                    // Holding the in-process permit, this process holds fewer than `limit`
-                    // slots: one of the others is free of it.
+                    // Holding the run's permit, the run holds fewer than `limit` slots: one
+                    // of the others is free of it.
                     if held.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
                         continue;
                     }
