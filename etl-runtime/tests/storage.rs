@@ -185,3 +185,33 @@ fn postgres_storage_connects_again_after_a_server_restart() {
     assert_eq!(store.events("r2").unwrap().len(), 1);
     assert_eq!(ids(&store.runs(10).unwrap()), ["r2", "r1"]);
 }
+
+/// Advisory locks are re-entrant on one connection, and every run of a process shares the
+/// storage's pool connection: a slot held by one run must still be refused to another run of
+/// the same process, and be free again once released; another process sees it taken too.
+#[test]
+fn a_postgres_pool_slot_is_held_once_per_process_and_across_processes() {
+    let pg = etl_testkit::pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    let store = RunStore::open(&url, std::path::Path::new("."), "test").unwrap();
+    let slots = store.pool_slots().unwrap();
+    let held = slots.try_slot("shared", 0).unwrap().expect("a free slot");
+    assert!(slots.try_slot("shared", 0).unwrap().is_none(), "the same process, another run: taken");
+    assert!(slots.try_slot("shared", 1).unwrap().is_some(), "another slot of the pool is free");
+    let other = RunStore::open(&url, std::path::Path::new("."), "test").unwrap().pool_slots().unwrap();
+    // Another storage handle: its own connection, as another process would have.
+    assert!(other.try_slot("shared", 0).unwrap().is_none(), "another process: taken");
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let locks: i64 = client.query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted", &[]).unwrap().get(0);
+    assert!(locks >= 1, "the slot is a server-side lock");
+    drop(held);
+    // The unlock is sent to the slots' thread on drop, not waited for: another process sees the
+    // slot free a moment later.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut again = other.try_slot("shared", 0).unwrap();
+    while again.is_none() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        again = other.try_slot("shared", 0).unwrap();
+    }
+    assert!(again.is_some(), "released on drop, for every process");
+}
