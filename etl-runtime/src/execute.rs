@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::storage::pools::{self, Pools};
+use crate::storage::run_limit;
 
 use crate::asset::{AssetError, AssetKey, Materialization};
 use crate::context::{duckdb_pool, AssetExecutionContext, DltResource, InvokeContext, Resources};
@@ -332,7 +333,9 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
     span.in_scope(|| tracing::info!(steps = steps.len(), "run started"));
 
     let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, options)).collect();
-    let run_pools = open_pools(&step_pools, options, log.as_ref().and(store.ok()).as_ref());
+    let shared_store = log.as_ref().and(store.ok());
+    let run_pools = open_pools(&step_pools, options, shared_store.as_ref());
+    let run_slots = open_run_slots(options, shared_store.as_ref());
     let steps = Arc::new(steps);
     let outcomes = {
         let steps = steps.clone();
@@ -347,7 +350,7 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
                         .enable_time()
                         .build()
                         .expect("tokio runtime");
-                    runtime.block_on(run_steps(steps, step_pools, run_pools, run_id, options, log, span))
+                    runtime.block_on(run_steps(steps, step_pools, run_pools, run_slots, run_id, options, log, span))
                 })
                 .join()
                 .expect("the run's scheduler does not panic")
@@ -426,11 +429,21 @@ fn open_pools(step_pools: &[Vec<String>], options: &RunOptions, store: Option<&R
     Pools::new(names, |pool| pools::limit_of(&config, pool), shared)
 }
 
+/// The run's slot of `[instance] max_concurrent_runs`, shared like the pools; `None`: runs
+/// are not limited.
+fn open_run_slots(options: &RunOptions, store: Option<&RunStore>) -> Result<Option<Pools>, HistoryError> {
+    let config = etl_config::Config::load_from(&options.working_dir).map_err(HistoryError::RunLimitConfig)?;
+    let Some(limit) = run_limit::max_concurrent_runs(&config)? else { return Ok(None) };
+    let shared = store.map(RunStore::pool_slots).transpose()?;
+    run_limit::run_slots(limit, shared).map(Some)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_steps(
     steps: Arc<Vec<Step>>,
     step_pools: Vec<Vec<String>>,
     run_pools: Result<Pools, HistoryError>,
+    run_slots: Result<Option<Pools>, HistoryError>,
     run_id: String,
     options: RunOptions,
     log: Option<RunLog>,
@@ -438,13 +451,25 @@ async fn run_steps(
 ) -> Vec<Finished> {
     let n = steps.len();
     let global = Arc::new(Semaphore::new(options.concurrency()));
+    let fail_all = |error: String| -> Vec<Finished> {
+        span.in_scope(|| tracing::error!("{error}"));
+        (0..n).map(|index| Finished::Ran(StepOutcome { index, attempts: 0, result: Err(AssetError::msg(error.clone())) })).collect()
+    };
+    // The run's slot first (`max_concurrent_runs`), held until every step is done.
+    let _run_slot = match run_slots.map(|slots| slots.map(Arc::new)) {
+        Ok(None) => None,
+        Ok(Some(slots)) => {
+            let waiting = |limit: u32| span.in_scope(|| tracing::warn!("waiting for a run slot: at most {limit} run(s) at once (`[instance] max_concurrent_runs`)"));
+            match run_limit::hold_run_slot(&slots, waiting).await {
+                Ok(permits) => Some((slots, permits)),
+                Err(e) => return fail_all(format!("cannot take a run slot: {e}")),
+            }
+        }
+        Err(e) => return fail_all(format!("cannot take a run slot: {e}")),
+    };
     let run_pools = match run_pools {
         Ok(p) => Arc::new(p),
-        Err(e) => {
-            span.in_scope(|| tracing::error!("cannot open the run's pools: {e}"));
-            let error = format!("cannot open the run's pools: {e}");
-            return (0..n).map(|index| Finished::Ran(StepOutcome { index, attempts: 0, result: Err(AssetError::msg(error.clone())) })).collect();
-        }
+        Err(e) => return fail_all(format!("cannot open the run's pools: {e}")),
     };
     let mut state = vec![State::Pending; n];
     let mut finished: Vec<Option<Finished>> = (0..n).map(|_| None).collect();

@@ -71,6 +71,17 @@ pub enum HistoryError {
         /// Where it was given.
         place: String,
     },
+    /// `[instance] max_concurrent_runs` cannot be read.
+    #[error("reading `[instance] max_concurrent_runs` from the config: {0}")]
+    RunLimitConfig(etl_config::ConfigError),
+    /// `[instance] max_concurrent_runs` is not a whole number of at least 1.
+    #[error("`max_concurrent_runs` is {value} in {place}: it is a whole number from 1 (leave it unset for no limit)")]
+    RunLimit {
+        /// The limit given.
+        value: i64,
+        /// Where it was given.
+        place: String,
+    },
     /// The PostgreSQL storage failed.
     #[error("instance storage on PostgreSQL at {target}: {action}: {message}")]
     Postgres {

@@ -11,6 +11,7 @@ mod nested;
 mod options;
 mod pipeline_api;
 mod pools;
+mod run_limits;
 mod postgres;
 mod resources;
 mod sources;

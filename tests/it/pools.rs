@@ -12,7 +12,7 @@ use etl_testkit::pg_or_skip;
 use etl_tests::example_binary;
 
 /// A command in `dir` on the files storage (`storage` `None`) or on a PostgreSQL URL.
-fn command(exe: &Path, dir: &Path, storage: Option<&str>, args: &[&str]) -> Command {
+pub(crate) fn command(exe: &Path, dir: &Path, storage: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(exe);
     cmd.args(args).current_dir(dir).env_remove("ETL_HOME").env_remove("ETL_STORAGE").stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(url) = storage {
@@ -22,7 +22,7 @@ fn command(exe: &Path, dir: &Path, storage: Option<&str>, args: &[&str]) -> Comm
 }
 
 /// Waits for a child, killing it after `limit` (a pool that never frees must fail, not hang).
-fn finish(mut child: Child, limit: Duration, what: &str) -> Output {
+pub(crate) fn finish(mut child: Child, limit: Duration, what: &str) -> Output {
     let deadline = Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -35,7 +35,7 @@ fn finish(mut child: Child, limit: Duration, what: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
@@ -66,7 +66,7 @@ fn two_warehouse_runs_at_once_share_the_duckdb_file_on_postgres_storage() {
 }
 
 /// (pid, start µs, end µs) of each `pooled` op that ran in `dir`.
-fn spans(dir: &Path) -> Vec<(u32, u128, u128)> {
+pub(crate) fn spans(dir: &Path) -> Vec<(u32, u128, u128)> {
     let text = std::fs::read_to_string(dir.join("spans.txt")).unwrap_or_default();
     let mut starts = std::collections::HashMap::new();
     let mut out = Vec::new();
@@ -84,7 +84,7 @@ fn spans(dir: &Path) -> Vec<(u32, u128, u128)> {
 }
 
 /// The most spans open at one moment.
-fn most_at_once(spans: &[(u32, u128, u128)]) -> usize {
+pub(crate) fn most_at_once(spans: &[(u32, u128, u128)]) -> usize {
     // Ends sort before starts at the same instant: touching spans do not overlap.
     let mut edges: Vec<(u128, i32)> = spans.iter().flat_map(|&(_, s, e)| [(s, 1), (e, -1)]).collect();
     edges.sort();

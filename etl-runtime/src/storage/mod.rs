@@ -11,6 +11,7 @@ pub mod files;
 #[cfg(feature = "postgres")]
 pub mod pg_pools;
 pub mod pools;
+pub mod run_limit;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 

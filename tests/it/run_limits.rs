@@ -1,0 +1,74 @@
+//! `[instance] max_concurrent_runs` across processes, on both instance storages: with a limit
+//! of 1, two runs started at once never overlap (the ops' own start and end times), and the one
+//! that waits says so once; unset, they overlap; a bad value fails the run naming the key and
+//! the file.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+use etl_testkit::pg_or_skip;
+
+use super::pools::{command, finish, most_at_once, spans, text};
+
+const WAITING: &str = "waiting for a run slot";
+
+/// Two `marked` runs started at once in a directory with `config`; returns their output and the
+/// most runs in progress at once.
+fn two_runs_at_once(config: &str, storage: Option<&str>) -> (String, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+    std::fs::write(dir.path().join(".etl/config.toml"), config).unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_marked"));
+    let children: Vec<Child> =
+        (0..2).map(|_| command(exe, dir.path(), storage, &["materialize", "--select", "*"]).env("MARKED_SLEEP_MS", "1500").spawn().unwrap()).collect();
+    let mut output = String::new();
+    for child in children {
+        let out = finish(child, Duration::from_secs(60), "marked");
+        assert!(out.status.success(), "marked:\n{}", text(&out));
+        output.push_str(&text(&out));
+    }
+    let spans = spans(dir.path());
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    (output, most_at_once(&spans))
+}
+
+fn one_run_at_a_time(storage: Option<&str>) {
+    let (output, most) = two_runs_at_once("[instance]\nmax_concurrent_runs = 1\n", storage);
+    assert_eq!(most, 1, "the runs never overlap:\n{output}");
+    assert_eq!(output.matches(WAITING).count(), 1, "the run that waited said so once:\n{output}");
+}
+
+#[test]
+fn max_concurrent_runs_of_one_serializes_two_processes_on_files_storage() {
+    one_run_at_a_time(None);
+}
+
+#[test]
+fn max_concurrent_runs_of_one_serializes_two_processes_on_postgres_storage() {
+    let pg = pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    one_run_at_a_time(Some(&url));
+}
+
+#[test]
+fn without_max_concurrent_runs_two_runs_overlap() {
+    let (output, most) = two_runs_at_once("", None);
+    assert_eq!(most, 2, "the runs overlap:\n{output}");
+    assert!(!output.contains(WAITING), "{output}");
+}
+
+#[test]
+fn a_bad_max_concurrent_runs_fails_the_run_naming_the_key_and_the_file() {
+    let exe = Path::new(env!("CARGO_BIN_EXE_marked"));
+    for bad in ["0", "-2", "\"two\""] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+        std::fs::write(dir.path().join(".etl/config.toml"), format!("[instance]\nmax_concurrent_runs = {bad}\n")).unwrap();
+        let out = command(exe, dir.path(), None, &["materialize", "--select", "*"]).output().unwrap();
+        let output = text(&out);
+        assert!(!out.status.success(), "{bad}: {output}");
+        assert!(output.contains("max_concurrent_runs") && output.contains(".etl/config.toml"), "{bad}: {output}");
+        assert!(!dir.path().join("spans.txt").exists(), "{bad}: no step ran");
+    }
+}
