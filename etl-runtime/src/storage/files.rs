@@ -144,10 +144,16 @@ impl InstanceStorage for FileStorage {
             Err(e) => return Err(HistoryError::Io { action: "list", path: dir, source: e }),
         };
         ids.sort_unstable_by(|a, b| b.cmp(a));
-        // A directory without its record (a process killed while creating it) is no run.
+        // A directory without its record (a process killed while creating it) is no run; a
+        // record that cannot be read (damaged on disk) is skipped and reported, never fatal to
+        // the listing.
         ids.into_iter()
             .filter_map(|id| match self.record(&id) {
                 Err(HistoryError::NoRun(_)) => None,
+                Err(e @ HistoryError::Damaged { .. }) => {
+                    tracing::warn!("run `{id}` skipped: {e}");
+                    None
+                }
                 other => Some(other),
             })
             .take(limit)
@@ -192,9 +198,10 @@ fn read_lines(path: &Path) -> Result<Vec<Event>, HistoryError> {
         }
         match serde_json::from_str(line) {
             Ok(e) => out.push(e),
-            // A process killed mid-write can leave a partial last line; skip only that one.
+            // A process killed mid-write can leave a partial last line: skipped quietly.
             Err(_) if n + 1 == lines.len() => break,
-            Err(e) => return Err(HistoryError::Damaged { path: path.to_owned(), message: format!("line {}: {e}", n + 1) }),
+            // Anything else that cannot be read is skipped and reported; the rest is shown.
+            Err(e) => tracing::warn!("{}: line {} skipped, it is not an event: {e}", path.display(), n + 1),
         }
     }
     Ok(out)
@@ -260,5 +267,26 @@ mod tests {
         assert_eq!(store.record("r1").unwrap().effective_status(), RunStatus::Abandoned);
         std::fs::create_dir_all(dir.path().join("runs/r0-half-made")).unwrap();
         assert_eq!(store.runs(10).unwrap().len(), 1, "a directory without a record is skipped");
+    }
+
+    #[test]
+    fn damaged_records_and_lines_are_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RunStore::at(dir.path());
+        for id in ["r1", "r2"] {
+            let log = store.start(record(id)).unwrap();
+            log.emit(Event::new(id, EventKind::RunStart));
+            log.emit(Event::new(id, EventKind::RunEnd));
+            log.finish(RunStatus::Success).unwrap();
+        }
+        // A record cut short on disk, and an event line garbled in the middle of a log.
+        std::fs::write(dir.path().join("runs/r1/run.json"), b"{\"run_id\": \"r1\", \"sel").unwrap();
+        let events = dir.path().join("runs/r2/events.jsonl");
+        let text = std::fs::read_to_string(&events).unwrap();
+        std::fs::write(&events, format!("not json\n{text}")).unwrap();
+        let runs = store.runs(10).unwrap();
+        assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["r2"], "the damaged run is left out of the list");
+        assert!(matches!(store.record("r1"), Err(HistoryError::Damaged { .. })), "asked for by id, it is an error naming the file");
+        assert_eq!(store.events("r2").unwrap().len(), 2, "the readable events are shown");
     }
 }
