@@ -25,6 +25,15 @@ pub enum SessionError {
         #[source]
         source: postgres::Error,
     },
+    /// The connection to the server was lost while a statement ran.
+    #[error("the connection to PostgreSQL was lost during: {statement}")]
+    ConnectionLost {
+        /// The statement (cut to 300 characters).
+        statement: String,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
     /// A statement failed.
     #[error("statement failed: {statement}")]
     Statement {
@@ -54,7 +63,19 @@ fn cut(sql: &str) -> String {
 }
 
 fn statement(sql: &str) -> impl FnOnce(postgres::Error) -> SessionError + '_ {
-    move |source| SessionError::Statement { statement: cut(sql), source }
+    move |source| {
+        // A closed connection or a failed read/write on it: the server went away (a restart, a
+        // dropped network), not a statement the server refused.
+        // Also the server's own goodbye: SQLSTATE class 08 (connection exception) and 57P0x
+        // (shut down by the administrator, a crash of another backend, starting up).
+        let said_goodbye = source.code().is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P0"));
+        let lost = said_goodbye || source.is_closed() || std::error::Error::source(&source).is_some_and(|s| s.is::<std::io::Error>());
+        if lost {
+            SessionError::ConnectionLost { statement: cut(sql), source }
+        } else {
+            SessionError::Statement { statement: cut(sql), source }
+        }
+    }
 }
 
 /// Where a connection goes, without its password.
