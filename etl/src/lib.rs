@@ -46,7 +46,7 @@ pub use etl_core::{
 pub use etl_pipeline::{
     error::{PipelineError, Step},
     jobs::{InsertMethod, LoadJob},
-    destination::{destination, duckdb, postgres, Destination},
+    destination::{config::redact_url, destination, duckdb, postgres, Destination},
     pipeline::{pipeline, IntoSource, LoadInfo, Pipeline, TableLoad},
     progress::Progress,
 };

@@ -21,16 +21,8 @@ use crate::{child, median, report};
 /// The two tables of the workload, as dlt names them.
 const TABLES: [&str; 2] = ["events", "events__items"];
 
-/// `url` without its password, to print.
-fn redact(url: &str) -> String {
-    match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?))) {
-        Some((scheme, (auth, host))) => format!("{scheme}://{}@{host}", auth.split(':').next().unwrap_or_default()),
-        None => url.to_owned(),
-    }
-}
-
 fn connect(url: &str) -> anyhow::Result<Client> {
-    Client::connect(url, NoTls).with_context(|| format!("connecting to {}", redact(url)))
+    Client::connect(url, NoTls).with_context(|| format!("connecting to {}", etl::redact_url(url)))
 }
 
 fn drop_dataset(client: &mut Client, dataset: &str) -> anyhow::Result<()> {
@@ -177,7 +169,7 @@ pub fn run(server: &Server, file: &Path, n_events: f64, seed: u64, reps: usize, 
     }
     let names = ["(a) pipeline from JSONL", "(f) PostgreSQL COPY of CSV files", "(c) pipeline from typed structs"];
     println!("events: {n_events} (+ {} items) from {}; {reps} alternating repetitions; medians", items.unwrap_or(0), file.display());
-    println!("destination: {} ({})", redact(&url), settings(&mut client)?);
+    println!("destination: {} ({})", etl::redact_url(&url), settings(&mut client)?);
     println!("{:<34} {:>9} {:>12} {:>10}", "method", "time s", "events/s", "peak MB");
     let med: Vec<f64> = times.iter().map(|t| median(t.clone())).collect();
     for m in 0..3 {

@@ -40,3 +40,18 @@ pub fn example_binary(name: &str) -> PathBuf {
     assert!(path.exists(), "example binary {} not built; run the tests with `cargo test --release --workspace`", path.display());
     path
 }
+
+/// Appends `<what> <pid> <unix µs>` to `<working dir>/spans.txt`: the helper binaries `pooled`
+/// and `marked` record when their asset runs, so a test can count the runs in progress at once.
+pub fn mark_span(context: &etl::AssetExecutionContext, what: &str) -> Result<(), etl::AssetError> {
+    use std::io::Write;
+    let path = context.working_dir().join("spans.txt");
+    let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| etl::AssetError::msg(format!("cannot open {}: {e}", path.display())))?;
+    file.write_all(format!("{what} {} {micros}\n", std::process::id()).as_bytes())
+        .map_err(|e| etl::AssetError::msg(format!("cannot write {}: {e}", path.display())))
+}

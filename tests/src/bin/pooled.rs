@@ -3,15 +3,9 @@
 //! (default 800), then appends `end <pid> <unix µs>`. Started as several processes on one
 //! instance, the lines show how many held the pool at once.
 
-use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-fn mark(context: &etl::AssetExecutionContext, what: &str) -> Result<(), etl::AssetError> {
-    let path = context.working_dir().join("spans.txt");
-    let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| etl::AssetError::msg(format!("cannot open {}: {e}", path.display())))?;
-    file.write_all(format!("{what} {} {micros}\n", std::process::id()).as_bytes()).map_err(|e| etl::AssetError::msg(format!("cannot write {}: {e}", path.display())))
-}
+use etl_tests::mark_span as mark;
 
 #[etl::asset(pool = "shared")]
 fn pooled(context: &etl::AssetExecutionContext) -> Result<etl::MaterializeResult, etl::AssetError> {

@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use etl_core::naming::quote_ident;
 use etl_core::schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
 use etl_core::{Schema, Table};
 use postgres::types::ToSql;
@@ -28,7 +27,6 @@ use super::bookkeeping;
 use super::copy::CopyBatch;
 use super::ddl::{self, DdlError};
 use super::session::{PgSession, SessionError};
-use super::types::PgType;
 use super::MAX_IDENTIFIER_LENGTH;
 use crate::destination::merge_sql::{self, MergeTables};
 use crate::destination::{Capabilities, DestinationError, Inserted, Merge, Session, Target};
@@ -242,14 +240,7 @@ impl PgDataset {
         if new.is_empty() {
             return Ok(false);
         }
-        let defs = new
-            .iter()
-            .map(|c| {
-                PgType::of_column(c)
-                    .map(|t| format!("{} {}", quote_ident(&c.name), t.ddl()))
-                    .map_err(|source| DdlError::Type { table: table.name.clone(), column: c.name.clone(), source })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let defs = new.iter().map(|c| ddl::column_type_def(&table.name, c)).collect::<Result<Vec<_>, _>>()?;
         let name = ddl::qualified_name(TEMP_SCHEMA, &table.name);
         let sql = match have {
             None => format!("CREATE TEMPORARY TABLE {name} ({}) ON COMMIT DROP", defs.join(", ")),

@@ -51,10 +51,15 @@ pub fn create_dataset_sql(dataset: &str) -> String {
     format!("CREATE SCHEMA {}", quote_ident(dataset))
 }
 
+/// A column's name and type, without constraints: `"name" <type>` (a staging table's column).
+pub fn column_type_def(table: &str, column: &Column) -> Result<String, DdlError> {
+    let pg = PgType::of_column(column).map_err(|source| DdlError::Type { table: table.to_owned(), column: column.name.clone(), source })?;
+    Ok(format!("{} {}", quote_ident(&column.name), pg.ddl()))
+}
+
 /// A column's definition: `"name" <type> [UNIQUE] [NOT NULL]`.
 pub fn column_def(table: &str, column: &Column) -> Result<String, DdlError> {
-    let pg = PgType::of_column(column).map_err(|source| DdlError::Type { table: table.to_owned(), column: column.name.clone(), source })?;
-    let mut def = format!("{} {}", quote_ident(&column.name), pg.ddl());
+    let mut def = column_type_def(table, column)?;
     if column.unique {
         def.push_str(" UNIQUE");
     }
