@@ -67,6 +67,10 @@ pub trait RunQueue: Send + Sync {
     fn update_tick(&self, tick: &Tick) -> Result<(), HistoryError>;
     /// The recorded ticks of a schedule, oldest first.
     fn ticks(&self, schedule: &str) -> Result<Vec<Tick>, HistoryError>;
+    /// The schedule's latest tick that started (or queued) a run.
+    fn last_started_tick(&self, schedule: &str) -> Result<Option<Tick>, HistoryError> {
+        Ok(self.ticks(schedule)?.into_iter().rev().find(|t| t.status == crate::schedule::TickStatus::Started))
+    }
 }
 
 /// A record for a run submitted now, waiting in the queue.

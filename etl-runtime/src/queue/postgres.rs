@@ -29,6 +29,25 @@ impl PgQueue {
     }
 }
 
+impl PgQueue {
+    /// The ticks of a schedule, oldest first unless `tail` (more SQL) orders them.
+    fn read_ticks(&self, schedule: &str, tail: &'static str) -> Result<Vec<Tick>, HistoryError> {
+        let schedule = schedule.to_owned();
+        self.actor.call(move |link| {
+            let order = if tail.contains("ORDER BY") { "" } else { "ORDER BY tick" };
+            let sql = format!("SELECT schedule, tick, status, run_id, reason FROM etl_instance.ticks WHERE schedule = $1 {tail} {order}");
+            let rows = link.run("reading ticks", |c| c.query(&sql, &[&schedule]))?;
+            rows.iter()
+                .map(|row| {
+                    let run_id: Option<String> = row.get(3);
+                    let status: TickStatus = parse(run_id.as_deref().unwrap_or("-"), "tick status", row.get(2))?;
+                    Ok(Tick { schedule: row.get(0), tick: row.get(1), status, run_id, reason: row.get(4) })
+                })
+                .collect()
+        })
+    }
+}
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -160,19 +179,11 @@ impl RunQueue for PgQueue {
     }
 
     fn ticks(&self, schedule: &str) -> Result<Vec<Tick>, HistoryError> {
-        let schedule = schedule.to_owned();
-        self.actor.call(move |link| {
-            let rows = link.run("reading ticks", |c| {
-                c.query("SELECT schedule, tick, status, run_id, reason FROM etl_instance.ticks WHERE schedule = $1 ORDER BY tick", &[&schedule])
-            })?;
-            rows.iter()
-                .map(|row| {
-                    let run_id: Option<String> = row.get(3);
-                    let status: TickStatus = parse(run_id.as_deref().unwrap_or("-"), "tick status", row.get(2))?;
-                    Ok(Tick { schedule: row.get(0), tick: row.get(1), status, run_id, reason: row.get(4) })
-                })
-                .collect()
-        })
+        self.read_ticks(schedule, "")
+    }
+
+    fn last_started_tick(&self, schedule: &str) -> Result<Option<Tick>, HistoryError> {
+        Ok(self.read_ticks(schedule, "AND status = 'started' ORDER BY tick DESC LIMIT 1")?.pop())
     }
 }
 

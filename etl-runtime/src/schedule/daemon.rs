@@ -155,9 +155,17 @@ impl Daemon {
         if let Some((run_id, _)) = &s.running {
             return Some(run_id.clone());
         }
-        let id = s.queued.as_ref()?;
-        match self.store.record(id) {
-            Ok(r) if matches!(r.effective_status(), RunStatus::Queued | RunStatus::Started) => Some(id.clone()),
+        self.queued?;
+        // Queued for the workers: the schedule's latest run, whichever daemon queued it.
+        let id = match self.queue.last_started_tick(&s.schedule.name) {
+            Ok(tick) => tick.and_then(|t| t.run_id).or_else(|| s.queued.clone())?,
+            Err(e) => {
+                tracing::warn!(schedule = %s.schedule.name, "cannot read the schedule's last tick: {e}");
+                s.queued.clone()?
+            }
+        };
+        match self.store.record(&id) {
+            Ok(r) if matches!(r.effective_status(), RunStatus::Queued | RunStatus::Started) => Some(id),
             _ => None,
         }
     }

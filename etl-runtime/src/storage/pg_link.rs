@@ -32,6 +32,28 @@ pub fn pg_error(target: &str, action: &'static str, e: &postgres::Error) -> Hist
     HistoryError::Postgres { target: target.to_owned(), action, message }
 }
 
+/// How long a lost connection is tried again before the request fails: long enough for a
+/// server restart or a failover.
+pub const RECONNECT_WINDOW: Duration = Duration::from_secs(30);
+
+/// Opens a connection again after one was lost, trying for [`RECONNECT_WINDOW`] with a growing
+/// pause (a server that restarts refuses connections for a moment).
+pub fn reconnect(config: &Config, target: &str) -> Result<Client, HistoryError> {
+    let deadline = std::time::Instant::now() + RECONNECT_WINDOW;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match config.connect(NoTls) {
+            Ok(client) => return Ok(client),
+            Err(e) if std::time::Instant::now() + pause < deadline => {
+                tracing::debug!(%target, error = %e, "instance storage: connecting again");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(pg_error(target, "connecting again", &e)),
+        }
+    }
+}
+
 /// A connection that is opened again when lost.
 pub struct PgLink {
     config: Config,
@@ -53,8 +75,7 @@ impl PgLink {
         loop {
             attempt += 1;
             if self.client.is_none() {
-                let client = self.config.connect(NoTls).map_err(|e| pg_error(&self.target, "connecting again", &e))?;
-                self.client = Some(client);
+                self.client = Some(reconnect(&self.config, &self.target)?);
             }
             let client = self.client.as_mut().expect("connection just opened");
             match op(client) {

@@ -242,7 +242,7 @@ impl Link {
         loop {
             attempt += 1;
             if self.conn.is_none() {
-                let client = self.config.connect(NoTls).map_err(|e| fail(&self.target, "connecting again", e))?;
+                let client = super::pg_link::reconnect(&self.config, &self.target)?;
                 self.open(client)?;
             }
             let conn = self.conn.as_mut().expect("connection just opened");
