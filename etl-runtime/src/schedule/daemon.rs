@@ -32,7 +32,8 @@ struct Scheduled {
     /// Missed ticks still to act on (catch-up), oldest first.
     backlog: std::collections::VecDeque<DateTime<Utc>>,
     /// A run this daemon started in its own process.
-    running: Option<(String, JoinHandle<RunOutcome>)>,
+    /// (Several only while catching up.)
+    running: Vec<(String, JoinHandle<RunOutcome>)>,
     /// The last run it queued for the workers.
     queued: Option<String>,
 }
@@ -99,7 +100,7 @@ impl Daemon {
                             Default::default()
                         }
                     };
-                    scheduled.push(Scheduled { schedule: s.clone(), cron: cron.clone(), next: cron.next_after(now), backlog, running: None, queued: None })
+                    scheduled.push(Scheduled { schedule: s.clone(), cron: cron.clone(), next: cron.next_after(now), backlog, running: Vec::new(), queued: None })
                 }
                 Err(e) => problems.push(format!("schedule `{}`: {e}", s.name)),
             }
@@ -122,7 +123,7 @@ impl Daemon {
 
     /// Whether a run started by the daemon in its own process is still going.
     pub fn busy(&self) -> bool {
-        self.scheduled.iter().any(|s| s.running.is_some())
+        self.scheduled.iter().any(|s| !s.running.is_empty())
     }
 
     /// Whether the daemon queues its runs for workers.
@@ -137,13 +138,14 @@ impl Daemon {
         let now = self.clock.now();
         let mut ticks = Vec::new();
         for i in 0..self.scheduled.len() {
-            let mut due: Vec<DateTime<Utc>> = self.scheduled[i].backlog.drain(..).collect();
+            // Missed ticks being caught up are acted on all, each with its run.
+            let mut due: Vec<(DateTime<Utc>, bool)> = self.scheduled[i].backlog.drain(..).map(|t| (t, true)).collect();
             if let Some(next) = self.scheduled[i].next.filter(|t| *t <= now) {
-                due.push(next);
+                due.push((next, false));
                 self.scheduled[i].next = self.scheduled[i].cron.next_after(now);
             }
-            for at in due {
-                ticks.extend(self.act(i, at));
+            for (at, catching_up) in due {
+                ticks.extend(self.act(i, at, catching_up));
             }
         }
         ticks
@@ -152,7 +154,7 @@ impl Daemon {
     /// The run of schedule `i` still going, if any.
     fn previous_run(&self, i: usize) -> Option<String> {
         let s = &self.scheduled[i];
-        if let Some((run_id, _)) = &s.running {
+        if let Some((run_id, _)) = s.running.last() {
             return Some(run_id.clone());
         }
         self.queued?;
@@ -170,11 +172,12 @@ impl Daemon {
         }
     }
 
-    /// Acts on one due tick of schedule `i`; `None`: another daemon took it.
-    fn act(&mut self, i: usize, at: DateTime<Utc>) -> Option<Tick> {
+    /// Acts on one due tick of schedule `i` (skipped while the schedule's previous run goes,
+    /// unless `catching_up`); `None`: another daemon took it.
+    fn act(&mut self, i: usize, at: DateTime<Utc>, catching_up: bool) -> Option<Tick> {
         let name = self.scheduled[i].schedule.name.clone();
         let mut tick = Tick { schedule: name.clone(), tick: at, status: TickStatus::Started, run_id: None, reason: None };
-        if let Some(run_id) = self.previous_run(i) {
+        if let Some(run_id) = self.previous_run(i).filter(|_| !catching_up) {
             tracing::warn!(schedule = %name, %run_id, "tick skipped: the previous run is still going");
             tick.status = TickStatus::Skipped;
             tick.reason = Some(format!("run {run_id} of this schedule is still going"));
@@ -205,7 +208,7 @@ impl Daemon {
         // A thread name cannot hold a NUL byte (std panics on one).
         let builder = std::thread::Builder::new().name(format!("schedule-{}", name.replace('\0', "")));
         match (self.spawn)(builder, Box::new(move || materialize(&registry, &selection, &options))) {
-            Ok(handle) => self.scheduled[i].running = Some((run_id, handle)),
+            Ok(handle) => self.scheduled[i].running.push((run_id, handle)),
             Err(e) => {
                 tracing::error!(schedule = %name, "tick failed: cannot start a thread for the run: {e}");
                 tick.status = TickStatus::Failed;
@@ -240,9 +243,9 @@ impl Daemon {
 
     fn reap(&mut self, wait: bool) {
         for s in &mut self.scheduled {
-            let done = s.running.as_ref().is_some_and(|(_, h)| wait || h.is_finished());
-            if done {
-                let (run_id, handle) = s.running.take().expect("checked");
+            let (done, going): (Vec<_>, Vec<_>) = std::mem::take(&mut s.running).into_iter().partition(|(_, h)| wait || h.is_finished());
+            s.running = going;
+            for (run_id, handle) in done {
                 let result = handle.join().unwrap_or_else(|_| Err(GraphError::one(format!("run {run_id} panicked"))));
                 self.finished.push((run_id, result));
             }
@@ -320,6 +323,33 @@ mod tests {
 
     fn no_thread(_: std::thread::Builder, _: Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>> {
         Err(std::io::Error::new(std::io::ErrorKind::WouldBlock, "Resource temporarily unavailable"))
+    }
+
+    #[test]
+    fn a_daemon_catches_up_the_last_missed_ticks_when_told_to_and_skips_them_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = RunOptions::new(dir.path());
+        options.home = Some(dir.path().join(".etl"));
+        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
+        let clock = ManualClock::new(at("2026-11-24T10:00:30Z"));
+        let every_minute = Schedule::new("every_minute", "* * * * *").select("nightly");
+        let mut first = Daemon::new(registry.clone(), options.clone(), &[every_minute.clone()], Arc::new(clock.clone())).unwrap();
+        clock.advance(ChronoDuration::seconds(30));
+        assert_eq!(first.tick().len(), 1, "10:01");
+        first.wait();
+        drop(first);
+        // No daemon from 10:01:00 to 10:06:30: 10:02 to 10:06 were missed.
+        clock.advance(ChronoDuration::seconds(330));
+        let mut skipping = Daemon::new(registry.clone(), options.clone(), &[every_minute.clone()], Arc::new(clock.clone())).unwrap();
+        assert!(skipping.tick().is_empty(), "missed ticks are skipped by default");
+        drop(skipping);
+        let mut catching_up = Daemon::new(registry, options.clone(), &[every_minute.catch_up(3)], Arc::new(clock.clone())).unwrap();
+        let acted = catching_up.tick();
+        let times: Vec<String> = acted.iter().map(|t| t.tick.format("%H:%M").to_string()).collect();
+        assert_eq!(times, ["10:04", "10:05", "10:06"], "the last three missed ticks");
+        assert!(acted.iter().all(|t| t.status == TickStatus::Started), "each with its run: {acted:?}");
+        assert_eq!(catching_up.wait().len(), 3);
+        assert_eq!(ticks(&options, "every_minute").len(), 4);
     }
 
     #[test]
