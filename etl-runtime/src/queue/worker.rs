@@ -76,6 +76,13 @@ impl<'a> Worker<'a> {
             match self.queue.claim(&self.name, self.options.lease) {
                 Ok(Some(run)) => {
                     storage_down = false;
+                    if shutdown.load(Ordering::SeqCst) {
+                        // Told to stop while claiming: another worker takes it.
+                        if let Err(e) = self.queue.hand_back(&run.run_id, &self.name) {
+                            tracing::warn!(run_id = %run.run_id, "cannot hand the run back (it is retried once its lease runs out): {e}");
+                        }
+                        break;
+                    }
                     let ok = self.execute(&run, &mut report);
                     report.runs.push((run.run_id, ok));
                 }
