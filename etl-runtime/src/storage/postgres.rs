@@ -69,6 +69,7 @@ enum Request {
     Finish(Box<RunRecord>, Reply<()>),
     Runs(usize, Reply<Vec<RunRecord>>),
     Record(String, Reply<RunRecord>),
+    RunIdsWithPrefix(String, usize, Reply<Vec<String>>),
     Events(String, Reply<Vec<Event>>),
     AssetHistory(String, Reply<Vec<Event>>),
 }
@@ -298,6 +299,9 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
             Request::Record(run_id, reply) => {
                 let _ = reply.send(record(&mut link, &run_id));
             }
+            Request::RunIdsWithPrefix(prefix, limit, reply) => {
+                let _ = reply.send(run_ids_with_prefix(&mut link, &prefix, limit));
+            }
             Request::Events(run_id, reply) => {
                 let result = record(&mut link, &run_id).and_then(|_| {
                     let sql = format!("SELECT {EVENT_COLUMNS} FROM etl_instance.events WHERE run_id = $1 ORDER BY id");
@@ -329,6 +333,7 @@ fn answer_with(request: Request, e: &HistoryError) {
         Request::Start(_, r) | Request::Finish(_, r) => drop(r.send(Err(copy()))),
         Request::Runs(_, r) => drop(r.send(Err(copy()))),
         Request::Record(_, r) => drop(r.send(Err(copy()))),
+        Request::RunIdsWithPrefix(_, _, r) => drop(r.send(Err(copy()))),
         Request::Events(_, r) | Request::AssetHistory(_, r) => drop(r.send(Err(copy()))),
     }
 }
@@ -370,6 +375,28 @@ fn record(link: &mut Link, run_id: &str) -> Result<RunRecord, HistoryError> {
         Some(row) => run_record(&row),
         None => Err(HistoryError::NoRun(run_id.to_owned())),
     }
+}
+
+/// A LIKE pattern for the values that start with `prefix`: its `\`, `%` and `_` escaped.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+fn run_ids_with_prefix(link: &mut Link, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let pattern = like_prefix(prefix);
+    // Byte order (`COLLATE "C"`), as the files sort: an id equal to the prefix comes first.
+    let sql = "SELECT run_id FROM etl_instance.runs WHERE run_id LIKE $1 ESCAPE '\\' ORDER BY run_id COLLATE \"C\" LIMIT $2";
+    let rows = link.run("looking up a run id", |c| c.client.query(sql, &[&pattern, &limit]))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(run_id: &str, what: &str, text: &str) -> Result<T, HistoryError> {
@@ -429,6 +456,10 @@ impl InstanceStorage for PgStorage {
 
     fn record(&self, run_id: &str) -> Result<RunRecord, HistoryError> {
         self.ask(|reply| Request::Record(run_id.to_owned(), reply))
+    }
+
+    fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError> {
+        self.ask(|reply| Request::RunIdsWithPrefix(prefix.to_owned(), limit, reply))
     }
 
     fn events(&self, run_id: &str) -> Result<Vec<Event>, HistoryError> {
