@@ -36,8 +36,11 @@ pub struct Shape {
 impl Shape {
     /// `runs` runs with `events` events in all, the last run starting a minute ago.
     pub fn new(runs: usize, events: usize) -> anyhow::Result<Shape> {
-        if runs == 0 || events < runs * FIXED_EVENTS {
-            anyhow::bail!("{runs} runs need at least {} events ({FIXED_EVENTS} a run)", runs.max(1) * FIXED_EVENTS);
+        if runs == 0 {
+            anyhow::bail!("--runs must be at least 1");
+        }
+        if events < runs * FIXED_EVENTS {
+            anyhow::bail!("{runs} runs need at least {} events ({FIXED_EVENTS} a run)", runs * FIXED_EVENTS);
         }
         let base = Utc::now() - Duration::minutes(i64::try_from(runs).unwrap_or(i64::MAX) + 1);
         Ok(Shape { runs, events, base })

@@ -53,8 +53,8 @@ pub struct Instance {
     pub store: RunStore,
     /// A directory to run commands in (and the files' home under it).
     pub dir: tempfile::TempDir,
-    // Kept alive while the storage is used; dropped after `store`'s handles.
-    _server: Option<etl_testkit::PgServer>,
+    /// The throwaway server, if any: declared last, so dropped (stopped) after `store`.
+    server: Option<etl_testkit::PgServer>,
 }
 
 impl Instance {
@@ -71,14 +71,14 @@ impl Instance {
             }
         };
         let store = open(&spec, dir.path())?;
-        Ok(Instance { kind, spec, store, dir, _server: server })
+        Ok(Instance { kind, spec, store, dir, server })
     }
 
     /// Leaves the storage in place (the directory, and the server running) for a look with the
     /// commands; returns how to reach it and what to remove afterwards.
     pub fn keep(self) -> String {
         let dir = self.dir.keep();
-        match self._server {
+        match self.server {
             Some(server) => {
                 let how = format!("--storage {} (server in {}; stop it with `pg_ctl stop -D {}/data` as its user)", self.spec, server.dir().display(), server.dir().display());
                 std::mem::forget(server);
