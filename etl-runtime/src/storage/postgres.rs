@@ -422,8 +422,10 @@ fn like_prefix(prefix: &str) -> String {
 fn run_ids_with_prefix(link: &mut Link, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let pattern = like_prefix(prefix);
-    // Byte order (`COLLATE "C"`), as the files sort: an id equal to the prefix comes first.
-    let sql = "SELECT run_id FROM etl_instance.runs WHERE run_id LIKE $1 ESCAPE '\\' ORDER BY run_id COLLATE \"C\" LIMIT $2";
+    // LIKE's default escape is the backslash (no `ESCAPE '\'` literal, which would depend on
+    // `standard_conforming_strings`). Byte order (`COLLATE "C"`), as the files sort: an id
+    // equal to the prefix comes first.
+    let sql = "SELECT run_id FROM etl_instance.runs WHERE run_id LIKE $1 ORDER BY run_id COLLATE \"C\" LIMIT $2";
     let rows = link.run("looking up a run id", |c| c.client.query(sql, &[&pattern, &limit]))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
