@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::storage::pools::{self, Pools};
-use crate::storage::run_limit;
+use crate::storage::run_limit::{self, RunSlots};
 
 use crate::asset::{AssetError, AssetKey, Materialization};
 use crate::context::{duckdb_pool, AssetExecutionContext, DltResource, InvokeContext, Resources};
@@ -136,6 +136,8 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Progress bars (the CLI sets them on a terminal).
     pub bars: Option<crate::progress::RunBars>,
+    /// The run's tags (`--tag key=value`, a schedule's, a retry's).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl RunOptions {
@@ -151,6 +153,7 @@ impl RunOptions {
             schedule: None,
             run_id: None,
             bars: None,
+            tags: BTreeMap::new(),
         }
     }
 
@@ -297,17 +300,10 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
     let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
     let started = Instant::now();
     let assets: Vec<String> = steps.iter().flat_map(|s| s.assets.iter().map(|a| a.key.to_user_string())).collect();
-    let record = RunRecord {
-        run_id: run_id.clone(),
-        selection: selection.to_owned(),
-        assets: assets.clone(),
-        status: RunStatus::Started,
-        started_at: Utc::now(),
-        ended_at: None,
-        parent_run_id: options.parent_run_id.clone(),
-        schedule: options.schedule.clone(),
-        pid: std::process::id(),
-    };
+    let mut record = RunRecord::new(&run_id, selection, assets.clone());
+    record.parent_run_id = options.parent_run_id.clone();
+    record.schedule = options.schedule.clone();
+    record.tags = options.tags.clone();
     let store = options.store();
     let log = match store.as_ref().map_err(|e| e.to_string()).and_then(|store| store.start(record).map_err(|e| e.to_string())) {
         Ok(l) => Some(l),
@@ -429,13 +425,16 @@ fn open_pools(step_pools: &[Vec<String>], options: &RunOptions, store: Option<&R
     Pools::new(names, |pool| pools::limit_of(&config, pool), shared)
 }
 
-/// The run's slot of `[instance] max_concurrent_runs`, shared like the pools; `None`: runs
-/// are not limited.
-fn open_run_slots(options: &RunOptions, store: Option<&RunStore>) -> Result<Option<Pools>, HistoryError> {
+/// The run's slots of `[instance] max_concurrent_runs` and `tag_concurrency_limits`, shared
+/// like the pools; `None`: the run is not limited.
+fn open_run_slots(options: &RunOptions, store: Option<&RunStore>) -> Result<Option<RunSlots>, HistoryError> {
     let config = etl_config::Config::load_from(&options.working_dir).map_err(HistoryError::RunLimitConfig)?;
-    let Some(limit) = run_limit::max_concurrent_runs(&config)? else { return Ok(None) };
+    let pools = run_limit::run_pools(run_limit::max_concurrent_runs(&config)?, &run_limit::tag_limits(&config)?, &options.tags);
+    if pools.is_empty() {
+        return Ok(None);
+    }
     let shared = store.map(RunStore::pool_slots).transpose()?;
-    run_limit::run_slots(limit, shared).map(Some)
+    RunSlots::new(pools, shared)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -443,7 +442,7 @@ async fn run_steps(
     steps: Arc<Vec<Step>>,
     step_pools: Vec<Vec<String>>,
     run_pools: Result<Pools, HistoryError>,
-    run_slots: Result<Option<Pools>, HistoryError>,
+    run_slots: Result<Option<RunSlots>, HistoryError>,
     run_id: String,
     options: RunOptions,
     log: Option<RunLog>,
@@ -455,12 +454,18 @@ async fn run_steps(
         span.in_scope(|| tracing::error!("{error}"));
         (0..n).map(|index| Finished::Ran(StepOutcome { index, attempts: 0, result: Err(AssetError::msg(error.clone())) })).collect()
     };
-    // The run's slot first (`max_concurrent_runs`), held until every step is done.
+    // The run's slots first (`max_concurrent_runs`, tag limits), held until every step is done.
     let _run_slot = match run_slots.map(|slots| slots.map(Arc::new)) {
         Ok(None) => None,
         Ok(Some(slots)) => {
-            let waiting = |limit: u32| span.in_scope(|| tracing::warn!("waiting for a run slot: at most {limit} run(s) at once (`[instance] max_concurrent_runs`)"));
-            match run_limit::hold_run_slot(&slots, waiting).await {
+            let waiting = |limits: &[(String, u32)]| {
+                let said: Vec<String> = limits
+                    .iter()
+                    .map(|(pool, n)| if pool == run_limit::RUN_POOL { format!("at most {n} run(s) at once (`[instance] max_concurrent_runs`)") } else { format!("at most {n} run(s) in `{pool}` (`[instance] tag_concurrency_limits`)") })
+                    .collect();
+                span.in_scope(|| tracing::warn!("waiting for a run slot: {}", said.join(", ")))
+            };
+            match slots.hold(waiting).await {
                 Ok(permits) => Some((slots, permits)),
                 Err(e) => return fail_all(format!("cannot take a run slot: {e}")),
             }

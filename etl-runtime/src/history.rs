@@ -2,6 +2,7 @@
 //! later process (`runs`, `run <id>`, `asset <key>`, `--from-failure`) can read them. Where it
 //! is kept is the instance storage's business (`crate::storage`: files, or PostgreSQL).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -71,8 +72,8 @@ pub enum HistoryError {
         /// Where it was given.
         place: String,
     },
-    /// `[instance] max_concurrent_runs` cannot be read.
-    #[error("reading `[instance] max_concurrent_runs` from the config: {0}")]
+    /// `[instance] max_concurrent_runs` or `tag_concurrency_limits` cannot be read.
+    #[error("reading the run limits of `[instance]` from the config: {0}")]
     RunLimitConfig(etl_config::ConfigError),
     /// `[instance] max_concurrent_runs` is not a whole number of at least 1.
     #[error("`max_concurrent_runs` is {value} in {place}: it is a whole number from 1 (leave it unset for no limit)")]
@@ -82,6 +83,17 @@ pub enum HistoryError {
         /// Where it was given.
         place: String,
     },
+    /// A rule of `[instance] tag_concurrency_limits` is wrong.
+    #[error("`[instance] tag_concurrency_limits`, the rule of tag `{key}`: {message}")]
+    TagLimit {
+        /// The rule's tag key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `[run_retries]` or a run's retry tags are wrong.
+    #[error("run retries: {0}")]
+    RetryPolicy(String),
     /// The PostgreSQL storage failed.
     #[error("instance storage on PostgreSQL at {target}: {action}: {message}")]
     Postgres {
@@ -106,6 +118,8 @@ pub enum HistoryError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Submitted, waiting in the run queue for a worker.
+    Queued,
     /// Still going (or its process died: see [`RunRecord::effective_status`]).
     Started,
     /// Every asset materialized.
@@ -119,6 +133,7 @@ pub enum RunStatus {
 impl std::fmt::Display for RunStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            RunStatus::Queued => "QUEUED",
             RunStatus::Started => "STARTED",
             RunStatus::Success => "SUCCESS",
             RunStatus::Failure => "FAILURE",
@@ -128,35 +143,76 @@ impl std::fmt::Display for RunStatus {
 }
 
 /// One run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// Id (time-ordered).
     pub run_id: String,
     /// The selection as given.
     pub selection: String,
-    /// The selected asset keys, as `a/b`.
+    /// The selected asset keys, as `a/b` (empty while a run re-executing another is queued).
     pub assets: Vec<String>,
     /// Status.
     pub status: RunStatus,
-    /// Start.
+    /// Start (for a queued run: when it was submitted).
     pub started_at: DateTime<Utc>,
     /// End.
     pub ended_at: Option<DateTime<Utc>>,
-    /// The run this one re-executes (`--from-failure`).
+    /// The run this one re-executes (`--from-failure`, or a retry).
     pub parent_run_id: Option<String>,
     /// The schedule that started it.
     pub schedule: Option<String>,
-    /// The process that ran it.
+    /// The process that ran it (0 while queued).
     pub pid: u32,
+    /// Tags (Dagster's run tags): `key = value`, set by `--tag`, schedules and retries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The partition it materializes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// The host and process that ran it, `host/pid` (a worker, `materialize` or the daemon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Until when its worker's lease holds (runs claimed from the queue); a run past it lost its
+    /// worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 impl RunRecord {
-    /// The status, with runs whose process is gone shown as abandoned.
+    /// A run started now by this process.
+    pub fn new(run_id: &str, selection: &str, assets: Vec<String>) -> Self {
+        RunRecord {
+            run_id: run_id.to_owned(),
+            selection: selection.to_owned(),
+            assets,
+            status: RunStatus::Started,
+            started_at: Utc::now(),
+            ended_at: None,
+            parent_run_id: None,
+            schedule: None,
+            pid: std::process::id(),
+            tags: BTreeMap::new(),
+            partition: None,
+            worker: Some(this_worker()),
+            lease_until: None,
+        }
+    }
+
+    /// The status, with runs whose process is gone shown as abandoned: a claimed run whose
+    /// lease ran out, or a run of this host whose process no longer exists. (A run of another
+    /// host without a lease is shown as recorded: its process cannot be checked from here.)
     pub fn effective_status(&self) -> RunStatus {
-        if self.status == RunStatus::Started && self.pid != std::process::id() && !process_alive(self.pid) {
+        if self.status != RunStatus::Started {
+            return self.status;
+        }
+        if let Some(until) = self.lease_until {
+            return if until < Utc::now() { RunStatus::Abandoned } else { RunStatus::Started };
+        }
+        let same_host = self.worker.as_deref().is_none_or(|w| w.rsplit_once('/').is_none_or(|(host, _)| host == hostname()));
+        if same_host && self.pid != std::process::id() && !process_alive(self.pid) {
             RunStatus::Abandoned
         } else {
-            self.status
+            RunStatus::Started
         }
     }
 
@@ -164,6 +220,24 @@ impl RunRecord {
     pub fn duration(&self) -> Option<chrono::Duration> {
         self.ended_at.map(|e| e - self.started_at)
     }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`).
+pub fn hostname() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    })
+}
+
+/// This process as a worker: `host/pid`.
+pub fn this_worker() -> String {
+    format!("{}/{}", hostname(), std::process::id())
 }
 
 fn process_alive(pid: u32) -> bool {

@@ -19,6 +19,7 @@ pub mod history;
 pub mod storage;
 pub mod logging;
 pub mod progress;
+pub mod queue;
 pub mod registry;
 pub mod retry;
 pub mod schedule;

@@ -9,17 +9,9 @@ use etl_runtime::history::{Event, EventKind, HistoryError, RunRecord, RunStatus,
 use serde_json::json;
 
 fn record(id: &str, selection: &str, minutes_ago: i64) -> RunRecord {
-    RunRecord {
-        run_id: id.into(),
-        selection: selection.into(),
-        assets: vec!["a/b".into(), "c".into()],
-        status: RunStatus::Started,
-        started_at: Utc::now() - Duration::minutes(minutes_ago),
-        ended_at: None,
-        parent_run_id: None,
-        schedule: None,
-        pid: std::process::id(),
-    }
+    let mut r = RunRecord::new(id, selection, vec!["a/b".into(), "c".into()]);
+    r.started_at = Utc::now() - Duration::minutes(minutes_ago);
+    r
 }
 
 fn ids(runs: &[RunRecord]) -> Vec<&str> {
@@ -178,7 +170,7 @@ fn postgres_migrations_run_twice_and_at_once() {
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let versions: Vec<i32> =
         client.query("SELECT version FROM etl_instance.schema_version ORDER BY version", &[]).unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, [etl_runtime::storage::postgres::LATEST_VERSION]);
+    assert_eq!(versions, (1..=etl_runtime::storage::postgres::LATEST_VERSION).collect::<Vec<_>>());
     // A schema from a newer binary is refused, naming both versions.
     client.execute("INSERT INTO etl_instance.schema_version (version) VALUES (999)", &[]).unwrap();
     let err = RunStore::open(&url, std::path::Path::new("."), "test").unwrap_err().to_string();

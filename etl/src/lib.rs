@@ -77,7 +77,11 @@ pub mod runtime {
     pub use etl_runtime::graph::{AssetGraph, GraphError, GraphFormat, Step};
     pub use etl_runtime::history::{Event, EventKind, RunRecord};
     pub use etl_runtime::registry::{registered, Registry};
-    pub use etl_runtime::schedule::{ticks, Daemon, Tick, TickStatus};
+    pub use etl_runtime::queue::launcher::{InProcessLauncher, RunLauncher};
+    pub use etl_runtime::queue::retry::{RetryPolicy as RunRetryPolicy, RetryStrategy};
+    pub use etl_runtime::queue::worker::{Worker, WorkerOptions, WorkerReport};
+    pub use etl_runtime::queue::{queued_record, RunQueue};
+    pub use etl_runtime::schedule::{ticks, Daemon, MissedTicks, Tick, TickStatus};
     pub use etl_runtime::selection::{Selection, SelectionError};
 }
 

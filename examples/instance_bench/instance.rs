@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use etl::runtime::RunRecord;
-use etl::{RunStatus, RunStore};
+use etl::RunStore;
 
 /// Which storages a benchmark runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,17 +101,9 @@ fn open(spec: &str, working_dir: &Path) -> anyhow::Result<RunStore> {
 
 /// The record of a run that starts: the one place a benchmark builds a `RunRecord`.
 pub fn run_record(run_id: &str, selection: &str, assets: Vec<String>, started_at: DateTime<Utc>) -> RunRecord {
-    RunRecord {
-        run_id: run_id.to_owned(),
-        selection: selection.to_owned(),
-        assets,
-        status: RunStatus::Started,
-        started_at,
-        ended_at: None,
-        parent_run_id: None,
-        schedule: None,
-        pid: std::process::id(),
-    }
+    let mut record = RunRecord::new(run_id, selection, assets);
+    record.started_at = started_at;
+    record
 }
 
 /// The median of some timings (the upper one of an even count).

@@ -179,17 +179,7 @@ fn run_takes_an_id_or_a_unique_prefix_and_names_two_matches_of_an_ambiguous_one(
     let dir = tempfile::tempdir().unwrap();
     let store = etl::RunStore::at(dir.path().join(".etl"));
     for id in ["r1", "r10", "r2"] {
-        let record = etl::runtime::RunRecord {
-            run_id: id.into(),
-            selection: "*".into(),
-            assets: Vec::new(),
-            status: etl::RunStatus::Started,
-            started_at: chrono::Utc::now(),
-            ended_at: None,
-            parent_run_id: None,
-            schedule: None,
-            pid: std::process::id(),
-        };
+        let record = etl::runtime::RunRecord::new(id, "*", Vec::new());
         store.start(record).unwrap().finish(etl::RunStatus::Success).unwrap();
     }
     let out = edges(dir.path(), &["run", "r1"], &[]);

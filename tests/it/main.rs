@@ -16,3 +16,4 @@ mod postgres;
 mod resources;
 mod sources;
 mod transformers;
+mod workers;

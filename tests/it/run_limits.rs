@@ -1,7 +1,8 @@
-//! `[instance] max_concurrent_runs` across processes, on both instance storages: with a limit
-//! of 1, two runs started at once never overlap (the ops' own start and end times), and the one
-//! that waits says so once; unset, they overlap; a bad value fails the run naming the key and
-//! the file.
+//! `[instance] max_concurrent_runs` and `tag_concurrency_limits` across processes, on both
+//! instance storages: with a limit of 1, two runs started at once never overlap (the ops' own
+//! start and end times), and the one that waits says so once; unset, they overlap; a bad value
+//! fails the run naming the key and the file; a tag rule limits the runs with its tag (or each
+//! value apart) and no others.
 
 use std::path::Path;
 use std::process::Child;
@@ -71,4 +72,51 @@ fn a_bad_max_concurrent_runs_fails_the_run_naming_the_key_and_the_file() {
         assert!(output.contains("max_concurrent_runs") && output.contains(".etl/config.toml"), "{bad}: {output}");
         assert!(!dir.path().join("spans.txt").exists(), "{bad}: no step ran");
     }
+}
+
+/// Three `marked` runs at once, tagged as given, under `tag_concurrency_limits`.
+fn three_tagged_runs(config: &str, tags: [&str; 3], storage: Option<&str>) -> (String, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+    std::fs::write(dir.path().join(".etl/config.toml"), config).unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_marked"));
+    let children: Vec<Child> = tags
+        .iter()
+        .map(|tag| command(exe, dir.path(), storage, &["materialize", "--tag", tag]).env("MARKED_SLEEP_MS", "1200").spawn().unwrap())
+        .collect();
+    let mut output = String::new();
+    for child in children {
+        let out = finish(child, Duration::from_secs(60), "marked");
+        assert!(out.status.success(), "marked:\n{}", text(&out));
+        output.push_str(&text(&out));
+    }
+    let spans = spans(dir.path());
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    (output, most_at_once(&spans))
+}
+
+fn tag_limits_hold_across_processes(storage: Option<&str>) {
+    // One run at a time with db=wh; db=lake is not limited.
+    let one = "[instance]\ntag_concurrency_limits = [{ key = \"db\", value = \"wh\", limit = 1 }]\n";
+    let (output, most) = three_tagged_runs(one, ["db=wh", "db=wh", "db=wh"], storage);
+    assert_eq!(most, 1, "never two db=wh runs at once:\n{output}");
+    assert!(output.contains("`[instance] tag_concurrency_limits`") && output.contains("tag[0]:db=wh"), "{output}");
+    let (output, most) = three_tagged_runs(one, ["db=lake", "db=lake", "db=lake"], storage);
+    assert_eq!(most, 3, "another value is not limited:\n{output}");
+    // Per unique value: two values, one run each at a time.
+    let per_value = "[instance]\ntag_concurrency_limits = [{ key = \"db\", value = { applyLimitPerUniqueValue = true }, limit = 1 }]\n";
+    let (output, most) = three_tagged_runs(per_value, ["db=a", "db=a", "db=b"], storage);
+    assert_eq!(most, 2, "db=b runs beside one db=a run, the second db=a waits:\n{output}");
+}
+
+#[test]
+fn tag_concurrency_limits_hold_across_processes_on_files() {
+    tag_limits_hold_across_processes(None);
+}
+
+#[test]
+fn tag_concurrency_limits_hold_across_processes_on_postgres() {
+    let pg = pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    tag_limits_hold_across_processes(Some(&url));
 }

@@ -356,28 +356,49 @@ fn nightly_report() -> etl::MaterializeResult {
 }
 
 #[test]
-fn the_daemon_records_its_runs_on_postgres_storage() {
+fn daemons_on_postgres_storage_queue_one_run_per_tick_for_the_workers() {
     let pg = etl_testkit::pg_or_skip!();
     let url = pg.create_database().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut options = RunOptions::new(dir.path());
-    options.storage = Some(etl::RunStore::open(&url, dir.path(), "test").unwrap());
+    let options = |dir: &std::path::Path| {
+        let mut options = RunOptions::new(dir);
+        options.storage = Some(etl::RunStore::open(&url, dir, "test").unwrap());
+        options
+    };
     let clock = etl::ManualClock::new("2026-11-24T23:59:30Z".parse().unwrap());
-    let schedules = [etl::Schedule::new("nightly", "0 0 * * *").select("nightly_report")];
-    let mut daemon = Daemon::new(registered(), options.clone(), &schedules, std::sync::Arc::new(clock.clone())).unwrap();
+    let schedules = [etl::Schedule::new("nightly", "0 0 * * *").select("nightly_report").tag("team", "finance")];
+    // Two daemons on one storage, each with its own connection, as on two machines.
+    let mut daemons: Vec<Daemon> =
+        (0..2).map(|_| Daemon::new(registered(), options(dir.path()), &schedules, std::sync::Arc::new(clock.clone())).unwrap()).collect();
+    assert!(daemons.iter().all(Daemon::queues_runs), "PostgreSQL storage: the daemon queues runs for the workers");
     clock.advance(chrono::Duration::seconds(30));
-    assert_eq!(daemon.tick().len(), 1);
-    let finished = daemon.wait();
-    assert!(finished[0].1.as_ref().unwrap().success());
-    // Read back through a second connection, as `runs` in another process would.
+    let acted: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = daemons.iter_mut().map(|d| s.spawn(move || d.tick().len())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(acted.iter().sum::<usize>(), 1, "one of the two daemons acted on the tick: {acted:?}");
+    assert!(daemons.iter_mut().all(|d| d.wait().is_empty()), "no run in the daemons' own processes");
     let store = etl::RunStore::open(&url, dir.path(), "test").unwrap();
+    let queued = store.queue().unwrap().queued(10).unwrap();
+    assert_eq!(queued.len(), 1, "one run queued for one tick");
+    assert_eq!((queued[0].schedule.as_deref(), queued[0].tags.get("team").map(String::as_str)), (Some("nightly"), Some("finance")));
+
+    // A worker (here in this process) claims and runs it.
+    let launcher = etl::runtime::InProcessLauncher::new(registered());
+    let worker_options = etl::runtime::WorkerOptions { drain: true, poll: std::time::Duration::from_millis(50), ..Default::default() };
+    let report = etl::runtime::Worker::new(&launcher, options(dir.path()), worker_options).unwrap().run(&std::sync::atomic::AtomicBool::new(false));
+    assert_eq!(report.runs, vec![(queued[0].run_id.clone(), true)]);
+    // Read back through a second connection, as `runs` in another process would.
     let runs = store.runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!((runs[0].schedule.as_deref(), runs[0].status), (Some("nightly"), etl::RunStatus::Success));
+    assert!(runs[0].worker.as_deref().is_some_and(|w| w.ends_with(&format!("/{}", std::process::id()))), "{:?}", runs[0].worker);
     let history = store.asset_history(&etl::AssetKey::new("nightly_report")).unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].data["rows"], 7);
-    assert!(!dir.path().join(".etl/runs").exists(), "nothing recorded in the files");
+    let ticks = etl::runtime::ticks(&options(dir.path()), "nightly");
+    assert_eq!(ticks.iter().map(|t| (t.status, t.run_id.clone())).collect::<Vec<_>>(), [(TickStatus::Started, Some(queued[0].run_id.clone()))]);
+    assert!(!dir.path().join(".etl").exists(), "nothing recorded in the files");
 }
 
 // ---- the warehouse example, as a user runs it ------------------------------------------------

@@ -41,7 +41,7 @@ pub fn example_binary(name: &str) -> PathBuf {
     path
 }
 
-/// Appends `<what> <pid> <unix µs>` to `<working dir>/spans.txt`: the helper binaries `pooled`
+/// Appends `<what> <pid> <unix µs> <run id>` to `<working dir>/spans.txt`: the helper binaries `pooled`
 /// and `marked` record when their asset runs, so a test can count the runs in progress at once.
 pub fn mark_span(context: &etl::AssetExecutionContext, what: &str) -> Result<(), etl::AssetError> {
     use std::io::Write;
@@ -52,6 +52,6 @@ pub fn mark_span(context: &etl::AssetExecutionContext, what: &str) -> Result<(),
         .append(true)
         .open(&path)
         .map_err(|e| etl::AssetError::msg(format!("cannot open {}: {e}", path.display())))?;
-    file.write_all(format!("{what} {} {micros}\n", std::process::id()).as_bytes())
+    file.write_all(format!("{what} {} {micros} {}\n", std::process::id(), context.run_id()).as_bytes())
         .map_err(|e| etl::AssetError::msg(format!("cannot write {}: {e}", path.display())))
 }

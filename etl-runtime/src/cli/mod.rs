@@ -12,12 +12,13 @@ use crate::asset::AssetKey;
 use crate::context::Resources;
 use crate::execute::{materialize, materialize_from_failure, AssetOutcome, RunOptions, RunResult};
 use crate::graph::{AssetGraph, GraphFormat};
-use crate::history::{EventKind, RunStore};
 use crate::logging::LogFormat;
 use crate::registry::{registered, Registry, EMPTY_REGISTRY_HELP};
 use crate::schedule::{Daemon, Schedule, SystemClock};
 
+mod history;
 mod pipelines;
+mod queue;
 
 /// Everything an asset binary is made of besides its link-time definitions: user resources and
 /// schedules (Dagster's `Definitions`).
@@ -109,10 +110,59 @@ enum Command {
         /// Re-execute the assets a past run did not materialize (its failed and skipped ones).
         #[arg(long, conflicts_with = "select")]
         from_failure: Option<String>,
+        /// A run tag `key=value` (repeatable).
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
         /// At most this many ops at once (default: the number of CPUs).
         #[arg(long, default_value_t = 0)]
         max_concurrency: usize,
         /// Directory to run in (DuckDB files are created here); default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Queue a run for the workers (`worker`) and print its id.
+    Submit {
+        /// The assets to run (Dagster's selection syntax, as `materialize --select`).
+        #[arg(long, short, default_value = "*")]
+        select: String,
+        /// Re-execute the assets a past run did not materialize.
+        #[arg(long, conflicts_with = "select")]
+        from_failure: Option<String>,
+        /// A run tag `key=value` (repeatable): for `tag_concurrency_limits`, retries
+        /// (`etl/max_retries`, `etl/retry_strategy`) or labels.
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+        /// Directory whose config the run uses; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Claim queued runs and execute them, one at a time, until SIGINT or SIGTERM (the run in
+    /// progress is finished first). Any number of workers may run on any number of machines
+    /// against one PostgreSQL storage.
+    Worker {
+        /// At most this many ops at once per run.
+        #[arg(long, default_value_t = 0)]
+        max_concurrency: usize,
+        /// A claimed run's lease, renewed while it runs; a run whose worker is lost is failed
+        /// (and retried, per `[run_retries]`) after this long.
+        #[arg(long, default_value_t = 30.0)]
+        lease_secs: f64,
+        /// How often an empty queue is looked at, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
+        /// Stop once the queue is empty and no claimed run is left.
+        #[arg(long)]
+        drain: bool,
+        /// Stop after this many runs.
+        #[arg(long)]
+        max_runs: Option<usize>,
+        /// Directory to run in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// The run queue: queued runs, and runs claimed by workers with their leases.
+    Queue {
+        /// Directory whose storage to read; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
@@ -216,7 +266,7 @@ where
     run(cli, &registered(), definitions.into())
 }
 
-fn fail(e: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::FAILURE
 }
@@ -233,12 +283,17 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
         options.storage = Some(crate::storage::resolve(&options.working_dir, cli.storage.as_deref()).map_err(|e| e.to_string())?);
         Ok(options)
     };
+    let open_store = |dir: PathBuf| crate::storage::resolve(&dir, cli.storage.as_deref()).map_err(|e| e.to_string());
     match command {
         Command::List { select, workdir } => list(registry, select.as_deref(), &working_dir(workdir), &mut out),
         Command::Graph { format, select, workdir } => graph(registry, &format, select.as_deref(), &working_dir(workdir), &mut out),
-        Command::Materialize { select, from_failure, max_concurrency, workdir } => {
+        Command::Materialize { select, from_failure, tags, max_concurrency, workdir } => {
             let mut options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
                 Ok(o) => o,
+                Err(e) => return fail(e),
+            };
+            options.tags = match queue::parse_tags(&tags) {
+                Ok(t) => t,
                 Err(e) => return fail(e),
             };
             options.max_concurrency = max_concurrency;
@@ -246,7 +301,7 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
                 options.bars = crate::progress::RunBars::for_stderr();
             }
             let result = match &from_failure {
-                Some(id) => options.store().map_err(|e| e.to_string()).and_then(|store| resolve_run_id(&store, id)).and_then(|id| materialize_from_failure(registry, &id, &options).map_err(|e| e.to_string())),
+                Some(id) => options.store().map_err(|e| e.to_string()).and_then(|store| history::resolve_run_id(&store, id)).and_then(|id| materialize_from_failure(registry, &id, &options).map_err(|e| e.to_string())),
                 None => materialize(registry, &select, &options).map_err(|e| e.to_string()),
             };
             match result {
@@ -254,103 +309,40 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
                 Err(e) => fail(e),
             }
         }
-        Command::Runs { limit, workdir } => {
-            let store = match with_store(RunOptions::new(working_dir(workdir))).and_then(|o| o.store().map_err(|e| e.to_string())) {
-                Ok(s) => s,
+        Command::Runs { limit, workdir } => match open_store(working_dir(workdir)) {
+            Ok(store) => history::runs(&store, limit, &mut out),
+            Err(e) => fail(e),
+        },
+        Command::Run { run_id, workdir } => match open_store(working_dir(workdir)) {
+            Ok(store) => history::run(&store, &run_id, &mut out),
+            Err(e) => fail(e),
+        },
+        Command::Asset { key, workdir } => match open_store(working_dir(workdir)) {
+            Ok(store) => history::asset(&store, &key, &mut out),
+            Err(e) => fail(e),
+        },
+        Command::Submit { select, from_failure, tags, workdir } => match open_store(working_dir(workdir.clone())) {
+            Ok(store) => queue::submit(registry, &store, &working_dir(workdir), &select, from_failure.as_deref(), &tags, &mut out),
+            Err(e) => fail(e),
+        },
+        Command::Worker { max_concurrency, lease_secs, poll_ms, drain, max_runs, workdir } => {
+            let mut options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
+                Ok(o) => o,
                 Err(e) => return fail(e),
             };
-            let runs = match store.runs(limit) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
+            options.max_concurrency = max_concurrency;
+            let worker = crate::queue::worker::WorkerOptions {
+                lease: std::time::Duration::from_secs_f64(lease_secs),
+                poll: std::time::Duration::from_millis(poll_ms),
+                drain,
+                max_runs,
             };
-            if runs.is_empty() {
-                let _ = writeln!(out, "no runs recorded in {}", store.describe());
-                return ExitCode::SUCCESS;
-            }
-            let rows: Vec<[String; 5]> = runs
-                .iter()
-                .map(|r| {
-                    [
-                        r.run_id.clone(),
-                        r.effective_status().to_string(),
-                        r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                        r.duration().map(|d| format!("{:.3}s", d.num_milliseconds() as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
-                        match (&r.schedule, &r.parent_run_id) {
-                            (Some(s), _) => format!("{} (schedule {s})", r.selection),
-                            (None, Some(p)) => format!("{} (from failure of {p})", r.selection),
-                            _ => r.selection.clone(),
-                        },
-                    ]
-                })
-                .collect();
-            table(&mut out, ["RUN", "STATUS", "STARTED (UTC)", "DURATION", "SELECTION"], &rows);
-            ExitCode::SUCCESS
+            queue::worker(registry, options, worker, &mut out)
         }
-        Command::Run { run_id, workdir } => {
-            let store = match with_store(RunOptions::new(working_dir(workdir))).and_then(|o| o.store().map_err(|e| e.to_string())) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            let id = match resolve_run_id(&store, &run_id) {
-                Ok(id) => id,
-                Err(e) => return fail(e),
-            };
-            let (record, events) = match store.record(&id).and_then(|r| Ok((r, store.events(&id)?))) {
-                Ok(x) => x,
-                Err(e) => return fail(e),
-            };
-            let _ = writeln!(out, "run {} {} selection {}", record.run_id, record.effective_status(), record.selection);
-            if let Some(p) = &record.parent_run_id {
-                let _ = writeln!(out, "  re-executes {p}");
-            }
-            for e in events {
-                let what = match e.kind {
-                    EventKind::Log => format!("LOG {}", e.data.get("level").and_then(|l| l.as_str()).unwrap_or("INFO")),
-                    kind => serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_uppercase)).unwrap_or_default(),
-                };
-                let subject = e.asset.clone().or(e.op.clone()).unwrap_or_default();
-                let mut line = format!("{} {what:<16} {subject}", e.ts.format("%H:%M:%S%.3f"));
-                if !e.message.is_empty() {
-                    line.push_str(&format!("  {}", e.message));
-                }
-                if e.kind == EventKind::Materialization {
-                    if let Some(rows) = e.data.get("rows_loaded") {
-                        line.push_str(&format!("  rows_loaded={rows}"));
-                    }
-                }
-                let _ = writeln!(out, "{}", line.trim_end());
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Asset { key, workdir } => {
-            let store = match with_store(RunOptions::new(working_dir(workdir))).and_then(|o| o.store().map_err(|e| e.to_string())) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            let key = AssetKey::from_path(&key);
-            let history = match store.asset_history(&key) {
-                Ok(h) => h,
-                Err(e) => return fail(e),
-            };
-            if history.is_empty() {
-                let _ = writeln!(out, "asset {key}: never materialized (history in {})", store.describe());
-                return ExitCode::SUCCESS;
-            }
-            let _ = writeln!(out, "asset {key}: {} materializations", history.len());
-            let mut previous: Option<Vec<(String, String)>> = None;
-            for e in &history {
-                let rows = e.data.get("rows_loaded").map(ToString::to_string).unwrap_or_else(|| "-".into());
-                let _ = writeln!(out, "  {}  run {}  rows_loaded {rows}", e.ts.format("%Y-%m-%d %H:%M:%S"), e.run_id);
-                let columns = column_schema(&e.data);
-                if let Some(columns) = &columns {
-                    for change in schema_changes(previous.as_deref(), columns) {
-                        let _ = writeln!(out, "      schema: {change}");
-                    }
-                    previous = Some(columns.clone());
-                }
-            }
-            ExitCode::SUCCESS
-        }
+        Command::Queue { workdir } => match open_store(working_dir(workdir)) {
+            Ok(store) => queue::list(&store, &mut out),
+            Err(e) => fail(e),
+        },
         Command::Daemon { max_concurrency, workdir } => {
             let mut options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
                 Ok(o) => o,
@@ -462,7 +454,7 @@ fn report(out: &mut impl Write, result: &RunResult) -> ExitCode {
     }
 }
 
-fn table<const N: usize>(out: &mut impl Write, header: [&str; N], rows: &[[String; N]]) {
+pub(crate) fn table<const N: usize>(out: &mut impl Write, header: [&str; N], rows: &[[String; N]]) {
     let header = header.map(str::to_owned);
     let widths: Vec<usize> = (0..N).map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
     for row in std::iter::once(&header).chain(rows.iter()) {
@@ -471,49 +463,8 @@ fn table<const N: usize>(out: &mut impl Write, header: [&str; N], rows: &[[Strin
     }
 }
 
-/// A full run id from the id itself or a unique prefix. The storage lists at most two ids
-/// starting with it, in byte order (the id itself first), and reads no run's record: as fast
-/// with 100,000 runs as with 10.
-fn resolve_run_id(store: &RunStore, prefix: &str) -> Result<String, String> {
-    let ids = store.run_ids_with_prefix(prefix, 2).map_err(|e| e.to_string())?;
-    match ids.as_slice() {
-        [] => Err(format!("no run `{prefix}` in the run history at {}", store.describe())),
-        [first, ..] if first == prefix => Ok(first.clone()),
-        [one] => Ok(one.clone()),
-        [a, b, ..] => Err(format!("`{prefix}` matches more than one run ({a}, {b}, ...); give more of the id")),
-    }
-}
-
-fn column_schema(metadata: &serde_json::Value) -> Option<Vec<(String, String)>> {
-    let cols = metadata.get("dagster/column_schema")?.as_array()?;
-    Some(
-        cols.iter()
-            .filter_map(|c| Some((c.get("name")?.as_str()?.to_owned(), c.get("type")?.as_str().unwrap_or("").to_owned())))
-            .collect(),
-    )
-}
-
-/// Column changes between two materializations' `dagster/column_schema`.
-fn schema_changes(before: Option<&[(String, String)]>, after: &[(String, String)]) -> Vec<String> {
-    let Some(before) = before else {
-        return vec![format!("{} columns: {}", after.len(), after.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "))];
-    };
-    let mut changes = Vec::new();
-    for (name, ty) in after {
-        match before.iter().find(|(n, _)| n == name) {
-            None => changes.push(format!("added column {name} {ty}")),
-            Some((_, old)) if old != ty => changes.push(format!("column {name} changed type {old} -> {ty}")),
-            _ => {}
-        }
-    }
-    for (name, _) in before.iter().filter(|(n, _)| !after.iter().any(|(a, _)| a == n)) {
-        changes.push(format!("column {name} no longer reported"));
-    }
-    changes
-}
-
 /// Sets `flag` on the first SIGINT or SIGTERM (a second one exits at once).
-fn watch_signals(flag: Arc<AtomicBool>) -> std::io::Result<()> {
+pub(crate) fn watch_signals(flag: Arc<AtomicBool>) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::SignalKind;

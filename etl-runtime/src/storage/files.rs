@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use super::InstanceStorage;
 use crate::asset::AssetKey;
-use crate::history::{Event, EventKind, HistoryError, RunRecord, HOME_ENV};
+use crate::history::{Event, EventKind, HistoryError, RunRecord, RunStatus, HOME_ENV};
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> HistoryError + 'a {
     move |source| HistoryError::Io { action, path: path.to_owned(), source }
@@ -77,9 +77,13 @@ impl FileStorage {
         self.home.join("assets").join(format!("{name}.jsonl"))
     }
 
-    fn write_record(&self, record: &RunRecord) -> Result<(), HistoryError> {
+    /// Writes a run's record atomically (a temporary file renamed over it), creating its
+    /// directory.
+    pub(crate) fn write_record(&self, record: &RunRecord) -> Result<(), HistoryError> {
         let dir = self.run_dir(&record.run_id);
-        let tmp = dir.join("run.json.tmp");
+        fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        // Named per writer: a worker and a reaper may write one record at once.
+        let tmp = dir.join(format!("run.json.{}.{:?}.tmp", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
         let path = dir.join("run.json");
         let text = serde_json::to_string_pretty(record).expect("record serializes");
         fs::write(&tmp, text).map_err(io("write", &tmp))?;
@@ -123,7 +127,9 @@ impl InstanceStorage for FileStorage {
         let events = match open.entry(event.run_id.clone()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(OpenOptions::new().append(true).open(&events_path).map_err(io("open", &events_path))?)
+                // A run of another process (a reaper writing a lost run's end): its log may not
+                // exist yet if its worker died before starting it.
+                e.insert(OpenOptions::new().create(true).append(true).open(&events_path).map_err(io("open", &events_path))?)
             }
         };
         events.write_all(line.as_bytes()).map_err(io("append to", &events_path))?;
@@ -141,7 +147,8 @@ impl InstanceStorage for FileStorage {
     }
 
     fn finish_run(&self, record: &RunRecord) -> Result<(), HistoryError> {
-        let result = self.write_record(record);
+        let ended = matches!(self.record(&record.run_id), Ok(stored) if !matches!(stored.status, RunStatus::Started | RunStatus::Queued));
+        let result = if ended { Ok(()) } else { self.write_record(record) };
         self.open_files().remove(&record.run_id);
         result
     }
@@ -195,6 +202,14 @@ impl InstanceStorage for FileStorage {
     fn pool_slots(&self) -> Result<std::sync::Arc<dyn super::pools::PoolSlots>, HistoryError> {
         Ok(std::sync::Arc::new(super::pools::FileSlots::at(&self.home)))
     }
+
+    fn queue(&self) -> Result<std::sync::Arc<dyn crate::queue::RunQueue>, HistoryError> {
+        Ok(std::sync::Arc::new(crate::queue::files::FileQueue::at(&self.home)))
+    }
+
+    fn has_workers(&self) -> bool {
+        false
+    }
 }
 
 fn read_lines(path: &Path) -> Result<Vec<Event>, HistoryError> {
@@ -225,23 +240,12 @@ mod tests {
     use std::fs::OpenOptions;
     use std::io::Write;
 
-    use chrono::Utc;
 
     use crate::asset::{AssetKey, Materialization, MetadataValue};
     use crate::history::{metadata_json, Event, EventKind, HistoryError, RunRecord, RunStatus, RunStore};
 
     fn record(id: &str) -> RunRecord {
-        RunRecord {
-            run_id: id.into(),
-            selection: "*".into(),
-            assets: vec!["a".into()],
-            status: RunStatus::Started,
-            started_at: Utc::now(),
-            ended_at: None,
-            parent_run_id: None,
-            schedule: None,
-            pid: std::process::id(),
-        }
+        RunRecord::new(id, "*", vec!["a".into()])
     }
 
     #[test]

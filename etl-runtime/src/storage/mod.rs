@@ -9,6 +9,8 @@
 
 pub mod files;
 #[cfg(feature = "postgres")]
+pub mod pg_link;
+#[cfg(feature = "postgres")]
 pub mod pg_pools;
 pub mod pools;
 pub mod run_limit;
@@ -23,6 +25,7 @@ use chrono::Utc;
 
 use crate::asset::AssetKey;
 use crate::history::{Event, HistoryError, RunRecord, RunStatus};
+use crate::queue::RunQueue;
 
 /// The environment variable that chooses the instance storage.
 pub const STORAGE_ENV: &str = "ETL_STORAGE";
@@ -37,8 +40,9 @@ pub trait InstanceStorage: Send + Sync {
     /// Appends an event to its run's log (and a materialization to its asset's history). May
     /// return before the event is stored; a failure is then reported by [`Self::finish_run`].
     fn append_event(&self, event: &Event) -> Result<(), HistoryError>;
-    /// Records the run's final record (status, end); every event appended before is stored
-    /// when this returns.
+    /// Records the run's final record (status, end), unless the stored run has ended already
+    /// (a run reaped after its worker's lease ran out keeps its failure); every event appended
+    /// before is stored when this returns.
     fn finish_run(&self, record: &RunRecord) -> Result<(), HistoryError>;
     /// Run records, newest first (by id, which is time-ordered), at most `limit`.
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError>;
@@ -55,6 +59,12 @@ pub trait InstanceStorage: Send + Sync {
     /// The slots of the instance's pools, shared by every process on this storage (see
     /// [`pools`]). Opened on first use and kept.
     fn pool_slots(&self) -> Result<Arc<dyn pools::PoolSlots>, HistoryError>;
+    /// The run queue and the schedules' ticks (see [`crate::queue`]). Opened on first use and
+    /// kept.
+    fn queue(&self) -> Result<Arc<dyn RunQueue>, HistoryError>;
+    /// Whether runs are meant to be executed by workers (`submit`, and the daemon's ticks
+    /// queue their runs) rather than by the process that starts them. PostgreSQL: yes.
+    fn has_workers(&self) -> bool;
 }
 
 /// A handle on the instance storage; cloning shares it.
@@ -141,6 +151,27 @@ impl RunStore {
     /// The materializations of an asset across runs, oldest first.
     pub fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
         self.storage.asset_history(key)
+    }
+
+    /// The run queue and the schedules' ticks.
+    pub fn queue(&self) -> Result<Arc<dyn RunQueue>, HistoryError> {
+        self.storage.queue()
+    }
+
+    /// Whether the daemon queues its runs for workers (see [`InstanceStorage::has_workers`]).
+    pub fn has_workers(&self) -> bool {
+        self.storage.has_workers()
+    }
+
+    /// Appends an event outside a run's own log (stored when the next [`Self::finish_record`]
+    /// returns, at the latest).
+    pub fn append(&self, event: &Event) -> Result<(), HistoryError> {
+        self.storage.append_event(event)
+    }
+
+    /// Writes a run's final record (see [`InstanceStorage::finish_run`]).
+    pub fn finish_record(&self, record: &RunRecord) -> Result<(), HistoryError> {
+        self.storage.finish_run(record)
     }
 
     /// The slots of the instance's pools.

@@ -5,8 +5,9 @@
 //! Advisory locks are re-entrant within a session, and every run of a process on one storage
 //! shares this session, so the slots it holds are also kept here and refused to a second taker. The connection is owned by a thread of its own
 //! (the synchronous client must not run on the executor's runtime); a lock or an unlock is a
-//! request over a channel. The connection is not opened again when the server drops it: its
-//! locks went with it, so every later request fails and the runs that need a pool fail with it.
+//! request over a channel. When the server drops the connection (a restart), the locks go with
+//! it: the next try opens a new session. The ops that held slots then keep running unguarded
+//! until they end (a known gap: a storage restart while a pool is full may let one more op in).
 
 use std::collections::HashSet;
 use std::sync::mpsc::{self, Sender, SyncSender};
@@ -41,7 +42,7 @@ impl PgSlots {
             .spawn(move || match config.connect(NoTls) {
                 Ok(client) => {
                     let _ = ready.send(Ok(()));
-                    serve(client, &thread_target, receiver);
+                    serve(client, &config, &thread_target, receiver);
                 }
                 Err(e) => {
                     let message = e.as_db_error().map(|db| format!("{}: {}", db.code().code(), db.message())).unwrap_or_else(|| e.to_string());
@@ -55,15 +56,28 @@ impl PgSlots {
     }
 }
 
-fn serve(mut client: Client, target: &str, requests: mpsc::Receiver<Request>) {
+fn serve(mut client: Client, config: &Config, target: &str, requests: mpsc::Receiver<Request>) {
     for request in requests {
         match request {
             Request::Try(pool, slot, reply) => {
-                let taken = client
-                    .query_one("SELECT pg_try_advisory_lock(hashtext('etl.pool:' || $1), $2)", &[&pool, &(slot as i32)])
-                    .map(|row| row.get::<_, bool>(0))
-                    .map_err(|e| HistoryError::Postgres { target: target.to_owned(), action: "taking a pool slot", message: e.to_string() });
-                let _ = reply.send(taken);
+                let sql = "SELECT pg_try_advisory_lock(hashtext('etl.pool:' || $1), $2)";
+                let mut taken = client.query_one(sql, &[&pool, &(slot as i32)]).map(|row| row.get::<_, bool>(0));
+                if taken.is_err() && client.is_closed() {
+                    // The server dropped the session (a restart): its locks went with it. Take
+                    // this one on a new session; see the module's note on the slots held then.
+                    tracing::warn!(%target, "pool slots: connection lost; connecting again (slots held until now are no longer locked)");
+                    match super::pg_link::reconnect(config, target) {
+                        Ok(c) => {
+                            client = c;
+                            taken = client.query_one(sql, &[&pool, &(slot as i32)]).map(|row| row.get::<_, bool>(0));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            continue;
+                        }
+                    }
+                }
+                let _ = reply.send(taken.map_err(|e| super::pg_link::pg_error(target, "taking a pool slot", &e)));
             }
             Request::Release(pool, slot) => {
                 // A failure leaves nothing to release: the session, and its locks, are gone.

@@ -55,6 +55,24 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     );
     CREATE INDEX events_run ON etl_instance.events (run_id, id);
     CREATE INDEX events_materializations ON etl_instance.events (asset_key, ts, id) WHERE kind = 'materialization';",
+), (
+    2,
+    "ALTER TABLE etl_instance.runs
+        ADD COLUMN tags jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN partition_key text,
+        ADD COLUMN worker text,
+        ADD COLUMN lease_until timestamptz;
+    CREATE INDEX runs_queued ON etl_instance.runs (run_id) WHERE status = 'queued';
+    CREATE INDEX runs_leased ON etl_instance.runs (lease_until) WHERE status = 'started' AND lease_until IS NOT NULL;
+    CREATE TABLE etl_instance.ticks (
+        schedule text NOT NULL,
+        tick timestamptz NOT NULL,
+        status text NOT NULL,
+        run_id text,
+        reason text,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (schedule, tick)
+    );",
 )];
 
 /// The number of the newest migration.
@@ -83,6 +101,8 @@ pub struct PgStorage {
     config: Config,
     /// The pool slots' connection, opened on first use.
     slots: std::sync::Mutex<Option<std::sync::Arc<super::pg_pools::PgSlots>>>,
+    /// The run queue's connection, opened on first use.
+    queue: std::sync::Mutex<Option<std::sync::Arc<crate::queue::postgres::PgQueue>>>,
 }
 
 impl PgStorage {
@@ -122,7 +142,7 @@ impl PgStorage {
             })
             .map_err(|e| HistoryError::Postgres { target: target.clone(), action: "starting its thread", message: e.to_string() })?;
         started.recv().map_err(|_| gone(&target))??;
-        Ok(PgStorage { target, requests, config: slots_config, slots: Default::default() })
+        Ok(PgStorage { target, requests, config: slots_config, slots: Default::default(), queue: Default::default() })
     }
 
     fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, HistoryError> {
@@ -186,7 +206,9 @@ pub fn migrate(client: &mut Client, target: &str) -> Result<(), HistoryError> {
     tx.commit().map_err(err("migrating the schema"))
 }
 
-const RUN_COLUMNS: &str = "run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid";
+/// The columns [`run_record`] reads, in its order.
+pub(crate) const RUN_COLUMNS: &str =
+    "run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid, tags::text, partition_key, worker, lease_until";
 const EVENT_COLUMNS: &str = "ts, run_id, kind, op, asset_key, message, data::text";
 
 /// The connection and its prepared statement.
@@ -226,7 +248,7 @@ impl Link {
         loop {
             attempt += 1;
             if self.conn.is_none() {
-                let client = self.config.connect(NoTls).map_err(|e| fail(&self.target, "connecting again", e))?;
+                let client = super::pg_link::reconnect(&self.config, &self.target)?;
                 self.open(client)?;
             }
             let conn = self.conn.as_mut().expect("connection just opened");
@@ -339,25 +361,38 @@ fn answer_with(request: Request, e: &HistoryError) {
     }
 }
 
-fn name<T: serde::Serialize>(value: T) -> String {
+/// The snake-case name serde gives a unit variant.
+pub(crate) fn name<T: serde::Serialize>(value: T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn start(client: &mut Client, r: &RunRecord) -> Result<(), postgres::Error> {
+/// Inserts a run's record, or replaces a queued or claimed one (its lease stays: the worker
+/// renews it).
+pub(crate) fn start(client: &mut impl postgres::GenericClient, r: &RunRecord) -> Result<(), postgres::Error> {
     let pid = i64::from(r.pid);
+    let tags = serde_json::to_string(&r.tags).expect("tags serialize");
     client.execute(
-        "INSERT INTO etl_instance.runs (run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "INSERT INTO etl_instance.runs (run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid,
+             tags, partition_key, worker, lease_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10::text AS jsonb), $11, $12, $13)
          ON CONFLICT (run_id) DO UPDATE SET selection = excluded.selection, assets = excluded.assets, status = excluded.status,
              started_at = excluded.started_at, ended_at = excluded.ended_at, parent_run_id = excluded.parent_run_id,
-             schedule = excluded.schedule, pid = excluded.pid",
-        &[&r.run_id, &r.selection, &r.assets, &name(r.status), &r.started_at, &r.ended_at, &r.parent_run_id, &r.schedule, &pid],
+             schedule = excluded.schedule, pid = excluded.pid, tags = excluded.tags, partition_key = excluded.partition_key,
+             worker = excluded.worker",
+        &[
+            &r.run_id, &r.selection, &r.assets, &name(r.status), &r.started_at, &r.ended_at, &r.parent_run_id, &r.schedule, &pid,
+            &tags, &r.partition, &r.worker, &r.lease_until,
+        ],
     )?;
     Ok(())
 }
 
+/// Ends a run, unless it has ended already (reaped after its lease ran out).
 fn finish(client: &mut Client, r: &RunRecord) -> Result<(), postgres::Error> {
-    client.execute("UPDATE etl_instance.runs SET status = $2, ended_at = $3 WHERE run_id = $1", &[&r.run_id, &name(r.status), &r.ended_at])?;
+    client.execute(
+        "UPDATE etl_instance.runs SET status = $2, ended_at = $3, lease_until = NULL WHERE run_id = $1 AND status IN ('started', 'queued')",
+        &[&r.run_id, &name(r.status), &r.ended_at],
+    )?;
     Ok(())
 }
 
@@ -430,15 +465,19 @@ fn run_ids_with_prefix(link: &mut Link, prefix: &str, limit: usize) -> Result<Ve
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-fn parse<T: serde::de::DeserializeOwned>(run_id: &str, what: &str, text: &str) -> Result<T, HistoryError> {
+/// A unit variant from its name.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(run_id: &str, what: &str, text: &str) -> Result<T, HistoryError> {
     serde_json::from_value(Json::String(text.to_owned()))
         .map_err(|_| HistoryError::DamagedRow { run_id: run_id.to_owned(), message: format!("unknown {what} `{text}`") })
 }
 
-fn run_record(row: &Row) -> Result<RunRecord, HistoryError> {
+/// A run's record from a row of [`RUN_COLUMNS`].
+pub(crate) fn run_record(row: &Row) -> Result<RunRecord, HistoryError> {
     let run_id: String = row.get(0);
+    let damaged = |message: String| HistoryError::DamagedRow { run_id: run_id.clone(), message };
     let status: RunStatus = parse(&run_id, "status", row.get(3))?;
     let pid: i64 = row.get(8);
+    let tags: String = row.get(9);
     Ok(RunRecord {
         selection: row.get(1),
         assets: row.get(2),
@@ -447,7 +486,11 @@ fn run_record(row: &Row) -> Result<RunRecord, HistoryError> {
         ended_at: row.get(5),
         parent_run_id: row.get(6),
         schedule: row.get(7),
-        pid: u32::try_from(pid).map_err(|_| HistoryError::DamagedRow { run_id: run_id.clone(), message: format!("pid {pid}") })?,
+        pid: u32::try_from(pid).map_err(|_| damaged(format!("pid {pid}")))?,
+        tags: serde_json::from_str(&tags).map_err(|e| damaged(format!("tags {tags}: {e}")))?,
+        partition: row.get(10),
+        worker: row.get(11),
+        lease_until: row.get(12),
         run_id,
     })
 }
@@ -507,5 +550,17 @@ impl InstanceStorage for PgStorage {
             *slots = Some(std::sync::Arc::new(super::pg_pools::PgSlots::connect(&self.config, &self.target)?));
         }
         Ok(slots.clone().expect("opened above"))
+    }
+
+    fn queue(&self) -> Result<std::sync::Arc<dyn crate::queue::RunQueue>, HistoryError> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.is_none() {
+            *queue = Some(std::sync::Arc::new(crate::queue::postgres::PgQueue::connect(&self.config, &self.target)?));
+        }
+        Ok(queue.clone().expect("opened above"))
+    }
+
+    fn has_workers(&self) -> bool {
+        true
     }
 }

@@ -1,0 +1,140 @@
+//! The run-queue commands: `submit`, `worker`, `queue`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::{fail, history::resolve_run_id, table, watch_signals};
+use crate::execute::{new_run_id, RunOptions};
+use crate::graph::AssetGraph;
+use crate::history::{RunStatus, RunStore};
+use crate::queue::launcher::InProcessLauncher;
+use crate::queue::retry::{RetryPolicy, FROM_FAILURE_TAG};
+use crate::queue::worker::{Worker, WorkerOptions};
+use crate::queue::queued_record;
+use crate::registry::Registry;
+
+/// `--tag key=value` arguments as a map; a tag without `=` is an error naming it.
+pub(super) fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, String> {
+    tags.iter()
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+            _ => Err(format!("tag `{t}` is not `key=value`")),
+        })
+        .collect()
+}
+
+/// `submit`: validates the selection (or the run to re-execute) here, then queues the run.
+pub(super) fn submit(
+    registry: &Registry,
+    store: &RunStore,
+    dir: &Path,
+    select: &str,
+    from_failure: Option<&str>,
+    tags: &[String],
+    out: &mut impl Write,
+) -> ExitCode {
+    let mut tags = match parse_tags(tags) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let policy = match etl_config::Config::load_from(dir).map_err(|e| e.to_string()).and_then(|c| RetryPolicy::from_config(&c).map_err(|e| e.to_string())) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = policy.of_run(&tags) {
+        return fail(e);
+    }
+    policy.stamp(&mut tags);
+    let graph = match etl_core::resource::with_run_dir(dir, || AssetGraph::build(registry)) {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let (selection, assets, parent) = match from_failure {
+        Some(prefix) => {
+            let parent = match resolve_run_id(store, prefix).and_then(|id| store.record(&id).map_err(|e| e.to_string())) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            if matches!(parent.effective_status(), RunStatus::Queued | RunStatus::Started) {
+                return fail(format!("run `{}` is still going; re-execute it once it has ended", parent.run_id));
+            }
+            tags.insert(FROM_FAILURE_TAG.into(), "true".into());
+            (parent.selection.clone(), Vec::new(), Some(parent.run_id))
+        }
+        None => match graph.select(select).map_err(|e| e.to_string()).and_then(|keys| graph.plan(&keys).map(|_| keys).map_err(|e| e.to_string())) {
+            Ok(keys) => (select.to_owned(), keys.iter().map(|k| k.to_user_string()).collect(), None),
+            Err(e) => return fail(e),
+        },
+    };
+    let mut run = queued_record(&new_run_id(), &selection, assets);
+    run.parent_run_id = parent;
+    run.tags = tags;
+    let queued = store.queue().and_then(|q| q.enqueue(&run));
+    match queued {
+        Ok(()) => {
+            let _ = writeln!(out, "{}", run.run_id);
+            if !store.has_workers() {
+                eprintln!("queued in {}; start a worker (`worker`) to run it", store.describe());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `worker`: claims and executes runs until a signal (or `--drain`, `--max-runs`).
+pub(super) fn worker(registry: &Registry, options: RunOptions, worker: WorkerOptions, out: &mut impl Write) -> ExitCode {
+    let launcher = InProcessLauncher::new(registry.clone());
+    let describe = options.storage.as_ref().map(RunStore::describe).unwrap_or_default();
+    let worker = match Worker::new(&launcher, options, worker) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    if let Err(e) = watch_signals(shutdown.clone()) {
+        return fail(format!("cannot watch for SIGINT/SIGTERM: {e}"));
+    }
+    let _ = writeln!(out, "worker {} on {describe}; stop with Ctrl-C or SIGTERM", crate::history::this_worker());
+    let _ = out.flush();
+    let report = worker.run(&shutdown);
+    let failed = report.runs.iter().filter(|(_, ok)| !ok).count();
+    let _ = writeln!(
+        out,
+        "worker stopped after {} run(s), {failed} failed; {} lost run(s) reaped, {} retried",
+        report.runs.len(),
+        report.reaped.len(),
+        report.retries.len()
+    );
+    ExitCode::SUCCESS
+}
+
+/// `queue`: the queued runs and the claimed ones.
+pub(super) fn list(store: &RunStore, out: &mut impl Write) -> ExitCode {
+    let queue = match store.queue() {
+        Ok(q) => q,
+        Err(e) => return fail(e),
+    };
+    let (queued, claimed) = match queue.queued(1000).and_then(|q| Ok((q, queue.claimed()?))) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let now = chrono::Utc::now();
+    let mut rows: Vec<[String; 5]> = claimed
+        .iter()
+        .map(|r| {
+            let lease = r.lease_until.map(|l| format!("{:+.1}s", (l - now).num_milliseconds() as f64 / 1000.0)).unwrap_or_else(|| "-".into());
+            [r.run_id.clone(), r.effective_status().to_string(), r.worker.clone().unwrap_or_default(), lease, r.selection.clone()]
+        })
+        .collect();
+    rows.extend(queued.iter().map(|r| [r.run_id.clone(), "QUEUED".into(), "-".into(), "-".into(), r.selection.clone()]));
+    if rows.is_empty() {
+        let _ = writeln!(out, "the queue of {} is empty", store.describe());
+    } else {
+        table(out, ["RUN", "STATUS", "WORKER", "LEASE LEFT", "SELECTION"], &rows);
+    }
+    ExitCode::SUCCESS
+}
