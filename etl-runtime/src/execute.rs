@@ -263,13 +263,15 @@ fn check_resources(steps: &[Step], resources: &Resources) -> Result<(), GraphErr
     }
 }
 
-/// The pools a step runs in: its DuckDB file (dlt ops into DuckDB; a server takes concurrent
-/// writers itself), the pools of the resources it takes,
-/// and its declared pool. Sorted, so permits are always taken in the same order.
+/// The pools a step runs in: for a dlt op its pipeline (`pipeline:<name>`: one run of a dlt
+/// pipeline at a time, as its state is one) and its DuckDB file (a server takes concurrent
+/// writers itself), the pools of the resources it takes, and its declared pool. Sorted, so
+/// permits are always taken in the same order.
 fn pools(step: &Step, options: &RunOptions) -> Vec<String> {
     let mut out = BTreeSet::new();
     if let OpRef::Dlt(def) = step.op {
         if let Ok(pipeline) = std::panic::catch_unwind(def.pipeline) {
+            out.insert(format!("pipeline:{}", pipeline.name()));
             if let Ok(etl_pipeline::destination::Resolved::DuckDb { file }) = pipeline.working_dir(&options.working_dir).resolve_destination() {
                 out.insert(duckdb_pool(&file, &options.working_dir));
             }
@@ -319,16 +321,17 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
     };
     // Spans at ERROR level so that every enabled log line shows its run and op.
     let span = tracing::error_span!("run", run_id = %run_id);
+    let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, options)).collect();
     let steps_json: Vec<_> = steps
         .iter()
-        .map(|s| json!({"op": s.op.name(), "assets": s.assets.iter().map(|a| a.key.to_user_string()).collect::<Vec<_>>()}))
+        .zip(&step_pools)
+        .map(|(s, pools)| json!({"op": s.op.name(), "assets": s.assets.iter().map(|a| a.key.to_user_string()).collect::<Vec<_>>(), "pools": pools}))
         .collect();
     emit(Event::new(&run_id, EventKind::RunStart).message(format!("run started: {selection}")).data(json!({
         "selection": selection, "assets": assets, "steps": steps_json, "parent_run_id": options.parent_run_id, "schedule": options.schedule,
     })));
     span.in_scope(|| tracing::info!(steps = steps.len(), "run started"));
 
-    let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, options)).collect();
     let shared_store = log.as_ref().and(store.ok());
     let run_pools = open_pools(&step_pools, options, shared_store.as_ref());
     let run_slots = open_run_slots(options, shared_store.as_ref());

@@ -117,6 +117,14 @@ fn writers_of_one_duckdb_file_are_serialized_by_its_pool() {
         previous = Some(run);
     }
     let run = previous.unwrap();
+    // Each dlt op is in its pipeline's pool and its file's; the run's start lists them.
+    let events = run.history().events(&run.result().run_id).unwrap();
+    let steps = events.iter().find(|e| e.kind == etl::runtime::EventKind::RunStart).unwrap().data["steps"].clone();
+    let pools_of = |op: &str| steps.as_array().unwrap().iter().find(|s| s["op"] == op).unwrap()["pools"].clone();
+    let file_pool = pools_of("audit_table")[0].as_str().unwrap().to_owned();
+    assert!(file_pool.starts_with("duckdb:") && file_pool.ends_with("shared.duckdb"), "{steps}");
+    assert_eq!(pools_of("first_assets"), serde_json::json!([file_pool.clone(), "pipeline:first"]), "{steps}");
+    assert_eq!(pools_of("second_assets"), serde_json::json!([file_pool, "pipeline:second"]), "{steps}");
     let db = run.dir().join("shared.duckdb");
     assert_eq!(etl_tests::scalar(&db, "SELECT count(*) FROM first.numbers"), serde_json::json!(6000));
     assert_eq!(etl_tests::scalar(&db, "SELECT count(*) FROM second.letters"), serde_json::json!(6000));

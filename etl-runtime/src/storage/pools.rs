@@ -13,7 +13,8 @@
 //! or in a sleep, never on an executor thread, and never while holding a concurrency slot.
 //!
 //! Limits: `[pools] <name> = N` in `.etl/config.toml`, default 1; the pool of a DuckDB file
-//! (`duckdb:<path>`) is always 1 (one writer).
+//! (`duckdb:<path>`) is always 1 (one writer). A dlt pipeline's pool (`pipeline:<name>`) has
+//! the default 1: its state is one; a larger limit suits runs that keep no state between them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions, TryLockError};
