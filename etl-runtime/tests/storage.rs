@@ -93,6 +93,43 @@ fn contract(store: RunStore, reopen: impl Fn() -> RunStore) {
     assert!(store.asset_history(&AssetKey::from_path("a")).unwrap().is_empty(), "a prefix of a key is another asset");
 }
 
+/// Resolving a run id from a prefix: byte order, the id itself first, `limit`, and a prefix's
+/// LIKE metacharacters (`%`, `_`, `\`) taken literally.
+fn prefix_lookup(store: &RunStore) {
+    for id in ["r1", "r10", "r2", "p_1", "p%2", "pa3", "p\\4", "20260101T000000.000-aaaa", "20260101T000000.000-aaab"] {
+        store.start(record(id, "*", 0)).unwrap().finish(RunStatus::Success).unwrap();
+    }
+    let find = |prefix: &str, limit: usize| store.run_ids_with_prefix(prefix, limit).unwrap();
+    assert_eq!(find("r1", 2), ["r1", "r10"], "the id itself comes first");
+    assert_eq!(find("r10", 2), ["r10"]);
+    assert_eq!(find("r", 10), ["r1", "r10", "r2"]);
+    assert_eq!(find("2026", 1), ["20260101T000000.000-aaaa"]);
+    assert_eq!(find("20260101T000000.000-aaab", 2), ["20260101T000000.000-aaab"]);
+    assert_eq!(find("p_", 10), ["p_1"], "`_` is no wildcard");
+    assert_eq!(find("p%", 10), ["p%2"], "`%` is no wildcard");
+    assert_eq!(find("p\\", 10), ["p\\4"]);
+    assert_eq!(find("p", 2), ["p%2", "p\\4"], "byte order, at most `limit`");
+    assert!(find("zz", 2).is_empty());
+    assert!(find("R1", 2).is_empty(), "case matters");
+}
+
+#[test]
+fn files_find_run_ids_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RunStore::at(dir.path());
+    prefix_lookup(&store);
+    // A directory without its record (a process killed while creating it) is no run.
+    std::fs::create_dir_all(dir.path().join("runs/r3-half-made")).unwrap();
+    assert!(store.run_ids_with_prefix("r3", 2).unwrap().is_empty());
+}
+
+#[test]
+fn postgres_finds_run_ids_by_prefix() {
+    let pg = etl_testkit::pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    prefix_lookup(&RunStore::open(&url, std::path::Path::new("."), "test").unwrap());
+}
+
 #[test]
 fn files_keep_the_contract() {
     let dir = tempfile::tempdir().unwrap();

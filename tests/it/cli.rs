@@ -1,7 +1,8 @@
 //! The command line as a user runs it: `list`/`graph` with `--workdir` and `--select`, the
-//! pipeline commands with `--pipeline`, `drop` naming what it cannot drop, exit codes, the
-//! log format, Mermaid output and the empty-registry warning. Most of it runs the helper binary
-//! `cli_edges` (`tests/src/bin/cli_edges.rs`), which has a registry of its own.
+//! pipeline commands with `--pipeline`, `drop` naming what it cannot drop, `run` with an id or a
+//! prefix, exit codes, the log format, Mermaid output and the empty-registry warning. Most of it
+//! runs the helper binary `cli_edges` (`tests/src/bin/cli_edges.rs`), which has a registry of
+//! its own.
 
 use std::path::Path;
 use std::process::Command;
@@ -171,4 +172,22 @@ fn an_empty_registry_is_warned_about() {
     assert!(out.stderr.starts_with("warning: no assets are registered in this binary."), "{}", out.stderr);
     assert!(out.stderr.contains("use my_assets as _;"), "{}", out.stderr);
     assert_eq!(out.stdout.trim(), "KEY  DEPS  GROUP  KINDS");
+}
+
+#[test]
+fn run_takes_an_id_or_a_unique_prefix_and_names_two_matches_of_an_ambiguous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = etl::RunStore::at(dir.path().join(".etl"));
+    for id in ["r1", "r10", "r2"] {
+        let record = etl::runtime::RunRecord::new(id, "*", Vec::new());
+        store.start(record).unwrap().finish(etl::RunStatus::Success).unwrap();
+    }
+    let out = edges(dir.path(), &["run", "r1"], &[]);
+    assert!(out.ok && out.stdout.starts_with("run r1 SUCCESS"), "the id itself, though `r10` starts with it too: {}{}", out.stdout, out.stderr);
+    let out = edges(dir.path(), &["run", "r2"], &[]);
+    assert!(out.ok && out.stdout.starts_with("run r2 SUCCESS"), "{}{}", out.stdout, out.stderr);
+    let out = edges(dir.path(), &["run", "r"], &[]);
+    assert!(!out.ok && out.stderr.contains("`r` matches more than one run (r1, r10, ...)"), "{}", out.stderr);
+    let out = edges(dir.path(), &["run", "x"], &[]);
+    assert!(!out.ok && out.stderr.contains("no run `x`"), "{}", out.stderr);
 }

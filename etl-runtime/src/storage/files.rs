@@ -90,6 +90,16 @@ impl FileStorage {
         fs::rename(&tmp, &path).map_err(io("write", &path))
     }
 
+    /// The names under `<home>/runs` that `keep` accepts, unsorted (none if it does not exist).
+    fn run_dirs(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, HistoryError> {
+        let dir = self.home.join("runs");
+        match fs::read_dir(&dir) {
+            Ok(rd) => Ok(rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).filter(|n| keep(n)).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(HistoryError::Io { action: "list", path: dir, source: e }),
+        }
+    }
+
     fn open_files(&self) -> std::sync::MutexGuard<'_, HashMap<String, File>> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -144,12 +154,7 @@ impl InstanceStorage for FileStorage {
     }
 
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
-        let dir = self.home.join("runs");
-        let mut ids: Vec<String> = match fs::read_dir(&dir) {
-            Ok(rd) => rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(HistoryError::Io { action: "list", path: dir, source: e }),
-        };
+        let mut ids = self.run_dirs(|_| true)?;
         ids.sort_unstable_by(|a, b| b.cmp(a));
         // A directory without its record (a process killed while creating it) is no run; a
         // record that cannot be read (damaged on disk) is skipped and reported, never fatal to
@@ -165,6 +170,14 @@ impl InstanceStorage for FileStorage {
             })
             .take(limit)
             .collect()
+    }
+
+    fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError> {
+        // Names only: the prefix is never made into a path, and only the matching directories
+        // are checked for their record (a directory without one is no run).
+        let mut ids = self.run_dirs(|name| name.starts_with(prefix))?;
+        ids.sort_unstable();
+        Ok(ids.into_iter().filter(|id| self.run_dir(id).join("run.json").is_file()).take(limit).collect())
     }
 
     fn record(&self, run_id: &str) -> Result<RunRecord, HistoryError> {

@@ -46,6 +46,10 @@ pub trait InstanceStorage: Send + Sync {
     fn finish_run(&self, record: &RunRecord) -> Result<(), HistoryError>;
     /// Run records, newest first (by id, which is time-ordered), at most `limit`.
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError>;
+    /// The ids of the runs whose id starts with `prefix`, in byte order (an id equal to
+    /// `prefix` comes first), at most `limit`. Reads no run record: resolving a prefix costs
+    /// the same with 10 runs or 100,000.
+    fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError>;
     /// One run's record ([`HistoryError::NoRun`] if none).
     fn record(&self, run_id: &str) -> Result<RunRecord, HistoryError>;
     /// One run's events, in order ([`HistoryError::NoRun`] if no such run).
@@ -127,6 +131,11 @@ impl RunStore {
     /// Run records, newest first, at most `limit`.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
         self.storage.runs(limit)
+    }
+
+    /// The ids of the runs whose id starts with `prefix`, in byte order, at most `limit`.
+    pub fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError> {
+        self.storage.run_ids_with_prefix(prefix, limit)
     }
 
     /// One run's record.

@@ -8,15 +8,17 @@
 //! rust-postgres's synchronous client drives a tokio runtime of its own and panics when used
 //! inside another one (the executor's), so a dedicated thread owns the connection and serves
 //! requests sent over a channel. Appends do not wait: they are queued, written in batches (one
-//! transaction per batch), and a failure is reported by the run's finish, which waits until
-//! everything queued before it is stored. A connection the server dropped (a restart, a network
-//! cut) is opened again at the next request, which is then run once more.
+//! `INSERT ... SELECT FROM unnest(...)` per batch: one round trip, one transaction), and a
+//! failure is reported by the run's finish, which waits until everything queued before it is
+//! stored. A connection the server dropped (a restart, a network cut) is opened again at the
+//! next request, which is then run once more.
 
 use std::str::FromStr;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::{Client, Config, NoTls, Row, Statement};
 use serde_json::Value as Json;
 
@@ -76,7 +78,7 @@ const MIGRATIONS: &[(i32, &str)] = &[(
 /// The number of the newest migration.
 pub const LATEST_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
-/// Appends written in one transaction at most.
+/// Appends written in one statement (one round trip, one transaction) at most.
 const BATCH: usize = 512;
 
 type Reply<T> = SyncSender<Result<T, HistoryError>>;
@@ -87,6 +89,7 @@ enum Request {
     Finish(Box<RunRecord>, Reply<()>),
     Runs(usize, Reply<Vec<RunRecord>>),
     Record(String, Reply<RunRecord>),
+    RunIdsWithPrefix(String, usize, Reply<Vec<String>>),
     Events(String, Reply<Vec<Event>>),
     AssetHistory(String, Reply<Vec<Event>>),
 }
@@ -227,7 +230,10 @@ impl Link {
         let insert = client
             .prepare(
                 "INSERT INTO etl_instance.events (run_id, ts, kind, op, asset_key, message, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, CAST($7::text AS jsonb))",
+                 SELECT run_id, ts, kind, op, asset_key, message, CAST(data AS jsonb)
+                 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                     WITH ORDINALITY AS e (run_id, ts, kind, op, asset_key, message, data, n)
+                 ORDER BY n",
             )
             .map_err(|e| fail(&self.target, "preparing the event insert", e))?;
         self.conn = Some(Conn { client, insert });
@@ -320,6 +326,9 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
             Request::Record(run_id, reply) => {
                 let _ = reply.send(record(&mut link, &run_id));
             }
+            Request::RunIdsWithPrefix(prefix, limit, reply) => {
+                let _ = reply.send(run_ids_with_prefix(&mut link, &prefix, limit));
+            }
             Request::Events(run_id, reply) => {
                 let result = record(&mut link, &run_id).and_then(|_| {
                     let sql = format!("SELECT {EVENT_COLUMNS} FROM etl_instance.events WHERE run_id = $1 ORDER BY id");
@@ -329,11 +338,7 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
                 let _ = reply.send(result);
             }
             Request::AssetHistory(key, reply) => {
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM etl_instance.events WHERE kind = 'materialization' AND asset_key = $1 ORDER BY ts, id"
-                );
-                let rows = link.run("reading an asset's history", |c| c.client.query(&sql, &[&key]));
-                let _ = reply.send(rows.and_then(|rows| rows.iter().map(event).collect()));
+                let _ = reply.send(asset_history(&mut link, &key));
             }
         }
     }
@@ -351,6 +356,7 @@ fn answer_with(request: Request, e: &HistoryError) {
         Request::Start(_, r) | Request::Finish(_, r) => drop(r.send(Err(copy()))),
         Request::Runs(_, r) => drop(r.send(Err(copy()))),
         Request::Record(_, r) => drop(r.send(Err(copy()))),
+        Request::RunIdsWithPrefix(_, _, r) => drop(r.send(Err(copy()))),
         Request::Events(_, r) | Request::AssetHistory(_, r) => drop(r.send(Err(copy()))),
     }
 }
@@ -390,13 +396,41 @@ fn finish(client: &mut Client, r: &RunRecord) -> Result<(), postgres::Error> {
     Ok(())
 }
 
+/// Writes a batch in one statement (one round trip, one transaction): each column as an array,
+/// `unnest`ed in order, so the events' ids follow the order they were appended in.
 fn append(client: &mut Client, insert: &Statement, batch: &[Box<Event>]) -> Result<(), postgres::Error> {
-    let mut tx = client.transaction()?;
-    for e in batch {
-        let data = (!e.data.is_null()).then(|| e.data.to_string());
-        tx.execute(insert, &[&e.run_id, &e.ts, &name(e.kind), &e.op, &e.asset, &e.message, &data])?;
-    }
-    tx.commit()
+    let run_ids: Vec<&str> = batch.iter().map(|e| e.run_id.as_str()).collect();
+    let ts: Vec<DateTime<Utc>> = batch.iter().map(|e| e.ts).collect();
+    let kinds: Vec<String> = batch.iter().map(|e| name(e.kind)).collect();
+    let ops: Vec<Option<&str>> = batch.iter().map(|e| e.op.as_deref()).collect();
+    let assets: Vec<Option<&str>> = batch.iter().map(|e| e.asset.as_deref()).collect();
+    let messages: Vec<&str> = batch.iter().map(|e| e.message.as_str()).collect();
+    let data: Vec<Option<String>> = batch.iter().map(|e| (!e.data.is_null()).then(|| e.data.to_string())).collect();
+    client.execute(insert, &[&run_ids, &ts, &kinds, &ops, &assets, &messages, &data])?;
+    Ok(())
+}
+
+/// An asset's materializations, oldest first. Their metadata is most of what the history holds
+/// (thousands of events of a kilobyte or more), so the server sorts them first and turns each
+/// `jsonb` into text only as it sends it (the conversion above the sorted subquery), while this
+/// thread parses the rows already received: the server's work and the parsing overlap instead
+/// of adding up.
+fn asset_history(link: &mut Link, key: &str) -> Result<Vec<Event>, HistoryError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM (
+             SELECT id, ts, run_id, kind, op, asset_key, message, data FROM etl_instance.events
+             WHERE kind = 'materialization' AND asset_key = $1 ORDER BY ts, id OFFSET 0
+         ) AS e ORDER BY ts, id"
+    );
+    let parsed = link.run("reading an asset's history", |c| {
+        let mut rows = c.client.query_raw(&sql, [&key])?;
+        let mut parsed = Vec::new();
+        while let Some(row) = rows.next()? {
+            parsed.push(event(&row));
+        }
+        Ok(parsed)
+    })?;
+    parsed.into_iter().collect()
 }
 
 fn record(link: &mut Link, run_id: &str) -> Result<RunRecord, HistoryError> {
@@ -405,6 +439,30 @@ fn record(link: &mut Link, run_id: &str) -> Result<RunRecord, HistoryError> {
         Some(row) => run_record(&row),
         None => Err(HistoryError::NoRun(run_id.to_owned())),
     }
+}
+
+/// A LIKE pattern for the values that start with `prefix`: its `\`, `%` and `_` escaped.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+fn run_ids_with_prefix(link: &mut Link, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let pattern = like_prefix(prefix);
+    // LIKE's default escape is the backslash (no `ESCAPE '\'` literal, which would depend on
+    // `standard_conforming_strings`). Byte order (`COLLATE "C"`), as the files sort: an id
+    // equal to the prefix comes first.
+    let sql = "SELECT run_id FROM etl_instance.runs WHERE run_id LIKE $1 ORDER BY run_id COLLATE \"C\" LIMIT $2";
+    let rows = link.run("looking up a run id", |c| c.client.query(sql, &[&pattern, &limit]))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// A unit variant from its name.
@@ -472,6 +530,10 @@ impl InstanceStorage for PgStorage {
 
     fn record(&self, run_id: &str) -> Result<RunRecord, HistoryError> {
         self.ask(|reply| Request::Record(run_id.to_owned(), reply))
+    }
+
+    fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, HistoryError> {
+        self.ask(|reply| Request::RunIdsWithPrefix(prefix.to_owned(), limit, reply))
     }
 
     fn events(&self, run_id: &str) -> Result<Vec<Event>, HistoryError> {
