@@ -52,16 +52,21 @@ fn contract(open: impl Fn() -> RunStore + Sync) {
     assert!(queue.claim("late", Duration::from_secs(60)).unwrap().is_none(), "the queue is empty");
     assert_eq!(queue.claimed().unwrap().len(), 40);
 
-    // w0's first run: renewed by w0 only; released.
-    let first = &claimed[0][0];
-    assert!(queue.renew(first, "w0", Duration::from_secs(60)).unwrap());
-    assert!(!queue.renew(first, "w1", Duration::from_secs(60)).unwrap());
-    queue.release(first, "w0").unwrap();
+    // Who claimed what (one claimer may have taken none, or all).
+    let owned: Vec<(String, String)> =
+        claimed.iter().enumerate().flat_map(|(w, ids)| ids.iter().map(move |id| (format!("w{w}"), id.clone()))).collect();
+
+    // One run: renewed by its worker only; released.
+    let (owner, first) = &owned[0];
+    assert!(queue.renew(first, owner, Duration::from_secs(60)).unwrap());
+    assert!(!queue.renew(first, "nobody", Duration::from_secs(60)).unwrap());
+    queue.release(first, owner).unwrap();
     assert_eq!(queue.claimed().unwrap().len(), 39);
 
-    // w1's runs lose their lease: reaped once (by one of two reapers), failed, retried.
-    for id in &claimed[1] {
-        assert!(queue.renew(id, "w1", Duration::ZERO).unwrap());
+    // Five runs lose their lease: reaped once (by one of two reapers), failed, retried.
+    let losing = &owned[1..6];
+    for (owner, id) in losing {
+        assert!(queue.renew(id, owner, Duration::ZERO).unwrap());
     }
     std::thread::sleep(Duration::from_millis(20));
     let reaped: Vec<_> = std::thread::scope(|s| {
@@ -74,20 +79,21 @@ fn contract(open: impl Fn() -> RunStore + Sync) {
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     let lost: BTreeSet<String> = reaped.iter().map(|r| r.run.run_id.clone()).collect();
-    assert_eq!(lost, claimed[1].iter().cloned().collect::<BTreeSet<_>>(), "each lost run reaped once");
-    assert_eq!(reaped.len(), claimed[1].len(), "and by one reaper only");
+    assert_eq!(lost, losing.iter().map(|(_, id)| id.clone()).collect::<BTreeSet<_>>(), "each lost run reaped");
+    assert_eq!(reaped.len(), losing.len(), "and by one reaper only");
     for r in &reaped {
+        let owner = &losing.iter().find(|(_, id)| *id == r.run.run_id).expect("one of the losing runs").0;
         assert_eq!(store.record(&r.run.run_id).unwrap().status, RunStatus::Failure);
         let retry = r.retry.as_ref().expect("one retry allowed");
         assert_eq!(retry.parent_run_id.as_deref(), Some(r.run.run_id.as_str()));
         assert_eq!(store.record(&retry.run_id).unwrap().status, RunStatus::Queued, "queued with the reaping");
-        assert!(!queue.renew(&r.run.run_id, "w1", Duration::from_secs(60)).unwrap(), "a reaped run is no longer its worker's");
+        assert!(!queue.renew(&r.run.run_id, owner, Duration::from_secs(60)).unwrap(), "a reaped run is no longer its worker's");
     }
     // A late finish of a reaped run does not undo its failure.
-    let mut late = store.record(&claimed[1][0]).unwrap();
+    let mut late = store.record(&losing[0].1).unwrap();
     late.status = RunStatus::Success;
     store.finish_record(&late).unwrap();
-    assert_eq!(store.record(&claimed[1][0]).unwrap().status, RunStatus::Failure);
+    assert_eq!(store.record(&losing[0].1).unwrap().status, RunStatus::Failure);
     // The retries are claimed next; a handed-back run is queued again.
     let retry = queue.claim("w2", Duration::from_secs(60)).unwrap().expect("a retry");
     assert!(retry.tags.contains_key(retry::RETRY_NUMBER_TAG));

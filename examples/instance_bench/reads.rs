@@ -52,6 +52,8 @@ struct Timing {
     /// What it returned, for the reader to judge the work done.
     result: String,
     ms: f64,
+    /// Held to the bar (what a command reads); otherwise shown for information.
+    held: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -79,7 +81,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     print_table(&timings, args.reps);
-    let missed = timings.iter().filter(|t| t.ms >= BAR_MS).count();
+    let missed = timings.iter().filter(|t| t.held && t.ms >= BAR_MS).count();
     if missed > 0 {
         println!("{missed} operation(s) missed the bar of {BAR_MS} ms");
     }
@@ -137,7 +139,7 @@ fn library_calls(instance: &Instance, shape: &Shape, reps: usize) -> anyhow::Res
     let key = asset_key(asset);
     let prefix = &run_id[..run_id.len() - 4];
     let mut out = Vec::new();
-    let mut push = |operation: String, result: String, ms: f64| out.push(Timing { storage, operation, result, ms });
+    let mut push = |operation: String, result: String, ms: f64| out.push(Timing { storage, held: !operation.starts_with("asset_history("), operation, result, ms });
 
     let (ms, runs) = time(reps, || Ok(store.runs(20)?))?;
     if runs.len() != 20.min(shape.runs) || runs[0].run_id != shape.run_id(shape.runs - 1) {
@@ -151,6 +153,13 @@ fn library_calls(instance: &Instance, shape: &Shape, reps: usize) -> anyhow::Res
     }
     let bytes: usize = history.iter().map(|e| e.data.to_string().len()).sum();
     push(format!("asset_history({key})"), format!("{} events, {} KB of metadata", history.len(), bytes / 1024), ms);
+
+    // What `asset <key>` reads: the newest 50 (its default `--limit`) and the count.
+    let (ms, newest) = time(reps, || Ok(store.asset_history_newest(&key, 50)?))?;
+    if newest.total != shape.materializations_of(asset) || newest.events.len() != 50.min(newest.total) {
+        bail!("{storage}: asset_history_newest({key}, 50) returned {} of {} events", newest.events.len(), newest.total);
+    }
+    push(format!("asset_history_newest({key}, 50)"), format!("{} of {} events", newest.events.len(), newest.total), ms);
 
     let (ms, ids) = time(reps, || Ok(store.run_ids_with_prefix(prefix, 2)?))?;
     if ids != [run_id.clone()] {
@@ -184,7 +193,7 @@ fn commands(cli: &Path, instance: &Instance, shape: &Shape, reps: usize) -> anyh
     for (operation, args) in cases {
         let lines = command(cli, instance, &args, true)?;
         let (ms, _) = time(reps, || command(cli, instance, &args, false))?;
-        out.push(Timing { storage, operation, result: format!("{lines} lines out"), ms });
+        out.push(Timing { storage, operation, result: format!("{lines} lines out"), ms, held: true });
     }
     Ok(out)
 }
@@ -213,7 +222,11 @@ fn print_table(timings: &[Timing], reps: usize) {
     println!();
     println!("{:<9} {:<40} {:<34} {:>10} {:>7}  result", "storage", "operation", "returned", "median ms", "bar ms");
     for t in timings {
-        let verdict = if t.ms < BAR_MS { "pass" } else { "FAIL" };
+        let verdict = match (t.held, t.ms < BAR_MS) {
+            (false, _) => "(info: the whole history, which no command reads)",
+            (true, true) => "pass",
+            (true, false) => "FAIL",
+        };
         println!("{:<9} {:<40} {:<34} {:>10.2} {:>7.0}  {verdict}", t.storage, t.operation, t.result, t.ms, BAR_MS);
     }
     println!("(median of {reps} after one untimed call; library calls on a second handle in this process, commands as child processes)");

@@ -78,20 +78,24 @@ pub(super) fn run(store: &RunStore, run_id: &str, out: &mut impl Write) -> ExitC
     ExitCode::SUCCESS
 }
 
-/// `asset <key>`: an asset's materializations, with its column changes.
-pub(super) fn asset(store: &RunStore, key: &str, out: &mut impl Write) -> ExitCode {
+/// `asset <key>`: an asset's newest `limit` materializations, with its column changes.
+pub(super) fn asset(store: &RunStore, key: &str, limit: usize, out: &mut impl Write) -> ExitCode {
     let key = AssetKey::from_path(key);
-    let history = match store.asset_history(&key) {
+    let history = match store.asset_history_newest(&key, limit) {
         Ok(h) => h,
         Err(e) => return fail(e),
     };
-    if history.is_empty() {
+    if history.events.is_empty() {
         let _ = writeln!(out, "asset {key}: never materialized (history in {})", store.describe());
         return ExitCode::SUCCESS;
     }
-    let _ = writeln!(out, "asset {key}: {} materializations", history.len());
+    if history.total > history.events.len() {
+        let _ = writeln!(out, "asset {key}: {} materializations, the newest {} shown (`--limit N` for more)", history.total, history.events.len());
+    } else {
+        let _ = writeln!(out, "asset {key}: {} materializations", history.total);
+    }
     let mut previous: Option<Vec<(String, String)>> = None;
-    for e in &history {
+    for e in &history.events {
         let rows = e.data.get("rows_loaded").map(ToString::to_string).unwrap_or_else(|| "-".into());
         let _ = writeln!(out, "  {}  run {}  rows_loaded {rows}", e.ts.format("%Y-%m-%d %H:%M:%S"), e.run_id);
         let columns = column_schema(&e.data);

@@ -187,6 +187,9 @@ enum Command {
     Asset {
         /// The asset key (`a/b`).
         key: String,
+        /// How many of the newest materializations to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
         /// Directory the runs ran in; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
@@ -317,8 +320,8 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             Ok(store) => history::run(&store, &run_id, &mut out),
             Err(e) => fail(e),
         },
-        Command::Asset { key, workdir } => match open_store(working_dir(workdir)) {
-            Ok(store) => history::asset(&store, &key, &mut out),
+        Command::Asset { key, limit, workdir } => match open_store(working_dir(workdir)) {
+            Ok(store) => history::asset(&store, &key, limit, &mut out),
             Err(e) => fail(e),
         },
         Command::Submit { select, from_failure, tags, workdir } => match open_store(working_dir(workdir.clone())) {

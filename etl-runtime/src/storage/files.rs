@@ -195,8 +195,9 @@ impl InstanceStorage for FileStorage {
         read_lines(&self.run_dir(run_id).join("events.jsonl"))
     }
 
-    fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
-        read_lines(&self.asset_file(&key.to_user_string()))
+    fn asset_history(&self, key: &AssetKey, newest: Option<usize>) -> Result<super::AssetHistory, HistoryError> {
+        let (total, events) = read_tail(&self.asset_file(&key.to_user_string()), newest)?;
+        Ok(super::AssetHistory { total, events })
     }
 
     fn pool_slots(&self) -> Result<std::sync::Arc<dyn super::pools::PoolSlots>, HistoryError> {
@@ -213,17 +214,21 @@ impl InstanceStorage for FileStorage {
 }
 
 fn read_lines(path: &Path) -> Result<Vec<Event>, HistoryError> {
+    Ok(read_tail(path, None)?.1)
+}
+
+/// The events of a file (the last `newest` lines only, if given; only those are parsed), and
+/// how many lines it has.
+fn read_tail(path: &Path, newest: Option<usize>) -> Result<(usize, Vec<Event>), HistoryError> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, Vec::new())),
         Err(e) => return Err(HistoryError::Io { action: "read", path: path.to_owned(), source: e }),
     };
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::with_capacity(lines.len());
-    for (n, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let skip = newest.map_or(0, |n| lines.len().saturating_sub(n));
+    let mut out = Vec::with_capacity(lines.len() - skip);
+    for (n, line) in lines.iter().enumerate().skip(skip) {
         match serde_json::from_str(line) {
             Ok(e) => out.push(e),
             // A process killed mid-write can leave a partial last line: skipped quietly.
@@ -232,7 +237,7 @@ fn read_lines(path: &Path) -> Result<Vec<Event>, HistoryError> {
             Err(e) => tracing::warn!("{}: line {} skipped, it is not an event: {e}", path.display(), n + 1),
         }
     }
-    Ok(out)
+    Ok((lines.len(), out))
 }
 
 #[cfg(test)]

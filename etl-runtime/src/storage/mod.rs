@@ -54,8 +54,9 @@ pub trait InstanceStorage: Send + Sync {
     fn record(&self, run_id: &str) -> Result<RunRecord, HistoryError>;
     /// One run's events, in order ([`HistoryError::NoRun`] if no such run).
     fn events(&self, run_id: &str) -> Result<Vec<Event>, HistoryError>;
-    /// The materializations of an asset across runs, oldest first.
-    fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError>;
+    /// The materializations of an asset across runs, oldest first: all, or the `newest` N,
+    /// with how many there are in all.
+    fn asset_history(&self, key: &AssetKey, newest: Option<usize>) -> Result<AssetHistory, HistoryError>;
     /// The slots of the instance's pools, shared by every process on this storage (see
     /// [`pools`]). Opened on first use and kept.
     fn pool_slots(&self) -> Result<Arc<dyn pools::PoolSlots>, HistoryError>;
@@ -65,6 +66,15 @@ pub trait InstanceStorage: Send + Sync {
     /// Whether runs are meant to be executed by workers (`submit`, and the daemon's ticks
     /// queue their runs) rather than by the process that starts them. PostgreSQL: yes.
     fn has_workers(&self) -> bool;
+}
+
+/// Some or all of an asset's materializations.
+#[derive(Debug, Clone)]
+pub struct AssetHistory {
+    /// How many the asset has.
+    pub total: usize,
+    /// The ones read, oldest first.
+    pub events: Vec<Event>,
 }
 
 /// A handle on the instance storage; cloning shares it.
@@ -150,7 +160,12 @@ impl RunStore {
 
     /// The materializations of an asset across runs, oldest first.
     pub fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
-        self.storage.asset_history(key)
+        Ok(self.storage.asset_history(key, None)?.events)
+    }
+
+    /// The newest `n` materializations of an asset, oldest first, and how many there are.
+    pub fn asset_history_newest(&self, key: &AssetKey, n: usize) -> Result<AssetHistory, HistoryError> {
+        self.storage.asset_history(key, Some(n))
     }
 
     /// The run queue and the schedules' ticks.

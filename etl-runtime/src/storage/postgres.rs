@@ -91,7 +91,7 @@ enum Request {
     Record(String, Reply<RunRecord>),
     RunIdsWithPrefix(String, usize, Reply<Vec<String>>),
     Events(String, Reply<Vec<Event>>),
-    AssetHistory(String, Reply<Vec<Event>>),
+    AssetHistory(String, Option<usize>, Reply<super::AssetHistory>),
 }
 
 /// The PostgreSQL storage: a handle on the thread that owns the connection.
@@ -337,8 +337,8 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
                 });
                 let _ = reply.send(result);
             }
-            Request::AssetHistory(key, reply) => {
-                let _ = reply.send(asset_history(&mut link, &key));
+            Request::AssetHistory(key, newest, reply) => {
+                let _ = reply.send(asset_history(&mut link, &key, newest));
             }
         }
     }
@@ -357,7 +357,8 @@ fn answer_with(request: Request, e: &HistoryError) {
         Request::Runs(_, r) => drop(r.send(Err(copy()))),
         Request::Record(_, r) => drop(r.send(Err(copy()))),
         Request::RunIdsWithPrefix(_, _, r) => drop(r.send(Err(copy()))),
-        Request::Events(_, r) | Request::AssetHistory(_, r) => drop(r.send(Err(copy()))),
+        Request::Events(_, r) => drop(r.send(Err(copy()))),
+        Request::AssetHistory(_, _, r) => drop(r.send(Err(copy()))),
     }
 }
 
@@ -410,27 +411,37 @@ fn append(client: &mut Client, insert: &Statement, batch: &[Box<Event>]) -> Resu
     Ok(())
 }
 
-/// An asset's materializations, oldest first. Their metadata is most of what the history holds
+/// An asset's materializations (all, or the newest N), oldest first. Their metadata is most of what the history holds
 /// (thousands of events of a kilobyte or more), so the server sorts them first and turns each
 /// `jsonb` into text only as it sends it (the conversion above the sorted subquery), while this
 /// thread parses the rows already received: the server's work and the parsing overlap instead
 /// of adding up.
-fn asset_history(link: &mut Link, key: &str) -> Result<Vec<Event>, HistoryError> {
+fn asset_history(link: &mut Link, key: &str, newest: Option<usize>) -> Result<super::AssetHistory, HistoryError> {
+    let limit = newest.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM (
              SELECT id, ts, run_id, kind, op, asset_key, message, data FROM etl_instance.events
-             WHERE kind = 'materialization' AND asset_key = $1 ORDER BY ts, id OFFSET 0
+             WHERE kind = 'materialization' AND asset_key = $1 ORDER BY ts DESC, id DESC LIMIT $2
          ) AS e ORDER BY ts, id"
     );
     let parsed = link.run("reading an asset's history", |c| {
-        let mut rows = c.client.query_raw(&sql, [&key])?;
+        let mut rows = c.client.query_raw(&sql, [&key as &(dyn postgres::types::ToSql + Sync), &limit])?;
         let mut parsed = Vec::new();
         while let Some(row) = rows.next()? {
             parsed.push(event(&row));
         }
         Ok(parsed)
     })?;
-    parsed.into_iter().collect()
+    let events = parsed.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let total = match newest {
+        Some(n) if events.len() >= n => {
+            let count = "SELECT count(*) FROM etl_instance.events WHERE kind = 'materialization' AND asset_key = $1";
+            let n: i64 = link.run("counting an asset's materializations", |c| c.client.query_one(count, &[&key]))?.get(0);
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }
+        _ => events.len(),
+    };
+    Ok(super::AssetHistory { total, events })
 }
 
 fn record(link: &mut Link, run_id: &str) -> Result<RunRecord, HistoryError> {
@@ -540,8 +551,8 @@ impl InstanceStorage for PgStorage {
         self.ask(|reply| Request::Events(run_id.to_owned(), reply))
     }
 
-    fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
-        self.ask(|reply| Request::AssetHistory(key.to_user_string(), reply))
+    fn asset_history(&self, key: &AssetKey, newest: Option<usize>) -> Result<super::AssetHistory, HistoryError> {
+        self.ask(|reply| Request::AssetHistory(key.to_user_string(), newest, reply))
     }
 
     fn pool_slots(&self) -> Result<std::sync::Arc<dyn super::pools::PoolSlots>, HistoryError> {
