@@ -138,6 +138,9 @@ pub struct RunOptions {
     pub bars: Option<crate::progress::RunBars>,
     /// The run's tags (`--tag key=value`, a schedule's, a retry's).
     pub tags: BTreeMap<String, String>,
+    /// The caller holds the run's slots of `max_concurrent_runs` and its tag limits (a worker
+    /// takes them before it claims the run for good); the run does not take them again.
+    pub run_limits_held: bool,
 }
 
 impl RunOptions {
@@ -154,6 +157,7 @@ impl RunOptions {
             run_id: None,
             bars: None,
             tags: BTreeMap::new(),
+            run_limits_held: false,
         }
     }
 
@@ -431,6 +435,9 @@ fn open_pools(step_pools: &[Vec<String>], options: &RunOptions, store: Option<&R
 /// The run's slots of `[instance] max_concurrent_runs` and `tag_concurrency_limits`, shared
 /// like the pools; `None`: the run is not limited.
 fn open_run_slots(options: &RunOptions, store: Option<&RunStore>) -> Result<Option<RunSlots>, HistoryError> {
+    if options.run_limits_held {
+        return Ok(None);
+    }
     let config = etl_config::Config::load_from(&options.working_dir).map_err(HistoryError::RunLimitConfig)?;
     let pools = run_limit::run_pools(run_limit::max_concurrent_runs(&config)?, &run_limit::tag_limits(&config)?, &options.tags);
     if pools.is_empty() {

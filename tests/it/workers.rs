@@ -235,3 +235,43 @@ fn a_bad_storage_url_is_one_clear_error_without_the_password() {
         assert!(!shown.contains("s3cret"), "{args:?} never prints the password: {shown}");
     }
 }
+
+/// (run id, start µs, end µs) of each `marked` op in `dir`.
+fn spans_by_run(dir: &Path) -> BTreeMap<String, (u128, u128)> {
+    let text = std::fs::read_to_string(dir.join("spans.txt")).unwrap_or_default();
+    let mut out: BTreeMap<String, (u128, u128)> = BTreeMap::new();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let at: u128 = parts[2].parse().unwrap();
+        let span = out.entry(parts[3].to_owned()).or_insert((0, 0));
+        if parts[0] == "start" {
+            span.0 = at;
+        } else {
+            span.1 = at;
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_whose_tag_limit_is_full_waits_in_the_queue_not_in_a_worker() {
+    let pg = pg_or_skip!();
+    let url = pg.create_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+    std::fs::write(dir.path().join(".etl/config.toml"), "[instance]\ntag_concurrency_limits = [{ key = \"db\", value = \"wh\", limit = 1 }]\n").unwrap();
+    let limited: Vec<String> = (0..3).map(|_| submit(marked(), dir.path(), Some(&url), &["--tag", "db=wh"])).collect();
+    let free: Vec<String> = (0..2).map(|_| submit(marked(), dir.path(), Some(&url), &[])).collect();
+    for child in workers(marked(), dir.path(), Some(&url), 2, &["--drain"], &[("MARKED_SLEEP_MS", "800")]) {
+        let out = finish(child, Duration::from_secs(120), "worker");
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let spans = spans_by_run(dir.path());
+    assert_eq!(spans.len(), 5, "{spans:?}");
+    let limited_spans: Vec<(u32, u128, u128)> = limited.iter().map(|id| (0, spans[id].0, spans[id].1)).collect();
+    assert_eq!(most_at_once(&limited_spans), 1, "one db=wh run at a time: {spans:?}");
+    let last_limited_start = limited.iter().map(|id| spans[id].0).max().unwrap();
+    for id in &free {
+        assert!(spans[id].0 < last_limited_start, "run {id} went ahead of the db=wh runs waiting in the queue: {spans:?}");
+    }
+}

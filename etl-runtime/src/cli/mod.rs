@@ -13,6 +13,7 @@ use crate::context::Resources;
 use crate::execute::{materialize, materialize_from_failure, AssetOutcome, RunOptions, RunResult};
 use crate::graph::{AssetGraph, GraphFormat};
 use crate::logging::LogFormat;
+use crate::queue::launcher::{InProcessLauncher, RunLauncher};
 use crate::registry::{registered, Registry, EMPTY_REGISTRY_HELP};
 use crate::schedule::{Daemon, Schedule, SystemClock};
 
@@ -20,14 +21,26 @@ mod history;
 mod pipelines;
 mod queue;
 
-/// Everything an asset binary is made of besides its link-time definitions: user resources and
-/// schedules (Dagster's `Definitions`).
-#[derive(Debug, Clone, Default)]
+/// Everything an asset binary is made of besides its link-time definitions: user resources,
+/// schedules and the run launcher of its workers (Dagster's `Definitions` and instance).
+#[derive(Clone, Default)]
 pub struct Definitions {
     /// User resources, injected into asset parameters by type.
     pub resources: Resources,
     /// Schedules run by the `daemon` subcommand.
     pub schedules: Vec<Schedule>,
+    /// What `worker` does with a claimed run; default: execute it in the worker's process.
+    pub launcher: Option<Arc<dyn RunLauncher>>,
+}
+
+impl std::fmt::Debug for Definitions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Definitions")
+            .field("resources", &self.resources)
+            .field("schedules", &self.schedules)
+            .field("launcher", &self.launcher.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 impl Definitions {
@@ -47,11 +60,17 @@ impl Definitions {
         self.schedules.push(schedule);
         self
     }
+
+    /// Sets the launcher `worker` hands claimed runs to (a container or a job per run).
+    pub fn launcher(mut self, launcher: impl RunLauncher + 'static) -> Self {
+        self.launcher = Some(Arc::new(launcher));
+        self
+    }
 }
 
 impl From<Resources> for Definitions {
     fn from(resources: Resources) -> Self {
-        Definitions { resources, schedules: Vec::new() }
+        Definitions { resources, schedules: Vec::new(), launcher: None }
     }
 }
 
@@ -340,7 +359,8 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
                 drain,
                 max_runs,
             };
-            queue::worker(registry, options, worker, &mut out)
+            let launcher = definitions.launcher.clone().unwrap_or_else(|| Arc::new(InProcessLauncher::new(registry.clone())));
+            queue::worker(&*launcher, options, worker, &mut out)
         }
         Command::Queue { workdir } => match open_store(working_dir(workdir)) {
             Ok(store) => queue::list(&store, &mut out),

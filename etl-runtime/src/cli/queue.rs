@@ -11,7 +11,7 @@ use super::{fail, history::resolve_run_id, table, watch_signals};
 use crate::execute::{new_run_id, RunOptions};
 use crate::graph::AssetGraph;
 use crate::history::{RunStatus, RunStore};
-use crate::queue::launcher::InProcessLauncher;
+use crate::queue::launcher::RunLauncher;
 use crate::queue::retry::{RetryPolicy, FROM_FAILURE_TAG};
 use crate::queue::worker::{Worker, WorkerOptions};
 use crate::queue::queued_record;
@@ -87,10 +87,9 @@ pub(super) fn submit(
 }
 
 /// `worker`: claims and executes runs until a signal (or `--drain`, `--max-runs`).
-pub(super) fn worker(registry: &Registry, options: RunOptions, worker: WorkerOptions, out: &mut impl Write) -> ExitCode {
-    let launcher = InProcessLauncher::new(registry.clone());
+pub(super) fn worker(launcher: &dyn RunLauncher, options: RunOptions, worker: WorkerOptions, out: &mut impl Write) -> ExitCode {
     let describe = options.storage.as_ref().map(RunStore::describe).unwrap_or_default();
-    let worker = match Worker::new(&launcher, options, worker) {
+    let worker = match Worker::new(launcher, options, worker) {
         Ok(w) => w,
         Err(e) => return fail(e),
     };

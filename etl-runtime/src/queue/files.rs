@@ -132,9 +132,9 @@ impl RunQueue for FileQueue {
         self.enqueue_locked(run)
     }
 
-    fn claim(&self, worker: &str, lease: Duration) -> Result<Option<RunRecord>, HistoryError> {
+    fn claim_skipping(&self, worker: &str, lease: Duration, skip: &[String]) -> Result<Option<RunRecord>, HistoryError> {
         let _lock = self.lock()?;
-        for run_id in Self::ids_in(&self.dir)? {
+        for run_id in Self::ids_in(&self.dir)?.into_iter().filter(|id| !skip.contains(id)) {
             let marker = self.dir.join(&run_id);
             let mut record = match self.runs.record(&run_id) {
                 Ok(r) if r.status == RunStatus::Queued => r,

@@ -44,7 +44,11 @@ pub trait RunQueue: Send + Sync {
     fn enqueue(&self, run: &RunRecord) -> Result<(), HistoryError>;
     /// Claims the oldest queued run for `worker`, with a lease of `lease` from now: the record
     /// comes back `STARTED`, naming the worker. `None`: the queue is empty.
-    fn claim(&self, worker: &str, lease: Duration) -> Result<Option<RunRecord>, HistoryError>;
+    fn claim(&self, worker: &str, lease: Duration) -> Result<Option<RunRecord>, HistoryError> {
+        self.claim_skipping(worker, lease, &[])
+    }
+    /// [`Self::claim`], passing over the runs `skip` names (runs whose limits are full now).
+    fn claim_skipping(&self, worker: &str, lease: Duration, skip: &[String]) -> Result<Option<RunRecord>, HistoryError>;
     /// Extends the lease of a run `worker` claimed; `false`: the run is no longer its own (it
     /// was reaped after its lease ran out).
     fn renew(&self, run_id: &str, worker: &str, lease: Duration) -> Result<bool, HistoryError>;

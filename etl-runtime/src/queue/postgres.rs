@@ -62,17 +62,17 @@ impl RunQueue for PgQueue {
         self.actor.call(move |link| link.run("queueing a run", |c| start(c, &run)))
     }
 
-    fn claim(&self, worker: &str, lease: Duration) -> Result<Option<RunRecord>, HistoryError> {
-        let worker = worker.to_owned();
+    fn claim_skipping(&self, worker: &str, lease: Duration, skip: &[String]) -> Result<Option<RunRecord>, HistoryError> {
+        let (worker, skip) = (worker.to_owned(), skip.to_vec());
         self.actor.call(move |link| {
             let sql = format!(
                 "UPDATE etl_instance.runs SET status = 'started', worker = $1, started_at = now(),
                      lease_until = now() + make_interval(secs => $2)
-                 WHERE run_id = (SELECT run_id FROM etl_instance.runs WHERE status = 'queued'
+                 WHERE run_id = (SELECT run_id FROM etl_instance.runs WHERE status = 'queued' AND run_id <> ALL($3)
                                  ORDER BY run_id LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING {RUN_COLUMNS}"
             );
-            let row = link.run("claiming a queued run", |c| c.query_opt(&sql, &[&worker, &secs(lease)]))?;
+            let row = link.run("claiming a queued run", |c| c.query_opt(&sql, &[&worker, &secs(lease), &skip]))?;
             row.as_ref().map(run_record).transpose()
         })
     }

@@ -2,7 +2,10 @@
 //! run's lease from a thread of its own while the run goes. Between runs it reaps the runs
 //! whose workers were lost (their lease ran out): each is marked failed, with the reason in its
 //! event log, and retried under the run retry policy. A failed run of its own is retried the
-//! same way. On shutdown (SIGTERM, SIGINT) it finishes the run in progress and claims no more.
+//! same way. A run's `max_concurrent_runs` and tag limits are taken by the worker before it
+//! runs it; a run whose limit is full is handed back and passed over until the next round, so
+//! it waits in the queue, not in a worker. On shutdown (SIGTERM,
+//! SIGINT) it finishes the run in progress and claims no more.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -13,6 +16,8 @@ use super::retry::retry_of;
 use super::{record_failure, RunQueue};
 use crate::execute::RunOptions;
 use crate::history::{this_worker, HistoryError, RunRecord, RunStore};
+use crate::storage::pools::SlotGuard;
+use crate::storage::run_limit;
 
 /// How a worker works.
 #[derive(Debug, Clone)]
@@ -54,6 +59,10 @@ pub struct Worker<'a> {
     options: WorkerOptions,
     /// `host/pid`, as the executor records it.
     name: String,
+    /// `[instance] max_concurrent_runs` and `tag_concurrency_limits`: a run whose limits are
+    /// full stays in the queue for another time rather than wait in this worker.
+    max_runs: Option<u32>,
+    tag_rules: Vec<run_limit::TagLimit>,
 }
 
 impl<'a> Worker<'a> {
@@ -61,9 +70,11 @@ impl<'a> Worker<'a> {
     pub fn new(launcher: &'a dyn RunLauncher, run_options: RunOptions, options: WorkerOptions) -> Result<Self, HistoryError> {
         let store = run_options.store()?;
         let queue = store.queue()?;
+        let config = etl_config::Config::load_from(&run_options.working_dir).map_err(HistoryError::RunLimitConfig)?;
+        let (max_runs, tag_rules) = (run_limit::max_concurrent_runs(&config)?, run_limit::tag_limits(&config)?);
         let mut run_options = run_options;
         run_options.storage = Some(store.clone());
-        Ok(Worker { store, queue, launcher, run_options, options, name: this_worker() })
+        Ok(Worker { store, queue, launcher, run_options, options, name: this_worker(), max_runs, tag_rules })
     }
 
     /// Works until `shutdown` is set (or, with `drain`, the queue is done; with `max_runs`,
@@ -71,26 +82,38 @@ impl<'a> Worker<'a> {
     pub fn run(&self, shutdown: &AtomicBool) -> WorkerReport {
         let mut report = WorkerReport::default();
         let mut storage_down = false;
+        // Runs left in the queue this round because a limit of theirs is full.
+        let mut skip: Vec<String> = Vec::new();
         while !shutdown.load(Ordering::SeqCst) && self.options.max_runs.is_none_or(|n| report.runs.len() < n) {
             self.reap(&mut report);
-            match self.queue.claim(&self.name, self.options.lease) {
+            match self.queue.claim_skipping(&self.name, self.options.lease, &skip) {
                 Ok(Some(run)) => {
                     storage_down = false;
                     if shutdown.load(Ordering::SeqCst) {
                         // Told to stop while claiming: another worker takes it.
-                        if let Err(e) = self.queue.hand_back(&run.run_id, &self.name) {
-                            tracing::warn!(run_id = %run.run_id, "cannot hand the run back (it is retried once its lease runs out): {e}");
-                        }
+                        self.hand_back(&run);
                         break;
                     }
-                    let ok = self.execute(&run, &mut report);
+                    let held = match self.take_limits(&run) {
+                        Ok(held) => held,
+                        Err(full) => {
+                            tracing::info!(run_id = %run.run_id, "left in the queue for now: {full} is full");
+                            self.hand_back(&run);
+                            skip.push(run.run_id);
+                            continue;
+                        }
+                    };
+                    skip.clear();
+                    let ok = self.execute(&run, !held.is_empty(), &mut report);
+                    drop(held);
                     report.runs.push((run.run_id, ok));
                 }
                 Ok(None) => {
                     storage_down = false;
-                    if self.options.drain && self.queue.claimed().is_ok_and(|c| c.is_empty()) {
+                    if self.options.drain && skip.is_empty() && self.queue.claimed().is_ok_and(|c| c.is_empty()) {
                         break;
                     }
+                    skip.clear();
                     sleep_unless(shutdown, self.options.poll);
                 }
                 Err(e) => {
@@ -103,6 +126,47 @@ impl<'a> Worker<'a> {
             }
         }
         report
+    }
+
+    fn hand_back(&self, run: &RunRecord) {
+        if let Err(e) = self.queue.hand_back(&run.run_id, &self.name) {
+            tracing::warn!(run_id = %run.run_id, "cannot hand the run back (it is retried once its lease runs out): {e}");
+        }
+    }
+
+    /// Takes a slot of each of the run's limits (`max_concurrent_runs`, its tags' limits), as
+    /// Dagster's queued run coordinator checks them before it dequeues a run: `Err` names the
+    /// first that is full (nothing is kept then). The slots are held for the run by the worker
+    /// (the run does not take them again). A slot that cannot be checked is left to the run,
+    /// which then waits for it as a run started by `materialize` does.
+    fn take_limits(&self, run: &RunRecord) -> Result<Vec<SlotGuard>, String> {
+        let pools = run_limit::run_pools(self.max_runs, &self.tag_rules, &run.tags);
+        if pools.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Ok(slots) = self.store.pool_slots() else { return Ok(Vec::new()) };
+        let mut held = Vec::with_capacity(pools.len());
+        for (pool, limit) in pools {
+            let mut taken = None;
+            for slot in 0..limit {
+                match slots.try_slot(&pool, slot) {
+                    Ok(Some(guard)) => {
+                        taken = Some(guard);
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(run_id = %run.run_id, "cannot check `{pool}`; the run takes its slot itself: {e}");
+                        return Ok(Vec::new());
+                    }
+                }
+            }
+            match taken {
+                Some(guard) => held.push(guard),
+                None => return Err(format!("`{pool}` (limit {limit})")),
+            }
+        }
+        Ok(held)
     }
 
     /// Reaps the runs whose lease ran out, writing each one's end and queueing its retry.
@@ -129,11 +193,14 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Executes a claimed run with its lease renewed; returns whether it succeeded.
-    fn execute(&self, run: &RunRecord, report: &mut WorkerReport) -> bool {
+    /// Executes a claimed run with its lease renewed (`limits_held`: the worker holds its run
+    /// limits' slots); returns whether it succeeded.
+    fn execute(&self, run: &RunRecord, limits_held: bool, report: &mut WorkerReport) -> bool {
         tracing::info!(run_id = %run.run_id, selection = %run.selection, "worker: claimed a run");
         let heartbeat = Heartbeat::start(self.queue.clone(), run.run_id.clone(), self.name.clone(), self.options.lease);
-        let launched = self.launcher.launch(run, &self.run_options);
+        let mut options = self.run_options.clone();
+        options.run_limits_held = limits_held;
+        let launched = self.launcher.launch(run, &options);
         let lease_lost = heartbeat.stop();
         let (ok, mut ended) = match launched {
             Ok(result) => {
