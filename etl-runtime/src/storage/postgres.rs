@@ -73,6 +73,10 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         recorded_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (schedule, tick)
     );",
+), (
+    3,
+    "ALTER TABLE etl_instance.events ADD COLUMN batch text;
+    CREATE INDEX events_batch ON etl_instance.events (batch) WHERE batch IS NOT NULL;",
 )];
 
 /// The number of the newest migration.
@@ -229,10 +233,13 @@ impl Link {
         let mut client = client;
         let insert = client
             .prepare(
-                "INSERT INTO etl_instance.events (run_id, ts, kind, op, asset_key, message, data)
-                 SELECT run_id, ts, kind, op, asset_key, message, CAST(data AS jsonb)
+                // The batch's id goes on its first row only (the index stays small); a batch
+                // whose id is stored already is not stored again (see `append`).
+                "INSERT INTO etl_instance.events (run_id, ts, kind, op, asset_key, message, data, batch)
+                 SELECT run_id, ts, kind, op, asset_key, message, CAST(data AS jsonb), CASE WHEN n = 1 THEN $8 END
                  FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
                      WITH ORDINALITY AS e (run_id, ts, kind, op, asset_key, message, data, n)
+                 WHERE NOT EXISTS (SELECT 1 FROM etl_instance.events WHERE batch = $8)
                  ORDER BY n",
             )
             .map_err(|e| fail(&self.target, "preparing the event insert", e))?;
@@ -280,6 +287,8 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
     }
     // The first failed append since the last finish, reported by that finish.
     let mut failed_append: Option<String> = None;
+    // Batch ids: this process, when its storage opened, and a count.
+    let (started, mut batches) = (Utc::now(), 0u64);
     let mut next: Option<Request> = None;
     loop {
         let request = match next.take() {
@@ -302,7 +311,9 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
                         Err(_) => break,
                     }
                 }
-                if let Err(e) = link.run("appending events", |c| append(&mut c.client, &c.insert, &batch)) {
+                batches += 1;
+                let id = format!("{}/{}/{batches}", crate::history::this_worker(), started.timestamp_micros());
+                if let Err(e) = link.run("appending events", |c| append(&mut c.client, &c.insert, &id, &batch)) {
                     failed_append.get_or_insert_with(|| format!("{} event(s) not stored: {e}", batch.len()));
                 }
             }
@@ -398,8 +409,10 @@ fn finish(client: &mut Client, r: &RunRecord) -> Result<(), postgres::Error> {
 }
 
 /// Writes a batch in one statement (one round trip, one transaction): each column as an array,
-/// `unnest`ed in order, so the events' ids follow the order they were appended in.
-fn append(client: &mut Client, insert: &Statement, batch: &[Box<Event>]) -> Result<(), postgres::Error> {
+/// `unnest`ed in order, so the events' ids follow the order they were appended in. `id` names
+/// the batch: when the connection drops after the server committed it but before the answer
+/// came, the batch is sent again on a new connection and the server finds it stored.
+fn append(client: &mut Client, insert: &Statement, id: &str, batch: &[Box<Event>]) -> Result<(), postgres::Error> {
     let run_ids: Vec<&str> = batch.iter().map(|e| e.run_id.as_str()).collect();
     let ts: Vec<DateTime<Utc>> = batch.iter().map(|e| e.ts).collect();
     let kinds: Vec<String> = batch.iter().map(|e| name(e.kind)).collect();
@@ -407,7 +420,7 @@ fn append(client: &mut Client, insert: &Statement, batch: &[Box<Event>]) -> Resu
     let assets: Vec<Option<&str>> = batch.iter().map(|e| e.asset.as_deref()).collect();
     let messages: Vec<&str> = batch.iter().map(|e| e.message.as_str()).collect();
     let data: Vec<Option<String>> = batch.iter().map(|e| (!e.data.is_null()).then(|| e.data.to_string())).collect();
-    client.execute(insert, &[&run_ids, &ts, &kinds, &ops, &assets, &messages, &data])?;
+    client.execute(insert, &[&run_ids, &ts, &kinds, &ops, &assets, &messages, &data, &id])?;
     Ok(())
 }
 
@@ -573,5 +586,30 @@ impl InstanceStorage for PgStorage {
 
     fn has_workers(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_sent_again_after_a_lost_answer_is_stored_once() {
+        let pg = etl_testkit::pg_or_skip!();
+        let url = pg.create_database().unwrap();
+        let config = Config::from_str(&url).unwrap();
+        let mut client = config.connect(NoTls).unwrap();
+        migrate(&mut client, "test").unwrap();
+        start(&mut client, &RunRecord::new("r1", "*", vec![])).unwrap();
+        let mut link = Link { config, target: "test".into(), conn: None };
+        link.open(client).unwrap();
+        let batch: Vec<Box<Event>> = (0..3).map(|i| Box::new(Event::new("r1", EventKind::Log).message(format!("line {i}")))).collect();
+        for _ in 0..2 {
+            link.run("appending", |c| append(&mut c.client, &c.insert, "w/1/1", &batch)).unwrap();
+        }
+        link.run("appending", |c| append(&mut c.client, &c.insert, "w/1/2", &batch[..1])).unwrap();
+        let rows = link.run("reading", |c| c.client.query("SELECT message FROM etl_instance.events ORDER BY id", &[])).unwrap();
+        let messages: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(messages, ["line 0", "line 1", "line 2", "line 0"], "the repeated batch is stored once, another batch again");
     }
 }
