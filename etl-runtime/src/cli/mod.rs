@@ -13,6 +13,7 @@ use crate::context::Resources;
 use crate::execute::{materialize, materialize_from_failure, AssetOutcome, RunOptions, RunResult};
 use crate::graph::{AssetGraph, GraphFormat};
 use crate::logging::LogFormat;
+use crate::history::RunStore;
 use crate::queue::launcher::{InProcessLauncher, RunLauncher};
 use crate::registry::{registered, Registry, EMPTY_REGISTRY_HELP};
 use crate::schedule::{Daemon, Schedule, SystemClock};
@@ -372,6 +373,7 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
                 Err(e) => return fail(e),
             };
             options.max_concurrency = max_concurrency;
+            let where_ = options.storage.as_ref().map(RunStore::describe).unwrap_or_default();
             let mut daemon = match Daemon::new(registry.clone(), options, &definitions.schedules, Arc::new(SystemClock)) {
                 Ok(d) => d,
                 Err(e) => return fail(e),
@@ -382,6 +384,9 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             }
             for s in &definitions.schedules {
                 let _ = writeln!(out, "schedule {}: `{}` selects `{}`", s.name(), s.cron().map(|c| c.as_str()).unwrap_or("?"), s.selection());
+            }
+            if daemon.queues_runs() {
+                let _ = writeln!(out, "runs are queued for the workers (start them with `worker`) in {where_}");
             }
             let _ = writeln!(out, "daemon running; stop with Ctrl-C or SIGTERM");
             let _ = out.flush();
