@@ -6,6 +6,7 @@
 use chrono::{Duration, Utc};
 use etl_runtime::asset::AssetKey;
 use etl_runtime::history::{Event, EventKind, HistoryError, RunRecord, RunStatus, RunStore};
+use etl_runtime::storage::RunFilter;
 use serde_json::json;
 
 fn record(id: &str, selection: &str, minutes_ago: i64) -> RunRecord {
@@ -71,6 +72,14 @@ fn contract(store: RunStore, reopen: impl Fn() -> RunStore) {
     assert!(r.ended_at.is_some_and(|e| e >= r.started_at));
     assert_eq!(r.pid, std::process::id());
     assert_eq!(store.record(first).unwrap().status, RunStatus::Failure);
+    // Filters and pages.
+    let page = |f: RunFilter| ids(&store.runs_where(&f).unwrap()).into_iter().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(page(RunFilter { status: Some(RunStatus::Failure), ..RunFilter::default() }), [first]);
+    assert_eq!(page(RunFilter { asset: Some("c".into()), ..RunFilter::default() }), [second, first]);
+    assert!(page(RunFilter { asset: Some("a".into()), ..RunFilter::default() }).is_empty(), "a prefix of a key is another asset");
+    assert_eq!(page(RunFilter { limit: 1, ..RunFilter::default() }), [second]);
+    assert_eq!(page(RunFilter { before: Some(second.into()), limit: 1, ..RunFilter::default() }), [first], "the next page");
+    assert_eq!(page(RunFilter { since: Some(Utc::now() - Duration::minutes(7)), ..RunFilter::default() }), [second], "started 5 of 10 minutes ago");
 
     let events = store.events(first).unwrap();
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();

@@ -32,6 +32,25 @@ pub struct Definitions {
     pub schedules: Vec<Schedule>,
     /// What `worker` does with a claimed run; default: execute it in the worker's process.
     pub launcher: Option<Arc<dyn RunLauncher>>,
+    /// What serves `ui`: set by the `etl` crate when it is built with its web UI.
+    pub ui: Option<UiServer>,
+}
+
+/// Serves the web UI until a signal (the `ui` command); see the `etl-ui` crate.
+pub type UiServer = fn(UiRequest) -> ExitCode;
+
+/// What the `ui` command hands its server.
+pub struct UiRequest {
+    /// The binary's definitions.
+    pub registry: Registry,
+    /// Run options (working directory, resources, the opened storage).
+    pub options: RunOptions,
+    /// The address to bind.
+    pub host: String,
+    /// The port (0: any free one).
+    pub port: u16,
+    /// The token every request must carry (required off loopback).
+    pub token: Option<String>,
 }
 
 impl std::fmt::Debug for Definitions {
@@ -40,6 +59,7 @@ impl std::fmt::Debug for Definitions {
             .field("resources", &self.resources)
             .field("schedules", &self.schedules)
             .field("launcher", &self.launcher.as_ref().map(|_| "custom"))
+            .field("ui", &self.ui.is_some())
             .finish()
     }
 }
@@ -71,7 +91,7 @@ impl Definitions {
 
 impl From<Resources> for Definitions {
     fn from(resources: Resources) -> Self {
-        Definitions { resources, schedules: Vec::new(), launcher: None }
+        Definitions { resources, schedules: Vec::new(), launcher: None, ui: None }
     }
 }
 
@@ -219,6 +239,22 @@ enum Command {
         /// At most this many ops at once per run.
         #[arg(long, default_value_t = 0)]
         max_concurrency: usize,
+        /// Directory to run in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Serve the web UI: the asset catalog, lineage, asset and run pages, launching runs.
+    Ui {
+        /// The address to bind; any other than loopback requires `--token`.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// A token every request must carry (`Authorization: Bearer <token>`, or once as
+        /// `?token=` in a browser); default: `$ETL_UI_TOKEN`.
+        #[arg(long, env = "ETL_UI_TOKEN")]
+        token: Option<String>,
         /// Directory to run in; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
@@ -394,6 +430,16 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             let failed = finished.iter().filter(|(_, r)| !r.as_ref().is_ok_and(RunResult::success)).count();
             let _ = writeln!(out, "daemon stopped after {} run(s), {failed} failed", finished.len());
             ExitCode::SUCCESS
+        }
+        Command::Ui { host, port, token, workdir } => {
+            let Some(serve) = definitions.ui else {
+                return fail("this binary is built without the web UI (the `etl` crate's `ui` feature)");
+            };
+            let options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            };
+            serve(UiRequest { registry: registry.clone(), options, host, port, token })
         }
         Command::Info { workdir, pipeline } => pipelines::info(registry, &working_dir(workdir), pipeline.as_deref(), &mut out),
         Command::Drop { select, workdir } => pipelines::drop_assets(registry, &select, &working_dir(workdir), &mut out),

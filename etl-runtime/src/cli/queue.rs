@@ -8,13 +8,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::{fail, history::resolve_run_id, table, watch_signals};
-use crate::execute::{new_run_id, RunOptions};
-use crate::graph::AssetGraph;
-use crate::history::{RunStatus, RunStore};
+use crate::execute::RunOptions;
+use crate::history::RunStore;
 use crate::queue::launcher::RunLauncher;
-use crate::queue::retry::{RetryPolicy, FROM_FAILURE_TAG};
+use crate::queue::submit::{submit as submit_run, Submission};
 use crate::queue::worker::{Worker, WorkerOptions};
-use crate::queue::queued_record;
 use crate::registry::Registry;
 
 /// `--tag key=value` arguments as a map; a tag without `=` is an error naming it.
@@ -37,45 +35,19 @@ pub(super) fn submit(
     tags: &[String],
     out: &mut impl Write,
 ) -> ExitCode {
-    let mut tags = match parse_tags(tags) {
+    let tags = match parse_tags(tags) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let policy = match etl_config::Config::load_from(dir).map_err(|e| e.to_string()).and_then(|c| RetryPolicy::from_config(&c).map_err(|e| e.to_string())) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    if let Err(e) = policy.of_run(&tags) {
-        return fail(e);
-    }
-    policy.stamp(&mut tags);
-    let graph = match etl_core::resource::with_run_dir(dir, || AssetGraph::build(registry)) {
-        Ok(g) => g,
-        Err(e) => return fail(e),
-    };
-    let (selection, assets, parent) = match from_failure {
-        Some(prefix) => {
-            let parent = match resolve_run_id(store, prefix).and_then(|id| store.record(&id).map_err(|e| e.to_string())) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
-            if matches!(parent.effective_status(), RunStatus::Queued | RunStatus::Started) {
-                return fail(format!("run `{}` is still going; re-execute it once it has ended", parent.run_id));
-            }
-            tags.insert(FROM_FAILURE_TAG.into(), "true".into());
-            (parent.selection.clone(), Vec::new(), Some(parent.run_id))
-        }
-        None => match graph.select(select).map_err(|e| e.to_string()).and_then(|keys| graph.plan(&keys).map(|_| keys).map_err(|e| e.to_string())) {
-            Ok(keys) => (select.to_owned(), keys.iter().map(|k| k.to_user_string()).collect(), None),
+    let what = match from_failure {
+        Some(prefix) => match resolve_run_id(store, prefix) {
+            Ok(id) => Submission::FromFailure(id),
             Err(e) => return fail(e),
         },
+        None => Submission::Select(select.to_owned()),
     };
-    let mut run = queued_record(&new_run_id(), &selection, assets);
-    run.parent_run_id = parent;
-    run.tags = tags;
-    let queued = store.queue().and_then(|q| q.enqueue(&run));
-    match queued {
-        Ok(()) => {
+    match submit_run(registry, store, dir, &what, tags) {
+        Ok(run) => {
             let _ = writeln!(out, "{}", run.run_id);
             if !store.has_workers() {
                 eprintln!("queued in {}; start a worker (`worker`) to run it", store.describe());

@@ -14,6 +14,7 @@ pub mod launcher;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod retry;
+pub mod submit;
 pub mod worker;
 
 use std::time::Duration;

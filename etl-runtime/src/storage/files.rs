@@ -153,9 +153,12 @@ impl InstanceStorage for FileStorage {
         result
     }
 
-    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
+    fn runs(&self, filter: &super::RunFilter) -> Result<Vec<RunRecord>, HistoryError> {
         let mut ids = self.run_dirs(|_| true)?;
         ids.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(before) = &filter.before {
+            ids.retain(|id| id.as_str() < before.as_str());
+        }
         // A directory without its record (a process killed while creating it) is no run; a
         // record that cannot be read (damaged on disk) is skipped and reported, never fatal to
         // the listing.
@@ -166,9 +169,10 @@ impl InstanceStorage for FileStorage {
                     tracing::warn!("run `{id}` skipped: {e}");
                     None
                 }
+                Ok(r) if !filter.admits(&r) => None,
                 other => Some(other),
             })
-            .take(limit)
+            .take(filter.limit)
             .collect()
     }
 

@@ -44,8 +44,8 @@ pub trait InstanceStorage: Send + Sync {
     /// (a run reaped after its worker's lease ran out keeps its failure); every event appended
     /// before is stored when this returns.
     fn finish_run(&self, record: &RunRecord) -> Result<(), HistoryError>;
-    /// Run records, newest first (by id, which is time-ordered), at most `limit`.
-    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError>;
+    /// Run records that pass `filter`, newest first (by id, which is time-ordered).
+    fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, HistoryError>;
     /// The ids of the runs whose id starts with `prefix`, in byte order (an id equal to
     /// `prefix` comes first), at most `limit`. Reads no run record: resolving a prefix costs
     /// the same with 10 runs or 100,000.
@@ -66,6 +66,37 @@ pub trait InstanceStorage: Send + Sync {
     /// Whether runs are meant to be executed by workers (`submit`, and the daemon's ticks
     /// queue their runs) rather than by the process that starts them. PostgreSQL: yes.
     fn has_workers(&self) -> bool;
+}
+
+/// Which runs to list: every condition given must hold.
+#[derive(Debug, Clone)]
+pub struct RunFilter {
+    /// The run's status as shown (a run whose process is gone is `Abandoned`).
+    pub status: Option<RunStatus>,
+    /// The run selected this asset (`a/b`).
+    pub asset: Option<String>,
+    /// Started at or after.
+    pub since: Option<chrono::DateTime<Utc>>,
+    /// Older than this run id (the last of the previous page).
+    pub before: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl Default for RunFilter {
+    fn default() -> Self {
+        RunFilter { status: None, asset: None, since: None, before: None, limit: usize::MAX }
+    }
+}
+
+impl RunFilter {
+    /// Whether a record passes (the storages pre-select; this is the one rule).
+    pub fn admits(&self, r: &RunRecord) -> bool {
+        self.status.is_none_or(|s| r.effective_status() == s)
+            && self.asset.as_ref().is_none_or(|a| r.assets.iter().any(|x| x == a))
+            && self.since.is_none_or(|t| r.started_at >= t)
+            && self.before.as_ref().is_none_or(|b| r.run_id.as_str() < b.as_str())
+    }
 }
 
 /// Some or all of an asset's materializations.
@@ -140,7 +171,12 @@ impl RunStore {
 
     /// Run records, newest first, at most `limit`.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
-        self.storage.runs(limit)
+        self.storage.runs(&RunFilter { limit, ..RunFilter::default() })
+    }
+
+    /// Run records that pass `filter`, newest first (a page: see [`RunFilter::before`]).
+    pub fn runs_where(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, HistoryError> {
+        self.storage.runs(filter)
     }
 
     /// The ids of the runs whose id starts with `prefix`, in byte order, at most `limit`.

@@ -91,7 +91,7 @@ enum Request {
     Start(Box<RunRecord>, Reply<()>),
     Append(Box<Event>),
     Finish(Box<RunRecord>, Reply<()>),
-    Runs(usize, Reply<Vec<RunRecord>>),
+    Runs(Box<super::RunFilter>, Reply<Vec<RunRecord>>),
     Record(String, Reply<RunRecord>),
     RunIdsWithPrefix(String, usize, Reply<Vec<String>>),
     Events(String, Reply<Vec<Event>>),
@@ -328,11 +328,8 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
                 };
                 let _ = reply.send(result);
             }
-            Request::Runs(limit, reply) => {
-                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                let sql = format!("SELECT {RUN_COLUMNS} FROM etl_instance.runs ORDER BY run_id DESC LIMIT $1");
-                let rows = link.run("listing runs", |c| c.client.query(&sql, &[&limit]));
-                let _ = reply.send(rows.and_then(|rows| rows.iter().map(run_record).collect()));
+            Request::Runs(filter, reply) => {
+                let _ = reply.send(runs(&mut link, &filter));
             }
             Request::Record(run_id, reply) => {
                 let _ = reply.send(record(&mut link, &run_id));
@@ -457,6 +454,39 @@ fn asset_history(link: &mut Link, key: &str, newest: Option<usize>) -> Result<su
     Ok(super::AssetHistory { total, events })
 }
 
+/// Runs that pass `filter`, newest first. The server selects on what is stored (a status of
+/// `started` may show as abandoned: the filter's own rule decides), in pages of the limit.
+fn runs(link: &mut Link, filter: &super::RunFilter) -> Result<Vec<RunRecord>, HistoryError> {
+    let status: Option<Vec<String>> = filter.status.map(|s| match s {
+        RunStatus::Abandoned | RunStatus::Started => vec![name(RunStatus::Started), name(RunStatus::Abandoned)],
+        other => vec![name(other)],
+    });
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM etl_instance.runs
+         WHERE ($1::text[] IS NULL OR status = ANY($1)) AND ($2::text IS NULL OR $2 = ANY(assets))
+           AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::text IS NULL OR run_id < $4)
+         ORDER BY run_id DESC LIMIT $5"
+    );
+    let mut out = Vec::new();
+    let mut before = filter.before.clone();
+    let page = i64::try_from(filter.limit.clamp(1, 1000)).unwrap_or(1000);
+    while out.len() < filter.limit {
+        let rows = link.run("listing runs", |c| c.client.query(&sql, &[&status, &filter.asset, &filter.since, &before, &page]))?;
+        let got = rows.len();
+        for row in &rows {
+            let r = run_record(row)?;
+            before = Some(r.run_id.clone());
+            if filter.admits(&r) && out.len() < filter.limit {
+                out.push(r);
+            }
+        }
+        if (got as i64) < page {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 fn record(link: &mut Link, run_id: &str) -> Result<RunRecord, HistoryError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM etl_instance.runs WHERE run_id = $1");
     match link.run("reading a run", |c| c.client.query_opt(&sql, &[&run_id]))? {
@@ -548,8 +578,8 @@ impl InstanceStorage for PgStorage {
         self.ask(|reply| Request::Finish(Box::new(record.clone()), reply))
     }
 
-    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
-        self.ask(|reply| Request::Runs(limit, reply))
+    fn runs(&self, filter: &super::RunFilter) -> Result<Vec<RunRecord>, HistoryError> {
+        self.ask(|reply| Request::Runs(Box::new(filter.clone()), reply))
     }
 
     fn record(&self, run_id: &str) -> Result<RunRecord, HistoryError> {
