@@ -53,7 +53,7 @@ pub use etl_pipeline::{
 pub use etl_runtime::{
     asyncio::{stream_rows, StreamRows},
     asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn},
-    cli::{main, main_from, main_with, Definitions},
+    cli::Definitions,
     context::{AssetExecutionContext, ConfigurableResource, DltResource, MaterializeResult, Resources},
     execute::{AssetOutcome, RunResult},
     history::{RunStatus, RunStore},
@@ -65,6 +65,34 @@ pub use etl_runtime::{
 
 #[cfg(feature = "duckdb")]
 pub use etl_runtime::duckdb_resource::DuckDbResource;
+
+/// Runs the asset binary's command line over the registered assets, with no user resources.
+pub fn main() -> std::process::ExitCode {
+    main_with(Definitions::new())
+}
+
+/// Runs the command line with user resources and schedules
+/// (`etl::main_with(etl::Resources::new().with(..))` or `etl::main_with(etl::Definitions::new()...)`).
+pub fn main_with(definitions: impl Into<Definitions>) -> std::process::ExitCode {
+    etl_runtime::cli::main_with(with_ui(definitions.into()))
+}
+
+/// Runs the command line on given arguments (those after the program name), for binaries that
+/// take options of their own first.
+pub fn main_from<I, T>(args: I, definitions: impl Into<Definitions>) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    etl_runtime::cli::main_from(args, with_ui(definitions.into()))
+}
+
+/// The definitions with the web UI as the `ui` command's server (when built with `ui`).
+fn with_ui(mut definitions: Definitions) -> Definitions {
+    #[cfg(feature = "ui")]
+    definitions.ui.get_or_insert(etl_ui::serve);
+    definitions
+}
 
 /// The asset graph of every definition registered in this binary (validated).
 pub fn asset_graph() -> Result<etl_runtime::graph::AssetGraph, etl_runtime::graph::GraphError> {

@@ -16,4 +16,5 @@ mod postgres;
 mod resources;
 mod sources;
 mod transformers;
+mod ui;
 mod workers;

@@ -1,0 +1,114 @@
+//! `/assets/{key}`: an asset's description, its deps up and down, its latest metadata (the
+//! column schema as a table), and its materializations with `rows_loaded` plotted over time
+//! (each point links to its run).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{html, Markup};
+use serde_json::Value;
+
+use etl_runtime::asset::AssetKey;
+
+use super::layout::page;
+use super::plot::{line, Point};
+use super::{error_page, respond};
+use crate::app::App;
+
+/// How many materializations the page reads.
+const SHOWN: usize = 200;
+
+pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Response {
+    let key = AssetKey::from_path(&key);
+    let node = app.graph.node(&key);
+    let external = app.graph.external_keys().contains(&key);
+    if node.is_none() && !external {
+        return error_page(StatusCode::NOT_FOUND, "No such asset", &format!("this binary defines no asset `{key}`"));
+    }
+    let read = key.clone();
+    let history = match app.read(move |s| s.asset_history_newest(&read, SHOWN)).await {
+        Ok(h) => h,
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Asset", &e.to_string()),
+    };
+    let downstream: Vec<String> =
+        app.graph.nodes().iter().filter(|n| n.spec.deps.contains(&key)).map(|n| n.spec.key.to_user_string()).collect();
+    let points: Vec<Point> = history
+        .events
+        .iter()
+        .filter_map(|e| {
+            let rows = e.data.get("rows_loaded")?.as_f64()?;
+            Some(Point { at: e.ts, value: rows, href: format!("/runs/{}", e.run_id), label: format!("{} rows, run {}", rows, e.run_id) })
+        })
+        .collect();
+    let latest = history.events.last();
+    let body = html! {
+        @if let Some(n) = node {
+            @if let Some(d) = &n.spec.description { p { (d) } }
+            p class="muted" { "group " (n.spec.group) " · kinds " (n.spec.kinds.join(", ")) " · op " (n.spec.op) " · " (n.spec.location.file) ":" (n.spec.location.line) }
+            p { "upstream: " @for d in &n.spec.deps { a href=(format!("/assets/{}", d.to_user_string())) { (d.to_user_string()) } " " } }
+        } @else {
+            p class="muted" { "an external asset: a dep that no definition of this binary materializes" }
+        }
+        p { "downstream: " @for d in &downstream { a href=(format!("/assets/{d}")) { (d) } " " } }
+        form method="post" action="/launch" class="inline" {
+            input type="hidden" name="csrf" value=(app.csrf);
+            input type="hidden" name="asset" value=(key.to_user_string());
+            button type="submit" { "Materialize" }
+        }
+        h2 { "Materializations" }
+        p class="muted" { (history.total) " in all" @if history.total > history.events.len() { ", the newest " (history.events.len()) " shown" } }
+        (line("rows_loaded", &points, 720.0, 220.0))
+        @if let Some(e) = latest {
+            h2 { "Latest metadata" }
+            (metadata(&e.data))
+        }
+        table {
+            tr { th { "When (UTC)" } th { "Run" } th class="num" { "rows_loaded" } }
+            @for e in history.events.iter().rev() {
+                tr {
+                    td { (e.ts.format("%Y-%m-%d %H:%M:%S")) }
+                    td { a href=(format!("/runs/{}", e.run_id)) { (e.run_id) } }
+                    td class="num" { (e.data.get("rows_loaded").map(ToString::to_string).unwrap_or_default()) }
+                }
+            }
+        }
+    };
+    respond(page(&format!("Asset {key}"), None, body))
+}
+
+/// Metadata entries; a `dagster/column_schema` as a table of columns.
+fn metadata(data: &Value) -> Markup {
+    let Some(entries) = data.as_object() else { return html! {} };
+    html! {
+        table {
+            @for (k, v) in entries {
+                tr {
+                    th { (k) }
+                    td {
+                        @if k == "dagster/column_schema" { (columns(v)) }
+                        @else if let Some(s) = v.as_str() { (s) }
+                        @else { code { (v.to_string()) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn columns(v: &Value) -> Markup {
+    let cols = v.as_array().cloned().unwrap_or_default();
+    html! {
+        table {
+            tr { th { "column" } th { "type" } th { "description" } }
+            @for c in &cols {
+                tr {
+                    td { (c.get("name").and_then(Value::as_str).unwrap_or("")) }
+                    td { (c.get("type").and_then(Value::as_str).unwrap_or("")) }
+                    td { (c.get("description").and_then(Value::as_str).unwrap_or("")) }
+                }
+            }
+        }
+    }
+}

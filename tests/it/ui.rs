@@ -1,0 +1,207 @@
+//! The web UI (`ui`), served by real asset binaries on a free loopback port and driven over
+//! HTTP: the catalog, asset, runs and run pages and the JSON API on `two_resources`; launching
+//! a run and seeing it succeed; the POST rules (Origin, CSRF token, non-browser clients); the
+//! token off loopback; markup in names, log lines and metadata shown as text (and, where
+//! Debian's Chromium is installed, not run by a real browser).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etl_tests::example_binary;
+use serde_json::{json, Value};
+
+/// A running `ui`: its address; stopped when dropped.
+struct Ui {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(exe: &Path, dir: &Path, args: &[&str]) -> Ui {
+    let mut child = Command::new(exe)
+        .args(["ui", "--port", "0"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ETL_HOME")
+        .env_remove("ETL_STORAGE")
+        .env_remove("ETL_UI_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split_whitespace().find(|w| w.starts_with("http://")).map(|u| u.split("/?").next().unwrap().trim_end_matches('/').to_owned());
+    let base = base.unwrap_or_else(|| panic!("the UI prints its address: {line:?}"));
+    Ui { child, base }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn get(url: &str) -> (u16, String) {
+    let r = client().get(url).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+fn wait_for_end(ui: &Ui, run_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, body) = get(&format!("{}/api/runs/{run_id}", ui.base));
+        if code == 200 {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if !matches!(v["run"]["status"].as_str(), Some("queued" | "started")) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "run {run_id} did not end: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("the page's forms carry the CSRF token") + 19;
+    page[at..at + 64].to_owned()
+}
+
+#[test]
+fn the_ui_serves_the_catalog_launches_a_run_and_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = start(&example_binary("two_resources"), dir.path(), &[]);
+    let assets: Value = serde_json::from_str(&get(&format!("{}/api/assets", ui.base)).1).unwrap();
+    let keys: Vec<&str> = assets["assets"].as_array().unwrap().iter().map(|a| a["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["dlt_two_source_users", "dlt_two_source_orders"]);
+    let graph: Value = serde_json::from_str(&get(&format!("{}/api/graph", ui.base)).1).unwrap();
+    assert!(graph["edges"].as_array().unwrap().iter().any(|e| e == &json!({"from": "two_source_users", "to": "dlt_two_source_users"})), "{graph}");
+
+    // A loopback client without an Origin is not a browser: it launches with JSON.
+    let launched: Value = client().post(format!("{}/api/launch", ui.base)).json(&json!({"select": "*"})).send().unwrap().json().unwrap();
+    let run_id = launched["run_id"].as_str().expect("a run id").to_owned();
+    let run = wait_for_end(&ui, &run_id);
+    assert_eq!(run["run"]["status"], "success", "{run}");
+    assert!(run["events"].as_array().unwrap().iter().any(|e| e["kind"] == "materialization"));
+
+    let (code, catalog) = get(&format!("{}/", ui.base));
+    assert_eq!(code, 200);
+    assert!(catalog.contains("dlt_two_source_users") && catalog.contains(&run_id), "the catalog shows the last materialization");
+    let (code, asset) = get(&format!("{}/assets/dlt_two_source_users", ui.base));
+    assert_eq!(code, 200);
+    assert!(asset.contains("data-points=\"1\"") && asset.contains(&format!("href=\"/runs/{run_id}\"")), "one point in the plot, linking to its run");
+    assert!(asset.contains("dagster/column_schema"), "the latest metadata, with the column schema");
+    let (code, runs) = get(&format!("{}/runs?status=success", ui.base));
+    assert_eq!(code, 200);
+    assert!(runs.contains(&run_id));
+    assert!(!get(&format!("{}/runs?status=failure", ui.base)).1.contains(&run_id), "the status filter");
+    assert_eq!(get(&format!("{}/runs?status=sideways", ui.base)).0, 400, "an unknown status is named");
+    let (code, page) = get(&format!("{}/runs/{run_id}", ui.base));
+    assert_eq!(code, 200);
+    assert!(page.contains("SUCCESS") && page.contains("MATERIALIZATION"), "{page}");
+    let mats: Value = serde_json::from_str(&get(&format!("{}/api/assets/dlt_two_source_users/materializations", ui.base)).1).unwrap();
+    assert_eq!(mats["total"], 1);
+    assert_eq!(get(&format!("{}/runs/nope", ui.base)).0, 404);
+    assert_eq!(get(&format!("{}/assets/nope", ui.base)).0, 404);
+
+    // Launching from the catalog's form, as a browser does: same origin, with the CSRF token.
+    let host = ui.base.trim_start_matches("http://").to_owned();
+    let form = [("csrf", csrf_of(&catalog)), ("asset", "dlt_two_source_orders".to_owned())];
+    let r = client().post(format!("{}/launch", ui.base)).header("Origin", format!("http://{host}")).form(&form).send().unwrap();
+    assert_eq!(r.status().as_u16(), 303, "{:?}", r.text());
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let second = wait_for_end(&ui, location.trim_start_matches("/runs/"));
+    assert_eq!(second["run"]["assets"], json!(["dlt_two_source_orders"]));
+}
+
+#[test]
+fn a_browser_post_needs_the_servers_origin_and_its_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = start(&example_binary("two_resources"), dir.path(), &[]);
+    let host = ui.base.trim_start_matches("http://").to_owned();
+    let csrf = csrf_of(&get(&format!("{}/", ui.base)).1);
+    let post = |origin: &str, token: Option<&str>| {
+        let mut form = vec![("select", "*".to_owned())];
+        if let Some(t) = token {
+            form.push(("csrf", t.to_owned()));
+        }
+        client().post(format!("{}/launch", ui.base)).header("Origin", origin).form(&form).send().unwrap().status().as_u16()
+    };
+    assert_eq!(post("http://evil.example", Some(&csrf)), 403, "another origin");
+    assert_eq!(post(&format!("http://{host}"), None), 403, "no CSRF token");
+    assert_eq!(post(&format!("http://{host}"), Some(&"0".repeat(64))), 403, "a wrong CSRF token");
+    let api = client().post(format!("{}/api/launch", ui.base)).header("Origin", "http://evil.example").json(&json!({"select": "*"})).send().unwrap();
+    assert_eq!(api.status().as_u16(), 403, "the JSON API follows the same rule for browsers");
+    assert!(get(&format!("{}/api/runs", ui.base)).1.contains("\"runs\":[]"), "nothing was launched");
+}
+
+#[test]
+fn off_loopback_the_ui_needs_a_token_and_every_request_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(example_binary("two_resources")).args(["ui", "--host", "0.0.0.0", "--port", "0"]).current_dir(dir.path()).env_remove("ETL_UI_TOKEN").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a token"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let ui = start(&example_binary("two_resources"), dir.path(), &["--token", "s3cret-t0ken"]);
+    assert_eq!(get(&format!("{}/api/assets", ui.base)).0, 401);
+    let with_header = client().get(format!("{}/api/assets", ui.base)).bearer_auth("s3cret-t0ken").send().unwrap();
+    assert_eq!(with_header.status().as_u16(), 200);
+    let wrong = client().get(format!("{}/", ui.base)).bearer_auth("s3cret-t0keN").send().unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let by_query = client().get(format!("{}/?token=s3cret-t0ken", ui.base)).send().unwrap();
+    assert_eq!(by_query.status().as_u16(), 200);
+    let cookie = by_query.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("etl_ui_token=") && cookie.contains("HttpOnly"), "{cookie}");
+    let by_cookie = client().get(format!("{}/runs", ui.base)).header("Cookie", cookie.split(';').next().unwrap()).send().unwrap();
+    assert_eq!(by_cookie.status().as_u16(), 200);
+    // With the token in its header, a client is not a browser: it may POST from anywhere.
+    let launched = client().post(format!("{}/api/launch", ui.base)).bearer_auth("s3cret-t0ken").header("Origin", "http://elsewhere").json(&json!({"select": "*"})).send().unwrap();
+    assert_eq!(launched.status().as_u16(), 200);
+}
+
+#[test]
+fn markup_in_names_log_lines_and_metadata_is_shown_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = start(Path::new(env!("CARGO_BIN_EXE_hostile")), dir.path(), &[]);
+    let launched: Value = client().post(format!("{}/api/launch", ui.base)).json(&json!({"select": "*"})).send().unwrap().json().unwrap();
+    let run_id = launched["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_for_end(&ui, &run_id)["run"]["status"], "success");
+    let key = "odd/<img src=x onerror=\"document.title='pwned'\">";
+    let encoded: String = key.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'/' { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let pages = [format!("{}/", ui.base), format!("{}/assets/{encoded}", ui.base), format!("{}/runs/{run_id}", ui.base), format!("{}/runs", ui.base)];
+    for url in &pages {
+        let (code, body) = get(url);
+        assert_eq!(code, 200, "{url}: {body}");
+        for raw in ["<script>document.title", "<img src=x"] {
+            assert!(!body.contains(raw), "{url} has raw markup `{raw}`");
+        }
+    }
+    let run_page = get(&pages[2]).1;
+    assert!(run_page.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"), "the log line, escaped");
+    assert!(get(&pages[1]).1.contains("&lt;img src=x onerror="), "the key and the metadata, escaped");
+
+    // And a real browser runs none of it.
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists()) else {
+        let message = "Chromium is not installed (apt-get install chromium): the browser half of this test is skipped";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("SKIPPED: {message}");
+        return;
+    };
+    for url in &pages {
+        let profile = tempfile::tempdir().unwrap();
+        let out = Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--dump-dom"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url)
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(dom.contains("<title>") && !dom.contains("pwned</title>"), "{url}: the page's script-bearing text ran:\n{dom}");
+    }
+}
