@@ -100,6 +100,9 @@ fn contract(store: RunStore, reopen: impl Fn() -> RunStore) {
     ]);
     assert!(store.asset_history(&AssetKey::from_path("c")).unwrap().is_empty());
     assert!(store.asset_history(&AssetKey::from_path("a")).unwrap().is_empty(), "a prefix of a key is another asset");
+    let latest = store.latest_materializations(&[AssetKey::from_path("c"), AssetKey::from_path("a/b")]).unwrap();
+    assert!(latest[0].is_none());
+    assert_eq!(latest[1].as_ref().map(|e| (e.run_id.as_str(), e.data["rows_loaded"].as_i64())), Some((second, Some(5))), "the newest");
 }
 
 /// Resolving a run id from a prefix: byte order, the id itself first, `limit`, and a prefix's

@@ -46,16 +46,14 @@ fn asset_json(app: &App, key: &AssetKey) -> Value {
 pub async fn assets(State(app): State<Arc<App>>) -> Response {
     let keys: Vec<AssetKey> = app.graph.nodes().iter().map(|n| n.spec.key.clone()).collect();
     let lookup = keys.clone();
-    let latest = app.read(move |s| lookup.iter().map(|k| s.asset_history_newest(k, 1)).collect::<Result<Vec<_>, _>>()).await;
+    let latest = app.read(move |s| s.latest_materializations(&lookup)).await;
     match latest {
         Ok(latest) => {
             let list: Vec<Value> = keys
                 .iter()
                 .zip(latest)
-                .map(|(k, h)| {
+                .map(|(k, last)| {
                     let mut v = asset_json(&app, k);
-                    let last = h.events.last();
-                    v["materializations"] = json!(h.total);
                     v["last_materialization"] = json!(last.map(|e| json!({"ts": e.ts, "run_id": e.run_id, "rows_loaded": e.data.get("rows_loaded")})));
                     v
                 })

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod app;
+pub mod lineage;
 pub mod pages;
 pub mod security;
 
@@ -31,6 +32,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(pages::catalog::catalog))
         .route("/assets/{*key}", get(pages::asset::asset))
+        .route("/lineage", get(pages::lineage::lineage))
         .route("/runs", get(pages::runs::runs))
         .route("/runs/{id}", get(pages::run::run))
         .route("/launch", post(pages::launch))

@@ -204,6 +204,10 @@ impl InstanceStorage for FileStorage {
         Ok(super::AssetHistory { total, events })
     }
 
+    fn latest_materializations(&self, keys: &[AssetKey]) -> Result<Vec<Option<Event>>, HistoryError> {
+        keys.iter().map(|k| last_event(&self.asset_file(&k.to_user_string()))).collect()
+    }
+
     fn pool_slots(&self) -> Result<std::sync::Arc<dyn super::pools::PoolSlots>, HistoryError> {
         Ok(std::sync::Arc::new(super::pools::FileSlots::at(&self.home)))
     }
@@ -214,6 +218,36 @@ impl InstanceStorage for FileStorage {
 
     fn has_workers(&self) -> bool {
         false
+    }
+}
+
+/// The last whole event of a file, reading only its tail (a history may be megabytes).
+fn last_event(path: &Path) -> Result<Option<Event>, HistoryError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(HistoryError::Io { action: "open", path: path.to_owned(), source: e }),
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut tail = 64 * 1024u64;
+    loop {
+        let start = len.saturating_sub(tail);
+        let mut buf = Vec::new();
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_to_end(&mut buf))
+            .map_err(|e| HistoryError::Io { action: "read", path: path.to_owned(), source: e })?;
+        let text = String::from_utf8_lossy(&buf);
+        // Whole lines only: the first may be cut (unless the tail is the whole file), the last
+        // may be partial (a process killed mid-write).
+        let lines: Vec<&str> = text.lines().skip(usize::from(start > 0)).collect();
+        if let Some(e) = lines.iter().rev().find_map(|l| serde_json::from_str::<Event>(l).ok()) {
+            return Ok(Some(e));
+        }
+        if start == 0 {
+            return Ok(None);
+        }
+        tail *= 4;
     }
 }
 

@@ -57,6 +57,10 @@ pub trait InstanceStorage: Send + Sync {
     /// The materializations of an asset across runs, oldest first: all, or the `newest` N,
     /// with how many there are in all.
     fn asset_history(&self, key: &AssetKey, newest: Option<usize>) -> Result<AssetHistory, HistoryError>;
+    /// The latest materialization of each asset (the catalog, the lineage), in `keys`' order.
+    fn latest_materializations(&self, keys: &[AssetKey]) -> Result<Vec<Option<Event>>, HistoryError> {
+        keys.iter().map(|k| Ok(self.asset_history(k, Some(1))?.events.pop())).collect()
+    }
     /// The slots of the instance's pools, shared by every process on this storage (see
     /// [`pools`]). Opened on first use and kept.
     fn pool_slots(&self) -> Result<Arc<dyn pools::PoolSlots>, HistoryError>;
@@ -197,6 +201,11 @@ impl RunStore {
     /// The materializations of an asset across runs, oldest first.
     pub fn asset_history(&self, key: &AssetKey) -> Result<Vec<Event>, HistoryError> {
         Ok(self.storage.asset_history(key, None)?.events)
+    }
+
+    /// The latest materialization of each asset, in `keys`' order.
+    pub fn latest_materializations(&self, keys: &[AssetKey]) -> Result<Vec<Option<Event>>, HistoryError> {
+        self.storage.latest_materializations(keys)
     }
 
     /// The newest `n` materializations of an asset, oldest first, and how many there are.

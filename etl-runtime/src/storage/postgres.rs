@@ -96,6 +96,7 @@ enum Request {
     RunIdsWithPrefix(String, usize, Reply<Vec<String>>),
     Events(String, Reply<Vec<Event>>),
     AssetHistory(String, Option<usize>, Reply<super::AssetHistory>),
+    Latest(Vec<String>, Reply<Vec<Option<Event>>>),
 }
 
 /// The PostgreSQL storage: a handle on the thread that owns the connection.
@@ -348,6 +349,9 @@ fn serve(client: Client, config: Config, target: String, requests: Receiver<Requ
             Request::AssetHistory(key, newest, reply) => {
                 let _ = reply.send(asset_history(&mut link, &key, newest));
             }
+            Request::Latest(keys, reply) => {
+                let _ = reply.send(latest(&mut link, &keys));
+            }
         }
     }
 }
@@ -367,6 +371,7 @@ fn answer_with(request: Request, e: &HistoryError) {
         Request::RunIdsWithPrefix(_, _, r) => drop(r.send(Err(copy()))),
         Request::Events(_, r) => drop(r.send(Err(copy()))),
         Request::AssetHistory(_, _, r) => drop(r.send(Err(copy()))),
+        Request::Latest(_, r) => drop(r.send(Err(copy()))),
     }
 }
 
@@ -487,6 +492,26 @@ fn runs(link: &mut Link, filter: &super::RunFilter) -> Result<Vec<RunRecord>, Hi
     Ok(out)
 }
 
+/// The latest materialization of each of `keys`: one query, one index probe per key.
+fn latest(link: &mut Link, keys: &[String]) -> Result<Vec<Option<Event>>, HistoryError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM unnest($1::text[]) AS k(key)
+         CROSS JOIN LATERAL (
+             SELECT id, ts, run_id, kind, op, asset_key, message, data FROM etl_instance.events
+             WHERE kind = 'materialization' AND asset_key = k.key ORDER BY ts DESC, id DESC LIMIT 1
+         ) AS e"
+    );
+    let rows = link.run("reading the latest materializations", |c| c.client.query(&sql, &[&keys]))?;
+    let mut found = std::collections::HashMap::new();
+    for row in &rows {
+        let e = event(row)?;
+        if let Some(k) = e.asset.clone() {
+            found.insert(k, e);
+        }
+    }
+    Ok(keys.iter().map(|k| found.remove(k)).collect())
+}
+
 fn record(link: &mut Link, run_id: &str) -> Result<RunRecord, HistoryError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM etl_instance.runs WHERE run_id = $1");
     match link.run("reading a run", |c| c.client.query_opt(&sql, &[&run_id]))? {
@@ -592,6 +617,11 @@ impl InstanceStorage for PgStorage {
 
     fn events(&self, run_id: &str) -> Result<Vec<Event>, HistoryError> {
         self.ask(|reply| Request::Events(run_id.to_owned(), reply))
+    }
+
+    fn latest_materializations(&self, keys: &[AssetKey]) -> Result<Vec<Option<Event>>, HistoryError> {
+        let keys: Vec<String> = keys.iter().map(AssetKey::to_user_string).collect();
+        self.ask(|reply| Request::Latest(keys, reply))
     }
 
     fn asset_history(&self, key: &AssetKey, newest: Option<usize>) -> Result<super::AssetHistory, HistoryError> {

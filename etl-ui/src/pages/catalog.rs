@@ -39,16 +39,16 @@ pub async fn catalog(State(app): State<Arc<App>>, Query(q): Query<CatalogQuery>)
         .filter(|n| q.kind.is_empty() || n.spec.kinds.iter().any(|k| *k == q.kind))
         .collect();
     let keys: Vec<AssetKey> = nodes.iter().map(|n| n.spec.key.clone()).collect();
-    let latest = match app.read(move |s| keys.iter().map(|k| s.asset_history_newest(k, 1).map(|h| (h.total, h.events.into_iter().last()))).collect::<Result<Vec<_>, _>>()).await {
+    let latest = match app.read(move |s| s.latest_materializations(&keys)).await {
         Ok(l) => l,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Assets", &e.to_string()),
     };
     let rows: Vec<_> = nodes
         .iter()
         .zip(latest)
-        .filter(|(_, (total, _))| match q.status.as_str() {
-            "materialized" => *total > 0,
-            "never" => *total == 0,
+        .filter(|(_, last)| match q.status.as_str() {
+            "materialized" => last.is_some(),
+            "never" => last.is_none(),
             _ => true,
         })
         .collect();
@@ -72,8 +72,8 @@ pub async fn catalog(State(app): State<Arc<App>>, Query(q): Query<CatalogQuery>)
         form method="post" action="/launch" id="launch" {
             input type="hidden" name="csrf" value=(app.csrf);
             table {
-                tr { th {} th { "Asset" } th { "Group" } th { "Kinds" } th { "Deps" } th { "Last materialization" } th class="num" { "Rows loaded" } th class="num" { "Count" } }
-                @for (node, (total, last)) in &rows {
+                tr { th {} th { "Asset" } th { "Group" } th { "Kinds" } th { "Deps" } th { "Last materialization" } th class="num" { "Rows loaded" } }
+                @for (node, last) in &rows {
                     @let key = node.spec.key.to_user_string();
                     tr {
                         td { input type="checkbox" name="asset" value=(key) id=(format!("pick-{key}")); }
@@ -83,7 +83,6 @@ pub async fn catalog(State(app): State<Arc<App>>, Query(q): Query<CatalogQuery>)
                         td { (node.spec.deps.iter().map(AssetKey::to_user_string).collect::<Vec<_>>().join(", ")) }
                         td { (last_cell(last.as_ref())) }
                         td class="num" { (last.as_ref().and_then(|e| e.data.get("rows_loaded")).map(ToString::to_string).unwrap_or_default()) }
-                        td class="num" { (total) }
                     }
                 }
             }

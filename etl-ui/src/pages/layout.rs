@@ -32,7 +32,7 @@ pub fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
                     strong { "etl" }
                     a href="/" { "Assets" }
                     a href="/runs" { "Runs" }
-                    a href="/api/graph" { "Lineage (JSON)" }
+                    a href="/lineage" { "Lineage" }
                 }
                 main { h1 { (title) } (body) }
             }

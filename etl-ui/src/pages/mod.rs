@@ -4,6 +4,7 @@
 pub mod asset;
 pub mod catalog;
 pub mod layout;
+pub mod lineage;
 pub mod plot;
 pub mod run;
 pub mod runs;
