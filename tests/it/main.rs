@@ -17,4 +17,5 @@ mod resources;
 mod sources;
 mod transformers;
 mod ui;
+mod ui_browser;
 mod workers;
