@@ -14,6 +14,7 @@
 pub mod api;
 pub mod app;
 pub mod lineage;
+pub mod live;
 pub mod pages;
 pub mod security;
 
@@ -41,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/assets/{*key}", get(api::materializations_route))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{id}", get(api::run))
+        .route("/api/runs/{id}/events/stream", get(live::stream))
         .route("/api/launch", post(api::launch))
         .layer(axum::middleware::from_fn_with_state(app.clone(), security::guard))
         .with_state(app)

@@ -205,3 +205,55 @@ fn markup_in_names_log_lines_and_metadata_is_shown_as_text() {
         assert!(dom.contains("<title>") && !dom.contains("pwned</title>"), "{url}: the page's script-bearing text ran:\n{dom}");
     }
 }
+
+/// The `(id, event, data)` of a server-sent event stream, read to its end.
+fn read_stream(url: &str, last_event_id: Option<&str>) -> Vec<(Option<String>, String, Value)> {
+    let mut request = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap().get(url);
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id);
+    }
+    let response = request.send().unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (mut out, mut id, mut event) = (Vec::new(), None, String::new());
+    for line in BufReader::new(response).lines() {
+        let line = line.unwrap();
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            event = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            out.push((id.take(), std::mem::take(&mut event), serde_json::from_str(v).unwrap()));
+            if out.last().unwrap().1 == "end" {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_s_events_stream_live_and_resume_after_a_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    // `marked` takes 800 ms: the stream is read while the run goes.
+    let ui = start(Path::new(env!("CARGO_BIN_EXE_marked")), dir.path(), &[]);
+    let launched: Value = client().post(format!("{}/api/launch", ui.base)).json(&json!({"select": "*"})).send().unwrap().json().unwrap();
+    let run_id = launched["run_id"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/runs/{run_id}/events/stream", ui.base);
+    let all = read_stream(&url, None);
+    let (end, events) = all.split_last().unwrap();
+    assert_eq!((end.1.as_str(), &end.2["status"]), ("end", &json!("success")), "{all:?}");
+    let ids: Vec<usize> = events.iter().map(|(id, kind, _)| {
+        assert_eq!(kind, "run_event");
+        id.as_deref().unwrap().parse().unwrap()
+    }).collect();
+    assert_eq!(ids, (0..ids.len()).collect::<Vec<_>>(), "every event once, in order");
+    assert_eq!(events[0].2["label"], "RUN_START");
+    assert!(events.iter().any(|(_, _, row)| row["label"] == "MATERIALIZATION"));
+    // A reconnect with the last id it saw gets what follows.
+    let resumed = read_stream(&url, Some("2"));
+    let resumed_ids: Vec<&str> = resumed.iter().filter_map(|(id, _, _)| id.as_deref()).collect();
+    assert_eq!(resumed_ids.first(), Some(&"3"), "{resumed:?}");
+    assert_eq!(resumed.len(), all.len() - 3);
+    let gone = read_stream(&format!("{}/api/runs/nope/events/stream", ui.base), None);
+    assert!(gone[0].1 == "end" && gone[0].2["error"].as_str().unwrap().contains("nope"), "{gone:?}");
+}

@@ -1,6 +1,7 @@
 //! The frame of every page: title, navigation, style. Everything a user or a source wrote goes
 //! through maud's `(value)`, which escapes it; nothing is ever `PreEscaped` but this file's own
-//! constant style.
+//! constant style and the run page's live script (whose one datum is a JSON-encoded URL with
+//! `</` broken up).
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -16,14 +17,15 @@ th { background: #f4f6fb; } .num { text-align: right; font-variant-numeric: tabu
 button { background: #3b5bdb; color: #fff; border: 0; padding: 0.35rem 0.8rem; border-radius: 4px; cursor: pointer; }
 ";
 
-/// A whole page.
+/// A whole page; `refresh`: reload every N seconds when JavaScript is off.
 pub fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
-                @if let Some(secs) = refresh { meta http-equiv="refresh" content=(secs); }
+                // Live pages update themselves with a script; without JavaScript they reload.
+                @if let Some(secs) = refresh { noscript { meta http-equiv="refresh" content=(secs); } }
                 title { (title) " · etl" }
                 style { (PreEscaped(STYLE)) }
             }

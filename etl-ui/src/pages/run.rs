@@ -98,7 +98,7 @@ pub async fn run(State(app): State<Arc<App>>, Path(id): Path<String>, Query(q): 
         table id="events" {
             tr { th { "Time (UTC)" } th { "Event" } th { "Op / asset" } th { "Message" } }
             @for e in &shown {
-                tr class=(if is_error(e) { "error" } else { "" }) {
+                tr class=(if is_error(e) { "error" } else { "" }) data-index=(e_index(&events, e)) {
                     td { (e.ts.format("%H:%M:%S%.3f")) }
                     td { (kind(e)) }
                     td { (e.asset.clone().or(e.op.clone()).unwrap_or_default()) }
@@ -107,7 +107,29 @@ pub async fn run(State(app): State<Arc<App>>, Path(id): Path<String>, Query(q): 
             }
         }
     };
+    let live = going && !errors_only && floor == 0;
+    let body = html! { (body) @if live { (live_script(&record.run_id, events.len())) } };
     respond(page(&format!("Run {}", record.run_id), going.then_some(2), body))
+}
+
+fn e_index(all: &[Event], e: &Event) -> usize {
+    all.iter().position(|x| std::ptr::eq(x, e)).unwrap_or(0)
+}
+
+/// Appends the run's new events to the table as they come (server-sent events, which the
+/// browser resumes after a reconnect), and reloads the page when the run ends. Our own code,
+/// a few lines: rows are filled with `textContent`, never parsed as markup.
+fn live_script(run_id: &str, from: usize) -> Markup {
+    let url = format!("/api/runs/{}/events/stream?from={from}", run_id);
+    let code = format!(
+        "(function(){{var t=document.getElementById('events');if(!window.EventSource||!t)return;\
+var s=new EventSource({url});\
+s.addEventListener('run_event',function(m){{var e=JSON.parse(m.data),r=t.insertRow(-1);if(e.error)r.className='error';\
+[e.time,e.label,e.subject,e.message].forEach(function(x){{r.insertCell(-1).textContent=x;}});}});\
+s.addEventListener('end',function(){{s.close();location.reload();}});}})();",
+        url = serde_json::to_string(&url).unwrap_or_default()
+    );
+    html! { script { (maud::PreEscaped(code.replace("</", "<\\/"))) } }
 }
 
 fn kind(e: &Event) -> String {
