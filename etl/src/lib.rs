@@ -104,7 +104,8 @@ pub mod runtime {
     pub use etl_runtime::execute::{execute, materialize, materialize_from_failure, RunOptions};
     pub use etl_runtime::graph::{AssetGraph, GraphError, GraphFormat, Step};
     pub use etl_runtime::history::{Event, EventKind, RunRecord};
-    pub use etl_runtime::registry::{registered, Registry};
+    pub use etl_runtime::asset::Location;
+    pub use etl_runtime::registry::{registered, AssetDef, Registry};
     pub use etl_runtime::queue::launcher::{InProcessLauncher, RunLauncher};
     pub use etl_runtime::queue::retry::{RetryPolicy as RunRetryPolicy, RetryStrategy};
     pub use etl_runtime::queue::worker::{Worker, WorkerOptions, WorkerReport};

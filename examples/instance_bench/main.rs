@@ -11,6 +11,9 @@
 //!   run executed in this process (issue 14, item 4). The workers are this binary
 //!   (`instance_bench etl worker ...` runs the asset binary's own command line).
 //!
+//! - `ui` (`ui.rs`): the web UI's pages and API calls over the same fill, as server time, and
+//!   the lineage of 500 generated assets (issue 15, item 5).
+//!
 //! ```text
 //! cargo build --release --example warehouse --example instance_bench
 //! cargo run --release --example instance_bench -- reads                       # 10,000 runs, 1,000,000 events
@@ -22,6 +25,7 @@ mod fill;
 mod instance;
 mod queue;
 mod reads;
+mod ui;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +42,8 @@ enum Cmd {
     Reads(reads::Args),
     /// Workers drain a queue of short runs: exactly once, throughput, claim overhead.
     Queue(queue::Args),
+    /// The web UI's pages and API over a filled storage, and the lineage of 500 assets.
+    Ui(ui::Args),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -49,6 +55,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     match Cli::parse().command {
         Cmd::Reads(args) => reads::run(&args)?,
         Cmd::Queue(args) => queue::run(&args)?,
+        Cmd::Ui(args) => ui::run(&args)?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -89,7 +89,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Fills the storage and prints the time taken.
-fn fill(instance: &Instance, shape: &Shape) -> anyhow::Result<()> {
+pub(crate) fn fill(instance: &Instance, shape: &Shape) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last_report = Instant::now();
     for i in 0..shape.runs {

@@ -150,7 +150,8 @@ fn failure(e: &Event) -> Markup {
     }
 }
 
-/// Per op: first start, end, attempts and how it ended (the timeline as a table).
+/// Per op: first start, end, attempts and how it ended, with a bar on the run's timeline (a
+/// Gantt chart drawn on the server).
 fn steps(events: &[Event]) -> Markup {
     let mut ops: Vec<(String, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, u32, &'static str)> = Vec::new();
     for e in events {
@@ -180,12 +181,31 @@ fn steps(events: &[Event]) -> Markup {
             _ => {}
         }
     }
+    let t0 = ops.iter().filter_map(|o| o.1).min();
+    let t1 = ops.iter().filter_map(|o| o.2.or(o.1)).max();
+    let span_ms = match (t0, t1) {
+        (Some(a), Some(b)) => ((b - a).num_milliseconds().max(1)) as f64,
+        _ => 1.0,
+    };
+    let bar = |start: &Option<chrono::DateTime<chrono::Utc>>, end: &Option<chrono::DateTime<chrono::Utc>>| -> (f64, f64) {
+        let (Some(t0), Some(s)) = (t0, start) else { return (0.0, 0.0) };
+        let from = (*s - t0).num_milliseconds() as f64 / span_ms * 300.0;
+        let to = end.map_or(300.0, |e| (e - t0).num_milliseconds() as f64 / span_ms * 300.0);
+        (from, (to - from).max(2.0))
+    };
     html! {
-        table {
-            tr { th { "Op" } th { "Status" } th { "Start" } th class="num" { "Duration" } th class="num" { "Attempts" } }
+        table class="steps" {
+            tr { th { "Op" } th { "Status" } th { "Timeline" } th { "Start" } th class="num" { "Duration" } th class="num" { "Attempts" } }
             @for (op, start, end, attempts, st) in &ops {
+                @let (x, w) = bar(start, end);
                 tr {
                     td { (op) } td { (status(st)) }
+                    td {
+                        svg width="300" height="14" class="gantt" {
+                            rect x=(format!("{x:.1}")) y="2" width=(format!("{w:.1}")) height="10" rx="2"
+                                fill=(match *st { "SUCCESS" => "#2f9e44", "FAILURE" => "#e03131", "SKIPPED" => "#adb5bd", _ => "#f59f00" }) {}
+                        }
+                    }
                     td { (start.map(|s| s.format("%H:%M:%S%.3f").to_string()).unwrap_or_default()) }
                     td class="num" { @if let (Some(s), Some(e)) = (start, end) { (format!("{:.3}s", (*e - *s).num_milliseconds() as f64 / 1000.0)) } }
                     td class="num" { (attempts) }
