@@ -11,6 +11,7 @@ pub mod asset;
 pub mod asyncio;
 pub mod cli;
 pub mod context;
+pub mod dlt_view;
 #[cfg(feature = "duckdb")]
 pub mod duckdb_resource;
 pub mod execute;

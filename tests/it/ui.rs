@@ -97,6 +97,9 @@ fn the_ui_serves_the_catalog_launches_a_run_and_shows_it() {
     assert_eq!(code, 200);
     assert!(asset.contains("data-points=\"1\"") && asset.contains(&format!("href=\"/runs/{run_id}\"")), "one point in the plot, linking to its run");
     assert!(asset.contains("dagster/column_schema"), "the latest metadata, with the column schema");
+    assert!(asset.contains("<code>two_resources_pipeline</code> → duckdb"), "the dlt view: the pipeline and its destination");
+    assert!(asset.contains("<td>users</td><td class=\"num\">2</td>") && asset.contains("<td>orders__items</td><td class=\"num\">6</td>"), "its tables with their rows");
+    assert!(asset.contains("state version 1") && asset.contains("nothing pending"), "its state, nothing pending");
     let (code, runs) = get(&format!("{}/runs?status=success", ui.base));
     assert_eq!(code, 200);
     assert!(runs.contains(&run_id));

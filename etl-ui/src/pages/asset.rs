@@ -43,6 +43,14 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
         })
         .collect();
     let latest = history.events.last();
+    // A dlt asset: its pipeline's destination, read on the blocking pool (it opens the database).
+    let dlt = match node.map(|n| n.op) {
+        Some(etl_runtime::registry::OpRef::Dlt(def)) => {
+            let dir = app.options.working_dir.clone();
+            Some(tokio::task::spawn_blocking(move || etl_runtime::dlt_view::view(def, &dir)).await.unwrap_or_else(|e| Err(e.to_string())))
+        }
+        _ => None,
+    };
     let body = html! {
         @if let Some(n) = node {
             @if let Some(d) = &n.spec.description { p { (d) } }
@@ -57,6 +65,7 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
             input type="hidden" name="asset" value=(key.to_user_string());
             button type="submit" { "Materialize" }
         }
+        @if let Some(view) = &dlt { (dlt_view(view)) }
         h2 { "Materializations" }
         p class="muted" { (history.total) " in all" @if history.total > history.events.len() { ", the newest " (history.events.len()) " shown" } }
         (line("rows_loaded", &points, 720.0, 220.0))
@@ -108,6 +117,38 @@ fn columns(v: &Value) -> Markup {
                     td { (c.get("type").and_then(Value::as_str).unwrap_or("")) }
                     td { (c.get("description").and_then(Value::as_str).unwrap_or("")) }
                 }
+            }
+        }
+    }
+}
+
+/// The dlt view: the pipeline's destination, schema, tables, loads, state and what is pending.
+fn dlt_view(view: &Result<etl_runtime::dlt_view::DltView, String>) -> Markup {
+    html! {
+        h2 { "dlt" }
+        @match view {
+            Err(e) => p class="error" { "cannot read the pipeline's destination: " (e) },
+            Ok(v) => {
+                p {
+                    "pipeline " code { (v.pipeline) } " → " (v.destination) " " span class="muted" { (v.location) }
+                    " · dataset " code { (v.dataset) }
+                    @if let Some((name, version, hash)) = &v.schema { " · schema " (name) " version " (version) " " span class="muted" { (hash) } }
+                }
+                @if !v.exists { p class="muted" { "not loaded yet" } }
+                @else {
+                    p { (v.loads) " loads, the newest " code { (v.last_load_id.clone().unwrap_or_default()) } }
+                    table {
+                        tr { th { "table" } th class="num" { "rows" } }
+                        @for (t, n) in &v.tables { tr { td { (t) } td class="num" { (n) } } }
+                    }
+                    @if let Some((version, doc)) = &v.state {
+                        p { "state version " (version) }
+                        pre { (serde_json::to_string_pretty(doc.get("sources").unwrap_or(doc)).unwrap_or_default()) }
+                    }
+                }
+                @if v.pending_packages.is_empty() && v.staging.is_empty() { p class="muted" { "nothing pending" } }
+                @for p in &v.pending_packages { p class="error" { "pending package " code { (p) } ": load it with `load-pending`, or discard it with `drop-pending`" } }
+                @if !v.staging.is_empty() { p class="muted" { "staging tables left by another writer: " (v.staging.join(", ")) } }
             }
         }
     }
