@@ -125,6 +125,13 @@ fn contract(open: impl Fn() -> RunStore + Sync) {
     failed.status = TickStatus::Failed;
     queue.update_tick(&failed).unwrap();
     assert_eq!(queue.ticks("nightly").unwrap(), vec![failed]);
+
+    // Stopping a schedule is seen by every handle.
+    assert!(!queue.schedule_stopped("nightly").unwrap());
+    queue.set_schedule_stopped("nightly", true).unwrap();
+    assert!(open().queue().unwrap().schedule_stopped("nightly").unwrap());
+    queue.set_schedule_stopped("nightly", false).unwrap();
+    assert!(!open().queue().unwrap().schedule_stopped("nightly").unwrap());
 }
 
 #[test]

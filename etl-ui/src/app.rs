@@ -24,6 +24,8 @@ pub struct App {
     pub token: Option<String>,
     /// The CSRF token of this server's forms (random per process).
     pub csrf: String,
+    /// The binary's schedules.
+    pub schedules: Vec<etl_runtime::schedule::Schedule>,
 }
 
 /// Why a launch was refused.
@@ -32,13 +34,13 @@ pub struct LaunchError(pub String);
 
 impl App {
     /// The state for `registry` run with `options` (its storage opened).
-    pub fn new(registry: Registry, options: RunOptions, token: Option<String>) -> Result<Arc<App>, String> {
+    pub fn new(registry: Registry, options: RunOptions, token: Option<String>, schedules: Vec<etl_runtime::schedule::Schedule>) -> Result<Arc<App>, String> {
         let graph = etl_core::resource::with_run_dir(&options.working_dir, || AssetGraph::build(&registry)).map_err(|e| e.to_string())?;
         let store = options.store().map_err(|e| e.to_string())?;
         let mut options = options;
         options.storage = Some(store.clone());
         options.bars = None;
-        Ok(Arc::new(App { registry, graph, store, options, token, csrf: random_token() }))
+        Ok(Arc::new(App { registry, graph, store, options, token, csrf: random_token(), schedules }))
     }
 
     /// Runs a storage read off the async executor (a file read, or a round trip to the server).

@@ -37,6 +37,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/runs", get(pages::runs::runs))
         .route("/runs/{id}", get(pages::run::run))
         .route("/launch", post(pages::launch))
+        .route("/schedules", get(pages::schedules::schedules))
+        .route("/schedules/{name}/{action}", post(pages::schedules::set))
+        .route("/queue", get(pages::queue::queue))
         .route("/api/assets", get(api::assets))
         .route("/api/graph", get(api::graph))
         .route("/api/assets/{*key}", get(api::materializations_route))
@@ -55,12 +58,12 @@ pub fn needs_token(host: &str) -> bool {
 
 /// The `ui` command: binds, prints the address, serves until SIGINT or SIGTERM.
 pub fn serve(request: UiRequest) -> ExitCode {
-    let UiRequest { registry, options, host, port, token } = request;
+    let UiRequest { registry, options, host, port, token, schedules } = request;
     if needs_token(&host) && token.is_none() {
         eprintln!("error: binding `{host}` (not loopback) needs a token: `--token <secret>` or `ETL_UI_TOKEN`");
         return ExitCode::FAILURE;
     }
-    let app = match App::new(registry, options, token.clone()) {
+    let app = match App::new(registry, options, token.clone(), schedules) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");

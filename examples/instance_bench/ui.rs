@@ -91,7 +91,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         crate::reads::fill(&instance, &shape)?;
         let mut options = RunOptions::new(instance.dir.path());
         options.storage = Some(instance.reopen()?);
-        let app = etl_ui::App::new(definitions.clone(), options, None).map_err(anyhow::Error::msg)?;
+        let app = etl_ui::App::new(definitions.clone(), options, None, Vec::new()).map_err(anyhow::Error::msg)?;
         let router = etl_ui::router(app);
         let run_id = shape.run_id(shape.runs / 2);
         let key = asset_key(0).to_user_string();

@@ -260,3 +260,33 @@ fn a_run_s_events_stream_live_and_resume_after_a_reconnect() {
     let gone = read_stream(&format!("{}/api/runs/nope/events/stream", ui.base), None);
     assert!(gone[0].1 == "end" && gone[0].2["error"].as_str().unwrap().contains("nope"), "{gone:?}");
 }
+
+#[test]
+fn schedules_can_be_stopped_and_started_and_the_queue_is_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = example_binary("warehouse");
+    let ui = start(&exe, dir.path(), &[]);
+    let (code, page) = get(&format!("{}/schedules", ui.base));
+    assert_eq!(code, 200);
+    assert!(page.contains("refresh") && page.contains("nightly_report") && page.contains("RUNNING"), "{page}");
+    assert!(page.contains("30 3 * * *") && page.contains("next ticks"), "the cron and the next ticks: {page}");
+    let stop = client().post(format!("{}/schedules/refresh/stop", ui.base)).send().unwrap();
+    assert_eq!(stop.status().as_u16(), 303);
+    let page = get(&format!("{}/schedules", ui.base)).1;
+    assert!(page.contains("STOPPED") && page.contains("/schedules/refresh/start"), "{page}");
+    // What the daemon reads: the same storage says it is stopped.
+    let store = etl::RunStore::at(dir.path().join(".etl"));
+    assert!(store.queue().unwrap().schedule_stopped("refresh").unwrap());
+    assert_eq!(client().post(format!("{}/schedules/refresh/start", ui.base)).send().unwrap().status().as_u16(), 303);
+    assert!(!store.queue().unwrap().schedule_stopped("refresh").unwrap());
+    assert_eq!(client().post(format!("{}/schedules/nope/stop", ui.base)).send().unwrap().status().as_u16(), 404);
+
+    // Two runs submitted for workers wait in the queue.
+    for _ in 0..2 {
+        let out = Command::new(&exe).args(["submit", "--select", "exchange_rates"]).current_dir(dir.path()).env_remove("ETL_HOME").env_remove("ETL_STORAGE").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (code, queue) = get(&format!("{}/queue", ui.base));
+    assert_eq!(code, 200);
+    assert!(queue.contains("Queued (2)") && queue.contains("exchange_rates"), "{queue}");
+}

@@ -51,6 +51,8 @@ pub struct UiRequest {
     pub port: u16,
     /// The token every request must carry (required off loopback).
     pub token: Option<String>,
+    /// The binary's schedules (the schedules page).
+    pub schedules: Vec<Schedule>,
 }
 
 impl std::fmt::Debug for Definitions {
@@ -439,7 +441,7 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
                 Ok(o) => o,
                 Err(e) => return fail(e),
             };
-            serve(UiRequest { registry: registry.clone(), options, host, port, token })
+            serve(UiRequest { registry: registry.clone(), options, host, port, token, schedules: definitions.schedules })
         }
         Command::Info { workdir, pipeline } => pipelines::info(registry, &working_dir(workdir), pipeline.as_deref(), &mut out),
         Command::Drop { select, workdir } => pipelines::drop_assets(registry, &select, &working_dir(workdir), &mut out),

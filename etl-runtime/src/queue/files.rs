@@ -6,6 +6,7 @@
 //! <home>/queue/<run id>              a queued run (its record is runs/<run id>/run.json)
 //! <home>/queue/claimed/<run id>      a claimed run: `{"worker": .., "lease_until": ..}`
 //! <home>/schedules/<name>.jsonl      a schedule's ticks, one per line (under <name>.lock)
+//! <home>/schedules/<name>.stopped    present while the schedule is stopped
 //! ```
 
 use std::collections::HashSet;
@@ -249,6 +250,20 @@ impl RunQueue for FileQueue {
         let line = serde_json::to_string(tick).expect("tick serializes") + "\n";
         OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| f.write_all(line.as_bytes())).map_err(io("append to", &path))?;
         Ok(true)
+    }
+
+    fn set_schedule_stopped(&self, schedule: &str, stopped: bool) -> Result<(), HistoryError> {
+        let path = self.schedules.join(format!("{schedule}.stopped"));
+        if stopped {
+            fs::create_dir_all(&self.schedules).map_err(io("create", &self.schedules))?;
+            File::create(&path).map(drop).map_err(io("create", &path))
+        } else {
+            Self::remove(&path)
+        }
+    }
+
+    fn schedule_stopped(&self, schedule: &str) -> Result<bool, HistoryError> {
+        Ok(self.schedules.join(format!("{schedule}.stopped")).exists())
     }
 
     fn update_tick(&self, tick: &Tick) -> Result<(), HistoryError> {

@@ -72,6 +72,11 @@ pub trait RunQueue: Send + Sync {
     fn update_tick(&self, tick: &Tick) -> Result<(), HistoryError>;
     /// The recorded ticks of a schedule, oldest first.
     fn ticks(&self, schedule: &str) -> Result<Vec<Tick>, HistoryError>;
+    /// Stops (`true`) or starts again a schedule: a stopped schedule's ticks are not acted on
+    /// by any daemon on this storage.
+    fn set_schedule_stopped(&self, schedule: &str, stopped: bool) -> Result<(), HistoryError>;
+    /// Whether a schedule was stopped.
+    fn schedule_stopped(&self, schedule: &str) -> Result<bool, HistoryError>;
     /// The schedule's latest tick that started (or queued) a run.
     fn last_started_tick(&self, schedule: &str) -> Result<Option<Tick>, HistoryError> {
         Ok(self.ticks(schedule)?.into_iter().rev().find(|t| t.status == crate::schedule::TickStatus::Started))

@@ -165,6 +165,30 @@ impl RunQueue for PgQueue {
         })
     }
 
+    fn set_schedule_stopped(&self, schedule: &str, stopped: bool) -> Result<(), HistoryError> {
+        let schedule = schedule.to_owned();
+        self.actor.call(move |link| {
+            link.run("stopping or starting a schedule", |c| {
+                c.execute(
+                    "INSERT INTO etl_instance.schedule_states (schedule, stopped) VALUES ($1, $2)
+                     ON CONFLICT (schedule) DO UPDATE SET stopped = excluded.stopped, updated_at = now()",
+                    &[&schedule, &stopped],
+                )
+            })
+            .map(drop)
+        })
+    }
+
+    fn schedule_stopped(&self, schedule: &str) -> Result<bool, HistoryError> {
+        let schedule = schedule.to_owned();
+        self.actor.call(move |link| {
+            let row = link.run("reading a schedule's state", |c| {
+                c.query_opt("SELECT stopped FROM etl_instance.schedule_states WHERE schedule = $1", &[&schedule])
+            })?;
+            Ok(row.is_some_and(|r| r.get(0)))
+        })
+    }
+
     fn update_tick(&self, tick: &Tick) -> Result<(), HistoryError> {
         let tick = tick.clone();
         self.actor.call(move |link| {

@@ -176,6 +176,15 @@ impl Daemon {
     /// unless `catching_up`); `None`: another daemon took it.
     fn act(&mut self, i: usize, at: DateTime<Utc>, catching_up: bool) -> Option<Tick> {
         let name = self.scheduled[i].schedule.name.clone();
+        // Stopped (from the UI, on any machine): its ticks pass unrecorded, as Dagster's do.
+        match self.queue.schedule_stopped(&name) {
+            Ok(true) => {
+                tracing::debug!(schedule = %name, tick = %at, "the schedule is stopped");
+                return None;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(schedule = %name, "cannot read whether the schedule is stopped; acting on its tick: {e}"),
+        }
         let mut tick = Tick { schedule: name.clone(), tick: at, status: TickStatus::Started, run_id: None, reason: None };
         if let Some(run_id) = self.previous_run(i).filter(|_| !catching_up) {
             tracing::warn!(schedule = %name, %run_id, "tick skipped: the previous run is still going");
@@ -350,6 +359,25 @@ mod tests {
         assert!(acted.iter().all(|t| t.status == TickStatus::Started), "each with its run: {acted:?}");
         assert_eq!(catching_up.wait().len(), 3);
         assert_eq!(ticks(&options, "every_minute").len(), 4);
+    }
+
+    #[test]
+    fn a_stopped_schedule_is_not_acted_on_until_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = RunOptions::new(dir.path());
+        options.home = Some(dir.path().join(".etl"));
+        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
+        let clock = ManualClock::new(at("2026-11-24T10:00:30Z"));
+        let mut daemon = Daemon::new(registry, options.clone(), &[Schedule::new("every_minute", "* * * * *").select("nightly")], Arc::new(clock.clone())).unwrap();
+        let queue = options.store().unwrap().queue().unwrap();
+        queue.set_schedule_stopped("every_minute", true).unwrap();
+        clock.advance(ChronoDuration::seconds(30));
+        assert!(daemon.tick().is_empty(), "stopped: 10:01 passes");
+        queue.set_schedule_stopped("every_minute", false).unwrap();
+        clock.advance(ChronoDuration::seconds(60));
+        assert_eq!(daemon.tick().len(), 1, "started again: 10:02 runs");
+        daemon.wait();
+        assert_eq!(ticks(&options, "every_minute").len(), 1);
     }
 
     #[test]

@@ -77,6 +77,13 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     3,
     "ALTER TABLE etl_instance.events ADD COLUMN batch text;
     CREATE INDEX events_batch ON etl_instance.events (batch) WHERE batch IS NOT NULL;",
+), (
+    4,
+    "CREATE TABLE etl_instance.schedule_states (
+        schedule text PRIMARY KEY,
+        stopped boolean NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );",
 )];
 
 /// The number of the newest migration.

@@ -34,6 +34,8 @@ pub fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
                     strong { "etl" }
                     a href="/" { "Assets" }
                     a href="/runs" { "Runs" }
+                    a href="/schedules" { "Schedules" }
+                    a href="/queue" { "Queue" }
                     a href="/lineage" { "Lineage" }
                 }
                 main { h1 { (title) } (body) }

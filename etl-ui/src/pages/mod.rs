@@ -6,8 +6,10 @@ pub mod catalog;
 pub mod layout;
 pub mod lineage;
 pub mod plot;
+pub mod queue;
 pub mod run;
 pub mod runs;
+pub mod schedules;
 
 use std::sync::Arc;
 
