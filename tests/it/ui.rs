@@ -100,6 +100,12 @@ fn the_ui_serves_the_catalog_launches_a_run_and_shows_it() {
     assert!(asset.contains("<code>two_resources_pipeline</code> → duckdb"), "the dlt view: the pipeline and its destination");
     assert!(asset.contains("<td>users</td><td class=\"num\">2</td>") && asset.contains("<td>orders__items</td><td class=\"num\">6</td>"), "its tables with their rows");
     assert!(asset.contains("state version 1") && asset.contains("nothing pending"), "its state, nothing pending");
+    assert!(asset.contains("load duration, ms"), "the load's duration plotted too");
+    let (code, lineage) = get(&format!("{}/lineage?select=%2Bdlt_two_source_users", ui.base));
+    assert_eq!(code, 200);
+    assert!(lineage.contains("data-points") || lineage.contains("svg id=\"lineage\""), "{lineage}");
+    assert!(lineage.contains("Materialize the selection (1 asset)"), "a neighbourhood can be launched from the graph: {lineage}");
+    assert_eq!(get(&format!("{}/lineage?select=%2B%2B(", ui.base)).0, 400, "a selection that does not parse is named");
     let (code, runs) = get(&format!("{}/runs?status=success", ui.base));
     assert_eq!(code, 200);
     assert!(runs.contains(&run_id));

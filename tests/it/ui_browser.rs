@@ -157,7 +157,7 @@ fn a_person_materializes_both_assets_from_the_catalog_and_finds_the_new_point() 
 
     browser.open(&format!("{base}/assets/dlt_two_source_users"));
     browser.screenshot("asset");
-    assert_eq!(browser.count(&format!("svg.plot a[href=\"/runs/{run_id}\"] circle")), 1, "the run's point in the rows_loaded plot");
+    assert_eq!(browser.count(&format!("svg.plot[aria-label=\"rows_loaded\"] a[href=\"/runs/{run_id}\"] circle")), 1, "the run's point in the rows_loaded plot");
     browser.open(&format!("{base}/lineage"));
     browser.screenshot("lineage");
     assert_eq!(browser.count("svg#lineage a rect"), 4, "two assets and their two external deps");

@@ -42,6 +42,17 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
             Some(Point { at: e.ts, value: rows, href: format!("/runs/{}", e.run_id), label: format!("{} rows, run {}", rows, e.run_id) })
         })
         .collect();
+    // How long each materialization took, where its metadata says (dlt's `started_at` and
+    // `finished_at`).
+    let durations: Vec<Point> = history
+        .events
+        .iter()
+        .filter_map(|e| {
+            let at = |k: &str| e.data.get(k)?.as_str().and_then(|t| chrono::DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%:z").ok());
+            let ms = (at("finished_at")? - at("started_at")?).num_microseconds()? as f64 / 1000.0;
+            Some(Point { at: e.ts, value: ms, href: format!("/runs/{}", e.run_id), label: format!("{ms:.1} ms, run {}", e.run_id) })
+        })
+        .collect();
     let latest = history.events.last();
     // A dlt asset: its pipeline's destination, read on the blocking pool (it opens the database).
     let dlt = match node.map(|n| n.op) {
@@ -69,6 +80,7 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
         h2 { "Materializations" }
         p class="muted" { (history.total) " in all" @if history.total > history.events.len() { ", the newest " (history.events.len()) " shown" } }
         (line("rows_loaded", &points, 720.0, 220.0))
+        @if !durations.is_empty() { (line("load duration, ms", &durations, 720.0, 180.0)) }
         @if let Some(e) = latest {
             h2 { "Latest metadata" }
             (metadata(&e.data))

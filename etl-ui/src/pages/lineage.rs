@@ -74,6 +74,13 @@ pub async fn lineage(State(app): State<Arc<App>>, Query(q): Query<LineageQuery>)
             @for g in &groups { span style=(format!("background:{};padding:0 0.4em;margin-right:0.4em", colour(&groups, g))) { (g) } }
         }
         (svg(&placed, &groups, &latest.iter().map(Option::is_some).collect::<Vec<_>>(), kinds))
+        @if !q.select.trim().is_empty() {
+            form method="post" action="/launch" {
+                input type="hidden" name="csrf" value=(app.csrf);
+                input type="hidden" name="select" value=(q.select.trim());
+                button type="submit" id="materialize-selection" { "Materialize the selection (" (selected.len()) " asset" @if selected.len() != 1 { "s" } ")" }
+            }
+        }
     };
     respond(page("Lineage", None, body))
 }
