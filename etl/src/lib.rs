@@ -88,9 +88,13 @@ where
 }
 
 /// The definitions with the web UI as the `ui` command's server (when built with `ui`).
-fn with_ui(mut definitions: Definitions) -> Definitions {
+fn with_ui(definitions: Definitions) -> Definitions {
     #[cfg(feature = "ui")]
-    definitions.ui.get_or_insert(etl_ui::serve);
+    let definitions = {
+        let mut definitions = definitions;
+        definitions.ui.get_or_insert(etl_ui::serve);
+        definitions
+    };
     definitions
 }
 
