@@ -66,7 +66,42 @@ fn registry(n: usize) -> Registry {
     Registry { dlt: Vec::new(), assets }
 }
 
+/// How long `ui` takes to listen, and to serve its first page, as a process of this binary
+/// (`instance_bench etl ui`): median of `reps` starts, in ms.
+fn start_up(reps: usize) -> anyhow::Result<(f64, f64)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let exe = std::env::current_exe()?;
+    let (mut ready, mut first) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        let dir = tempfile::tempdir()?;
+        let started = Instant::now();
+        let mut child = std::process::Command::new(&exe)
+            .args(["etl", "ui", "--port", "0", "--workdir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        ready.push(started.elapsed().as_secs_f64() * 1000.0);
+        let addr = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).context("the UI prints its address")?.trim_end_matches('/').to_owned();
+        let mut stream = std::net::TcpStream::connect(&addr)?;
+        write!(stream, "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        first.push(started.elapsed().as_secs_f64() * 1000.0);
+        let _ = child.kill();
+        let _ = child.wait();
+        if !response.starts_with("HTTP/1.1 200") {
+            bail!("the first page: {}", response.lines().next().unwrap_or(""));
+        }
+    }
+    Ok((median(ready), median(first)))
+}
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    let (ready, first) = start_up(args.reps)?;
+    println!("ui start-up: listening after {ready:.1} ms, the first page served after {first:.1} ms (median; bar 200 ms)");
     let shape = Shape::new(args.runs, args.events)?;
     let definitions = registry(args.assets);
     // The layout alone, on the generated graph.
