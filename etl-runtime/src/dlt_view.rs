@@ -33,6 +33,39 @@ pub struct DltView {
     pub staging: Vec<String>,
     /// Pending packages (load ids): items of failed runs kept for `load-pending`.
     pub pending_packages: Vec<String>,
+    /// The stored schema's data tables with their columns: (table, parent, resource, columns
+    /// as name, type, nullable).
+    pub tables_columns: Vec<TableColumns>,
+}
+
+/// A data table of the stored schema with its columns.
+#[derive(Debug, Clone, Default)]
+pub struct TableColumns {
+    /// The table.
+    pub name: String,
+    /// Its parent, for a nested table.
+    pub parent: Option<String>,
+    /// The resource that fills a root table.
+    pub resource: Option<String>,
+    /// Name, dlt type, nullable.
+    pub columns: Vec<(String, String, bool)>,
+}
+
+impl DltView {
+    /// The tables of one resource: its root table, then its nested tables, depth first.
+    pub fn tables_of(&self, resource: &str) -> Vec<&TableColumns> {
+        let mut out: Vec<&TableColumns> = self.tables_columns.iter().filter(|t| t.resource.as_deref() == Some(resource) && t.parent.is_none()).collect();
+        let mut i = 0;
+        while i < out.len() {
+            let parent = out[i].name.clone();
+            let children: Vec<&TableColumns> = self.tables_columns.iter().filter(|t| t.parent.as_deref() == Some(parent.as_str())).collect();
+            for (k, c) in children.into_iter().enumerate() {
+                out.insert(i + 1 + k, c);
+            }
+            i += 1;
+        }
+        out
+    }
 }
 
 /// The view of `def`'s pipeline run in `dir`. An error says what failed (the pipeline's own
@@ -58,6 +91,11 @@ pub fn view(def: &DltAssetsDef, dir: &Path) -> Result<DltView, String> {
             state: info.state,
             staging,
             pending_packages: pipeline.pending_packages().into_iter().map(|p| p.load_id).collect(),
+            tables_columns: info
+                .schema_tables
+                .into_iter()
+                .map(|t| TableColumns { name: t.name, parent: t.parent, resource: t.resource, columns: t.columns })
+                .collect(),
         })
     }
     #[cfg(not(any(feature = "duckdb", feature = "postgres")))]

@@ -101,6 +101,9 @@ fn the_ui_serves_the_catalog_launches_a_run_and_shows_it() {
     assert!(asset.contains("<td>users</td><td class=\"num\">2</td>") && asset.contains("<td>orders__items</td><td class=\"num\">6</td>"), "its tables with their rows");
     assert!(asset.contains("state version 1") && asset.contains("nothing pending"), "its state, nothing pending");
     assert!(asset.contains("load duration, ms"), "the load's duration plotted too");
+    let orders = get(&format!("{}/assets/dlt_two_source_orders", ui.base)).1;
+    assert!(orders.contains("id=\"table-orders\"") && orders.contains("id=\"table-orders__items\""), "the root table and its nested table, with their columns: {orders}");
+    assert!(orders.contains("<td>_dlt_parent_id</td>"), "the nested table's columns");
     let (code, lineage) = get(&format!("{}/lineage?select=%2Bdlt_two_source_users", ui.base));
     assert_eq!(code, 200);
     assert!(lineage.contains("data-points") || lineage.contains("svg id=\"lineage\""), "{lineage}");

@@ -29,6 +29,21 @@ pub struct PipelineInfo {
     pub state: Option<(i64, serde_json::Value)>,
     /// Anything left over that a run would clean up (staging tables).
     pub pending: Vec<String>,
+    /// The stored schema's data tables (roots and nested) with their columns.
+    pub schema_tables: Vec<SchemaTable>,
+}
+
+/// A data table of the stored schema.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SchemaTable {
+    /// Its name.
+    pub name: String,
+    /// The parent table of a nested table.
+    pub parent: Option<String>,
+    /// The resource that fills a root table.
+    pub resource: Option<String>,
+    /// Its columns: name, dlt type (empty when none is known yet), nullable.
+    pub columns: Vec<(String, String, bool)>,
 }
 
 /// One table's part of a load.

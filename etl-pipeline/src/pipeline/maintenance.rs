@@ -36,6 +36,7 @@ impl Pipeline {
             last_load_id: None,
             state: None,
             pending: Vec::new(),
+            schema_tables: Vec::new(),
         };
         let Some(opened) = opened else { return Ok(info) };
         let mut db = opened.session;
@@ -46,6 +47,15 @@ impl Pipeline {
             .unwrap_or_else(|| default_schema_name(&self.name));
         if let Some(schema) = db.stored_schema(&schema_name).map_err(PipelineError::load_from)? {
             info.schema = Some((schema.name.clone(), schema.version, schema.version_hash.clone()));
+            info.schema_tables = schema
+                .data_tables()
+                .map(|t| super::info::SchemaTable {
+                    name: t.name.clone(),
+                    parent: t.parent.clone(),
+                    resource: t.resource.clone(),
+                    columns: t.columns.iter().map(|c| (c.name.clone(), c.data_type.map(|d| d.to_string()).unwrap_or_default(), c.nullable)).collect(),
+                })
+                .collect();
         }
         for t in db.tables() {
             let n = db.row_count(&t).map_err(PipelineError::load_from)?;

@@ -13,7 +13,7 @@ mod maintenance;
 mod resource;
 mod run;
 
-pub use info::{LoadInfo, PipelineInfo, TableLoad};
+pub use info::{LoadInfo, PipelineInfo, SchemaTable, TableLoad};
 #[cfg(loads)]
 pub(crate) use resource::{Prepared, Started};
 #[cfg(loads)]

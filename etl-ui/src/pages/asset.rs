@@ -76,7 +76,7 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
             input type="hidden" name="asset" value=(key.to_user_string());
             button type="submit" { "Materialize" }
         }
-        @if let Some(view) = &dlt { (dlt_view(view)) }
+        @if let Some(view) = &dlt { (dlt_view(view, node.and_then(|n| n.spec.dlt_resource.as_deref()))) }
         h2 { "Materializations" }
         p class="muted" { (history.total) " in all" @if history.total > history.events.len() { ", the newest " (history.events.len()) " shown" } }
         (line("rows_loaded", &points, 720.0, 220.0))
@@ -135,7 +135,7 @@ fn columns(v: &Value) -> Markup {
 }
 
 /// The dlt view: the pipeline's destination, schema, tables, loads, state and what is pending.
-fn dlt_view(view: &Result<etl_runtime::dlt_view::DltView, String>) -> Markup {
+fn dlt_view(view: &Result<etl_runtime::dlt_view::DltView, String>, resource: Option<&str>) -> Markup {
     html! {
         h2 { "dlt" }
         @match view {
@@ -156,6 +156,15 @@ fn dlt_view(view: &Result<etl_runtime::dlt_view::DltView, String>) -> Markup {
                     @if let Some((version, doc)) = &v.state {
                         p { "state version " (version) }
                         pre { (serde_json::to_string_pretty(doc.get("sources").unwrap_or(doc)).unwrap_or_default()) }
+                    }
+                }
+                @if let Some(r) = resource {
+                    @for t in v.tables_of(r) {
+                        h3 id=(format!("table-{}", t.name)) { "table " code { (t.name) } @if let Some(p) = &t.parent { span class="muted" { " (nested in " (p) ")" } } }
+                        table class="columns" {
+                            tr { th { "column" } th { "type" } th { "nullable" } }
+                            @for (name, ty, nullable) in &t.columns { tr { td { (name) } td { (ty) } td { @if *nullable { "yes" } @else { "no" } } } }
+                        }
                     }
                 }
                 @if v.pending_packages.is_empty() && v.staging.is_empty() { p class="muted" { "nothing pending" } }
