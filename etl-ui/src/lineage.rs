@@ -155,6 +155,22 @@ mod tests {
     }
 
     #[test]
+    fn in_each_column_a_groups_nodes_are_adjacent() {
+        let nodes: Vec<Node> = (0..60).map(|i| node(&format!("a{i:02}"), &format!("g{}", i % 3))).collect();
+        let edges: Vec<(String, String)> = (10..60).map(|i| edge(&format!("a{:02}", i % 10), &format!("a{i:02}"))).collect();
+        let l = layout(&nodes, &edges);
+        for c in 0..l.columns {
+            let mut column: Vec<&Placed> = l.nodes.iter().filter(|n| n.column == c).collect();
+            column.sort_by_key(|n| n.row);
+            let groups: Vec<&str> = column.iter().map(|n| n.group.as_deref().unwrap()).collect();
+            let mut runs = groups.clone();
+            runs.dedup();
+            let distinct: BTreeSet<&str> = groups.iter().copied().collect();
+            assert_eq!(runs.len(), distinct.len(), "column {c}: {groups:?}");
+        }
+    }
+
+    #[test]
     fn five_hundred_assets_are_laid_out_in_distinct_places() {
         let nodes: Vec<Node> = (0..500).map(|i| node(&format!("a{i:03}"), &format!("g{}", i % 7))).collect();
         let edges: Vec<(String, String)> = (1..500).map(|i| edge(&format!("a{:03}", (i * 7919) % i), &format!("a{i:03}"))).collect();

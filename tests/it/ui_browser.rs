@@ -161,4 +161,16 @@ fn a_person_materializes_both_assets_from_the_catalog_and_finds_the_new_point() 
     browser.open(&format!("{base}/lineage"));
     browser.screenshot("lineage");
     assert_eq!(browser.count("svg#lineage a rect"), 4, "two assets and their two external deps");
+    // Picking one asset in the graph's page launches it alone.
+    browser.click("#pick-dlt_two_source_orders");
+    browser.click("#materialize-picked");
+    while !browser.url().contains("/runs/") || browser.url().ends_with(&run_id) {
+        assert!(Instant::now() < deadline + Duration::from_secs(30), "picking in the graph did not launch: {}", browser.url());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while browser.count("main p span.SUCCESS") == 0 {
+        assert!(Instant::now() < deadline + Duration::from_secs(60), "the picked run never succeeded:\n{}", browser.source());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(browser.source().contains("dlt_two_source_orders") && !browser.source().contains("MATERIALIZATION</td><td>dlt_two_source_users"), "only the picked asset ran");
 }

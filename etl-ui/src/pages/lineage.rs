@@ -1,5 +1,6 @@
-//! `/lineage`: the asset graph as an SVG laid out on the server ([`crate::lineage`]): groups by
-//! colour (a legend names them), kinds under each key, a materialized asset with a solid green
+//! `/lineage`: the asset graph as an SVG laid out on the server ([`crate::lineage`]): groups as
+//! clusters (in each column a group's nodes are adjacent, framed in the group's colour; a legend
+//! names them), kinds under each key, a materialized asset with a solid green
 //! border, an external dep dashed; each node links to its asset page. `?select=` narrows it
 //! with the selection syntax (`+orders+`: a neighbourhood).
 
@@ -81,8 +82,31 @@ pub async fn lineage(State(app): State<Arc<App>>, Query(q): Query<LineageQuery>)
                 button type="submit" id="materialize-selection" { "Materialize the selection (" (selected.len()) " asset" @if selected.len() != 1 { "s" } ")" }
             }
         }
+        // Picking assets of the graph one by one: the nodes shown, in the picture's order.
+        form method="post" action="/launch" id="pick" {
+            input type="hidden" name="csrf" value=(app.csrf);
+            p { "pick: "
+                @for n in placed.nodes.iter().filter(|n| n.group.is_some()) {
+                    label style="margin-right:0.8em" { input type="checkbox" name="asset" value=(n.key) id=(format!("pick-{}", n.key)); " " (n.key) }
+                }
+                button type="submit" id="materialize-picked" { "Materialize picked" }
+            }
+        }
     };
     respond(page("Lineage", None, body))
+}
+
+/// Per (column, group), the first and last row of the group's nodes in that column.
+fn clusters(l: &Layout) -> std::collections::BTreeMap<(usize, String), (usize, usize)> {
+    let mut out: std::collections::BTreeMap<(usize, String), (usize, usize)> = std::collections::BTreeMap::new();
+    for n in &l.nodes {
+        if let Some(g) = &n.group {
+            let span = out.entry((n.column, g.clone())).or_insert((n.row, n.row));
+            span.0 = span.0.min(n.row);
+            span.1 = span.1.max(n.row);
+        }
+    }
+    out
 }
 
 fn colour(groups: &[String], group: &str) -> &'static str {
@@ -99,6 +123,14 @@ fn svg(l: &Layout, groups: &[String], materialized: &[bool], kinds: impl Fn(&str
     let at = |i: usize| (PAD + l.nodes[i].column as f64 * DX, PAD + l.nodes[i].row as f64 * DY);
     html! {
         svg id="lineage" width=(width) height=(height) role="img" aria-label="asset lineage" font-family="system-ui, sans-serif" {
+            // Groups as clusters: in each column a group's nodes are adjacent; one box holds them.
+            @for ((column, group), (top, bottom)) in clusters(l) {
+                @let (x, y0, y1) = (PAD + column as f64 * DX, PAD + top as f64 * DY, PAD + bottom as f64 * DY + H);
+                rect class="cluster" x=(x - 6.0) y=(y0 - 6.0) width=(W + 12.0) height=(y1 - y0 + 12.0) rx="9" fill="none"
+                    stroke=(colour(groups, &group)) stroke-width="3" {
+                    title { "group " (group) }
+                }
+            }
             @for &(f, t) in &l.edges {
                 @let ((fx, fy), (tx, ty)) = (at(f), at(t));
                 path d=(format!("M{:.0},{:.0} C{:.0},{:.0} {:.0},{:.0} {:.0},{:.0}", fx + W, fy + H / 2.0, fx + W + 40.0, fy + H / 2.0, tx - 40.0, ty + H / 2.0, tx, ty + H / 2.0)) fill="none" stroke="#9aa3b5" {}
