@@ -496,7 +496,7 @@ fn warehouse_daemon_fires_its_schedule_and_stops_on_sigterm() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("schedule refresh: `*/1 * * * * *` selects `*`") && stdout.contains("daemon stopped after"), "{stdout}");
+    assert!(stdout.contains("schedule refresh: `*/1 * * * * *` (UTC) selects `*`") && stdout.contains("daemon stopped after"), "{stdout}");
     let runs = store.runs(100).unwrap();
     assert!(runs.iter().all(|r| r.status != etl::RunStatus::Started), "no run left unfinished: {runs:?}");
     assert!(runs.iter().all(|r| r.schedule.as_deref() == Some("refresh")));

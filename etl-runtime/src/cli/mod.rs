@@ -421,7 +421,8 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
                 return fail(format!("cannot watch for SIGINT/SIGTERM: {e}"));
             }
             for s in &definitions.schedules {
-                let _ = writeln!(out, "schedule {}: `{}` selects `{}`", s.name(), s.cron().map(|c| c.as_str()).unwrap_or("?"), s.selection());
+                let zone = s.cron().ok().and_then(|c| c.timezone()).map(|t| t.name().to_owned()).unwrap_or_else(|| "UTC".into());
+                let _ = writeln!(out, "schedule {}: `{}` ({zone}) selects `{}`", s.name(), s.cron().map(|c| c.as_str()).unwrap_or("?"), s.selection());
             }
             if daemon.queues_runs() {
                 let _ = writeln!(out, "runs are queued for the workers (start them with `worker`) in {where_}");

@@ -1,25 +1,32 @@
-//! Cron expressions: when a schedule is due.
+//! Cron expressions: when a schedule is due. Parsed and evaluated by `croner` (a well-kept
+//! crate): 5 fields, or 6 with seconds first; `*`, numbers, ranges, steps, lists, month and day
+//! names, `L` (last day of the month, or `5L` the last Friday), `W` (the weekday nearest a
+//! day), `#` (`1#2`: the second Monday), and `@hourly`, `@daily`, `@weekly`, `@monthly`,
+//! `@yearly`. Times are UTC unless the schedule names a timezone: then the expression is read in
+//! that zone's wall clock, across DST changes (a time that does not exist on the day the
+//! clocks go forward moves to the next one that does; one that happens twice when they go back
+//! runs once).
 
-use std::collections::BTreeSet;
+use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
-/// seconds field. Fields take `*`, numbers, ranges `a-b`, steps `*/n` or `a-b/n`, lists `a,b`,
-/// and month and day names (`jan`, `mon`). Times are UTC.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A cron expression, in UTC or a timezone.
+#[derive(Debug, Clone)]
 pub struct Cron {
     text: String,
-    seconds: BTreeSet<u32>,
-    minutes: BTreeSet<u32>,
-    hours: BTreeSet<u32>,
-    days: BTreeSet<u32>,
-    months: BTreeSet<u32>,
-    weekdays: BTreeSet<u32>,
-    days_restricted: bool,
-    weekdays_restricted: bool,
+    inner: croner::Cron,
+    tz: Option<Tz>,
 }
 
-/// A cron expression that cannot be parsed.
+impl PartialEq for Cron {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text && self.tz == other.tz
+    }
+}
+
+/// A cron expression that cannot be parsed, or a timezone that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid cron expression `{expr}`: {message}")]
 pub struct CronError {
@@ -29,126 +36,67 @@ pub struct CronError {
     pub message: String,
 }
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
 impl Cron {
-    /// Parses an expression; `@hourly`, `@daily`, `@weekly`, `@monthly` are accepted too.
+    /// Parses an expression (in UTC).
     pub fn parse(expr: &str) -> Result<Cron, CronError> {
+        let text = expr.trim().to_owned();
         let err = |message: String| CronError { expr: expr.to_owned(), message };
-        let expanded = match expr.trim() {
-            "@hourly" => "0 * * * *",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@weekly" => "0 0 * * 0",
-            "@monthly" => "0 0 1 * *",
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            other => other,
-        };
-        let parts: Vec<&str> = expanded.split_whitespace().collect();
-        let (sec, rest) = match parts.len() {
-            5 => ("0", &parts[..]),
-            6 => (parts[0], &parts[1..]),
-            n => return Err(err(format!("expected 5 fields (minute hour day month weekday) or 6 (with seconds first), found {n}"))),
-        };
-        let field = |text: &str, name: &str, min: u32, max: u32, names: &[&str]| {
-            parse_field(text, min, max, names).map_err(|m| err(format!("{name} field `{text}`: {m}")))
-        };
-        let mut weekdays = field(rest[4], "weekday", 0, 7, &WEEKDAYS)?;
-        if weekdays.remove(&7) {
-            weekdays.insert(0);
+        let fields = text.split_whitespace().count();
+        if !text.starts_with('@') && !(5..=6).contains(&fields) {
+            return Err(err(format!("expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, found {fields}")));
         }
-        Ok(Cron {
-            text: expr.to_owned(),
-            seconds: field(sec, "second", 0, 59, &[])?,
-            minutes: field(rest[0], "minute", 0, 59, &[])?,
-            hours: field(rest[1], "hour", 0, 23, &[])?,
-            days: field(rest[2], "day-of-month", 1, 31, &[])?,
-            months: field(rest[3], "month", 1, 12, &MONTHS)?,
-            weekdays,
-            days_restricted: rest[2] != "*" && rest[2] != "?",
-            weekdays_restricted: rest[4] != "*" && rest[4] != "?",
-        })
+        let parse = |t: &str| croner::Cron::new(t).with_seconds_optional().parse();
+        let inner = parse(&text).map_err(|e| err(name_the_field(&text, &e.to_string(), parse)))?;
+        Ok(Cron { text, inner, tz: None })
     }
 
-    /// The expression as written.
+    /// The same expression read in the timezone `name` (IANA, e.g. `Europe/Berlin`).
+    pub fn in_timezone(self, name: &str) -> Result<Cron, CronError> {
+        let tz = Tz::from_str(name).map_err(|_| CronError {
+            expr: self.text.clone(),
+            message: format!("unknown timezone `{name}`: give an IANA name such as `Europe/Berlin` or `America/New_York`"),
+        })?;
+        Ok(Cron { tz: Some(tz), ..self })
+    }
+
+    /// The expression as given.
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
-    fn day_matches(&self, t: &DateTime<Utc>) -> bool {
-        let dom = self.days.contains(&t.day());
-        let dow = self.weekdays.contains(&t.weekday().num_days_from_sunday());
-        match (self.days_restricted, self.weekdays_restricted) {
-            (true, true) => dom || dow,
-            (true, false) => dom,
-            (false, true) => dow,
-            (false, false) => true,
-        }
+    /// The timezone it is read in (`None`: UTC).
+    pub fn timezone(&self) -> Option<Tz> {
+        self.tz
     }
 
-    /// The first time strictly after `after` that matches (within ten years).
+    /// The first time after `after` that the expression matches.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut t = after.with_nanosecond(0)? + ChronoDuration::seconds(1);
-        let limit = after + ChronoDuration::days(366 * 10);
-        while t <= limit {
-            if !self.months.contains(&t.month()) {
-                let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
-                t = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()?;
-                continue;
-            }
-            if !self.day_matches(&t) {
-                t = (t + ChronoDuration::days(1)).with_hour(0)?.with_minute(0)?.with_second(0)?;
-                continue;
-            }
-            if !self.hours.contains(&t.hour()) {
-                t = (t + ChronoDuration::hours(1)).with_minute(0)?.with_second(0)?;
-                continue;
-            }
-            if !self.minutes.contains(&t.minute()) {
-                t = (t + ChronoDuration::minutes(1)).with_second(0)?;
-                continue;
-            }
-            if !self.seconds.contains(&t.second()) {
-                t += ChronoDuration::seconds(1);
-                continue;
-            }
-            return Some(t);
+        match self.tz {
+            None => self.inner.find_next_occurrence(&after, false).ok(),
+            Some(tz) => self.inner.find_next_occurrence(&after.with_timezone(&tz), false).ok().map(|t| t.with_timezone(&Utc)),
         }
-        None
     }
 }
 
-fn parse_field(text: &str, min: u32, max: u32, names: &[&str]) -> Result<BTreeSet<u32>, String> {
-    let value = |s: &str| -> Result<u32, String> {
-        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
-            return Ok(i as u32 + if min == 1 { 1 } else { 0 });
-        }
-        let v: u32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-        if v < min || v > max {
-            return Err(format!("{v} is out of range {min}-{max}"));
-        }
-        Ok(v)
+/// The error with the field at fault named: each field is tried alone (the others `*`), and
+/// the first that fails alone is the one (`minute field `61`: ...`).
+fn name_the_field(text: &str, message: &str, parse: impl Fn(&str) -> Result<croner::Cron, croner::errors::CronError>) -> String {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let names: &[&str] = if fields.len() == 6 {
+        &["second", "minute", "hour", "day-of-month", "month", "day-of-week"]
+    } else {
+        &["minute", "hour", "day-of-month", "month", "day-of-week"]
     };
-    let mut out = BTreeSet::new();
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| format!("step `{s}` must be a positive number"))?),
-            None => (part, 1),
-        };
-        let (lo, hi) = if range == "*" || range == "?" {
-            (min, max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a)?, value(b)?)
-        } else {
-            let v = value(range)?;
-            (v, if part.contains('/') { max } else { v })
-        };
-        if lo > hi {
-            return Err(format!("range {lo}-{hi} is empty"));
-        }
-        out.extend((lo..=hi).step_by(step as usize));
+    if fields.len() != names.len() {
+        return message.to_owned();
     }
-    Ok(out)
+    for (i, field) in fields.iter().enumerate() {
+        let alone: Vec<&str> = (0..fields.len()).map(|j| if j == i { *field } else { "*" }).collect();
+        if parse(&alone.join(" ")).is_err() {
+            return format!("{} field `{field}`: {}", names[i], message.trim_end_matches('.').to_lowercase());
+        }
+    }
+    message.to_owned()
 }
 
 #[cfg(test)]
@@ -178,10 +126,48 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_field() {
-        assert_eq!(Cron::parse("61 * * * *").unwrap_err().message, "minute field `61`: 61 is out of range 0-59");
+    fn last_nearest_weekday_and_nth_weekday() {
+        // L: the last day of the month.
+        let c = Cron::parse("0 6 L * *").unwrap();
+        assert_eq!(c.next_after(at("2027-02-01T00:00:00Z")), Some(at("2027-02-28T06:00:00Z")));
+        // 5L: the last Friday (2026-12-25).
+        let c = Cron::parse("0 6 * * 5L").unwrap();
+        assert_eq!(c.next_after(at("2026-12-01T00:00:00Z")), Some(at("2026-12-25T06:00:00Z")));
+        // 15W: the weekday nearest the 15th (2026-11-15 is a Sunday: Monday the 16th).
+        let c = Cron::parse("0 6 15W * *").unwrap();
+        assert_eq!(c.next_after(at("2026-11-01T00:00:00Z")), Some(at("2026-11-16T06:00:00Z")));
+        // 1#2: the second Monday (2026-12-14).
+        let c = Cron::parse("0 6 * * 1#2").unwrap();
+        assert_eq!(c.next_after(at("2026-12-01T00:00:00Z")), Some(at("2026-12-14T06:00:00Z")));
+    }
+
+    #[test]
+    fn a_timezone_follows_the_wall_clock_across_dst() {
+        // 03:30 in Berlin: UTC+1 in winter, UTC+2 in summer (clocks forward 2027-03-28).
+        let c = Cron::parse("30 3 * * *").unwrap().in_timezone("Europe/Berlin").unwrap();
+        assert_eq!(c.next_after(at("2027-03-26T12:00:00Z")), Some(at("2027-03-27T02:30:00Z")));
+        assert_eq!(c.next_after(at("2027-03-27T12:00:00Z")), Some(at("2027-03-28T01:30:00Z")));
+        // 02:30 does not exist on 2027-03-28 in Berlin: the next run is the next time that does.
+        let gap = Cron::parse("30 2 * * *").unwrap().in_timezone("Europe/Berlin").unwrap();
+        let next = gap.next_after(at("2027-03-27T12:00:00Z")).unwrap();
+        assert!(next > at("2027-03-28T00:59:59Z"), "{next}");
+        // 02:30 happens twice on 2027-10-31 (clocks back): one run.
+        let twice = gap.next_after(at("2027-10-30T12:00:00Z")).unwrap();
+        let after = gap.next_after(twice).unwrap();
+        assert!(after > at("2027-11-01T00:00:00Z"), "{twice} then {after}");
+        let err = Cron::parse("0 * * * *").unwrap().in_timezone("Mars/Olympus").unwrap_err().to_string();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_expression() {
+        for bad in ["61 * * * *", "* * *", "*/0 * * * *", "0 0 * * funday"] {
+            let err = Cron::parse(bad).unwrap_err();
+            assert_eq!(err.expr, bad);
+            assert!(!err.message.is_empty(), "{bad}");
+        }
         assert!(Cron::parse("* * *").unwrap_err().message.starts_with("expected 5 fields"));
-        assert!(Cron::parse("*/0 * * * *").unwrap_err().message.contains("step `0`"));
-        assert!(Cron::parse("0 0 * * funday").unwrap_err().message.contains("weekday field"));
+        assert!(Cron::parse("61 * * * *").unwrap_err().message.starts_with("minute field `61`"), "{}", Cron::parse("61 * * * *").unwrap_err());
+        assert!(Cron::parse("0 0 * * funday").unwrap_err().message.starts_with("day-of-week field `funday`"));
     }
 }

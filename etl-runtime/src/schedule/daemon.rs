@@ -362,6 +362,25 @@ mod tests {
     }
 
     #[test]
+    fn a_schedule_in_a_timezone_ticks_at_its_wall_clock_time_and_a_bad_zone_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = RunOptions::new(dir.path());
+        options.home = Some(dir.path().join(".etl"));
+        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
+        // 09:00 in New York is 14:00 UTC in winter.
+        let clock = ManualClock::new(at("2026-12-07T13:59:30Z"));
+        let nine = Schedule::new("nine_in_new_york", "0 9 * * *").select("nightly").timezone("America/New_York");
+        let mut daemon = Daemon::new(registry.clone(), options.clone(), &[nine], Arc::new(clock.clone())).unwrap();
+        assert_eq!(daemon.next_tick(), Some(at("2026-12-07T14:00:00Z")));
+        clock.advance(ChronoDuration::seconds(30));
+        assert_eq!(daemon.tick().len(), 1);
+        daemon.wait();
+        let bad = [Schedule::new("mars", "0 9 * * *").timezone("Mars/Olympus")];
+        let err = Daemon::new(registry, options, &bad, Arc::new(clock)).err().unwrap().to_string();
+        assert!(err.contains("schedule `mars`") && err.contains("unknown timezone `Mars/Olympus`"), "{err}");
+    }
+
+    #[test]
     fn a_stopped_schedule_is_not_acted_on_until_started_again() {
         let dir = tempfile::tempdir().unwrap();
         let mut options = RunOptions::new(dir.path());

@@ -54,6 +54,14 @@ impl Schedule {
         Schedule { name: name.to_owned(), cron: Cron::parse(cron), selection: "*".into(), tags: BTreeMap::new(), missed: MissedTicks::Skip }
     }
 
+    /// Reads the cron expression in the IANA timezone `name` (`Europe/Berlin`): `0 3 * * *` is
+    /// 03:00 there, summer and winter. An unknown name is reported when the definitions are
+    /// validated.
+    pub fn timezone(mut self, name: &str) -> Self {
+        self.cron = self.cron.and_then(|c| c.in_timezone(name));
+        self
+    }
+
     /// Tags the schedule's runs (`tag_concurrency_limits`, retry tags, or just labels).
     pub fn tag(mut self, key: &str, value: &str) -> Self {
         self.tags.insert(key.to_owned(), value.to_owned());

@@ -35,7 +35,8 @@ pub async fn schedules(State(app): State<Arc<App>>) -> Response {
         @for (schedule, (stopped, ticks)) in app.schedules.iter().zip(&states) {
             h2 id=(format!("schedule-{}", schedule.name())) { (schedule.name()) " " @if *stopped { span class="FAILURE" { "STOPPED" } } @else { span class="SUCCESS" { "RUNNING" } } }
             p {
-                "cron " code { (schedule.cron().map(|c| c.as_str().to_owned()).unwrap_or_else(|e| e.to_string())) } " (UTC) · selects " code { (schedule.selection()) }
+                "cron " code { (schedule.cron().map(|c| c.as_str().to_owned()).unwrap_or_else(|e| e.to_string())) }
+                " (" (schedule.cron().ok().and_then(|c| c.timezone()).map(|t| t.name().to_owned()).unwrap_or_else(|| "UTC".into())) ") · selects " code { (schedule.selection()) }
                 @if !schedule.tags().is_empty() { " · tags " @for (k, v) in schedule.tags() { code { (k) "=" (v) } " " } }
             }
             form method="post" action=(format!("/schedules/{}/{}", schedule.name(), if *stopped { "start" } else { "stop" })) class="inline" {
@@ -44,7 +45,7 @@ pub async fn schedules(State(app): State<Arc<App>>) -> Response {
             }
             @if let Ok(cron) = schedule.cron() {
                 p { "next ticks: "
-                    @for t in std::iter::successors(cron.next_after(now), |t| cron.next_after(*t)).take(5) { code { (t.format("%Y-%m-%d %H:%M:%S")) } " " }
+                    @for t in std::iter::successors(cron.next_after(now), |t| cron.next_after(*t)).take(5) { code { (t.format("%Y-%m-%d %H:%M:%S UTC")) } " " }
                 }
             }
             table {
