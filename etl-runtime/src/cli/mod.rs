@@ -411,28 +411,7 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
                 Err(e) => return fail(e),
             };
             options.max_concurrency = max_concurrency;
-            let where_ = options.storage.as_ref().map(RunStore::describe).unwrap_or_default();
-            let mut daemon = match Daemon::new(registry.clone(), options, &definitions.schedules, Arc::new(SystemClock)) {
-                Ok(d) => d,
-                Err(e) => return fail(e),
-            };
-            let shutdown = Arc::new(AtomicBool::new(false));
-            if let Err(e) = watch_signals(shutdown.clone()) {
-                return fail(format!("cannot watch for SIGINT/SIGTERM: {e}"));
-            }
-            for s in &definitions.schedules {
-                let zone = s.cron().ok().and_then(|c| c.timezone()).map(|t| t.name().to_owned()).unwrap_or_else(|| "UTC".into());
-                let _ = writeln!(out, "schedule {}: `{}` ({zone}) selects `{}`", s.name(), s.cron().map(|c| c.as_str()).unwrap_or("?"), s.selection());
-            }
-            if daemon.queues_runs() {
-                let _ = writeln!(out, "runs are queued for the workers (start them with `worker`) in {where_}");
-            }
-            let _ = writeln!(out, "daemon running; stop with Ctrl-C or SIGTERM");
-            let _ = out.flush();
-            let finished = daemon.run(&shutdown);
-            let failed = finished.iter().filter(|(_, r)| !r.as_ref().is_ok_and(RunResult::success)).count();
-            let _ = writeln!(out, "daemon stopped after {} run(s), {failed} failed", finished.len());
-            ExitCode::SUCCESS
+            daemon(registry, options, &definitions.schedules, &mut out)
         }
         Command::Ui { host, port, token, workdir } => {
             let Some(serve) = definitions.ui else {
@@ -453,6 +432,32 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             pipelines::pending(registry, &working_dir(workdir), pipeline.as_deref(), false, &mut out)
         }
     }
+}
+
+/// `daemon`: the schedules until SIGINT or SIGTERM.
+fn daemon(registry: &Registry, options: RunOptions, schedules: &[Schedule], out: &mut impl Write) -> ExitCode {
+    let where_ = options.storage.as_ref().map(RunStore::describe).unwrap_or_default();
+    let mut daemon = match Daemon::new(registry.clone(), options, schedules, Arc::new(SystemClock)) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    if let Err(e) = watch_signals(shutdown.clone()) {
+        return fail(format!("cannot watch for SIGINT/SIGTERM: {e}"));
+    }
+    for s in schedules {
+        let zone = s.cron().ok().and_then(|c| c.timezone()).map(|t| t.name().to_owned()).unwrap_or_else(|| "UTC".into());
+        let _ = writeln!(out, "schedule {}: `{}` ({zone}) selects `{}`", s.name(), s.cron().map(|c| c.as_str()).unwrap_or("?"), s.selection());
+    }
+    if daemon.queues_runs() {
+        let _ = writeln!(out, "runs are queued for the workers (start them with `worker`) in {where_}");
+    }
+    let _ = writeln!(out, "daemon running; stop with Ctrl-C or SIGTERM");
+    let _ = out.flush();
+    let finished = daemon.run(&shutdown);
+    let failed = finished.iter().filter(|(_, r)| !r.as_ref().is_ok_and(RunResult::success)).count();
+    let _ = writeln!(out, "daemon stopped after {} run(s), {failed} failed", finished.len());
+    ExitCode::SUCCESS
 }
 
 /// `list`: key, deps, group and kinds of the selected assets.
