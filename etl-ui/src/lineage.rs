@@ -57,9 +57,7 @@ pub fn layout(nodes: &[Node], edges: &[(String, String)]) -> Layout {
     let mut indegree: Vec<usize> = ups.iter().map(Vec::len).collect();
     let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
     let mut column = vec![0usize; n];
-    let mut order = Vec::with_capacity(n);
     while let Some(i) = ready.pop_first() {
-        order.push(i);
         for &d in &downs[i] {
             column[d] = column[d].max(column[i] + 1);
             indegree[d] -= 1;
@@ -68,12 +66,11 @@ pub fn layout(nodes: &[Node], edges: &[(String, String)]) -> Layout {
             }
         }
     }
-    // A cycle would leave nodes out: put them in the last column rather than lose them.
+    // A cycle would leave nodes out (their indegree never reaches 0): put them in a last column
+    // rather than lose them.
     let last = column.iter().copied().max().unwrap_or(0);
-    for i in 0..n {
-        if !order.contains(&i) {
-            column[i] = last + 1;
-        }
+    for i in (0..n).filter(|&i| indegree[i] > 0) {
+        column[i] = last + 1;
     }
     let columns = column.iter().copied().max().map_or(0, |c| c + 1);
     let mut layers: Vec<Vec<usize>> = vec![Vec::new(); columns];

@@ -21,6 +21,14 @@ pub(crate) fn command(exe: &Path, dir: &Path, storage: Option<&str>, args: &[&st
     cmd
 }
 
+/// A temporary working directory whose `.etl/config.toml` is `config`.
+pub(crate) fn dir_with_config(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
+    std::fs::write(dir.path().join(".etl/config.toml"), config).unwrap();
+    dir
+}
+
 /// Waits for a child, killing it after `limit` (a pool that never frees must fail, not hang).
 pub(crate) fn finish(mut child: Child, limit: Duration, what: &str) -> Output {
     let deadline = Instant::now() + limit;
@@ -97,9 +105,7 @@ pub(crate) fn most_at_once(spans: &[(u32, u128, u128)]) -> usize {
 }
 
 fn a_pool_of_two_is_never_exceeded_by_three_processes(storage: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
-    std::fs::write(dir.path().join(".etl/config.toml"), "[pools]\nshared = 2\n").unwrap();
+    let dir = dir_with_config("[pools]\nshared = 2\n");
     let exe = Path::new(env!("CARGO_BIN_EXE_pooled"));
     let children: Vec<Child> =
         (0..3).map(|_| command(exe, dir.path(), storage, &["materialize", "--select", "*"]).env("POOLED_SLEEP_MS", "1500").spawn().unwrap()).collect();

@@ -10,19 +10,16 @@ use std::time::Duration;
 
 use etl_testkit::pg_or_skip;
 
-use super::pools::{command, finish, most_at_once, spans, text};
+use super::pools::{command, dir_with_config, finish, most_at_once, spans, text};
 
 const WAITING: &str = "waiting for a run slot";
 
-/// Two `marked` runs started at once in a directory with `config`; returns their output and the
-/// most runs in progress at once.
-fn two_runs_at_once(config: &str, storage: Option<&str>) -> (String, usize) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
-    std::fs::write(dir.path().join(".etl/config.toml"), config).unwrap();
+/// `marked` runs started at once in a directory with `config`, one per argument list, each
+/// sleeping `sleep_ms`; returns their output and the most runs in progress at once.
+fn runs_at_once(config: &str, storage: Option<&str>, runs: &[&[&str]], sleep_ms: &str) -> (String, usize) {
+    let dir = dir_with_config(config);
     let exe = Path::new(env!("CARGO_BIN_EXE_marked"));
-    let children: Vec<Child> =
-        (0..2).map(|_| command(exe, dir.path(), storage, &["materialize", "--select", "*"]).env("MARKED_SLEEP_MS", "1500").spawn().unwrap()).collect();
+    let children: Vec<Child> = runs.iter().map(|args| command(exe, dir.path(), storage, args).env("MARKED_SLEEP_MS", sleep_ms).spawn().unwrap()).collect();
     let mut output = String::new();
     for child in children {
         let out = finish(child, Duration::from_secs(60), "marked");
@@ -30,8 +27,14 @@ fn two_runs_at_once(config: &str, storage: Option<&str>) -> (String, usize) {
         output.push_str(&text(&out));
     }
     let spans = spans(dir.path());
-    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert_eq!(spans.len(), runs.len(), "{spans:?}");
     (output, most_at_once(&spans))
+}
+
+/// Two runs of everything at once.
+fn two_runs_at_once(config: &str, storage: Option<&str>) -> (String, usize) {
+    let all: &[&str] = &["materialize", "--select", "*"];
+    runs_at_once(config, storage, &[all, all], "1500")
 }
 
 fn one_run_at_a_time(storage: Option<&str>) {
@@ -76,23 +79,8 @@ fn a_bad_max_concurrent_runs_fails_the_run_naming_the_key_and_the_file() {
 
 /// Three `marked` runs at once, tagged as given, under `tag_concurrency_limits`.
 fn three_tagged_runs(config: &str, tags: [&str; 3], storage: Option<&str>) -> (String, usize) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
-    std::fs::write(dir.path().join(".etl/config.toml"), config).unwrap();
-    let exe = Path::new(env!("CARGO_BIN_EXE_marked"));
-    let children: Vec<Child> = tags
-        .iter()
-        .map(|tag| command(exe, dir.path(), storage, &["materialize", "--tag", tag]).env("MARKED_SLEEP_MS", "1200").spawn().unwrap())
-        .collect();
-    let mut output = String::new();
-    for child in children {
-        let out = finish(child, Duration::from_secs(60), "marked");
-        assert!(out.status.success(), "marked:\n{}", text(&out));
-        output.push_str(&text(&out));
-    }
-    let spans = spans(dir.path());
-    assert_eq!(spans.len(), 3, "{spans:?}");
-    (output, most_at_once(&spans))
+    let args = tags.map(|tag| ["materialize", "--tag", tag]);
+    runs_at_once(config, storage, &[&args[0][..], &args[1][..], &args[2][..]], "1200")
 }
 
 fn tag_limits_hold_across_processes(storage: Option<&str>) {

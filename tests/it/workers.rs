@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use etl_testkit::pg_or_skip;
 
-use crate::pools::{command, finish, most_at_once, spans, text};
+use crate::pools::{command, dir_with_config, finish, most_at_once, spans, text};
 
 fn marked() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_marked"))
@@ -86,9 +86,7 @@ fn three_workers_execute_sixty_queued_runs_exactly_once_on_files() {
 }
 
 fn a_killed_workers_run_finishes_on_another_without_duplicates(storage: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
-    std::fs::write(dir.path().join(".etl/config.toml"), "[run_retries]\nmax_retries = 2\n").unwrap();
+    let dir = dir_with_config("[run_retries]\nmax_retries = 2\n");
     let exe = Path::new(env!("CARGO_BIN_EXE_queued_load"));
     let run_id = submit(exe, dir.path(), storage, &["--select", "*"]);
     let env = [("NUMBERS_ROWS", "1000"), ("NUMBERS_SLEEP_MS", "400")];
@@ -130,9 +128,7 @@ fn a_killed_workers_run_is_retried_on_another_worker_on_files() {
 fn a_pool_of_two_is_never_exceeded_by_three_workers() {
     let pg = pg_or_skip!();
     let url = pg.create_database().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
-    std::fs::write(dir.path().join(".etl/config.toml"), "[pools]\nshared = 2\n").unwrap();
+    let dir = dir_with_config("[pools]\nshared = 2\n");
     let exe = Path::new(env!("CARGO_BIN_EXE_pooled"));
     for _ in 0..6 {
         submit(exe, dir.path(), Some(&url), &[]);
@@ -257,9 +253,7 @@ fn spans_by_run(dir: &Path) -> BTreeMap<String, (u128, u128)> {
 fn a_run_whose_tag_limit_is_full_waits_in_the_queue_not_in_a_worker() {
     let pg = pg_or_skip!();
     let url = pg.create_database().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join(".etl")).unwrap();
-    std::fs::write(dir.path().join(".etl/config.toml"), "[instance]\ntag_concurrency_limits = [{ key = \"db\", value = \"wh\", limit = 1 }]\n").unwrap();
+    let dir = dir_with_config("[instance]\ntag_concurrency_limits = [{ key = \"db\", value = \"wh\", limit = 1 }]\n");
     let limited: Vec<String> = (0..3).map(|_| submit(marked(), dir.path(), Some(&url), &["--tag", "db=wh"])).collect();
     let free: Vec<String> = (0..2).map(|_| submit(marked(), dir.path(), Some(&url), &[])).collect();
     for child in workers(marked(), dir.path(), Some(&url), 2, &["--drain"], &[("MARKED_SLEEP_MS", "800")]) {

@@ -125,6 +125,14 @@ impl FileQueue {
     fn tick_file(&self, schedule: &str) -> PathBuf {
         self.schedules.join(format!("{schedule}.jsonl"))
     }
+
+    /// Appends a tick's line (a later line of the same tick replaces it when read); the
+    /// caller holds the schedule's lock.
+    fn append_tick(&self, tick: &Tick) -> Result<(), HistoryError> {
+        let path = self.tick_file(&tick.schedule);
+        let line = serde_json::to_string(tick).expect("tick serializes") + "\n";
+        OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| f.write_all(line.as_bytes())).map_err(io("append to", &path))
+    }
 }
 
 impl RunQueue for FileQueue {
@@ -246,9 +254,7 @@ impl RunQueue for FileQueue {
         if let Some(run) = run {
             self.enqueue(run)?;
         }
-        let path = self.tick_file(&tick.schedule);
-        let line = serde_json::to_string(tick).expect("tick serializes") + "\n";
-        OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| f.write_all(line.as_bytes())).map_err(io("append to", &path))?;
+        self.append_tick(tick)?;
         Ok(true)
     }
 
@@ -268,9 +274,7 @@ impl RunQueue for FileQueue {
 
     fn update_tick(&self, tick: &Tick) -> Result<(), HistoryError> {
         let _lock = Locked::take(&self.schedules.join(format!("{}.lock", tick.schedule)))?;
-        let path = self.tick_file(&tick.schedule);
-        let line = serde_json::to_string(tick).expect("tick serializes") + "\n";
-        OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| f.write_all(line.as_bytes())).map_err(io("append to", &path))
+        self.append_tick(tick)
     }
 
     fn ticks(&self, schedule: &str) -> Result<Vec<Tick>, HistoryError> {

@@ -53,16 +53,21 @@ pub struct Daemon {
     queued: Option<RetryPolicy>,
 }
 
-/// Whether the daemon queues its runs: `[instance] run_coordinator` (`queued` or `in_process`),
-/// else whether the storage has workers.
-fn queues_runs(options: &RunOptions, store: &RunStore) -> Result<bool, String> {
+/// `None` when the daemon runs its ticks' runs itself, else the retry policy of the runs it
+/// queues: `[instance] run_coordinator` (`queued` or `in_process`) decides, else whether the
+/// storage has workers.
+fn queue_policy(options: &RunOptions, store: &RunStore) -> Result<Option<RetryPolicy>, String> {
     let config = etl_config::Config::load_from(&options.working_dir).map_err(|e| e.to_string())?;
-    match config.get_found::<String>(&["instance"], "run_coordinator").map_err(|e| e.to_string())? {
-        None => Ok(store.has_workers()),
-        Some((v, _)) if v == "queued" => Ok(true),
-        Some((v, _)) if v == "in_process" => Ok(false),
-        Some((v, place)) => Err(format!("`[instance] run_coordinator` is `{v}` in {place}: use `queued` (workers run the runs) or `in_process`")),
+    let queued = match config.get_found::<String>(&["instance"], "run_coordinator").map_err(|e| e.to_string())? {
+        None => store.has_workers(),
+        Some((v, _)) if v == "queued" => true,
+        Some((v, _)) if v == "in_process" => false,
+        Some((v, place)) => return Err(format!("`[instance] run_coordinator` is `{v}` in {place}: use `queued` (workers run the runs) or `in_process`")),
+    };
+    if !queued {
+        return Ok(None);
     }
+    RetryPolicy::from_config(&config).map(Some).map_err(|e| e.to_string())
 }
 
 impl Daemon {
@@ -73,18 +78,10 @@ impl Daemon {
         let store = options.store().map_err(|e| GraphError::one(e.to_string()))?;
         let queue = store.queue().map_err(|e| GraphError::one(e.to_string()))?;
         let mut problems = Vec::new();
-        let queued = match queues_runs(&options, &store) {
-            Ok(false) => None,
-            Ok(true) => etl_config::Config::load_from(&options.working_dir)
-                .map_err(|e| e.to_string())
-                .and_then(|c| RetryPolicy::from_config(&c).map_err(|e| e.to_string()))
-                .map_err(|e| problems.push(e))
-                .ok(),
-            Err(e) => {
-                problems.push(e);
-                None
-            }
-        };
+        let queued = queue_policy(&options, &store).unwrap_or_else(|e| {
+            problems.push(e);
+            None
+        });
         let mut scheduled = Vec::new();
         let now = clock.now();
         for s in schedules {
@@ -330,16 +327,21 @@ mod tests {
         requirements: Vec::new,
     });
 
+    /// A temporary home (kept alive by the returned directory), its options, one asset.
+    fn setup() -> (tempfile::TempDir, RunOptions, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = RunOptions::new(dir.path());
+        options.home = Some(dir.path().join(".etl"));
+        (dir, options, Registry { dlt: Vec::new(), assets: vec![&*ASSET] })
+    }
+
     fn no_thread(_: std::thread::Builder, _: Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>> {
         Err(std::io::Error::new(std::io::ErrorKind::WouldBlock, "Resource temporarily unavailable"))
     }
 
     #[test]
     fn a_daemon_catches_up_the_last_missed_ticks_when_told_to_and_skips_them_otherwise() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = RunOptions::new(dir.path());
-        options.home = Some(dir.path().join(".etl"));
-        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
+        let (_dir, options, registry) = setup();
         let clock = ManualClock::new(at("2026-11-24T10:00:30Z"));
         let every_minute = Schedule::new("every_minute", "* * * * *").select("nightly");
         let mut first = Daemon::new(registry.clone(), options.clone(), &[every_minute.clone()], Arc::new(clock.clone())).unwrap();
@@ -363,10 +365,7 @@ mod tests {
 
     #[test]
     fn a_schedule_in_a_timezone_ticks_at_its_wall_clock_time_and_a_bad_zone_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = RunOptions::new(dir.path());
-        options.home = Some(dir.path().join(".etl"));
-        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
+        let (_dir, options, registry) = setup();
         // 09:00 in New York is 14:00 UTC in winter.
         let clock = ManualClock::new(at("2026-12-07T13:59:30Z"));
         let nine = Schedule::new("nine_in_new_york", "0 9 * * *").select("nightly").timezone("America/New_York");
@@ -382,10 +381,7 @@ mod tests {
 
     #[test]
     fn a_stopped_schedule_is_not_acted_on_until_started_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = RunOptions::new(dir.path());
-        options.home = Some(dir.path().join(".etl"));
-        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
+        let (_dir, options, registry) = setup();
         let clock = ManualClock::new(at("2026-11-24T10:00:30Z"));
         let mut daemon = Daemon::new(registry, options.clone(), &[Schedule::new("every_minute", "* * * * *").select("nightly")], Arc::new(clock.clone())).unwrap();
         let queue = options.store().unwrap().queue().unwrap();
@@ -401,11 +397,8 @@ mod tests {
 
     #[test]
     fn a_run_thread_that_cannot_start_is_a_failed_tick_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = RunOptions::new(dir.path());
-        options.home = Some(dir.path().join(".etl"));
+        let (_dir, options, registry) = setup();
         let clock = ManualClock::new(at("2026-11-24T10:00:30Z"));
-        let registry = Registry { dlt: Vec::new(), assets: vec![&*ASSET] };
         let schedules = [Schedule::new("every_minute", "* * * * *").select("nightly")];
         let mut daemon = Daemon::new(registry, options.clone(), &schedules, Arc::new(clock.clone())).unwrap();
         daemon.spawn = no_thread;

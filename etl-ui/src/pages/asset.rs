@@ -141,19 +141,21 @@ fn dlt_view(view: &Result<etl_runtime::dlt_view::DltView, String>, resource: Opt
         @match view {
             Err(e) => p class="error" { "cannot read the pipeline's destination: " (e) },
             Ok(v) => {
+                @let i = &v.info;
+                @let staging: Vec<&str> = v.staging().collect();
                 p {
-                    "pipeline " code { (v.pipeline) } " → " (v.destination) " " span class="muted" { (v.location) }
-                    " · dataset " code { (v.dataset) }
-                    @if let Some((name, version, hash)) = &v.schema { " · schema " (name) " version " (version) " " span class="muted" { (hash) } }
+                    "pipeline " code { (i.pipeline_name) } " → " (i.destination_name) " " span class="muted" { (i.location) }
+                    " · dataset " code { (i.dataset) }
+                    @if let Some((name, version, hash)) = &i.schema { " · schema " (name) " version " (version) " " span class="muted" { (hash) } }
                 }
-                @if !v.exists { p class="muted" { "not loaded yet" } }
+                @if !i.exists { p class="muted" { "not loaded yet" } }
                 @else {
-                    p { (v.loads) " loads, the newest " code { (v.last_load_id.clone().unwrap_or_default()) } }
+                    p { (i.loads) " loads, the newest " code { (i.last_load_id.clone().unwrap_or_default()) } }
                     table {
                         tr { th { "table" } th class="num" { "rows" } }
-                        @for (t, n) in &v.tables { tr { td { (t) } td class="num" { (n) } } }
+                        @for (t, n) in &i.tables { tr { td { (t) } td class="num" { (n) } } }
                     }
-                    @if let Some((version, doc)) = &v.state {
+                    @if let Some((version, doc)) = &i.state {
                         p { "state version " (version) }
                         pre { (serde_json::to_string_pretty(doc.get("sources").unwrap_or(doc)).unwrap_or_default()) }
                     }
@@ -167,9 +169,9 @@ fn dlt_view(view: &Result<etl_runtime::dlt_view::DltView, String>, resource: Opt
                         }
                     }
                 }
-                @if v.pending_packages.is_empty() && v.staging.is_empty() { p class="muted" { "nothing pending" } }
+                @if v.pending_packages.is_empty() && staging.is_empty() { p class="muted" { "nothing pending" } }
                 @for p in &v.pending_packages { p class="error" { "pending package " code { (p) } ": load it with `load-pending`, or discard it with `drop-pending`" } }
-                @if !v.staging.is_empty() { p class="muted" { "staging tables left by another writer: " (v.staging.join(", ")) } }
+                @if !staging.is_empty() { p class="muted" { "staging tables left by another writer: " (staging.join(", ")) } }
             }
         }
     }

@@ -17,7 +17,6 @@ use axum::extract::{Form, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use etl_runtime::queue::submit::Submission;
 
@@ -33,35 +32,17 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     (status, Html(layout::page(title, None, html! { p class="error" { (message) } }).into_string())).into_response()
 }
 
-/// The form of the launch: a selection typed, assets ticked in the catalog, or a run to
-/// re-execute from its failure.
-#[derive(Debug, Deserialize)]
-pub struct LaunchForm {
-    #[serde(default)]
-    select: String,
-    #[serde(default)]
-    asset: Vec<String>,
-    #[serde(default)]
-    from_failure: String,
-}
-
 /// `POST /launch`: launches, then sends the browser to the run's page.
 pub async fn launch(State(app): State<Arc<App>>, Form(form): Form<Vec<(String, String)>>) -> Response {
-    let mut parsed = LaunchForm { select: String::new(), asset: Vec::new(), from_failure: String::new() };
-    for (k, v) in form {
-        match k.as_str() {
-            "select" => parsed.select = v,
-            "asset" => parsed.asset.push(v),
-            "from_failure" => parsed.from_failure = v,
-            _ => {}
-        }
-    }
-    let what = if !parsed.from_failure.is_empty() {
-        Submission::FromFailure(parsed.from_failure)
-    } else if !parsed.select.trim().is_empty() {
-        Submission::Select(parsed.select.trim().to_owned())
-    } else if !parsed.asset.is_empty() {
-        Submission::Select(parsed.asset.iter().map(|a| format!("key:\"{}\"", a.replace('"', ""))).collect::<Vec<_>>().join(" or "))
+    // The form: a selection typed, assets ticked, or a run to re-execute from its failure.
+    let field = |name: &str| form.iter().find(|(k, v)| k == name && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned());
+    let ticked: Vec<String> = form.iter().filter(|(k, _)| k == "asset").map(|(_, v)| format!("key:\"{}\"", v.replace('"', ""))).collect();
+    let what = if let Some(id) = field("from_failure") {
+        Submission::FromFailure(id)
+    } else if let Some(select) = field("select") {
+        Submission::Select(select)
+    } else if !ticked.is_empty() {
+        Submission::Select(ticked.join(" or "))
     } else {
         return error_page(StatusCode::BAD_REQUEST, "Nothing to launch", "tick assets or type a selection");
     };

@@ -98,7 +98,7 @@ pub async fn run(State(app): State<Arc<App>>, Path(id): Path<String>, Query(q): 
         table id="events" {
             tr { th { "Time (UTC)" } th { "Event" } th { "Op / asset" } th { "Message" } }
             @for e in &shown {
-                tr class=(if is_error(e) { "error" } else { "" }) data-index=(e_index(&events, e)) {
+                tr class=(if is_error(e) { "error" } else { "" }) {
                     td { (e.ts.format("%H:%M:%S%.3f")) }
                     td { (kind(e)) }
                     td { (e.asset.clone().or(e.op.clone()).unwrap_or_default()) }
@@ -110,10 +110,6 @@ pub async fn run(State(app): State<Arc<App>>, Path(id): Path<String>, Query(q): 
     let live = going && !errors_only && floor == 0;
     let body = html! { (body) @if live { (live_script(&record.run_id, events.len())) } };
     respond(page(&format!("Run {}", record.run_id), going.then_some(2), body))
-}
-
-fn e_index(all: &[Event], e: &Event) -> usize {
-    all.iter().position(|x| std::ptr::eq(x, e)).unwrap_or(0)
 }
 
 /// Appends the run's new events to the table as they come (server-sent events, which the
