@@ -531,6 +531,22 @@ pub fn compare(a: &Json, b: &Json) -> Ordering {
         if let (Some(tx), Some(ty)) = (parse_iso_timestamp(x), parse_iso_timestamp(y)) {
             return tx.cmp(&ty);
         }
+        // A date against a timestamp (a partition's window against a date cursor): the date
+        // is its midnight in UTC.
+        let instant = |s: &str| {
+            parse_iso_timestamp(s).or_else(|| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+            })
+        };
+        if x.len() == 10 || y.len() == 10 {
+            if let (Some(tx), Some(ty)) = (instant(x), instant(y)) {
+                if tx != ty || x.len() == y.len() {
+                    return tx.cmp(&ty);
+                }
+                // Equal instants: the date comes first, as text would have it.
+                return x.len().cmp(&y.len());
+            }
+        }
         // Decimal cursors travel as text: compare them as numbers.
         if let (Ok(dx), Ok(dy)) = (x.trim().parse::<rust_decimal::Decimal>(), y.trim().parse::<rust_decimal::Decimal>()) {
             return dx.cmp(&dy);
@@ -592,6 +608,9 @@ mod tests {
         assert_eq!(compare(&json!(9007199254740993i64), &json!(9007199254740992i64)), Ordering::Greater);
         assert_eq!(compare(&json!("10.0"), &json!("9.5")), Ordering::Greater);
         assert_eq!(compare(&json!("2024-01-02T00:00:00+01:00"), &json!("2024-01-01T23:30:00Z")), Ordering::Less);
+        assert_eq!(compare(&json!("2024-01-02"), &json!("2024-01-01T23:30:00Z")), Ordering::Greater);
+        assert_eq!(compare(&json!("2024-01-02"), &json!("2024-01-02T00:00:01+00:00")), Ordering::Less);
+        assert_eq!(compare(&json!("2024-01-02"), &json!("2024-01-03")), Ordering::Less);
     }
 
     #[test]

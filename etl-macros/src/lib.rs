@@ -1,5 +1,5 @@
 //! The attribute macros of `etl`: `#[etl::resource]`, `#[etl::transformer]`, `#[etl::source]`,
-//! `#[etl::assets]` and `#[etl::asset]`.
+//! `#[etl::assets]`, `#[etl::asset]`, `#[etl::asset_check]` and `#[etl::sensor]`.
 //!
 //! Each macro parses its options and the function, validates them (collecting every error, each
 //! on the user's token, with how to fix it), and emits the function plus registration code. No
@@ -7,6 +7,7 @@
 //! On any error the original function is emitted unchanged next to the errors, so IDEs keep
 //! working and no follow-on errors appear.
 
+mod checks;
 mod config;
 mod options;
 
@@ -476,7 +477,7 @@ pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
     expanded.into()
 }
 
-const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_name", "translator", "retry", "pool"];
+const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_name", "translator", "retry", "pool", "partitions"];
 
 /// Declares one asset per selected resource of a dlt source (dagster-dlt's `@dlt_assets`).
 ///
@@ -489,7 +490,10 @@ const ASSETS_OPTIONS: &[&str] = &["dlt_source", "dlt_pipeline", "name", "group_n
 ///
 /// Parameters are injected by type. Options: `dlt_source` and `dlt_pipeline` (required,
 /// evaluated lazily), `name` (op name), `group_name`, `translator` (an `etl::DltTranslator`),
-/// `retry = etl::RetryPolicy::new(3)...`, `pool = "name"` (besides the DuckDB file's own pool).
+/// `retry = etl::RetryPolicy::new(3)...`, `pool = "name"` (besides the DuckDB file's own pool),
+/// `partitions = etl::daily_partitions("2024-01-01")` (each resource's incremental then loads
+/// the run's window; `dlt_source = |partition| my_source(partition.key())` builds the source
+/// of the run's partition).
 #[proc_macro_attribute]
 pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let Parsed { item: item2, func, mut errors, options } = match parse_attr(attr, item, "assets") {
@@ -506,6 +510,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut translator = quote!(::etl::__private::None);
     let mut translator_fn = quote!();
     let (mut retry, mut retry_fn, mut pool) = (quote!(::etl::__private::None), quote!(), quote!(::etl::__private::None));
+    let (mut partitions, mut partitions_fn) = (quote!(::etl::__private::None), quote!());
     for (ident, value, _) in options {
         let key = ident.to_string();
         if !ASSETS_OPTIONS.contains(&key.as_str()) {
@@ -540,6 +545,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
                     pool = quote!(::etl::__private::Some(#s));
                 }
             }
+            "partitions" => (partitions, partitions_fn) = partitions_tokens(&value),
             _ => unreachable!("checked against ASSETS_OPTIONS"),
         }
     }
@@ -561,12 +567,36 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
     let (source_expr, pipeline_expr) = (source_expr.expect("checked"), pipeline_expr.expect("checked"));
     let fn_name = &func.sig.ident;
     let guard = format_ident!("__ETL_ASSETS_{}", fn_name, span = fn_name.span());
-    let ParamGlue { resolves, reqs, call, ret_span } = param_glue(&func);
+    let glue = param_glue(&func);
+    let (call, ret_span) = (&glue.call, glue.ret_span);
     let call = quote_spanned!(ret_span=> ::etl::__private::IntoAssetOutput::into_output(#call));
-    let op_fns = op_fns(&resolves, &reqs, &call);
-    let source_fn = quote_spanned!(source_expr.span()=>
-        fn __etl_source() -> ::etl::__private::Source { #source_expr }
-    );
+    let op_fns = op_fns(&glue, &call);
+    let (source_fn, source_for) = match &source_expr {
+        Expr::Closure(closure) => {
+            if closure.inputs.len() != 1 {
+                return fallback(item2, syn::Error::new(closure.span(), "a `dlt_source` closure takes one argument, the run's partition: `dlt_source = |partition| my_source(partition.key())`"));
+            }
+            if partitions_fn.is_empty() {
+                return fallback(item2, syn::Error::new(closure.span(), "a `dlt_source` closure gets the run's partition: add `partitions = ...` (e.g. `partitions = etl::daily_partitions(\"2024-01-01\")`), or give the source as an expression"));
+            }
+            let f = quote_spanned!(source_expr.span()=>
+                fn __etl_source_for(__partition: &::etl::__private::Partition) -> ::etl::__private::Source {
+                    let __f: fn(&::etl::__private::Partition) -> ::etl::__private::Source = #source_expr;
+                    __f(__partition)
+                }
+                fn __etl_source() -> ::etl::__private::Source {
+                    __etl_source_for(&::etl::__private::Partition::for_discovery(&__etl_partitions()))
+                }
+            );
+            (f, quote!(::etl::__private::Some(__etl_source_for)))
+        }
+        _ => (
+            quote_spanned!(source_expr.span()=>
+                fn __etl_source() -> ::etl::__private::Source { #source_expr }
+            ),
+            quote!(::etl::__private::None),
+        ),
+    };
     let pipeline_fn = quote_spanned!(pipeline_expr.span()=>
         fn __etl_pipeline() -> ::etl::__private::Pipeline { #pipeline_expr }
     );
@@ -577,6 +607,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
             #translator_fn
             #op_fns
             #retry_fn
+            #partitions_fn
             ::etl::__private::inventory::submit! {
                 ::etl::__private::DltAssetsDef {
                     name: #op_name,
@@ -589,6 +620,9 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
                     requirements: __etl_requirements,
                     retry: #retry,
                     pool: #pool,
+                    partitions: #partitions,
+                    source_for: #source_for,
+                    configs: __etl_configs,
                 }
             }
     });
@@ -602,6 +636,7 @@ pub fn assets(attr: TokenStream, item: TokenStream) -> TokenStream {
 struct ParamGlue {
     resolves: Vec<TokenStream2>,
     reqs: Vec<TokenStream2>,
+    configs: Vec<TokenStream2>,
     call: TokenStream2,
     ret_span: Span,
 }
@@ -624,8 +659,10 @@ fn registration(func: &ItemFn, guard: &syn::Ident, items: TokenStream2) -> Token
     }
 }
 
-/// `__etl_invoke` (every parameter resolved, then `call`) and `__etl_requirements`.
-fn op_fns(resolves: &[TokenStream2], reqs: &[TokenStream2], call: &TokenStream2) -> TokenStream2 {
+/// `__etl_invoke` (every parameter resolved, then `call`), `__etl_requirements` and
+/// `__etl_configs`.
+fn op_fns(glue: &ParamGlue, call: &TokenStream2) -> TokenStream2 {
+    let ParamGlue { resolves, reqs, configs, .. } = glue;
     quote! {
         fn __etl_invoke(__cx: &::etl::__private::InvokeContext<'_>) -> ::etl::__private::Materializations {
             #(#resolves)*
@@ -633,6 +670,9 @@ fn op_fns(resolves: &[TokenStream2], reqs: &[TokenStream2], call: &TokenStream2)
         }
         fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
             ::etl::__private::vec![#(#reqs),*]
+        }
+        fn __etl_configs() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::ConfigCheck>> {
+            ::etl::__private::vec![#(#configs),*]
         }
     }
 }
@@ -660,9 +700,19 @@ fn param_glue(func: &ItemFn) -> ParamGlue {
             .map(|(ty, name)| quote_spanned!(ty.span()=> let #name: #ty = ::etl::__private::AssetParam::resolve(__cx)?;))
             .collect(),
         reqs: params.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as ::etl::__private::AssetParam<'_>>::requirement())).collect(),
+        configs: params.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as ::etl::__private::AssetParam<'_>>::config_check())).collect(),
         call: quote!(#fn_name(#(#names),*)),
         ret_span,
     }
+}
+
+/// `partitions = <expr>`: an `etl::PartitionsDefinition` (or a builder that converts into one),
+/// evaluated when the graph is built.
+fn partitions_tokens(value: &Expr) -> (TokenStream2, TokenStream2) {
+    let f = quote_spanned!(value.span()=>
+        fn __etl_partitions() -> ::etl::__private::PartitionsDefinition { ::etl::__private::Into::into(#value) }
+    );
+    (quote!(::etl::__private::Some(__etl_partitions)), f)
 }
 
 /// `retry = <expr>`: an `etl::RetryPolicy` expression, evaluated when the op runs.
@@ -673,7 +723,7 @@ fn retry_tokens(value: &Expr) -> (TokenStream2, TokenStream2) {
     (quote!(::etl::__private::Some(__etl_retry)), f)
 }
 
-const ASSET_OPTIONS: &[&str] = &["key", "deps", "group_name", "kinds", "tags", "description", "pool", "retry"];
+const ASSET_OPTIONS: &[&str] = &["key", "deps", "group_name", "kinds", "tags", "description", "pool", "retry", "partitions"];
 
 /// Declares a plain asset (Dagster's `@asset`) for work downstream of the loads, e.g. a report
 /// that queries loaded tables:
@@ -710,6 +760,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut pool = quote!(::etl::__private::None);
     let mut description = doc_string(&func.attrs);
     let (mut retry, mut retry_fn) = (quote!(::etl::__private::None), quote!());
+    let (mut partitions, mut partitions_fn) = (quote!(::etl::__private::None), quote!());
     for (ident, value, _) in options {
         let name = ident.to_string();
         if !ASSET_OPTIONS.contains(&name.as_str()) {
@@ -741,6 +792,7 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
             "description" => description = lit_str(&mut errors, &ident, &value).map(|s| s.value()),
             "retry" => (retry, retry_fn) = retry_tokens(&value),
+            "partitions" => (partitions, partitions_fn) = partitions_tokens(&value),
             _ => unreachable!("checked against ASSET_OPTIONS"),
         }
     }
@@ -751,20 +803,22 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
         Some(d) => quote!(::etl::__private::Some(#d)),
         None => quote!(::etl::__private::None),
     };
-    let ParamGlue { resolves, reqs, call, ret_span } = param_glue(&func);
+    let glue = param_glue(&func);
     // Bound to a local spanned on the return type, so a wrong return type is reported there.
-    let out = quote_spanned!(ret_span=> __etl_out);
+    let out = quote_spanned!(glue.ret_span=> __etl_out);
+    let call = &glue.call;
     let call = quote! {
         let #out = #call;
         ::etl::__private::plain_asset_output(__cx.context, #out)
     };
-    let op_fns = op_fns(&resolves, &reqs, &call);
+    let op_fns = op_fns(&glue, &call);
     let guard = format_ident!("__ETL_ASSET_{}", fn_name, span = fn_name.span());
     let op_name = fn_name.to_string();
     let location = location();
     let expanded = registration(&func, &guard, quote! {
             #op_fns
             #retry_fn
+            #partitions_fn
             ::etl::__private::inventory::submit! {
                 ::etl::__private::AssetDef {
                     name: #op_name,
@@ -779,9 +833,48 @@ pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
                     location: #location,
                     invoke: __etl_invoke,
                     requirements: __etl_requirements,
+                    partitions: #partitions,
+                    configs: __etl_configs,
                 }
             }
     });
     debug_print("asset", &expanded);
     expanded.into()
+}
+
+/// Declares a check of an asset (Dagster's `@asset_check`), run after the asset is materialized
+/// in the same run:
+///
+/// ```ignore
+/// #[etl::asset_check(asset = "dlt_shop_orders", blocking = true)]
+/// fn orders_have_rows(db: &etl::DuckDbResource, context: &etl::AssetExecutionContext) -> Result<etl::AssetCheckResult, etl::AssetError> {
+///     let n = db.query(context, "SELECT count(*) AS n FROM shop.orders")?[0]["n"].as_i64().unwrap_or(0);
+///     Ok(etl::AssetCheckResult::new(n > 0, format!("{n} orders")))
+/// }
+/// ```
+///
+/// Parameters are injected by type, as for assets. Options: `asset` (required), `blocking`
+/// (a failure with severity error skips the downstream), `name`, `description`. It returns
+/// `etl::AssetCheckResult`, `bool`, or a `Result` of either.
+#[proc_macro_attribute]
+pub fn asset_check(attr: TokenStream, item: TokenStream) -> TokenStream {
+    checks::asset_check(attr, item)
+}
+
+/// Declares a sensor (Dagster's `@sensor`), evaluated by the daemon every `minimum_interval`
+/// seconds:
+///
+/// ```ignore
+/// #[etl::sensor(minimum_interval = 30, target = "dlt_shop_orders")]
+/// fn new_orders(context: &etl::SensorContext) -> etl::SensorResult {
+///     etl::SensorResult::new().request(etl::RunRequest::new("key")).cursor("...")
+/// }
+/// ```
+///
+/// Options: `minimum_interval` (seconds, default 30), `target` (the selection of requests that
+/// name none), `name`, `description`. It returns `etl::SensorResult`, `Vec<etl::RunRequest>`,
+/// or a `Result` of either.
+#[proc_macro_attribute]
+pub fn sensor(attr: TokenStream, item: TokenStream) -> TokenStream {
+    checks::sensor(attr, item)
 }

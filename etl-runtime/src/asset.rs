@@ -38,6 +38,12 @@ impl From<&str> for AssetKey {
     }
 }
 
+impl From<String> for AssetKey {
+    fn from(s: String) -> Self {
+        AssetKey::from_path(&s)
+    }
+}
+
 /// Where an asset was defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
@@ -80,6 +86,8 @@ pub struct AssetSpec {
     pub dlt_resource: Option<String>,
     /// Where the op was defined.
     pub location: Location,
+    /// How it is partitioned, if it is.
+    pub partitions: Option<crate::partition::PartitionsDefinition>,
 }
 
 /// One column of a table schema in metadata.

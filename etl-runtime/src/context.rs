@@ -10,6 +10,7 @@ use etl_core::naming::normalize_identifier;
 use crate::asset::{AssetError, AssetKey, AssetSpec, Materialization, Materializations, MetadataValue, TableColumn};
 use crate::history::{Event, EventKind, RunLog};
 use etl_pipeline::pipeline::LoadInfo;
+use crate::partition::{Partition, TimeWindow};
 use crate::registry::{DltAssetsDef, Requirement};
 
 /// User resources available to assets, by type (Dagster's `resources={...}`).
@@ -100,6 +101,8 @@ pub struct AssetExecutionContext {
     pub(crate) log: Option<RunLog>,
     /// The op's progress bar, if the run shows bars.
     pub(crate) bar: Option<indicatif::ProgressBar>,
+    /// The partition the run materializes.
+    pub(crate) partition: Option<Partition>,
 }
 
 impl AssetExecutionContext {
@@ -133,6 +136,51 @@ impl AssetExecutionContext {
         self.attempt
     }
 
+    /// Whether the run materializes a partition (one key or a range).
+    pub fn has_partition_key(&self) -> bool {
+        self.partition.is_some()
+    }
+
+    /// The partition key of the run (Dagster's `context.partition_key`). An error when the run
+    /// is not partitioned, or materializes a range of several keys (use
+    /// [`Self::partition_keys`] or [`Self::partition_time_window`]).
+    pub fn partition_key(&self) -> Result<&str, AssetError> {
+        match &self.partition {
+            None => Err(AssetError::msg(format!("op `{}`: the run has no partition (pass `--partition KEY`)", self.op))),
+            Some(p) => p.key().ok_or_else(|| {
+                AssetError::msg(format!(
+                    "op `{}`: the run materializes {} partitions ({}); use `partition_keys()` or `partition_time_window()`",
+                    self.op,
+                    p.keys().len(),
+                    p.request()
+                ))
+            }),
+        }
+    }
+
+    /// The run's partition keys, in order (empty when the run is not partitioned).
+    pub fn partition_keys(&self) -> &[String] {
+        self.partition.as_ref().map(Partition::keys).unwrap_or_default()
+    }
+
+    /// The time window the run's partitions span (time-window partitions).
+    pub fn partition_time_window(&self) -> Result<TimeWindow, AssetError> {
+        self.partition.as_ref().and_then(Partition::time_window).ok_or_else(|| {
+            AssetError::msg(format!("op `{}`: the run has no time-window partition", self.op))
+        })
+    }
+
+    /// The run's partition.
+    pub fn partition(&self) -> Option<&Partition> {
+        self.partition.as_ref()
+    }
+
+    /// The same context materializing `partition` (for unit tests of partitioned assets).
+    pub fn with_partition(mut self, partition: Partition) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
     /// Logs a message attributed to this run and op, into the run history and `tracing`.
     pub fn log(&self, message: &str) {
         tracing::info!(op = %self.op, "{message}");
@@ -157,6 +205,7 @@ impl AssetExecutionContext {
             attempt: 1,
             log: None,
             bar: None,
+            partition: None,
         }
     }
 }
@@ -169,6 +218,8 @@ pub struct InvokeContext<'a> {
     pub dlt: &'a DltResource,
     /// User resources.
     pub resources: &'a Resources,
+    /// The run config (`ops.<op>.config` is this op's).
+    pub config: Option<&'a serde_json::Value>,
 }
 
 /// A type an asset function can take as a parameter. Implemented for `&AssetExecutionContext`,
@@ -183,6 +234,10 @@ pub trait AssetParam<'a>: Sized {
     fn resolve(cx: &'a InvokeContext<'a>) -> Result<Self, AssetError>;
     /// The resource this parameter needs, checked before anything runs.
     fn requirement() -> Option<Requirement> {
+        None
+    }
+    /// The run config this parameter takes, checked before anything runs.
+    fn config_check() -> Option<crate::config::ConfigCheck> {
         None
     }
 }
@@ -333,7 +388,23 @@ impl DltResource {
             AssetError::msg(format!("op `{}` is not a dlt multi-asset: `DltResource::run` needs `#[etl::assets(dlt_source = ..)]`", context.op))
         })?;
         let wanted: Vec<String> = context.selected.iter().filter_map(|s| s.dlt_resource.clone()).collect();
-        let source = (def.source)().with_resources(&wanted)?;
+        let source = match (def.source_for, &context.partition) {
+            (Some(source_for), Some(partition)) => source_for(partition),
+            _ => (def.source)(),
+        };
+        let mut source = source.with_resources(&wanted)?;
+        if let Some(window) = context.partition.as_ref().and_then(Partition::time_window) {
+            let mapped = crate::partition::dlt::apply_window(&mut source, window).map_err(|e| AssetError::msg(format!("op `{}`: {e}", context.op)))?;
+            for (resource, start, end) in &mapped.windowed {
+                context.log(&format!("resource `{resource}` loads the partition's window [{start}, {end})"));
+            }
+            if !mapped.unwindowed.is_empty() && def.source_for.is_none() {
+                context.log(&format!(
+                    "warning: resources {:?} have no incremental cursor and the source does not take the partition (`dlt_source = |partition| ...`): they load the same data for every partition",
+                    mapped.unwindowed
+                ));
+            }
+        }
         let source_name = source.name().to_owned();
         let tables: HashMap<String, String> =
             source.resources().iter().map(|r| (r.name().to_owned(), normalize_identifier(r.hints().table()))).collect();

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde_json::json;
+use serde_json::{json, Value as Json};
 use tokio::sync::Semaphore;
 
 use crate::storage::pools::{self, Pools};
 use crate::storage::run_limit::{self, RunSlots};
 
-use crate::asset::{AssetError, AssetKey, Materialization};
+use crate::asset::{AssetError, AssetKey, Materialization, MetadataValue};
+use crate::check::{CheckEvaluation, CheckSpec};
+use crate::partition::{status::PartitionStatus, Partition, PartitionRequest};
 use crate::context::{duckdb_pool, AssetExecutionContext, DltResource, InvokeContext, Resources};
 use crate::graph::{AssetGraph, GraphError, Step};
 use crate::history::{metadata_json, Event, EventKind, HistoryError, RunLog, RunRecord, RunStatus, RunStore};
@@ -61,12 +63,19 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// Attempts per op (1 without retries).
     pub attempts: BTreeMap<String, u32>,
+    /// The evaluations of the checks of the materialized assets.
+    pub checks: Vec<CheckEvaluation>,
 }
 
 impl RunResult {
-    /// Whether every asset materialized.
+    /// Whether every asset materialized and no blocking check failed.
     pub fn success(&self) -> bool {
-        self.outcomes.iter().all(|o| matches!(o, AssetOutcome::Materialized(_)))
+        self.outcomes.iter().all(|o| matches!(o, AssetOutcome::Materialized(_))) && !self.checks.iter().any(CheckEvaluation::blocks)
+    }
+
+    /// The evaluation of check `check` of asset `asset`.
+    pub fn check(&self, asset: &str, check: &str) -> Option<&CheckEvaluation> {
+        self.checks.iter().find(|c| c.asset == asset && c.check == check)
     }
 
     /// The materializations.
@@ -141,6 +150,10 @@ pub struct RunOptions {
     /// The caller holds the run's slots of `max_concurrent_runs` and its tag limits (a worker
     /// takes them before it claims the run for good); the run does not take them again.
     pub run_limits_held: bool,
+    /// The partition to materialize (`--partition K`, `--partition-range A...B`).
+    pub partition: Option<PartitionRequest>,
+    /// The run config (`{"ops": {"<op>": {"config": {...}}}}`).
+    pub config: Option<Json>,
 }
 
 impl RunOptions {
@@ -158,6 +171,8 @@ impl RunOptions {
             bars: None,
             tags: BTreeMap::new(),
             run_limits_held: false,
+            partition: None,
+            config: None,
         }
     }
 
@@ -205,18 +220,18 @@ pub fn new_run_id() -> String {
 }
 
 /// Materializes `selection` of the definitions. Graph problems (duplicate keys, unknown deps,
-/// cycles, unknown selection, missing resources) are reported before anything runs.
+/// cycles, unknown selection, missing resources), a wrong partition and a wrong run config are
+/// reported before anything runs.
 pub fn materialize(registry: &Registry, selection: &str, options: &RunOptions) -> Result<RunResult, GraphError> {
     // Sources are built (config read) as the run will build them: in its directory.
     let graph = etl_core::resource::with_run_dir(&options.working_dir, || AssetGraph::build(registry))?;
     let keys = graph.select(selection)?;
-    let steps = graph.plan(&keys)?;
-    check_resources(&steps, &options.resources)?;
-    Ok(execute(steps, selection, options))
+    let plan = prepare(registry, graph.plan(&keys)?, options)?;
+    Ok(execute(plan, selection, options))
 }
 
 /// Re-executes run `run_id` from its failure: every asset it selected but did not materialize,
-/// in a new run whose parent is `run_id`.
+/// in a new run whose parent is `run_id`, with its partition and run config.
 pub fn materialize_from_failure(registry: &Registry, run_id: &str, options: &RunOptions) -> Result<RunResult, GraphError> {
     let store = options.store().map_err(|e| GraphError::one(e.to_string()))?;
     let record = store.record(run_id).map_err(|e| GraphError::one(e.to_string()))?;
@@ -238,12 +253,76 @@ pub fn materialize_from_failure(registry: &Registry, run_id: &str, options: &Run
     if todo.is_empty() {
         return Err(GraphError::one(format!("run `{run_id}` materialized every asset it selected; nothing to re-execute")));
     }
-    let steps = graph.plan(&todo)?;
-    check_resources(&steps, &options.resources)?;
     let selection = todo.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let mut options = options.clone();
     options.parent_run_id = Some(run_id.to_owned());
-    Ok(execute(steps, &selection, &options))
+    if options.partition.is_none() {
+        options.partition = record.partition.as_deref().map(PartitionRequest::parse).transpose().map_err(|e| GraphError::one(e.to_string()))?;
+    }
+    if options.config.is_none() {
+        options.config = record.config.clone();
+    }
+    let plan = prepare(registry, graph.plan(&todo)?, &options)?;
+    Ok(execute(plan, &selection, &options))
+}
+
+/// A run ready to execute: its steps in order, the checks of its assets, its partition.
+pub struct Plan {
+    /// The steps, in dependency order.
+    pub steps: Vec<Step>,
+    /// The checks of the selected assets, run after them.
+    pub checks: Vec<CheckSpec>,
+    /// The partition.
+    pub partition: Option<Partition>,
+}
+
+impl Plan {
+    /// A plan of steps alone (no checks, no partition).
+    pub fn of(steps: Vec<Step>) -> Self {
+        Plan { steps, checks: Vec::new(), partition: None }
+    }
+}
+
+/// Checks what a run of `steps` needs before it starts (resources, partition, run config) and
+/// gathers their checks.
+pub fn prepare(registry: &Registry, steps: Vec<Step>, options: &RunOptions) -> Result<Plan, GraphError> {
+    check_resources(&steps, &options.resources)?;
+    let partition = check_run(&steps, options.partition.as_ref(), options.config.as_ref())?;
+    let checks = registry.checks.iter().filter(|c| steps.iter().flat_map(|s| &s.assets).any(|s| s.key == c.asset)).cloned().collect();
+    Ok(Plan { steps, checks, partition })
+}
+
+/// Checks a run's partition against its assets' partitions, and its run config against what
+/// its ops take; returns the partition resolved.
+pub fn check_run(steps: &[Step], partition: Option<&PartitionRequest>, config: Option<&Json>) -> Result<Option<Partition>, GraphError> {
+    let specs = steps.iter().flat_map(|s| s.assets.iter());
+    let partition = crate::partition::for_run(specs.map(|s| (s.key.to_user_string(), s.partitions.as_ref())), partition, Utc::now())
+        .map_err(GraphError::one)?
+        .map(|(_, p)| p);
+    check_config(steps, config)?;
+    Ok(partition)
+}
+
+/// Every op's run config deserializes into what its parameters take; problems name the op, the
+/// type and the field.
+fn check_config(steps: &[Step], config: Option<&Json>) -> Result<(), GraphError> {
+    let ops: Vec<&str> = steps.iter().map(|s| s.op.name()).collect();
+    if let Some(config) = config {
+        crate::config::check_shape(config, &ops).map_err(GraphError::one)?;
+    }
+    let problems: Vec<String> = steps
+        .iter()
+        .flat_map(|s| s.op.configs().into_iter().map(move |c| (s.op, c)))
+        .filter_map(|(op, check)| {
+            let value = crate::config::op_config(config, op.name());
+            (check.check)(&value).err().map(|e| format!("op `{}` ({}): config `{}`: {e}", op.name(), op.location(), check.type_name))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(GraphError { problems })
+    }
 }
 
 fn check_resources(steps: &[Step], resources: &Resources) -> Result<(), GraphError> {
@@ -299,17 +378,23 @@ struct StepOutcome {
     index: usize,
     attempts: u32,
     result: Result<Vec<Materialization>, AssetError>,
+    /// The evaluations of the checks of its assets.
+    checks: Vec<CheckEvaluation>,
 }
 
-/// Runs planned steps (already validated) as one run.
-pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunResult {
+/// Runs a prepared plan (see [`prepare`]) as one run.
+pub fn execute(plan: Plan, selection: &str, options: &RunOptions) -> RunResult {
     let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
     let started = Instant::now();
+    let steps = &plan.steps;
     let assets: Vec<String> = steps.iter().flat_map(|s| s.assets.iter().map(|a| a.key.to_user_string())).collect();
+    let partition_text = plan.partition.as_ref().map(|p| p.request().to_string());
     let mut record = RunRecord::new(&run_id, selection, assets.clone());
     record.parent_run_id = options.parent_run_id.clone();
     record.schedule = options.schedule.clone();
     record.tags = options.tags.clone();
+    record.partition = partition_text.clone();
+    record.config = options.config.clone();
     let store = options.store();
     let log = match store.as_ref().map_err(|e| e.to_string()).and_then(|store| store.start(record).map_err(|e| e.to_string())) {
         Ok(l) => Some(l),
@@ -333,15 +418,16 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
         .collect();
     emit(Event::new(&run_id, EventKind::RunStart).message(format!("run started: {selection}")).data(json!({
         "selection": selection, "assets": assets, "steps": steps_json, "parent_run_id": options.parent_run_id, "schedule": options.schedule,
+        "partition": partition_text, "config": options.config,
     })));
     span.in_scope(|| tracing::info!(steps = steps.len(), "run started"));
 
     let shared_store = log.as_ref().and(store.ok());
     let run_pools = open_pools(&step_pools, options, shared_store.as_ref());
     let run_slots = open_run_slots(options, shared_store.as_ref());
-    let steps = Arc::new(steps);
+    let plan = Arc::new(plan);
     let outcomes = {
-        let steps = steps.clone();
+        let plan = plan.clone();
         let (run_id, options, log, span) = (run_id.clone(), options.clone(), log.clone(), span.clone());
         // A dedicated thread owns the runtime, so runs may be started from async code too.
         std::thread::scope(|scope| {
@@ -353,7 +439,7 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
                         .enable_time()
                         .build()
                         .expect("tokio runtime");
-                    runtime.block_on(run_steps(steps, step_pools, run_pools, run_slots, run_id, options, log, span))
+                    runtime.block_on(run_steps(plan, step_pools, run_pools, run_slots, run_id, options, log, span))
                 })
                 .join()
                 .expect("the run's scheduler does not panic")
@@ -365,10 +451,12 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
     }
     let mut attempts = BTreeMap::new();
     let mut results: Vec<AssetOutcome> = Vec::new();
-    for (step, outcome) in steps.iter().zip(outcomes) {
+    let mut checks: Vec<CheckEvaluation> = Vec::new();
+    for (step, outcome) in plan.steps.iter().zip(outcomes) {
         match outcome {
             Finished::Ran(o) => {
                 attempts.insert(step.op.name().to_owned(), o.attempts);
+                checks.extend(o.checks);
                 match o.result {
                     Ok(mats) => {
                         for spec in &step.assets {
@@ -396,12 +484,17 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
             }
         }
     }
+    if let (Some(partition), Some(store)) = (&plan.partition, log.as_ref().and(options.store().ok())) {
+        record_partitions(&store, &plan.steps, &results, partition, &run_id);
+    }
     let ok = results.iter().filter(|o| matches!(o, AssetOutcome::Materialized(_))).count();
-    let status = if ok == results.len() { RunStatus::Success } else { RunStatus::Failure };
+    let blocked = checks.iter().filter(|c| c.blocks()).count();
+    let status = if ok == results.len() && blocked == 0 { RunStatus::Success } else { RunStatus::Failure };
     let elapsed = started.elapsed();
     emit(Event::new(&run_id, EventKind::RunEnd).message(format!("run {}", status.to_string().to_lowercase())).data(json!({
         "status": status, "materialized": ok, "failed": results.iter().filter(|o| matches!(o, AssetOutcome::Failed { .. })).count(),
         "skipped": results.iter().filter(|o| matches!(o, AssetOutcome::Skipped { .. })).count(), "elapsed_ms": elapsed.as_millis() as u64,
+        "failed_checks": checks.iter().filter(|c| !c.passed).count(),
     })));
     span.in_scope(|| tracing::info!(%status, "run ended"));
     if let Some(l) = &log {
@@ -409,7 +502,27 @@ pub fn execute(steps: Vec<Step>, selection: &str, options: &RunOptions) -> RunRe
             eprintln!("warning: {e}");
         }
     }
-    RunResult { run_id, outcomes: results, elapsed, attempts }
+    RunResult { run_id, outcomes: results, elapsed, attempts, checks }
+}
+
+/// Stores the partition status of each partitioned asset of the run: materialized, or failed
+/// (skipped assets stay as they were).
+fn record_partitions(store: &RunStore, steps: &[Step], results: &[AssetOutcome], partition: &Partition, run_id: &str) {
+    let queue = match store.queue() {
+        Ok(q) => q,
+        Err(e) => return eprintln!("warning: cannot record the partitions' status: {e}"),
+    };
+    let partitioned: BTreeSet<&AssetKey> = steps.iter().flat_map(|s| &s.assets).filter(|a| a.partitions.is_some()).map(|a| &a.key).collect();
+    for outcome in results.iter().filter(|o| partitioned.contains(o.key())) {
+        let status = match outcome {
+            AssetOutcome::Materialized(_) => PartitionStatus::Materialized,
+            AssetOutcome::Failed { .. } => PartitionStatus::Failed,
+            AssetOutcome::Skipped { .. } => continue,
+        };
+        if let Err(e) = crate::partition::status::record(&*queue, outcome.key(), partition.keys(), status, run_id) {
+            eprintln!("warning: cannot record the status of `{}`'s partitions: {e}", outcome.key());
+        }
+    }
 }
 
 enum Finished {
@@ -449,7 +562,7 @@ fn open_run_slots(options: &RunOptions, store: Option<&RunStore>) -> Result<Opti
 
 #[allow(clippy::too_many_arguments)]
 async fn run_steps(
-    steps: Arc<Vec<Step>>,
+    plan: Arc<Plan>,
     step_pools: Vec<Vec<String>>,
     run_pools: Result<Pools, HistoryError>,
     run_slots: Result<Option<RunSlots>, HistoryError>,
@@ -458,11 +571,12 @@ async fn run_steps(
     log: Option<RunLog>,
     span: tracing::Span,
 ) -> Vec<Finished> {
+    let steps = &plan.steps;
     let n = steps.len();
     let global = Arc::new(Semaphore::new(options.concurrency()));
     let fail_all = |error: String| -> Vec<Finished> {
         span.in_scope(|| tracing::error!("{error}"));
-        (0..n).map(|index| Finished::Ran(StepOutcome { index, attempts: 0, result: Err(AssetError::msg(error.clone())) })).collect()
+        (0..n).map(|index| Finished::Ran(StepOutcome { index, attempts: 0, result: Err(AssetError::msg(error.clone())), checks: Vec::new() })).collect()
     };
     // The run's slots first (`max_concurrent_runs`, tag limits), held until every step is done.
     let _run_slot = match run_slots.map(|slots| slots.map(Arc::new)) {
@@ -488,8 +602,9 @@ async fn run_steps(
     };
     let mut state = vec![State::Pending; n];
     let mut finished: Vec<Option<Finished>> = (0..n).map(|_| None).collect();
-    // Assets that did not materialize (failed or skipped), for skip decisions.
-    let mut missing: BTreeSet<AssetKey> = BTreeSet::new();
+    // Assets that did not materialize (failed or skipped) or failed a blocking check, for skip
+    // decisions, with the check that blocked.
+    let mut missing: BTreeMap<AssetKey, Option<String>> = BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let options = Arc::new(options);
     loop {
@@ -498,13 +613,19 @@ async fn run_steps(
                 continue;
             }
             let because: Vec<AssetKey> =
-                steps[i].assets.iter().flat_map(|a| a.deps.iter()).filter(|d| missing.contains(*d)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+                steps[i].assets.iter().flat_map(|a| a.deps.iter()).filter(|d| missing.contains_key(*d)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
             if !because.is_empty() {
                 state[i] = State::Done;
+                let names: Vec<String> = because
+                    .iter()
+                    .map(|k| match missing.get(k).cloned().flatten() {
+                        Some(check) => format!("`{k}` failed its blocking check `{check}`"),
+                        None => format!("`{k}` did not materialize"),
+                    })
+                    .collect();
                 for spec in &steps[i].assets {
-                    missing.insert(spec.key.clone());
-                    let names: Vec<String> = because.iter().map(|k| format!("`{k}`")).collect();
-                    let message = format!("skipped: upstream {} did not materialize", names.join(", "));
+                    missing.insert(spec.key.clone(), None);
+                    let message = format!("skipped: upstream {}", names.join(", "));
                     span.in_scope(|| tracing::warn!(asset = %spec.key, "{message}"));
                     if let Some(l) = &log {
                         l.emit(Event::new(&run_id, EventKind::Skipped).op(steps[i].op.name()).asset(&spec.key).message(message).data(json!({
@@ -517,9 +638,9 @@ async fn run_steps(
             }
             state[i] = State::Running;
             let pools = (run_pools.clone(), step_pools[i].clone());
-            let (steps, global, options, log, run_id, span) =
-                (steps.clone(), global.clone(), options.clone(), log.clone(), run_id.clone(), span.clone());
-            tasks.spawn(async move { run_step(i, steps, global, pools, options, log, run_id, span).await });
+            let (plan, global, options, log, run_id, span) =
+                (plan.clone(), global.clone(), options.clone(), log.clone(), run_id.clone(), span.clone());
+            tasks.spawn(async move { run_step(i, plan, global, pools, options, log, run_id, span).await });
         }
         let Some(joined) = tasks.join_next().await else { break };
         let outcome = joined.expect("steps catch their panics");
@@ -529,11 +650,14 @@ async fn run_steps(
             Ok(mats) => {
                 for spec in &steps[i].assets {
                     if !mats.iter().any(|m| m.asset_key == spec.key) {
-                        missing.insert(spec.key.clone());
+                        missing.insert(spec.key.clone(), None);
                     }
                 }
             }
-            Err(_) => missing.extend(steps[i].assets.iter().map(|a| a.key.clone())),
+            Err(_) => missing.extend(steps[i].assets.iter().map(|a| (a.key.clone(), None))),
+        }
+        for check in outcome.checks.iter().filter(|c| c.blocks()) {
+            missing.insert(AssetKey::from_path(&check.asset), Some(check.check.clone()));
         }
         finished[i] = Some(Finished::Ran(outcome));
     }
@@ -543,7 +667,7 @@ async fn run_steps(
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     index: usize,
-    steps: Arc<Vec<Step>>,
+    plan: Arc<Plan>,
     global: Arc<Semaphore>,
     (pools, names): (Arc<Pools>, Vec<String>),
     options: Arc<RunOptions>,
@@ -551,7 +675,7 @@ async fn run_step(
     run_id: String,
     span: tracing::Span,
 ) -> StepOutcome {
-    let step = &steps[index];
+    let step = &plan.steps[index];
     let op = step.op;
     let policy = op.retry();
     let keys: Vec<String> = step.assets.iter().map(|a| a.key.to_user_string()).collect();
@@ -571,7 +695,7 @@ async fn run_step(
                 emit(Event::new(&run_id, EventKind::StepFailure).op(op.name()).message(format!("op `{}` failed: {error}", op.name())).data(json!({
                     "attempt": attempt, "error": error.message(), "chain": error.chain(), "elapsed_ms": 0,
                 })));
-                return StepOutcome { index, attempts: attempt, result: Err(error) };
+                return StepOutcome { index, attempts: attempt, result: Err(error), checks: Vec::new() };
             }
         };
         let slot = global.clone().acquire_owned().await.expect("semaphores are never closed");
@@ -581,8 +705,8 @@ async fn run_step(
         let started = Instant::now();
         let bar = options.bars.as_ref().map(|b| b.start(op.name(), attempt));
         let result = {
-            let (steps, options, log, run_id, span, bar) = (steps.clone(), options.clone(), log.clone(), run_id.clone(), span.clone(), bar.clone());
-            tokio::task::spawn_blocking(move || invoke(&steps[index], &options, log, &run_id, attempt, &span, bar))
+            let (plan, options, log, run_id, span, bar) = (plan.clone(), options.clone(), log.clone(), run_id.clone(), span.clone(), bar.clone());
+            tokio::task::spawn_blocking(move || invoke(&plan.steps[index], plan.partition.as_ref(), &options, log, &run_id, attempt, &span, bar))
             .await
             .unwrap_or_else(|e| Err(AssetError::msg(format!("op `{}` could not run: {e}", op.name()))))
         };
@@ -594,13 +718,20 @@ async fn run_step(
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(mats) => {
+                let mats = with_partition(mats, step, plan.partition.as_ref());
                 for m in &mats {
                     emit(Event::new(&run_id, EventKind::Materialization).op(op.name()).asset(&m.asset_key).data(metadata_json(m)));
                 }
                 emit(Event::new(&run_id, EventKind::StepSuccess).op(op.name()).message(format!("op `{}` succeeded", op.name())).data(json!({
                     "attempt": attempt, "elapsed_ms": elapsed_ms,
                 })));
-                return StepOutcome { index, attempts: attempt, result: Ok(mats) };
+                let checks = {
+                    let (plan, options, log, run_id, span, mats) = (plan.clone(), options.clone(), log.clone(), run_id.clone(), span.clone(), mats.clone());
+                    tokio::task::spawn_blocking(move || crate::check::run::after_step(&plan, index, &mats, &options, log.as_ref(), &run_id, &span))
+                        .await
+                        .unwrap_or_default()
+                };
+                return StepOutcome { index, attempts: attempt, result: Ok(mats), checks };
             }
             Err(error) => {
                 span.in_scope(|| tracing::error!(op = op.name(), attempt, "op failed: {error}"));
@@ -608,7 +739,7 @@ async fn run_step(
                     "attempt": attempt, "error": error.message(), "chain": error.chain(), "elapsed_ms": elapsed_ms,
                 })));
                 if attempt > policy.max_retries {
-                    return StepOutcome { index, attempts: attempt, result: Err(error) };
+                    return StepOutcome { index, attempts: attempt, result: Err(error), checks: Vec::new() };
                 }
                 let delay = policy.delay_before(attempt, crate::retry::random_unit());
                 emit(Event::new(&run_id, EventKind::StepRetry).op(op.name()).message(format!(
@@ -625,9 +756,28 @@ async fn run_step(
     }
 }
 
+/// The materializations of a partitioned run's partitioned assets carry their partition
+/// (`partition` metadata: `K` or `A...B`).
+fn with_partition(mats: Vec<Materialization>, step: &Step, partition: Option<&Partition>) -> Vec<Materialization> {
+    let Some(partition) = partition else { return mats };
+    let text = partition.request().to_string();
+    mats.into_iter()
+        .map(|m| {
+            let partitioned = step.assets.iter().any(|a| a.key == m.asset_key && a.partitions.is_some());
+            if partitioned && m.get("partition").is_none() {
+                m.with("partition", MetadataValue::Text(text.clone()))
+            } else {
+                m
+            }
+        })
+        .collect()
+}
+
 /// One attempt of one step, on a blocking thread, inside the step's span.
+#[allow(clippy::too_many_arguments)]
 fn invoke(
     step: &Step,
+    partition: Option<&Partition>,
     options: &RunOptions,
     log: Option<RunLog>,
     run_id: &str,
@@ -648,9 +798,10 @@ fn invoke(
             attempt,
             log,
             bar,
+            partition: partition.cloned(),
         };
         let dlt = op.dlt().map(DltResource::for_definition).unwrap_or_default();
-        let cx = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources };
+        let cx = InvokeContext { context: &context, dlt: &dlt, resources: &options.resources, config: options.config.as_ref() };
         let run = || etl_core::resource::with_run_dir(&options.working_dir, || (op.invoke())(&cx));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
             .unwrap_or_else(|panic| Err(AssetError::msg(format!("op `{}` panicked: {}", op.name(), etl_core::error::panic_text(panic.as_ref())))));

@@ -59,6 +59,26 @@ pub struct AssetGraph {
     nodes: Vec<AssetNode>,
 }
 
+/// An op's partitions definition, built and checked (a problem names the op).
+fn partitions_of(
+    make: Option<fn() -> crate::partition::PartitionsDefinition>,
+    op: &str,
+    location: crate::asset::Location,
+    problems: &mut Vec<String>,
+) -> Option<crate::partition::PartitionsDefinition> {
+    let def = match catch_unwind(make?) {
+        Ok(def) => def,
+        Err(panic) => {
+            problems.push(format!("building the partitions of `{op}` ({location}) failed: {}", etl_core::error::panic_text(panic.as_ref())));
+            return None;
+        }
+    };
+    if let Err(e) = def.validate() {
+        problems.push(format!("`{op}` ({location}): {e}"));
+    }
+    Some(def)
+}
+
 /// Formats of [`AssetGraph::render`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GraphFormat {
@@ -102,6 +122,7 @@ impl AssetGraph {
                     continue;
                 }
             };
+            let partitions = partitions_of(def.partitions, def.name, def.location, &mut problems);
             for resource in source.selected_resources() {
                 let info = DltResourceInfo {
                     source_name: source.name().to_owned(),
@@ -127,6 +148,7 @@ impl AssetGraph {
                         op: def.name.to_owned(),
                         dlt_resource: Some(resource.name().to_owned()),
                         location: def.location,
+                        partitions: partitions.clone(),
                     },
                     op: OpRef::Dlt(def),
                 });
@@ -153,6 +175,7 @@ impl AssetGraph {
                     op: def.name.to_owned(),
                     dlt_resource: None,
                     location: def.location,
+                    partitions: partitions_of(def.partitions, def.name, def.location, &mut problems),
                 },
                 op: OpRef::Asset(def),
             });
@@ -174,6 +197,16 @@ impl AssetGraph {
         if problems.is_empty() {
             problems.extend(graph.unknown_deps());
             problems.extend(graph.cycles());
+        }
+        let mut checks = BTreeSet::new();
+        for check in &registry.checks {
+            let at = check.location.map(|l| format!(" ({l})")).unwrap_or_default();
+            if graph.node(&check.asset).is_none() {
+                problems.push(format!("asset check `{}`{at} checks `{}`, which no definition provides", check.name, check.asset));
+            }
+            if !checks.insert((&check.asset, &check.name)) {
+                problems.push(format!("asset `{}` has two checks named `{}`{at}", check.asset, check.name));
+            }
         }
         if problems.is_empty() {
             Ok(graph)
@@ -438,6 +471,9 @@ mod tests {
             requirements: no_requirements,
             retry: None,
             pool: None,
+            partitions: None,
+            source_for: None,
+            configs: Vec::new,
         }
     }
     fn asset(key: &'static str, deps: &'static [&'static str], line: u32) -> AssetDef {
@@ -454,6 +490,8 @@ mod tests {
             location: Location { module_path: "m", file: "src/report.rs", line, column: 1 },
             invoke,
             requirements: no_requirements,
+            partitions: None,
+            configs: Vec::new,
         }
     }
     static FIRST: std::sync::LazyLock<DltAssetsDef> = std::sync::LazyLock::new(|| def("first", 10));
@@ -465,7 +503,7 @@ mod tests {
     static UNKNOWN: std::sync::LazyLock<AssetDef> = std::sync::LazyLock::new(|| asset("orphan", &["nowhere"], 70));
 
     fn graph() -> AssetGraph {
-        AssetGraph::build(&Registry { dlt: vec![&*FIRST], assets: vec![&*REPORT, &*SUMMARY] }).unwrap()
+        AssetGraph::build(&Registry { dlt: vec![&*FIRST], assets: vec![&*REPORT, &*SUMMARY], ..Registry::default() }).unwrap()
     }
 
     #[test]
@@ -491,10 +529,10 @@ mod tests {
 
     #[test]
     fn cycles_and_unknown_deps_are_reported_with_locations() {
-        let err = AssetGraph::build(&Registry { dlt: vec![], assets: vec![&*CYCLE_A, &*CYCLE_B] }).err().expect("cycle");
+        let err = AssetGraph::build(&Registry { dlt: vec![], assets: vec![&*CYCLE_A, &*CYCLE_B], ..Registry::default() }).err().expect("cycle");
         assert_eq!(err.problems.len(), 1, "{err}");
         assert!(err.problems[0].starts_with("dependency cycle: `a` (src/report.rs:50:1) depends on `b` (src/report.rs:60:1) depends on `a`"), "{err}");
-        let err = AssetGraph::build(&Registry { dlt: vec![&*FIRST], assets: vec![&*UNKNOWN] }).err().expect("unknown");
+        let err = AssetGraph::build(&Registry { dlt: vec![&*FIRST], assets: vec![&*UNKNOWN], ..Registry::default() }).err().expect("unknown");
         assert!(err.to_string().contains("asset `orphan` (src/report.rs:70:1) depends on `nowhere`, which no definition provides"), "{err}");
     }
 

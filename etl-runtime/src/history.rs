@@ -176,6 +176,9 @@ pub struct RunRecord {
     /// worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<DateTime<Utc>>,
+    /// The run config (`materialize --config`, a schedule's or a sensor's), as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Json>,
 }
 
 impl RunRecord {
@@ -195,6 +198,7 @@ impl RunRecord {
             partition: None,
             worker: Some(this_worker()),
             lease_until: None,
+            config: None,
         }
     }
 
@@ -270,6 +274,8 @@ pub enum EventKind {
     Skipped,
     /// A log line (data: level, fields).
     Log,
+    /// An asset check was evaluated (data: the `CheckEvaluation`).
+    AssetCheckEvaluation,
 }
 
 /// One event of a run.

@@ -9,7 +9,9 @@
 
 pub mod asset;
 pub mod asyncio;
+pub mod check;
 pub mod cli;
+pub mod config;
 pub mod context;
 pub mod dlt_view;
 #[cfg(feature = "duckdb")]
@@ -19,12 +21,14 @@ pub mod graph;
 pub mod history;
 pub mod storage;
 pub mod logging;
+pub mod partition;
 pub mod progress;
 pub mod queue;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
 pub mod selection;
+pub mod sensor;
 pub mod testing;
 pub mod translator;
 

@@ -5,8 +5,12 @@
 //! every runtime API also accepts an explicit [`Registry`], which is how tests run definitions
 //! without the global one.
 
-use crate::asset::{Location, Materializations};
+use crate::asset::{AssetError, Location, Materializations};
+use crate::check::{AssetCheckResult, CheckSpec};
+use crate::config::ConfigCheck;
 use crate::context::InvokeContext;
+use crate::partition::{Partition, PartitionsDefinition};
+use crate::sensor::{SensorContext, SensorResult, SensorSpec};
 use etl_pipeline::pipeline::Pipeline;
 use crate::retry::RetryPolicy;
 use crate::translator::DltTranslator;
@@ -44,6 +48,12 @@ pub struct DltAssetsDef {
     pub retry: Option<fn() -> RetryPolicy>,
     /// `pool = "..."`: a named pool the op runs in, besides its DuckDB file's.
     pub pool: Option<&'static str>,
+    /// `partitions = ...`: how its assets are partitioned.
+    pub partitions: Option<fn() -> PartitionsDefinition>,
+    /// `dlt_source = |partition| ...`: the source of a run's partition.
+    pub source_for: Option<fn(&Partition) -> Source>,
+    /// The run config its parameters take (`etl::Config<T>`), for validation before a run.
+    pub configs: fn() -> Vec<Option<ConfigCheck>>,
 }
 
 inventory::collect!(DltAssetsDef);
@@ -75,9 +85,52 @@ pub struct AssetDef {
     pub invoke: fn(&InvokeContext<'_>) -> Materializations,
     /// The resource types the parameters need.
     pub requirements: fn() -> Vec<Option<Requirement>>,
+    /// `partitions = ...`.
+    pub partitions: Option<fn() -> PartitionsDefinition>,
+    /// The run config its parameters take.
+    pub configs: fn() -> Vec<Option<ConfigCheck>>,
 }
 
 inventory::collect!(AssetDef);
+
+/// One `#[etl::asset_check]` function: checks an asset after it is materialized. Built by the
+/// macro as a const.
+pub struct AssetCheckDef {
+    /// The function's name (the check's name).
+    pub name: &'static str,
+    /// The asset it checks, as `a/b`.
+    pub asset: &'static str,
+    /// `blocking = true`: a failure with severity error skips the asset's downstream.
+    pub blocking: bool,
+    /// `description = ...` or the doc comment.
+    pub description: Option<&'static str>,
+    /// Where the function is.
+    pub location: Location,
+    /// Calls the user's function with its parameters resolved.
+    pub invoke: fn(&InvokeContext<'_>) -> Result<AssetCheckResult, AssetError>,
+    /// The resource types the parameters need.
+    pub requirements: fn() -> Vec<Option<Requirement>>,
+}
+
+inventory::collect!(AssetCheckDef);
+
+/// One `#[etl::sensor]` function. Built by the macro as a const.
+pub struct SensorDef {
+    /// The function's name (the sensor's name).
+    pub name: &'static str,
+    /// `minimum_interval = N`: seconds between evaluations (default 30).
+    pub minimum_interval_secs: u64,
+    /// `target = "..."`: the selection of run requests that name none.
+    pub target: Option<&'static str>,
+    /// `description = ...` or the doc comment.
+    pub description: Option<&'static str>,
+    /// Where the function is.
+    pub location: Location,
+    /// Calls the user's function.
+    pub evaluate: fn(&SensorContext) -> Result<SensorResult, AssetError>,
+}
+
+inventory::collect!(SensorDef);
 
 /// An op: what one step of a run executes.
 #[derive(Clone, Copy)]
@@ -142,6 +195,26 @@ impl OpRef {
         }
     }
 
+    /// How its assets are partitioned.
+    pub fn partitions(&self) -> Option<PartitionsDefinition> {
+        match self {
+            OpRef::Dlt(d) => d.partitions,
+            OpRef::Asset(a) => a.partitions,
+        }
+        .map(|f| f())
+    }
+
+    /// The run config its parameters take.
+    pub fn configs(&self) -> Vec<ConfigCheck> {
+        match self {
+            OpRef::Dlt(d) => (d.configs)(),
+            OpRef::Asset(a) => (a.configs)(),
+        }
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// The dlt definition, if it is one.
     pub fn dlt(&self) -> Option<&'static DltAssetsDef> {
         match self {
@@ -167,24 +240,33 @@ pub struct Registry {
     pub dlt: Vec<&'static DltAssetsDef>,
     /// Plain assets.
     pub assets: Vec<&'static AssetDef>,
+    /// Asset checks (`#[etl::asset_check]` functions and built-in checks).
+    pub checks: Vec<CheckSpec>,
+    /// Sensors (`#[etl::sensor]` functions and built-in sensors).
+    pub sensors: Vec<SensorSpec>,
 }
 
 impl Registry {
-    /// Whether it has no definitions.
+    /// Whether it has no assets.
     pub fn is_empty(&self) -> bool {
         self.dlt.is_empty() && self.assets.is_empty()
+    }
+
+    /// The checks of one asset.
+    pub fn checks_of<'a>(&'a self, key: &'a crate::asset::AssetKey) -> impl Iterator<Item = &'a CheckSpec> + 'a {
+        self.checks.iter().filter(move |c| &c.asset == key)
     }
 }
 
 impl From<Vec<&'static DltAssetsDef>> for Registry {
     fn from(dlt: Vec<&'static DltAssetsDef>) -> Self {
-        Registry { dlt, assets: Vec::new() }
+        Registry { dlt, ..Registry::default() }
     }
 }
 
 impl From<&[&'static DltAssetsDef]> for Registry {
     fn from(dlt: &[&'static DltAssetsDef]) -> Self {
-        Registry { dlt: dlt.to_vec(), assets: Vec::new() }
+        Registry { dlt: dlt.to_vec(), ..Registry::default() }
     }
 }
 
@@ -194,7 +276,16 @@ pub fn registered() -> Registry {
     dlt.sort_by(|a, b| (a.location.module_path, a.name).cmp(&(b.location.module_path, b.name)));
     let mut assets: Vec<&'static AssetDef> = inventory::iter::<AssetDef>.into_iter().collect();
     assets.sort_by(|a, b| (a.location.module_path, a.name).cmp(&(b.location.module_path, b.name)));
-    Registry { dlt, assets }
+    let mut checks: Vec<&'static AssetCheckDef> = inventory::iter::<AssetCheckDef>.into_iter().collect();
+    checks.sort_by(|a, b| (a.location.module_path, a.name).cmp(&(b.location.module_path, b.name)));
+    let mut sensors: Vec<&'static SensorDef> = inventory::iter::<SensorDef>.into_iter().collect();
+    sensors.sort_by(|a, b| (a.location.module_path, a.name).cmp(&(b.location.module_path, b.name)));
+    Registry {
+        dlt,
+        assets,
+        checks: checks.into_iter().map(CheckSpec::from_def).collect(),
+        sensors: sensors.into_iter().map(SensorSpec::from_def).collect(),
+    }
 }
 
 /// The warning printed when a binary has no assets.

@@ -30,12 +30,26 @@ pub struct Materialize {
     max_concurrency: usize,
     from_failure: Option<String>,
     storage: Option<RunStore>,
+    partition: Option<String>,
+    config: Option<serde_json::Value>,
+    checks: Vec<crate::check::CheckSpec>,
 }
 
 /// Starts a test materialization of `selection` (`*`, a key, `a,b`, ...) over the assets
 /// registered in the test binary.
 pub fn materialize(selection: &str) -> Materialize {
-    Materialize { selection: selection.to_owned(), resources: Resources::new(), defs: None, dir: None, max_concurrency: 0, from_failure: None, storage: None }
+    Materialize {
+        selection: selection.to_owned(),
+        resources: Resources::new(),
+        defs: None,
+        dir: None,
+        max_concurrency: 0,
+        from_failure: None,
+        storage: None,
+        partition: None,
+        config: None,
+        checks: Vec::new(),
+    }
 }
 
 impl Materialize {
@@ -77,6 +91,24 @@ impl Materialize {
         self
     }
 
+    /// Materializes a partition: `K` or `A...B`.
+    pub fn partition(mut self, partition: &str) -> Self {
+        self.partition = Some(partition.to_owned());
+        self
+    }
+
+    /// The run config (`{"ops": {"<op>": {"config": {...}}}}`).
+    pub fn config(mut self, config: serde_json::Value) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Adds a check (a built-in one, e.g. `etl::checks::metadata_bounds(..)`).
+    pub fn check(mut self, check: impl Into<crate::check::CheckSpec>) -> Self {
+        self.checks.push(check.into());
+        self
+    }
+
     /// Runs in the directory of an earlier test run (to test second runs), with its storage.
     pub fn after(mut self, earlier: &TestRun) -> Self {
         self.dir = Some(earlier.dir.clone());
@@ -94,8 +126,16 @@ impl Materialize {
                 })?,
             )),
         };
-        let defs = self.defs.unwrap_or_else(registered);
+        let mut defs = self.defs.unwrap_or_else(registered);
+        defs.checks.extend(self.checks);
         let mut options = RunOptions::new(dir.path()).resources(self.resources);
+        options.partition = self
+            .partition
+            .as_deref()
+            .map(crate::partition::PartitionRequest::parse)
+            .transpose()
+            .map_err(|e| GraphError::one(e.to_string()))?;
+        options.config = self.config;
         options.home = Some(dir.path().join(".etl"));
         let history = self.storage.unwrap_or_else(|| RunStore::at(dir.path().join(".etl")));
         options.storage = Some(history.clone());

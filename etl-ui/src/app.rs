@@ -61,7 +61,7 @@ impl App {
     fn launch_blocking(&self, what: Submission) -> Result<String, LaunchError> {
         let dir = &self.options.working_dir;
         if self.store.has_workers() {
-            return submit(&self.registry, &self.store, dir, &what, Default::default()).map(|r| r.run_id).map_err(LaunchError);
+            return submit(&self.registry, &self.store, dir, &what, etl_runtime::queue::submit::RunParams::default()).map(|r| r.run_id).map_err(LaunchError);
         }
         // Checked here as the workers' submit checks it, then run on a thread of its own.
         let selection = match &what {

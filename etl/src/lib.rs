@@ -33,7 +33,7 @@
 
 #![warn(missing_docs)]
 
-pub use etl_macros::{asset, assets, resource, source, transformer};
+pub use etl_macros::{asset, asset_check, assets, resource, sensor, source, transformer};
 
 pub use etl_core::{
     incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
@@ -60,11 +60,29 @@ pub use etl_runtime::{
     logging::LogFormat,
     retry::{Backoff, Jitter, RetryPolicy},
     schedule::{Clock, Cron, ManualClock, Schedule, SystemClock},
+    check::{AssetCheckResult, CheckEvaluation, CheckSpec, Severity},
+    config::Config,
+    partition::{
+        daily_partitions, hourly_partitions, monthly_partitions, static_partitions, weekly_partitions, Cadence, Partition, PartitionRequest,
+        PartitionsDefinition, TimeWindow, TimeWindowPartitions,
+    },
+    sensor::{RunRequest, SensorContext, SensorResult, SensorSpec},
     translator::{DefaultTranslator, DltResourceInfo, DltTranslator},
 };
 
 #[cfg(feature = "duckdb")]
 pub use etl_runtime::duckdb_resource::DuckDbResource;
+
+/// Built-in asset checks (Dagster's check factories): register them with
+/// [`Definitions::check`].
+pub mod checks {
+    pub use etl_runtime::check::builtin::{column_schema_change, last_update_freshness, metadata_bounds, ColumnSchemaChange, LastUpdateFreshness, MetadataBounds};
+}
+
+/// Built-in sensors: register them with [`Definitions::sensor`].
+pub mod sensors {
+    pub use etl_runtime::sensor::files::{file_sensor, FileSensor};
+}
 
 /// Runs the asset binary's command line over the registered assets, with no user resources.
 pub fn main() -> std::process::ExitCode {
@@ -185,7 +203,14 @@ pub mod __private {
     pub use etl_runtime::context::{plain_asset_output, AssetParam, IntoAssetOutput, InvokeContext};
     pub use etl_runtime::inventory;
     pub use etl_pipeline::pipeline::Pipeline;
-    pub use etl_runtime::registry::{AssetDef, DltAssetsDef, Requirement};
+    pub use etl_runtime::registry::{AssetCheckDef, AssetDef, DltAssetsDef, Requirement, SensorDef};
+    pub use ::core::convert::Into;
+    pub use ::core::result::Result;
+    pub use etl_runtime::asset::AssetError;
+    pub use etl_runtime::check::{AssetCheckResult, IntoCheckResult};
+    pub use etl_runtime::config::ConfigCheck;
+    pub use etl_runtime::partition::{Partition, PartitionsDefinition};
+    pub use etl_runtime::sensor::{IntoSensorResult, SensorContext, SensorResult};
     pub use etl_runtime::retry::RetryPolicy;
     pub use etl_runtime::translator::DltTranslator;
 }

@@ -59,11 +59,13 @@ fn registry(n: usize) -> Registry {
                 location: etl::runtime::Location { module_path: "instance_bench", file: "examples/instance_bench/ui.rs", line: 1, column: 1 },
                 invoke: |_| Ok(Vec::new()),
                 requirements: Vec::new,
+                partitions: None,
+                configs: Vec::new,
             };
             &*Box::leak(Box::new(def))
         })
         .collect();
-    Registry { dlt: Vec::new(), assets }
+    Registry { dlt: Vec::new(), assets, ..Registry::default() }
 }
 
 /// How long `ui` takes to listen, and to serve its first page, as a process of this binary

@@ -136,6 +136,11 @@ impl Source {
         self.max_table_nesting
     }
 
+    /// All resources, to change their hints (an orchestrator setting a partition's window).
+    pub fn resources_mut(&mut self) -> &mut [Resource] {
+        &mut self.resources
+    }
+
     /// All resources, selected or not.
     pub fn resources(&self) -> &[Resource] {
         &self.resources

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::asset::AssetKey;
+use crate::check::CheckSpec;
 use crate::context::Resources;
+use crate::sensor::SensorSpec;
 use crate::execute::{materialize, materialize_from_failure, AssetOutcome, RunOptions, RunResult};
 use crate::graph::{AssetGraph, GraphFormat};
 use crate::logging::LogFormat;
@@ -18,9 +20,14 @@ use crate::queue::launcher::{InProcessLauncher, RunLauncher};
 use crate::registry::{registered, Registry, EMPTY_REGISTRY_HELP};
 use crate::schedule::{Daemon, Schedule, SystemClock};
 
+mod checks;
 mod history;
+mod partitions;
 mod pipelines;
 mod queue;
+mod run_args;
+
+use run_args::RunArgs;
 
 /// Everything an asset binary is made of besides its link-time definitions: user resources,
 /// schedules and the run launcher of its workers (Dagster's `Definitions` and instance).
@@ -34,6 +41,10 @@ pub struct Definitions {
     pub launcher: Option<Arc<dyn RunLauncher>>,
     /// What serves `ui`: set by the `etl` crate when it is built with its web UI.
     pub ui: Option<UiServer>,
+    /// Built-in asset checks (`etl::checks::...`), besides the `#[etl::asset_check]` functions.
+    pub checks: Vec<CheckSpec>,
+    /// Built-in sensors (`etl::sensors::...`), besides the `#[etl::sensor]` functions.
+    pub sensors: Vec<SensorSpec>,
 }
 
 /// Serves the web UI until a signal (the `ui` command); see the `etl-ui` crate.
@@ -84,6 +95,18 @@ impl Definitions {
         self
     }
 
+    /// Adds an asset check (a built-in one: `etl::checks::column_schema_change("orders")`).
+    pub fn check(mut self, check: impl Into<CheckSpec>) -> Self {
+        self.checks.push(check.into());
+        self
+    }
+
+    /// Adds a sensor (a built-in one: `etl::sensors::file_sensor("landing", "landing/*.jsonl")`).
+    pub fn sensor(mut self, sensor: impl Into<SensorSpec>) -> Self {
+        self.sensors.push(sensor.into());
+        self
+    }
+
     /// Sets the launcher `worker` hands claimed runs to (a container or a job per run).
     pub fn launcher(mut self, launcher: impl RunLauncher + 'static) -> Self {
         self.launcher = Some(Arc::new(launcher));
@@ -93,7 +116,7 @@ impl Definitions {
 
 impl From<Resources> for Definitions {
     fn from(resources: Resources) -> Self {
-        Definitions { resources, schedules: Vec::new(), launcher: None, ui: None }
+        Definitions { resources, ..Definitions::default() }
     }
 }
 
@@ -152,9 +175,8 @@ enum Command {
         /// Re-execute the assets a past run did not materialize (its failed and skipped ones).
         #[arg(long, conflicts_with = "select")]
         from_failure: Option<String>,
-        /// A run tag `key=value` (repeatable).
-        #[arg(long = "tag", value_name = "KEY=VALUE")]
-        tags: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
         /// At most this many ops at once (default: the number of CPUs).
         #[arg(long, default_value_t = 0)]
         max_concurrency: usize,
@@ -170,11 +192,49 @@ enum Command {
         /// Re-execute the assets a past run did not materialize.
         #[arg(long, conflicts_with = "select")]
         from_failure: Option<String>,
-        /// A run tag `key=value` (repeatable): for `tag_concurrency_limits`, retries
-        /// (`etl/max_retries`, `etl/retry_strategy`) or labels.
-        #[arg(long = "tag", value_name = "KEY=VALUE")]
-        tags: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
         /// Directory whose config the run uses; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Materialize the missing and failed partitions of a range: in one run (Dagster's
+    /// single-run backfill) or in runs of `--max-partitions-per-run`. Run it again after a
+    /// failure: it does only what is still missing or failed.
+    Backfill {
+        /// The partitioned assets (Dagster's selection syntax).
+        #[arg(long, short)]
+        select: String,
+        /// The first partition key.
+        #[arg(long)]
+        from: String,
+        /// The last partition key (included).
+        #[arg(long)]
+        to: String,
+        /// At most this many partitions per run (default: each contiguous range in one run).
+        #[arg(long)]
+        max_partitions_per_run: Option<usize>,
+        /// Queue the runs for the workers instead of running them here.
+        #[arg(long)]
+        submit: bool,
+        #[command(flatten)]
+        run: RunArgs,
+        /// At most this many ops at once per run.
+        #[arg(long, default_value_t = 0)]
+        max_concurrency: usize,
+        /// Directory to run in; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Every asset check, with its latest result.
+    Checks {
+        /// Directory whose storage to read; default: the current directory.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Every sensor, with its cursor and last evaluation.
+    Sensors {
+        /// Directory whose storage to read; default: the current directory.
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
@@ -236,7 +296,7 @@ enum Command {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
-    /// Run the schedules until SIGINT or SIGTERM.
+    /// Run the schedules, sensors and freshness checks until SIGINT or SIGTERM.
     Daemon {
         /// At most this many ops at once per run.
         #[arg(long, default_value_t = 0)]
@@ -332,11 +392,15 @@ pub(crate) fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Runs a parsed command over `registry`.
+/// Runs a parsed command over `registry` (with the definitions' built-in checks and sensors).
 pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode {
     if registry.is_empty() {
         eprintln!("warning: {EMPTY_REGISTRY_HELP}");
     }
+    let mut merged = registry.clone();
+    merged.checks.extend(definitions.checks.iter().cloned());
+    merged.sensors.extend(definitions.sensors.iter().cloned());
+    let registry = &merged;
     let mut out = std::io::stdout().lock();
     let command = cli.command.unwrap_or(Command::List { select: None, workdir: None });
     // The commands that read or write the run history open its storage once.
@@ -348,15 +412,14 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
     match command {
         Command::List { select, workdir } => list(registry, select.as_deref(), &working_dir(workdir), &mut out),
         Command::Graph { format, select, workdir } => graph(registry, &format, select.as_deref(), &working_dir(workdir), &mut out),
-        Command::Materialize { select, from_failure, tags, max_concurrency, workdir } => {
+        Command::Materialize { select, from_failure, run, max_concurrency, workdir } => {
             let mut options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
                 Ok(o) => o,
                 Err(e) => return fail(e),
             };
-            options.tags = match queue::parse_tags(&tags) {
-                Ok(t) => t,
-                Err(e) => return fail(e),
-            };
+            if let Err(e) = run.apply(&mut options) {
+                return fail(e);
+            }
             options.max_concurrency = max_concurrency;
             if cli.log_format == LogFormat::Text {
                 options.bars = crate::progress::RunBars::for_stderr();
@@ -378,12 +441,33 @@ pub fn run(cli: Cli, registry: &Registry, definitions: Definitions) -> ExitCode 
             Ok(store) => history::run(&store, &run_id, &mut out),
             Err(e) => fail(e),
         },
-        Command::Asset { key, limit, workdir } => match open_store(working_dir(workdir)) {
-            Ok(store) => history::asset(&store, &key, limit, &mut out),
+        Command::Asset { key, limit, workdir } => match open_store(working_dir(workdir.clone())) {
+            Ok(store) => {
+                let code = history::asset(&store, &key, limit, &mut out);
+                partitions::asset_extras(registry, &working_dir(workdir), &store, &key, &mut out);
+                code
+            }
             Err(e) => fail(e),
         },
-        Command::Submit { select, from_failure, tags, workdir } => match open_store(working_dir(workdir.clone())) {
-            Ok(store) => queue::submit(registry, &store, &working_dir(workdir), &select, from_failure.as_deref(), &tags, &mut out),
+        Command::Submit { select, from_failure, run, workdir } => match open_store(working_dir(workdir.clone())) {
+            Ok(store) => queue::submit(registry, &store, &working_dir(workdir), &select, from_failure.as_deref(), &run, &mut out),
+            Err(e) => fail(e),
+        },
+        Command::Backfill { select, from, to, max_partitions_per_run, submit, run, max_concurrency, workdir } => {
+            let mut options = match with_store(RunOptions::new(working_dir(workdir)).resources(definitions.resources)) {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            };
+            options.max_concurrency = max_concurrency;
+            let b = partitions::Backfill { select: &select, from: &from, to: &to, max_per_run: max_partitions_per_run, submit, run: &run };
+            partitions::backfill(registry, options, &b, &mut out)
+        }
+        Command::Checks { workdir } => match open_store(working_dir(workdir)) {
+            Ok(store) => checks::checks(registry, &store, &mut out),
+            Err(e) => fail(e),
+        },
+        Command::Sensors { workdir } => match open_store(working_dir(workdir)) {
+            Ok(store) => checks::sensors(registry, &store, &mut out),
             Err(e) => fail(e),
         },
         Command::Worker { max_concurrency, lease_secs, poll_ms, drain, max_runs, workdir } => {
@@ -514,10 +598,19 @@ fn report(out: &mut impl Write, result: &RunResult) -> ExitCode {
                 let _ = writeln!(out, "  FAILED {key}: {error}");
             }
             AssetOutcome::Skipped { key, because } => {
-                let names: Vec<String> = because.iter().map(ToString::to_string).collect();
-                let _ = writeln!(out, "  SKIPPED {key}: upstream {} did not materialize", names.join(", "));
+                let names: Vec<String> = because
+                    .iter()
+                    .map(|k| match result.checks.iter().find(|c| c.blocks() && c.asset == k.to_user_string()) {
+                        Some(c) => format!("{k} failed its blocking check `{}`", c.check),
+                        None => format!("{k} did not materialize"),
+                    })
+                    .collect();
+                let _ = writeln!(out, "  SKIPPED {key}: upstream {}", names.join(", "));
             }
         }
+    }
+    for c in &result.checks {
+        let _ = writeln!(out, "  CHECK {} {} of {}{}", c.outcome(), c.check, c.asset, c.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
     }
     for (op, attempts) in result.attempts.iter().filter(|(_, a)| **a > 1) {
         let _ = writeln!(out, "  op {op} took {attempts} attempts");
@@ -525,8 +618,9 @@ fn report(out: &mut impl Write, result: &RunResult) -> ExitCode {
     if result.success() {
         ExitCode::SUCCESS
     } else {
+        let blocked = result.checks.iter().filter(|c| c.blocks()).count();
         eprintln!(
-            "error: {} of {} assets failed, {} skipped; re-execute with `materialize --from-failure {}`",
+            "error: {} of {} assets failed, {} skipped, {blocked} blocking check(s) failed; re-execute with `materialize --from-failure {}`",
             result.failures().len(),
             result.outcomes.len(),
             result.skipped().len(),

@@ -32,11 +32,11 @@ pub(super) fn submit(
     dir: &Path,
     select: &str,
     from_failure: Option<&str>,
-    tags: &[String],
+    run: &super::RunArgs,
     out: &mut impl Write,
 ) -> ExitCode {
-    let tags = match parse_tags(tags) {
-        Ok(t) => t,
+    let params = match run.params() {
+        Ok(p) => p,
         Err(e) => return fail(e),
     };
     let what = match from_failure {
@@ -46,7 +46,7 @@ pub(super) fn submit(
         },
         None => Submission::Select(select.to_owned()),
     };
-    match submit_run(registry, store, dir, &what, tags) {
+    match submit_run(registry, store, dir, &what, params) {
         Ok(run) => {
             let _ = writeln!(out, "{}", run.run_id);
             if !store.has_workers() {

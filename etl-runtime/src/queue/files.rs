@@ -7,9 +7,10 @@
 //! <home>/queue/claimed/<run id>      a claimed run: `{"worker": .., "lease_until": ..}`
 //! <home>/schedules/<name>.jsonl      a schedule's ticks, one per line (under <name>.lock)
 //! <home>/schedules/<name>.stopped    present while the schedule is stopped
+//! <home>/state/<namespace>.json       a namespace of the instance's state (under <namespace>.lock)
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 
 use super::{Reaped, RetryFn, RunQueue};
 use crate::history::{HistoryError, RunRecord, RunStatus};
@@ -29,6 +31,7 @@ pub struct FileQueue {
     runs: FileStorage,
     dir: PathBuf,
     schedules: PathBuf,
+    state: PathBuf,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,9 +69,40 @@ fn lease_until(lease: Duration) -> DateTime<Utc> {
 }
 
 impl FileQueue {
+    fn state_file(&self, namespace: &str) -> PathBuf {
+        self.state.join(format!("{}.json", crate::storage::files::escape_name(namespace)))
+    }
+
+    fn read_state(path: &Path) -> Result<BTreeMap<String, Json>, HistoryError> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| HistoryError::Io {
+                action: "read",
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(io("read", path)(e)),
+        }
+    }
+
+    /// Reads a namespace under its lock, lets `change` edit it, and writes it back (atomically)
+    /// when `change` says it changed; returns what `change` said.
+    fn change_state(&self, namespace: &str, change: impl FnOnce(&mut BTreeMap<String, Json>) -> bool) -> Result<bool, HistoryError> {
+        let path = self.state_file(namespace);
+        let _lock = Locked::take(&path.with_extension("lock"))?;
+        let mut map = Self::read_state(&path)?;
+        if !change(&mut map) {
+            return Ok(false);
+        }
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        fs::write(&tmp, serde_json::to_vec(&map).expect("state serializes")).map_err(io("write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io("write", &path))?;
+        Ok(true)
+    }
+
     /// The queue of the files at `home`.
     pub fn at(home: &Path) -> Self {
-        FileQueue { runs: FileStorage::at(home), dir: home.join("queue"), schedules: home.join("schedules") }
+        FileQueue { runs: FileStorage::at(home), dir: home.join("queue"), schedules: home.join("schedules"), state: home.join("state") }
     }
 
     fn lock(&self) -> Result<Locked, HistoryError> {
@@ -266,6 +300,34 @@ impl RunQueue for FileQueue {
         } else {
             Self::remove(&path)
         }
+    }
+
+    fn put_state(&self, namespace: &str, entries: &[(String, Json)]) -> Result<(), HistoryError> {
+        self.change_state(namespace, |map| {
+            for (k, v) in entries {
+                map.insert(k.clone(), v.clone());
+            }
+            true
+        })
+        .map(drop)
+    }
+
+    fn put_state_new(&self, namespace: &str, key: &str, value: &Json) -> Result<bool, HistoryError> {
+        self.change_state(namespace, |map| {
+            if map.contains_key(key) {
+                return false;
+            }
+            map.insert(key.to_owned(), value.clone());
+            true
+        })
+    }
+
+    fn remove_state(&self, namespace: &str, key: &str) -> Result<(), HistoryError> {
+        self.change_state(namespace, |map| map.remove(key).is_some()).map(drop)
+    }
+
+    fn state(&self, namespace: &str) -> Result<BTreeMap<String, Json>, HistoryError> {
+        Self::read_state(&self.state_file(namespace))
     }
 
     fn schedule_stopped(&self, schedule: &str) -> Result<bool, HistoryError> {

@@ -36,6 +36,8 @@ pub fn options_for(run: &RunRecord, options: &RunOptions) -> RunOptions {
     options.tags = run.tags.clone();
     options.schedule = run.schedule.clone();
     options.parent_run_id = run.parent_run_id.clone();
+    options.partition = run.partition.as_deref().and_then(|p| crate::partition::PartitionRequest::parse(p).ok());
+    options.config = run.config.clone();
     options
 }
 

@@ -17,10 +17,11 @@ pub mod retry;
 pub mod submit;
 pub mod worker;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
 use crate::history::{Event, EventKind, HistoryError, RunRecord, RunStatus, RunStore};
 use crate::schedule::Tick;
@@ -77,6 +78,15 @@ pub trait RunQueue: Send + Sync {
     fn set_schedule_stopped(&self, schedule: &str, stopped: bool) -> Result<(), HistoryError>;
     /// Whether a schedule was stopped.
     fn schedule_stopped(&self, schedule: &str) -> Result<bool, HistoryError>;
+    /// Sets entries of a namespace of the instance's state (partition statuses, check results,
+    /// sensor cursors), replacing each key's value.
+    fn put_state(&self, namespace: &str, entries: &[(String, Json)]) -> Result<(), HistoryError>;
+    /// Sets `key` unless it has a value already (by any process); whether this call set it.
+    fn put_state_new(&self, namespace: &str, key: &str, value: &Json) -> Result<bool, HistoryError>;
+    /// Removes a key of a namespace.
+    fn remove_state(&self, namespace: &str, key: &str) -> Result<(), HistoryError>;
+    /// Every entry of a namespace, by key.
+    fn state(&self, namespace: &str) -> Result<BTreeMap<String, Json>, HistoryError>;
     /// The schedule's latest tick that started (or queued) a run.
     fn last_started_tick(&self, schedule: &str) -> Result<Option<Tick>, HistoryError> {
         Ok(self.ticks(schedule)?.into_iter().rev().find(|t| t.status == crate::schedule::TickStatus::Started))

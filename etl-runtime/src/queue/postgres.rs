@@ -7,9 +7,11 @@
 //! tick is a row of `etl_instance.ticks` keyed by schedule and time, inserted in the same
 //! transaction as its run: two daemons cannot both insert it.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use postgres::Config;
+use serde_json::Value as Json;
 
 use super::{Reaped, RetryFn, RunQueue};
 use crate::history::{HistoryError, RunRecord};
@@ -176,6 +178,58 @@ impl RunQueue for PgQueue {
                 )
             })
             .map(drop)
+        })
+    }
+
+    fn put_state(&self, namespace: &str, entries: &[(String, Json)]) -> Result<(), HistoryError> {
+        let namespace = namespace.to_owned();
+        let (keys, values): (Vec<String>, Vec<String>) = entries.iter().map(|(k, v)| (k.clone(), v.to_string())).unzip();
+        self.actor.call(move |link| {
+            link.run("writing the instance state", |c| {
+                c.execute(
+                    "INSERT INTO etl_instance.state (namespace, key, value)
+                     SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS e (k, v)
+                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = now()",
+                    &[&namespace, &keys, &values],
+                )
+            })
+            .map(drop)
+        })
+    }
+
+    fn put_state_new(&self, namespace: &str, key: &str, value: &Json) -> Result<bool, HistoryError> {
+        let (namespace, key, value) = (namespace.to_owned(), key.to_owned(), value.to_string());
+        self.actor.call(move |link| {
+            link.run("writing the instance state", |c| {
+                c.execute(
+                    "INSERT INTO etl_instance.state (namespace, key, value) VALUES ($1, $2, $3) ON CONFLICT (namespace, key) DO NOTHING",
+                    &[&namespace, &key, &value],
+                )
+            })
+            .map(|n| n == 1)
+        })
+    }
+
+    fn remove_state(&self, namespace: &str, key: &str) -> Result<(), HistoryError> {
+        let (namespace, key) = (namespace.to_owned(), key.to_owned());
+        self.actor.call(move |link| {
+            link.run("writing the instance state", |c| c.execute("DELETE FROM etl_instance.state WHERE namespace = $1 AND key = $2", &[&namespace, &key]))
+                .map(drop)
+        })
+    }
+
+    fn state(&self, namespace: &str) -> Result<BTreeMap<String, Json>, HistoryError> {
+        let namespace = namespace.to_owned();
+        self.actor.call(move |link| {
+            let rows = link.run("reading the instance state", |c| c.query("SELECT key, value FROM etl_instance.state WHERE namespace = $1", &[&namespace]))?;
+            rows.iter()
+                .map(|r| {
+                    let key: String = r.get(0);
+                    let text: &str = r.get(1);
+                    let value: Json = serde_json::from_str(text).map_err(|e| HistoryError::DamagedRow { run_id: format!("state {key}"), message: e.to_string() })?;
+                    Ok((key, value))
+                })
+                .collect()
         })
     }
 

@@ -16,10 +16,10 @@ use crate::queue::{queued_record, RunQueue};
 use crate::registry::Registry;
 
 /// What a run thread returns.
-type RunOutcome = Result<RunResult, GraphError>;
+pub(super) type RunOutcome = Result<RunResult, GraphError>;
 
 /// Starts a run's thread (a seam: tests make it fail).
-type Spawner = fn(std::thread::Builder, Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>>;
+pub(super) type Spawner = fn(std::thread::Builder, Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>>;
 
 fn spawn_thread(builder: std::thread::Builder, run: Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>> {
     builder.spawn(run)
@@ -41,16 +41,20 @@ struct Scheduled {
 /// Runs schedules: starts each due tick's run in this process, or, when the instance has
 /// workers (PostgreSQL, or `[instance] run_coordinator = "queued"`), queues it for them.
 pub struct Daemon {
-    registry: Registry,
-    options: RunOptions,
-    clock: Arc<dyn Clock>,
+    pub(super) registry: Registry,
+    pub(super) options: RunOptions,
+    pub(super) clock: Arc<dyn Clock>,
     scheduled: Vec<Scheduled>,
     finished: Vec<(String, RunOutcome)>,
-    spawn: Spawner,
-    store: RunStore,
-    queue: Arc<dyn RunQueue>,
+    pub(super) spawn: Spawner,
+    pub(super) store: RunStore,
+    pub(super) queue: Arc<dyn RunQueue>,
     /// Runs go to the queue (with this retry policy) rather than to a thread.
-    queued: Option<RetryPolicy>,
+    pub(super) queued: Option<RetryPolicy>,
+    /// The graph of the definitions (selections, partitions).
+    pub(super) graph: AssetGraph,
+    /// Sensors and freshness checks, with when each is next due.
+    pub(super) watched: super::sensors::Watched,
 }
 
 /// `None` when the daemon runs its ticks' runs itself, else the retry policy of the runs it
@@ -102,15 +106,19 @@ impl Daemon {
                 Err(e) => problems.push(format!("schedule `{}`: {e}", s.name)),
             }
         }
-        if scheduled.is_empty() && problems.is_empty() {
-            problems.push("no schedules are defined; add one with `etl::Definitions::new().schedule(etl::Schedule::new(..))`".into());
+        let watched = super::sensors::Watched::new(&registry, &graph, now, &mut problems);
+        if scheduled.is_empty() && watched.is_empty() && problems.is_empty() {
+            problems.push(
+                "no schedules, sensors or freshness checks are defined; add one with `etl::Definitions::new().schedule(etl::Schedule::new(..))`, `#[etl::sensor]` or `etl::checks::last_update_freshness`"
+                    .into(),
+            );
         }
         if !problems.is_empty() {
             return Err(GraphError { problems });
         }
         let mut options = options;
         options.storage = Some(store.clone());
-        Ok(Daemon { registry, options, clock, scheduled, finished: Vec::new(), spawn: spawn_thread, store, queue, queued })
+        Ok(Daemon { registry, options, clock, scheduled, finished: Vec::new(), spawn: spawn_thread, store, queue, queued, graph, watched })
     }
 
     /// The next time a schedule is due.
@@ -120,7 +128,7 @@ impl Daemon {
 
     /// Whether a run started by the daemon in its own process is still going.
     pub fn busy(&self) -> bool {
-        self.scheduled.iter().any(|s| !s.running.is_empty())
+        self.scheduled.iter().any(|s| !s.running.is_empty()) || !self.watched.running.is_empty()
     }
 
     /// Whether the daemon queues its runs for workers.
@@ -192,10 +200,13 @@ impl Daemon {
         let run_id = new_run_id();
         tick.run_id = Some(run_id.clone());
         let s = &self.scheduled[i].schedule;
+        // A schedule of time-partitioned assets materializes the last window that has ended.
+        let partition = self.last_window(&s.selection, at);
         if let Some(policy) = self.queued {
             let mut run = queued_record(&run_id, &s.selection, Vec::new());
             run.schedule = Some(name.clone());
             run.tags = s.tags.clone();
+            run.partition = partition.as_ref().map(ToString::to_string);
             policy.stamp(&mut run.tags);
             let tick = self.claim(tick, Some(&run))?;
             if tick.status == TickStatus::Started {
@@ -209,6 +220,7 @@ impl Daemon {
         options.schedule = Some(name.clone());
         options.run_id = Some(run_id.clone());
         options.tags = s.tags.clone();
+        options.partition = partition;
         let (registry, selection) = (self.registry.clone(), s.selection.clone());
         tracing::info!(schedule = %name, %run_id, "tick: starting a run");
         // A thread name cannot hold a NUL byte (std panics on one).
@@ -247,7 +259,30 @@ impl Daemon {
         }
     }
 
+    /// The partition a run of `selection` started at `at` materializes: the last window of
+    /// its time-partitioned assets that has ended by then (none for other assets).
+    fn last_window(&self, selection: &str, at: DateTime<Utc>) -> Option<crate::partition::PartitionRequest> {
+        let keys = self.graph.select(selection).ok()?;
+        let def = keys
+            .iter()
+            .filter_map(|k| self.graph.node(k))
+            .find_map(|n| n.spec.partitions.clone().filter(|d| matches!(d, crate::partition::PartitionsDefinition::TimeWindow(_))))?;
+        match def.last_key(at) {
+            Ok(key) => key.map(crate::partition::PartitionRequest::Key),
+            Err(e) => {
+                tracing::error!(selection, "cannot find the last partition: {e}");
+                None
+            }
+        }
+    }
+
     fn reap(&mut self, wait: bool) {
+        let (done, going): (Vec<_>, Vec<_>) = std::mem::take(&mut self.watched.running).into_iter().partition(|(_, h)| wait || h.is_finished());
+        self.watched.running = going;
+        for (run_id, handle) in done {
+            let result = handle.join().unwrap_or_else(|_| Err(GraphError::one(format!("run {run_id} panicked"))));
+            self.finished.push((run_id, result));
+        }
         for s in &mut self.scheduled {
             let (done, going): (Vec<_>, Vec<_>) = std::mem::take(&mut s.running).into_iter().partition(|(_, h)| wait || h.is_finished());
             s.running = going;
@@ -269,6 +304,8 @@ impl Daemon {
         let mut finished = Vec::new();
         while !shutdown.load(Ordering::SeqCst) {
             self.tick();
+            self.sensor_tick();
+            self.freshness_tick();
             self.reap(false);
             finished.append(&mut self.finished);
             let wait = self
@@ -325,6 +362,8 @@ mod tests {
         location: crate::asset::Location { module_path: "m", file: "src/m.rs", line: 1, column: 1 },
         invoke: |_| Ok(Vec::new()),
         requirements: Vec::new,
+        partitions: None,
+        configs: Vec::new,
     });
 
     /// A temporary home (kept alive by the returned directory), its options, one asset.
@@ -332,7 +371,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut options = RunOptions::new(dir.path());
         options.home = Some(dir.path().join(".etl"));
-        (dir, options, Registry { dlt: Vec::new(), assets: vec![&*ASSET] })
+        (dir, options, Registry { dlt: Vec::new(), assets: vec![&*ASSET], ..Registry::default() })
     }
 
     fn no_thread(_: std::thread::Builder, _: Box<dyn FnOnce() -> RunOutcome + Send>) -> std::io::Result<JoinHandle<RunOutcome>> {

@@ -9,6 +9,7 @@
 
 mod cron;
 mod daemon;
+mod sensors;
 
 pub use cron::{Cron, CronError};
 pub use daemon::Daemon;

@@ -46,6 +46,9 @@ static SHOP: LazyLock<DltAssetsDef> = LazyLock::new(|| DltAssetsDef {
     requirements: no_requirements,
     retry: None,
     pool: None,
+    partitions: None,
+    source_for: None,
+    configs: Vec::new,
 });
 
 fn plain(
@@ -68,6 +71,8 @@ fn plain(
         location: location(2),
         invoke,
         requirements: no_requirements,
+        partitions: None,
+        configs: Vec::new,
     }
 }
 
@@ -78,7 +83,7 @@ static SUMMARY: LazyLock<AssetDef> = LazyLock::new(|| plain("summary", &["report
 static LONELY: LazyLock<AssetDef> = LazyLock::new(|| plain("lonely", &[], "misc", &[], &["team=ops"]));
 
 fn graph() -> AssetGraph {
-    AssetGraph::build(&Registry { dlt: vec![&*SHOP], assets: vec![&*CLEAN, &*REPORT, &*SUMMARY, &*LONELY] }).unwrap()
+    AssetGraph::build(&Registry { dlt: vec![&*SHOP], assets: vec![&*CLEAN, &*REPORT, &*SUMMARY, &*LONELY], ..Registry::default() }).unwrap()
 }
 
 /// The selected keys, comma-separated, in graph order.

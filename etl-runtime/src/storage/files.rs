@@ -40,6 +40,21 @@ pub fn home_for(working_dir: &Path) -> PathBuf {
     }
 }
 
+/// A name as a file name: percent-encoded, so that distinct names never share a file (`a/b`
+/// vs `a.b`).
+pub(crate) fn escape_name(key: &str) -> String {
+    let mut name = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            '/' => name.push_str("%2F"),
+            '%' => name.push_str("%25"),
+            '\\' => name.push_str("%5C"),
+            c => name.push(c),
+        }
+    }
+    name
+}
+
 /// The files under one home.
 #[derive(Debug)]
 pub struct FileStorage {
@@ -64,17 +79,7 @@ impl FileStorage {
     }
 
     fn asset_file(&self, key: &str) -> PathBuf {
-        // Percent-encoded, so that distinct keys never share a file (`a/b` vs `a.b`).
-        let mut name = String::with_capacity(key.len());
-        for c in key.chars() {
-            match c {
-                '/' => name.push_str("%2F"),
-                '%' => name.push_str("%25"),
-                '\\' => name.push_str("%5C"),
-                c => name.push(c),
-            }
-        }
-        self.home.join("assets").join(format!("{name}.jsonl"))
+        self.home.join("assets").join(format!("{}.jsonl", escape_name(key)))
     }
 
     /// Writes a run's record atomically (a temporary file renamed over it), creating its

@@ -84,6 +84,16 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         stopped boolean NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now()
     );",
+), (
+    5,
+    "CREATE TABLE etl_instance.state (
+        namespace text NOT NULL,
+        key text NOT NULL,
+        value text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (namespace, key)
+    );
+    ALTER TABLE etl_instance.runs ADD COLUMN run_config text;",
 )];
 
 /// The number of the newest migration.
@@ -220,7 +230,7 @@ pub fn migrate(client: &mut Client, target: &str) -> Result<(), HistoryError> {
 
 /// The columns [`run_record`] reads, in its order.
 pub(crate) const RUN_COLUMNS: &str =
-    "run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid, tags::text, partition_key, worker, lease_until";
+    "run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid, tags::text, partition_key, worker, lease_until, run_config";
 const EVENT_COLUMNS: &str = "ts, run_id, kind, op, asset_key, message, data::text";
 
 /// The connection and its prepared statement.
@@ -392,17 +402,18 @@ pub(crate) fn name<T: serde::Serialize>(value: T) -> String {
 pub(crate) fn start(client: &mut impl postgres::GenericClient, r: &RunRecord) -> Result<(), postgres::Error> {
     let pid = i64::from(r.pid);
     let tags = serde_json::to_string(&r.tags).expect("tags serialize");
+    let config = r.config.as_ref().map(Json::to_string);
     client.execute(
         "INSERT INTO etl_instance.runs (run_id, selection, assets, status, started_at, ended_at, parent_run_id, schedule, pid,
-             tags, partition_key, worker, lease_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10::text AS jsonb), $11, $12, $13)
+             tags, partition_key, worker, lease_until, run_config)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10::text AS jsonb), $11, $12, $13, $14)
          ON CONFLICT (run_id) DO UPDATE SET selection = excluded.selection, assets = excluded.assets, status = excluded.status,
              started_at = excluded.started_at, ended_at = excluded.ended_at, parent_run_id = excluded.parent_run_id,
              schedule = excluded.schedule, pid = excluded.pid, tags = excluded.tags, partition_key = excluded.partition_key,
-             worker = excluded.worker",
+             worker = excluded.worker, run_config = excluded.run_config",
         &[
             &r.run_id, &r.selection, &r.assets, &name(r.status), &r.started_at, &r.ended_at, &r.parent_run_id, &r.schedule, &pid,
-            &tags, &r.partition, &r.worker, &r.lease_until,
+            &tags, &r.partition, &r.worker, &r.lease_until, &config,
         ],
     )?;
     Ok(())
@@ -577,6 +588,7 @@ pub(crate) fn run_record(row: &Row) -> Result<RunRecord, HistoryError> {
         partition: row.get(10),
         worker: row.get(11),
         lease_until: row.get(12),
+        config: row.get::<_, Option<String>>(13).map(|t| serde_json::from_str(&t)).transpose().map_err(|e| damaged(format!("run config: {e}")))?,
         run_id,
     })
 }
