@@ -61,7 +61,7 @@ pub(crate) fn asset_check(attr: TokenStream, item: TokenStream) -> TokenStream {
         None => quote!(::etl::__private::None),
     };
     let glue = param_glue(&func);
-    let (resolves, reqs, call) = (&glue.resolves, &glue.reqs, &glue.call);
+    let (resolves, reqs, configs, call) = (&glue.resolves, &glue.reqs, &glue.configs, &glue.call);
     let out = quote_spanned!(glue.ret_span=> __etl_out);
     let guard = format_ident!("__ETL_ASSET_CHECK_{}", fn_name, span = fn_name.span());
     let location = location();
@@ -74,6 +74,9 @@ pub(crate) fn asset_check(attr: TokenStream, item: TokenStream) -> TokenStream {
         fn __etl_requirements() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::Requirement>> {
             ::etl::__private::vec![#(#reqs),*]
         }
+        fn __etl_configs() -> ::etl::__private::Vec<::etl::__private::Option<::etl::__private::ConfigCheck>> {
+            ::etl::__private::vec![#(#configs),*]
+        }
         ::etl::__private::inventory::submit! {
             ::etl::__private::AssetCheckDef {
                 name: #name,
@@ -83,6 +86,7 @@ pub(crate) fn asset_check(attr: TokenStream, item: TokenStream) -> TokenStream {
                 location: #location,
                 invoke: __etl_invoke,
                 requirements: __etl_requirements,
+                configs: __etl_configs,
             }
         }
     });

@@ -287,35 +287,46 @@ impl Plan {
 /// gathers their checks.
 pub fn prepare(registry: &Registry, steps: Vec<Step>, options: &RunOptions) -> Result<Plan, GraphError> {
     check_resources(&steps, &options.resources)?;
-    let partition = check_run(&steps, options.partition.as_ref(), options.config.as_ref())?;
-    let checks = registry.checks.iter().filter(|c| steps.iter().flat_map(|s| &s.assets).any(|s| s.key == c.asset)).cloned().collect();
+    let partition = check_run(registry, &steps, options.partition.as_ref(), options.config.as_ref())?;
+    let checks = checks_of(registry, &steps).cloned().collect();
     Ok(Plan { steps, checks, partition })
+}
+
+/// The checks of the assets of `steps`.
+fn checks_of<'a>(registry: &'a Registry, steps: &'a [Step]) -> impl Iterator<Item = &'a CheckSpec> + 'a {
+    registry.checks.iter().filter(|c| steps.iter().flat_map(|s| &s.assets).any(|s| s.key == c.asset))
 }
 
 /// Checks a run's partition against its assets' partitions, and its run config against what
 /// its ops take; returns the partition resolved.
-pub fn check_run(steps: &[Step], partition: Option<&PartitionRequest>, config: Option<&Json>) -> Result<Option<Partition>, GraphError> {
+pub fn check_run(registry: &Registry, steps: &[Step], partition: Option<&PartitionRequest>, config: Option<&Json>) -> Result<Option<Partition>, GraphError> {
     let specs = steps.iter().flat_map(|s| s.assets.iter());
     let partition = crate::partition::for_run(specs.map(|s| (s.key.to_user_string(), s.partitions.as_ref())), partition, Utc::now())
         .map_err(GraphError::one)?
         .map(|(_, p)| p);
-    check_config(steps, config)?;
+    let checks: Vec<&CheckSpec> = checks_of(registry, steps).collect();
+    check_config(steps, &checks, config)?;
     Ok(partition)
 }
 
-/// Every op's run config deserializes into what its parameters take; problems name the op, the
-/// type and the field.
-fn check_config(steps: &[Step], config: Option<&Json>) -> Result<(), GraphError> {
-    let ops: Vec<&str> = steps.iter().map(|s| s.op.name()).collect();
+/// Every op's (and asset check's) run config deserializes into what its parameters take;
+/// problems name the op, the type and the field.
+fn check_config(steps: &[Step], checks: &[&CheckSpec], config: Option<&Json>) -> Result<(), GraphError> {
+    let ops: Vec<&str> = steps.iter().map(|s| s.op.name()).chain(checks.iter().map(|c| c.name.as_str())).collect();
     if let Some(config) = config {
         crate::config::check_shape(config, &ops).map_err(GraphError::one)?;
     }
-    let problems: Vec<String> = steps
+    let takes = steps
         .iter()
-        .flat_map(|s| s.op.configs().into_iter().map(move |c| (s.op, c)))
-        .filter_map(|(op, check)| {
-            let value = crate::config::op_config(config, op.name());
-            (check.check)(&value).err().map(|e| format!("op `{}` ({}): config `{}`: {e}", op.name(), op.location(), check.type_name))
+        .flat_map(|s| s.op.configs().into_iter().map(move |c| (s.op.name(), s.op.location(), c)))
+        .chain(checks.iter().filter_map(|c| match &c.kind {
+            crate::check::CheckKind::Function(def) => Some((def.configs)().into_iter().flatten().map(move |k| (def.name, def.location, k))),
+            crate::check::CheckKind::Builtin(_) => None,
+        }).flatten());
+    let problems: Vec<String> = takes
+        .filter_map(|(op, location, check)| {
+            let value = crate::config::op_config(config, op);
+            (check.check)(&value).err().map(|e| format!("op `{op}` ({location}): config `{}`: {e}", check.type_name))
         })
         .collect();
     if problems.is_empty() {

@@ -110,6 +110,8 @@ pub struct AssetCheckDef {
     pub invoke: fn(&InvokeContext<'_>) -> Result<AssetCheckResult, AssetError>,
     /// The resource types the parameters need.
     pub requirements: fn() -> Vec<Option<Requirement>>,
+    /// The run config its parameters take.
+    pub configs: fn() -> Vec<Option<ConfigCheck>>,
 }
 
 inventory::collect!(AssetCheckDef);

@@ -123,7 +123,9 @@ pub fn asset_graph() -> Result<etl_runtime::graph::AssetGraph, etl_runtime::grap
 
 /// Orchestration for advanced use: the graph, plans, execution, run history, the daemon.
 pub mod runtime {
-    pub use etl_runtime::execute::{execute, materialize, materialize_from_failure, RunOptions};
+    pub use etl_runtime::execute::{check_run, execute, materialize, materialize_from_failure, prepare, Plan, RunOptions};
+    pub use etl_runtime::partition::status::{PartitionState, PartitionStatus};
+    pub use etl_runtime::sensor::{evaluate as evaluate_sensor, Launch, SensorState, SensorTick};
     pub use etl_runtime::graph::{AssetGraph, GraphError, GraphFormat, Step};
     pub use etl_runtime::history::{Event, EventKind, RunRecord};
     pub use etl_runtime::asset::Location;

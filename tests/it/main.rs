@@ -9,6 +9,7 @@ mod conformance;
 mod examples;
 mod nested;
 mod options;
+mod partitions;
 mod pipeline_api;
 mod pools;
 mod run_limits;

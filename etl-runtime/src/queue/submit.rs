@@ -64,7 +64,7 @@ pub fn submit(registry: &Registry, store: &RunStore, dir: &Path, what: &Submissi
         Submission::Select(select) => {
             let keys = graph.select(select).map_err(|e| e.to_string())?;
             let steps = graph.plan(&keys).map_err(|e| e.to_string())?;
-            check_run(&steps, partition.as_ref(), run_config.as_ref()).map_err(|e| e.to_string())?;
+            check_run(registry, &steps, partition.as_ref(), run_config.as_ref()).map_err(|e| e.to_string())?;
             (select.clone(), keys.iter().map(|k| k.to_user_string()).collect(), None)
         }
     };

@@ -76,7 +76,7 @@ impl Daemon {
         let partition = launch.request.partition.as_deref().map(PartitionRequest::parse).transpose().map_err(|e| e.to_string())?;
         let keys = self.graph.select(&launch.selection).map_err(|e| e.to_string())?;
         let steps = self.graph.plan(&keys).map_err(|e| e.to_string())?;
-        check_run(&steps, partition.as_ref(), launch.request.config.as_ref()).map_err(|e| e.to_string())?;
+        check_run(&self.registry, &steps, partition.as_ref(), launch.request.config.as_ref()).map_err(|e| e.to_string())?;
         if let Some(policy) = self.queued {
             let mut run = queued_record(&launch.run_id, &launch.selection, Vec::new());
             run.tags = launch.request.tags.clone();

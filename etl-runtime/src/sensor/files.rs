@@ -20,11 +20,12 @@ pub struct FileSensor {
     selection: Option<String>,
     interval: Duration,
     config: Option<fn(&Path) -> Json>,
+    partition: Option<fn(&Path) -> Option<String>>,
 }
 
 /// A sensor named `name` watching files that match `pattern` (`landing/*.jsonl`).
 pub fn file_sensor(name: impl Into<String>, pattern: impl Into<String>) -> FileSensor {
-    FileSensor { name: name.into(), pattern: pattern.into(), selection: None, interval: Duration::from_secs(30), config: None }
+    FileSensor { name: name.into(), pattern: pattern.into(), selection: None, interval: Duration::from_secs(30), config: None, partition: None }
 }
 
 impl FileSensor {
@@ -37,6 +38,13 @@ impl FileSensor {
     /// Time between evaluations (default 30 s).
     pub fn minimum_interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
+        self
+    }
+
+    /// The partition a file's run materializes, made from its path (`landing/2024-01-05.jsonl`
+    /// → `2024-01-05`); a file it gives none for is not acted on.
+    pub fn partition_from(mut self, partition: fn(&Path) -> Option<String>) -> Self {
+        self.partition = Some(partition);
         self
     }
 
@@ -54,7 +62,9 @@ fn stamp(path: &Path) -> Option<String> {
     Some(format!("{mtime}:{}", meta.len()))
 }
 
-fn evaluate(pattern: &str, config: Option<fn(&Path) -> Json>, context: &SensorContext) -> Result<SensorResult, AssetError> {
+type Make<T> = Option<fn(&Path) -> T>;
+
+fn evaluate(pattern: &str, config: Make<Json>, partition: Make<Option<String>>, context: &SensorContext) -> Result<SensorResult, AssetError> {
     let full = if Path::new(pattern).is_absolute() { pattern.to_owned() } else { context.working_dir().join(pattern).display().to_string() };
     let paths = glob::glob(&full).map_err(|e| AssetError::msg(format!("file sensor `{}`: bad pattern `{pattern}`: {e}", context.name())))?;
     let seen: BTreeMap<String, String> = context.cursor().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
@@ -68,7 +78,11 @@ fn evaluate(pattern: &str, config: Option<fn(&Path) -> Json>, context: &SensorCo
             if let Some(make) = config {
                 request = request.config(make(&path));
             }
-            result = result.request(request);
+            match partition.map(|make| make(&path)) {
+                Some(None) => tracing::warn!(sensor = context.name(), file = %shown, "no partition for this file: not acted on"),
+                Some(Some(key)) => result = result.request(request.partition(key)),
+                None => result = result.request(request),
+            }
         }
         now.insert(shown, stamp);
     }
@@ -80,9 +94,9 @@ fn evaluate(pattern: &str, config: Option<fn(&Path) -> Json>, context: &SensorCo
 
 impl From<FileSensor> for SensorSpec {
     fn from(f: FileSensor) -> SensorSpec {
-        let FileSensor { name, pattern, selection, interval, config } = f;
+        let FileSensor { name, pattern, selection, interval, config, partition } = f;
         let description = format!("new or changed files matching `{pattern}`");
-        let mut spec = SensorSpec::new(name, move |context| evaluate(&pattern, config, context)).minimum_interval(interval);
+        let mut spec = SensorSpec::new(name, move |context| evaluate(&pattern, config, partition, context)).minimum_interval(interval);
         spec.target = selection;
         spec.description = Some(description);
         spec
