@@ -227,7 +227,7 @@ pub struct InvokeContext<'a> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected into an asset function",
     label = "not injectable",
-    note = "asset parameters are resolved by type: use `&etl::AssetExecutionContext`, `&etl::DltResource`, or `&T` where `T: etl::ConfigurableResource` is registered with `etl::Resources::with`"
+    note = "asset parameters are resolved by type: use `&etl::AssetExecutionContext`, `&etl::DltResource`, `etl::Config<T>` (run config, `T: Deserialize`), or `&T` where `T: etl::ConfigurableResource` is registered with `etl::Resources::with`"
 )]
 pub trait AssetParam<'a>: Sized {
     /// Resolves the parameter for one execution.

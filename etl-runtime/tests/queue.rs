@@ -132,6 +132,28 @@ fn contract(open: impl Fn() -> RunStore + Sync) {
     assert!(open().queue().unwrap().schedule_stopped("nightly").unwrap());
     queue.set_schedule_stopped("nightly", false).unwrap();
     assert!(!open().queue().unwrap().schedule_stopped("nightly").unwrap());
+
+    // The instance state: a key set new by exactly one of eight concurrent writers (a sensor's
+    // run key), entries replaced and removed, namespaces apart.
+    let firsts: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|w| {
+                let open = &open;
+                s.spawn(move || open().queue().unwrap().put_state_new("sensor_run_keys/s", "file@1", &serde_json::json!({"w": w})).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(firsts.iter().filter(|f| **f).count(), 1, "{firsts:?}");
+    queue.put_state("partitions/a", &[("2024-01-01".into(), serde_json::json!("x")), ("2024-01-02".into(), serde_json::json!(1))]).unwrap();
+    queue.put_state("partitions/a", &[("2024-01-01".into(), serde_json::json!({"status": "failed"}))]).unwrap();
+    let state = open().queue().unwrap().state("partitions/a").unwrap();
+    assert_eq!(state.len(), 2);
+    assert_eq!(state["2024-01-01"], serde_json::json!({"status": "failed"}));
+    queue.remove_state("partitions/a", "2024-01-02").unwrap();
+    assert_eq!(queue.state("partitions/a").unwrap().len(), 1);
+    assert!(queue.state("partitions/b").unwrap().is_empty());
+    assert_eq!(queue.state("sensor_run_keys/s").unwrap().len(), 1);
 }
 
 #[test]

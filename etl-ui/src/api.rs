@@ -162,17 +162,26 @@ pub async fn run(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
 pub struct LaunchBody {
     select: Option<String>,
     from_failure: Option<String>,
+    /// `K` or `A...B`.
+    partition: Option<String>,
+    /// `{"ops": {...}}`.
+    config: Option<serde_json::Value>,
 }
 
-/// `POST /api/launch` `{"select": "<selection>"}` (or `{"from_failure": "<run id>"}`):
-/// `{"run_id": "..."}`.
+/// `POST /api/launch` `{"select": "<selection>", "partition": "K", "config": {...}}` (or
+/// `{"from_failure": "<run id>"}`): `{"run_id": "..."}`.
 pub async fn launch(State(app): State<Arc<App>>, Json(body): Json<LaunchBody>) -> Response {
     let what = match (body.select, body.from_failure) {
         (Some(s), None) => Submission::Select(s),
         (None, Some(id)) => Submission::FromFailure(id),
         _ => return error(StatusCode::BAD_REQUEST, "give `select` or `from_failure`"),
     };
-    match app.launch(what).await {
+    let partition = match body.partition.as_deref().map(etl_runtime::partition::PartitionRequest::parse).transpose() {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let params = etl_runtime::queue::submit::RunParams { partition, config: body.config, ..Default::default() };
+    match app.launch(what, params).await {
         Ok(run_id) => Json(json!({"run_id": run_id})).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e.0),
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use etl_runtime::execute::{materialize, new_run_id, RunOptions};
 use etl_runtime::graph::AssetGraph;
 use etl_runtime::history::{HistoryError, RunStore};
-use etl_runtime::queue::submit::{submit, Submission};
+use etl_runtime::queue::submit::{submit, RunParams, Submission};
 use etl_runtime::registry::Registry;
 
 /// The server's state.
@@ -53,21 +53,23 @@ impl App {
 
     /// Launches a run of `selection`: queued for the workers when the storage has them, else
     /// started in this process. Returns its id once its record exists.
-    pub async fn launch(self: &Arc<Self>, what: Submission) -> Result<String, LaunchError> {
+    pub async fn launch(self: &Arc<Self>, what: Submission, params: RunParams) -> Result<String, LaunchError> {
         let app = self.clone();
-        tokio::task::spawn_blocking(move || app.launch_blocking(what)).await.map_err(|e| LaunchError(format!("the launch panicked: {e}")))?
+        tokio::task::spawn_blocking(move || app.launch_blocking(what, params)).await.map_err(|e| LaunchError(format!("the launch panicked: {e}")))?
     }
 
-    fn launch_blocking(&self, what: Submission) -> Result<String, LaunchError> {
+    fn launch_blocking(&self, what: Submission, params: RunParams) -> Result<String, LaunchError> {
         let dir = &self.options.working_dir;
         if self.store.has_workers() {
-            return submit(&self.registry, &self.store, dir, &what, etl_runtime::queue::submit::RunParams::default()).map(|r| r.run_id).map_err(LaunchError);
+            return submit(&self.registry, &self.store, dir, &what, params).map(|r| r.run_id).map_err(LaunchError);
         }
         // Checked here as the workers' submit checks it, then run on a thread of its own.
         let selection = match &what {
             Submission::Select(s) => {
                 let keys = self.graph.select(s).map_err(|e| LaunchError(e.to_string()))?;
-                self.graph.plan(&keys).map_err(|e| LaunchError(e.to_string()))?;
+                let steps = self.graph.plan(&keys).map_err(|e| LaunchError(e.to_string()))?;
+                etl_runtime::execute::check_run(&self.registry, &steps, params.partition.as_ref(), params.config.as_ref())
+                    .map_err(|e| LaunchError(e.to_string()))?;
                 s.clone()
             }
             Submission::FromFailure(_) => String::new(),
@@ -75,6 +77,9 @@ impl App {
         let run_id = new_run_id();
         let mut options = self.options.clone();
         options.run_id = Some(run_id.clone());
+        options.tags = params.tags;
+        options.partition = params.partition;
+        options.config = params.config;
         let registry = self.registry.clone();
         let spawned = std::thread::Builder::new().name("ui-run".into()).spawn(move || {
             let result = match what {

@@ -299,3 +299,42 @@ fn schedules_can_be_stopped_and_started_and_the_queue_is_shown() {
     assert_eq!(code, 200);
     assert!(queue.contains("Queued (2)") && queue.contains("exchange_rates"), "{queue}");
 }
+
+#[test]
+fn a_partitioned_assets_page_shows_its_partitions_and_checks_and_launches_a_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = example_binary("partitioned");
+    let generated = Command::new(&exe).args(["generate", "--days", "3"]).current_dir(dir.path()).output().unwrap();
+    assert!(generated.status.success());
+    let ui = start(&exe, dir.path(), &[]);
+    // The JSON API takes a partition; a missing one is refused before anything runs.
+    let refused = client().post(format!("{}/api/launch", ui.base)).json(&json!({"select": "dlt_events_source_events"})).send().unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(refused.text().unwrap().contains("is partitioned"));
+    let launched: Value = client()
+        .post(format!("{}/api/launch", ui.base))
+        .json(&json!({"select": "dlt_events_source_events", "partition": "2024-01-01...2024-01-02"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let run_id = launched["run_id"].as_str().expect("a run id").to_owned();
+    assert_eq!(wait_for_end(&ui, &run_id)["run"]["status"], "success");
+    let (code, page) = get(&format!("{}/assets/dlt_events_source_events", ui.base));
+    assert_eq!(code, 200);
+    assert!(page.contains("31 in all: 2 materialized, 0 failed, 29 missing"), "{page}");
+    assert_eq!(page.matches("class=\"p-ok\"").count(), 2, "a green cell per materialized day");
+    assert!(page.contains("title=\"2024-01-03: missing\""), "each cell names its key");
+    assert!(page.contains("every_day_has_events") && page.contains("PASSED") && page.contains("column_schema_change"), "the checks with their results");
+    assert!(page.contains("name=\"partition\""), "the Materialize button asks for a partition");
+    // The browser's form with a partition.
+    let host = ui.base.trim_start_matches("http://").to_owned();
+    let form = [("csrf", csrf_of(&page)), ("asset", "dlt_events_source_events".to_owned()), ("partition", "2024-01-03".to_owned())];
+    let r = client().post(format!("{}/launch", ui.base)).header("Origin", format!("http://{host}")).form(&form).send().unwrap();
+    assert_eq!(r.status().as_u16(), 303, "{:?}", r.text());
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let third = wait_for_end(&ui, location.trim_start_matches("/runs/"));
+    assert_eq!(third["run"]["status"], "success", "{third}");
+    let page = get(&format!("{}/assets/dlt_events_source_events", ui.base)).1;
+    assert!(page.contains("3 materialized"), "{page}");
+}

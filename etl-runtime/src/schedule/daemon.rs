@@ -89,8 +89,15 @@ impl Daemon {
         let mut scheduled = Vec::new();
         let now = clock.now();
         for s in schedules {
-            if let Err(e) = graph.select(&s.selection) {
-                problems.push(format!("schedule `{}`: {e}", s.name));
+            match graph.select(&s.selection).map_err(GraphError::from).and_then(|keys| graph.plan(&keys)) {
+                Err(e) => problems.push(format!("schedule `{}`: {e}", s.name)),
+                // Its run config is checked now, with the partition a tick now would take.
+                Ok(steps) => {
+                    let partition = last_window(&graph, &s.selection, now);
+                    if let Err(e) = crate::execute::check_run(&registry, &steps, partition.as_ref(), s.run_config()) {
+                        problems.push(format!("schedule `{}`: {e}", s.name));
+                    }
+                }
             }
             match &s.cron {
                 Ok(cron) => {
@@ -201,12 +208,13 @@ impl Daemon {
         tick.run_id = Some(run_id.clone());
         let s = &self.scheduled[i].schedule;
         // A schedule of time-partitioned assets materializes the last window that has ended.
-        let partition = self.last_window(&s.selection, at);
+        let partition = last_window(&self.graph, &s.selection, at);
         if let Some(policy) = self.queued {
             let mut run = queued_record(&run_id, &s.selection, Vec::new());
             run.schedule = Some(name.clone());
             run.tags = s.tags.clone();
             run.partition = partition.as_ref().map(ToString::to_string);
+            run.config = s.run_config().cloned();
             policy.stamp(&mut run.tags);
             let tick = self.claim(tick, Some(&run))?;
             if tick.status == TickStatus::Started {
@@ -221,6 +229,7 @@ impl Daemon {
         options.run_id = Some(run_id.clone());
         options.tags = s.tags.clone();
         options.partition = partition;
+        options.config = s.run_config().cloned();
         let (registry, selection) = (self.registry.clone(), s.selection.clone());
         tracing::info!(schedule = %name, %run_id, "tick: starting a run");
         // A thread name cannot hold a NUL byte (std panics on one).
@@ -255,23 +264,6 @@ impl Daemon {
                 tick.run_id = None;
                 tick.reason = Some(format!("cannot record the tick: {e}"));
                 Some(tick)
-            }
-        }
-    }
-
-    /// The partition a run of `selection` started at `at` materializes: the last window of
-    /// its time-partitioned assets that has ended by then (none for other assets).
-    fn last_window(&self, selection: &str, at: DateTime<Utc>) -> Option<crate::partition::PartitionRequest> {
-        let keys = self.graph.select(selection).ok()?;
-        let def = keys
-            .iter()
-            .filter_map(|k| self.graph.node(k))
-            .find_map(|n| n.spec.partitions.clone().filter(|d| matches!(d, crate::partition::PartitionsDefinition::TimeWindow(_))))?;
-        match def.last_key(at) {
-            Ok(key) => key.map(crate::partition::PartitionRequest::Key),
-            Err(e) => {
-                tracing::error!(selection, "cannot find the last partition: {e}");
-                None
             }
         }
     }
@@ -323,6 +315,23 @@ impl Daemon {
     }
 }
 
+/// The partition a run of `selection` started at `at` materializes: the last window of its
+/// time-partitioned assets that has ended by then (none for other assets).
+fn last_window(graph: &AssetGraph, selection: &str, at: DateTime<Utc>) -> Option<crate::partition::PartitionRequest> {
+    let keys = graph.select(selection).ok()?;
+    let def = keys
+        .iter()
+        .filter_map(|k| graph.node(k))
+        .find_map(|n| n.spec.partitions.clone().filter(|d| matches!(d, crate::partition::PartitionsDefinition::TimeWindow(_))))?;
+    match def.last_key(at) {
+        Ok(key) => key.map(crate::partition::PartitionRequest::Key),
+        Err(e) => {
+            tracing::error!(selection, "cannot find the last partition: {e}");
+            None
+        }
+    }
+}
+
 /// The ticks of `s` missed since its last recorded tick, as its policy says (oldest first).
 fn missed(s: &Schedule, cron: &Cron, queue: &dyn RunQueue, now: DateTime<Utc>) -> Result<std::collections::VecDeque<DateTime<Utc>>, HistoryError> {
     let MissedTicks::CatchUp(n) = s.missed else { return Ok(Default::default()) };
@@ -365,6 +374,33 @@ mod tests {
         partitions: None,
         configs: Vec::new,
     });
+
+    static DAILY: std::sync::LazyLock<crate::registry::AssetDef> = std::sync::LazyLock::new(|| crate::registry::AssetDef {
+        name: "daily",
+        key: "daily",
+        partitions: Some(|| crate::partition::daily_partitions("2026-11-01").timezone("Europe/Berlin").into()),
+        ..clone_def(&ASSET)
+    });
+
+    fn clone_def(def: &crate::registry::AssetDef) -> crate::registry::AssetDef {
+        crate::registry::AssetDef { ..*def }
+    }
+
+    #[test]
+    fn a_schedule_of_a_partitioned_asset_materializes_the_last_window_that_has_ended() {
+        let (_dir, options, mut registry) = setup();
+        registry.assets.push(&*DAILY);
+        // 01:00 in Berlin on the 24th: the 23rd (Berlin time) has ended.
+        let clock = ManualClock::new(at("2026-11-23T23:59:30Z"));
+        let nightly = Schedule::new("nightly_daily", "0 1 * * *").select("daily").timezone("Europe/Berlin");
+        let mut daemon = Daemon::new(registry, options.clone(), &[nightly], Arc::new(clock.clone())).unwrap();
+        clock.advance(ChronoDuration::seconds(30));
+        let acted = daemon.tick();
+        assert_eq!(acted.len(), 1);
+        daemon.wait();
+        let run = options.store().unwrap().record(acted[0].run_id.as_deref().unwrap()).unwrap();
+        assert_eq!(run.partition.as_deref(), Some("2026-11-23"));
+    }
 
     /// A temporary home (kept alive by the returned directory), its options, one asset.
     fn setup() -> (tempfile::TempDir, RunOptions, Registry) {

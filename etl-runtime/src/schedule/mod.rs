@@ -35,6 +35,7 @@ pub struct Schedule {
     selection: String,
     tags: BTreeMap<String, String>,
     missed: MissedTicks,
+    config: Option<serde_json::Value>,
 }
 
 /// What a daemon does, when it starts, with the ticks it missed while no daemon ran (counted
@@ -52,7 +53,14 @@ impl Schedule {
     /// reported when the definitions are validated. Missed ticks are skipped unless
     /// [`Schedule::catch_up`] says otherwise.
     pub fn new(name: &str, cron: &str) -> Self {
-        Schedule { name: name.to_owned(), cron: Cron::parse(cron), selection: "*".into(), tags: BTreeMap::new(), missed: MissedTicks::Skip }
+        Schedule {
+            name: name.to_owned(),
+            cron: Cron::parse(cron),
+            selection: "*".into(),
+            tags: BTreeMap::new(),
+            missed: MissedTicks::Skip,
+            config: None,
+        }
     }
 
     /// Reads the cron expression in the IANA timezone `name` (`Europe/Berlin`): `0 3 * * *` is
@@ -74,6 +82,18 @@ impl Schedule {
     pub fn catch_up(mut self, n: u32) -> Self {
         self.missed = if n == 0 { MissedTicks::Skip } else { MissedTicks::CatchUp(n) };
         self
+    }
+
+    /// The run config of its runs (`{"ops": {"<op>": {"config": {...}}}}`), checked when the
+    /// daemon starts.
+    pub fn config(mut self, config: serde_json::Value) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The run config of its runs.
+    pub fn run_config(&self) -> Option<&serde_json::Value> {
+        self.config.as_ref()
     }
 
     /// The tags of its runs.

@@ -53,6 +53,16 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
             Some(Point { at: e.ts, value: ms, href: format!("/runs/{}", e.run_id), label: format!("{ms:.1} ms, run {}", e.run_id) })
         })
         .collect();
+    let partitions = node.and_then(|n| n.spec.partitions.clone());
+    let read = key.clone();
+    let states = match &partitions {
+        Some(_) => app.read(move |s| etl_runtime::partition::status::read(&*s.queue()?, &read)).await.unwrap_or_default(),
+        None => Default::default(),
+    };
+    let partition_keys = partitions.as_ref().and_then(|d| d.keys(chrono::Utc::now()).ok()).unwrap_or_default();
+    let read = key.clone();
+    let check_results = app.read(move |s| etl_runtime::check::latest(&*s.queue()?, &read)).await.unwrap_or_default();
+    let checks: Vec<&etl_runtime::check::CheckSpec> = app.registry.checks_of(&key).collect();
     let latest = history.events.last();
     // A dlt asset: its pipeline's destination, read on the blocking pool (it opens the database).
     let dlt = match node.map(|n| n.op) {
@@ -74,7 +84,29 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
         form method="post" action="/launch" class="inline" {
             input type="hidden" name="csrf" value=(app.csrf);
             input type="hidden" name="asset" value=(key.to_user_string());
+            @if partitions.is_some() {
+                input type="text" name="partition" required placeholder="partition: KEY or FIRST...LAST" size="30"
+                    value=(partition_keys.last().cloned().unwrap_or_default());
+                " "
+            }
             button type="submit" { "Materialize" }
+        }
+        @if let Some(def) = &partitions { (partition_grid(def, &partition_keys, &states)) }
+        @if !checks.is_empty() {
+            h2 { "Checks" }
+            table {
+                tr { th { "Check" } th { "Result" } th { "When (UTC)" } th { "Run" } th { "Description" } }
+                @for c in &checks {
+                    @let result = check_results.get(&c.name);
+                    tr {
+                        td { (c.name) @if c.blocking { span class="muted" { " (blocking)" } } }
+                        td { @match result { Some(e) => { (e.outcome()) }, None => { span class="muted" { "never evaluated" } } } }
+                        td { (result.map(|e| e.at.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()) }
+                        td { @if let Some(id) = result.and_then(|e| e.run_id.clone()) { a href=(format!("/runs/{id}")) { (id) } } }
+                        td { (result.and_then(|e| e.description.clone()).or_else(|| c.description.clone()).unwrap_or_default()) }
+                    }
+                }
+            }
         }
         @if let Some(view) = &dlt { (dlt_view(view, node.and_then(|n| n.spec.dlt_resource.as_deref()))) }
         h2 { "Materializations" }
@@ -97,6 +129,32 @@ pub async fn asset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Resp
         }
     };
     respond(page(&format!("Asset {key}"), None, body))
+}
+
+/// The partitions as one cell each (green materialized, red failed, grey missing; the key and
+/// its run in the cell's title), with the counts.
+fn partition_grid(
+    def: &etl_runtime::partition::PartitionsDefinition,
+    keys: &[String],
+    states: &std::collections::BTreeMap<String, etl_runtime::partition::status::PartitionState>,
+) -> Markup {
+    use etl_runtime::partition::status::{counts, PartitionStatus};
+    let c = counts(keys, states);
+    html! {
+        h2 { "Partitions" }
+        p class="muted" { (def) " · " (keys.len()) " in all: " (c.materialized) " materialized, " (c.failed) " failed, " (c.missing) " missing" }
+        div class="parts" {
+            @for k in keys {
+                @let state = states.get(k);
+                @let (class, said) = match state.map(|s| s.status) {
+                    Some(PartitionStatus::Materialized) => ("p-ok", "materialized"),
+                    Some(PartitionStatus::Failed) => ("p-failed", "failed"),
+                    None => ("p-missing", "missing"),
+                };
+                span class=(class) title=(format!("{k}: {said}{}", state.map(|s| format!(" (run {})", s.run_id)).unwrap_or_default())) {}
+            }
+        }
+    }
 }
 
 /// Metadata entries; a `dagster/column_schema` as a table of columns.

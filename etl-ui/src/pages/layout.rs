@@ -13,6 +13,7 @@ main { padding: 1rem 1.5rem; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; } th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #e3e6ee; text-align: left; vertical-align: top; }
 th { background: #f4f6fb; } .num { text-align: right; font-variant-numeric: tabular-nums; }
 .SUCCESS { color: #137333; } .FAILURE, .ABANDONED, .error { color: #b3261e; } .STARTED, .QUEUED { color: #8a5a00; }
+.parts span { display: inline-block; width: 11px; height: 11px; margin: 1px; background: #e5e7eb; } .parts .p-ok { background: #16a34a; } .parts .p-failed { background: #dc2626; }
 .muted { color: #6b7280; } form.inline { display: inline; } pre { white-space: pre-wrap; background: #f8f9fc; padding: 0.5rem; }
 button { background: #3b5bdb; color: #fff; border: 0; padding: 0.35rem 0.8rem; border-radius: 4px; cursor: pointer; }
 ";

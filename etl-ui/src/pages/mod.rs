@@ -46,7 +46,12 @@ pub async fn launch(State(app): State<Arc<App>>, Form(form): Form<Vec<(String, S
     } else {
         return error_page(StatusCode::BAD_REQUEST, "Nothing to launch", "tick assets or type a selection");
     };
-    match app.launch(what).await {
+    let partition = match field("partition").map(|p| etl_runtime::partition::PartitionRequest::parse(&p)).transpose() {
+        Ok(p) => p,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, "The run was not launched", &e.to_string()),
+    };
+    let params = etl_runtime::queue::submit::RunParams { partition, ..Default::default() };
+    match app.launch(what, params).await {
         Ok(run_id) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/runs/{run_id}"))]).into_response(),
         Err(e) => error_page(StatusCode::BAD_REQUEST, "The run was not launched", &e.0),
     }
