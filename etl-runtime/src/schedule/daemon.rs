@@ -89,13 +89,14 @@ impl Daemon {
         let mut scheduled = Vec::new();
         let now = clock.now();
         for s in schedules {
-            match graph.select(&s.selection).map_err(GraphError::from).and_then(|keys| graph.plan(&keys)) {
+            match graph.select(&s.selection) {
                 Err(e) => problems.push(format!("schedule `{}`: {e}", s.name)),
                 // Its run config is checked now, with the partition a tick now would take.
-                Ok(steps) => {
+                Ok(keys) => {
                     let partition = last_window(&graph, &s.selection, now);
-                    if let Err(e) = crate::execute::check_run(&registry, &steps, partition.as_ref(), s.run_config()) {
-                        problems.push(format!("schedule `{}`: {e}", s.name));
+                    let checked = graph.plan(&keys).and_then(|steps| crate::execute::check_run(&registry, &steps, partition.as_ref(), s.run_config()));
+                    if let Err(e) = checked {
+                        problems.extend(e.problems.into_iter().map(|p| format!("schedule `{}`: {p}", s.name)));
                     }
                 }
             }
