@@ -5,8 +5,14 @@
 //!
 //! 1. environment variables, most specific first: `SOURCES__API_SOURCE__KEY`, then
 //!    `SOURCES__KEY` (section and key names upper-cased, joined by `__`);
-//! 2. `.etl/secrets.toml`: `[sources.api_source] key = ...`, then `[sources] key = ...`;
-//! 3. `.etl/config.toml`, the same way.
+//! 2. the secrets files: `[sources.api_source] key = ...`, then `[sources] key = ...`, each
+//!    path in `.etl/secrets.toml`, then dlt's project `.dlt/secrets.toml`, then dlt's global
+//!    `~/.dlt/secrets.toml` (see [`DltDirs`]);
+//! 3. the config files (`config.toml`), the same way.
+//!
+//! As in dlt, the provider decides first and the section path second: an environment variable
+//! at a short path wins over a secrets file at a longer one. A dlt project's `.dlt/` therefore
+//! works unchanged, and `.etl/` overrides it key by key.
 //!
 //! A resource-level section (`["sources", "api_source", "feed"]`) adds
 //! `SOURCES__API_SOURCE__FEED__KEY` / `[sources.api_source.feed]` in front. Unlike dlt, a bare
@@ -120,38 +126,105 @@ enum Provider {
     Config,
 }
 
-/// The loaded providers: environment, `secrets.toml`, `config.toml`.
+/// One TOML file of a provider.
+#[derive(Clone)]
+struct TomlFile {
+    path: PathBuf,
+    table: toml::Table,
+}
+
+/// Where dlt's own configuration lives, besides `.etl/`: the project's `.dlt/` and the global
+/// one (`~/.dlt/`), as dlt finds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DltDirs {
+    /// The project's folder: `$DLT_PROJECT_DIR` (else the run directory) joined with
+    /// `$DLT_CONFIG_FOLDER` (else `.dlt`).
+    pub project: PathBuf,
+    /// The global folder: `$DLT_DATA_DIR`, else `/var/dlt` for root, else `~/.dlt` (or
+    /// `$XDG_DATA_HOME/dlt` when that is set and `~/.dlt` does not exist); `None` without a home.
+    pub global: Option<PathBuf>,
+}
+
+impl DltDirs {
+    /// dlt's folders for a run directory, from the environment.
+    pub fn from_env(run_dir: &Path) -> Self {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let project_dir = var("DLT_PROJECT_DIR").map(PathBuf::from).unwrap_or_else(|| run_dir.to_owned());
+        let folder = var("DLT_CONFIG_FOLDER").unwrap_or_else(|| ".dlt".into());
+        let global = var("DLT_DATA_DIR").map(PathBuf::from).or_else(|| {
+            if is_root() {
+                return Some(PathBuf::from("/var/dlt"));
+            }
+            let home = PathBuf::from(var("HOME")?).join(".dlt");
+            match var("XDG_DATA_HOME") {
+                Some(xdg) if !home.exists() => Some(PathBuf::from(xdg).join("dlt")),
+                _ => Some(home),
+            }
+        });
+        DltDirs { project: project_dir.join(folder), global }
+    }
+}
+
+#[cfg(unix)]
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(not(unix))]
+fn is_root() -> bool {
+    false
+}
+
+/// The loaded providers: environment, then the secrets files, then the config files. Each kind
+/// is `.etl/<kind>.toml`, then dlt's project `.dlt/<kind>.toml`, then its global
+/// `~/.dlt/<kind>.toml` (the first that has the key at a section path wins, as dlt merges its
+/// project and global files), so a dlt project's configuration works unchanged.
 #[derive(Clone)]
 pub struct Config {
-    secrets_path: PathBuf,
-    config_path: PathBuf,
-    secrets: toml::Table,
-    config: toml::Table,
+    secrets: Vec<TomlFile>,
+    config: Vec<TomlFile>,
     env: Option<BTreeMap<String, String>>,
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the values: secrets.toml and the environment hold secrets.
-        f.debug_struct("Config").field("secrets_path", &self.secrets_path).field("config_path", &self.config_path).finish_non_exhaustive()
+        let paths = |files: &[TomlFile]| files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>();
+        f.debug_struct("Config").field("secrets", &paths(&self.secrets)).field("config", &paths(&self.config)).finish_non_exhaustive()
     }
 }
 
 impl Config {
-    /// Loads `.etl/config.toml` and `.etl/secrets.toml` of the run's directory (an asset run's
-    /// `--workdir`, else the process's working directory; missing files are empty) and reads the
-    /// process environment.
+    /// Loads the config of the run's directory (an asset run's `--workdir`, else the process's
+    /// working directory; see [`Config::load_from`]) and reads the process environment.
     pub fn load() -> Result<Self, ConfigError> {
         let dir = etl_core::resource::run_dir().or_else(|| std::env::current_dir().ok()).unwrap_or_else(|| PathBuf::from("."));
         Config::load_from(dir)
     }
 
-    /// Loads `<dir>/.etl/config.toml` and `<dir>/.etl/secrets.toml`.
+    /// Loads `<dir>/.etl/{secrets,config}.toml` (missing files are empty), and dlt's
+    /// `.dlt/{secrets,config}.toml` of the project and of the global folder where they exist
+    /// ([`DltDirs::from_env`]).
     pub fn load_from(dir: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let dirs = DltDirs::from_env(dir.as_ref());
+        Config::load_with(dir, &dirs)
+    }
+
+    /// [`Config::load_from`] with dlt's folders given.
+    pub fn load_with(dir: impl AsRef<Path>, dirs: &DltDirs) -> Result<Self, ConfigError> {
         let base = dir.as_ref().join(".etl");
-        let config_path = base.join("config.toml");
-        let secrets_path = base.join("secrets.toml");
-        Ok(Config { config: read_toml(&config_path)?, secrets: read_toml(&secrets_path)?, config_path, secrets_path, env: None })
+        let files = |name: &str| -> Result<Vec<TomlFile>, ConfigError> {
+            let mut out = vec![TomlFile { table: read_toml(&base.join(name))?, path: base.join(name) }];
+            for folder in std::iter::once(&dirs.project).chain(dirs.global.as_ref()) {
+                let path = folder.join(name);
+                if path.is_file() && !out.iter().any(|f| f.path == path) {
+                    out.push(TomlFile { table: read_toml(&path)?, path });
+                }
+            }
+            Ok(out)
+        };
+        Ok(Config { secrets: files("secrets.toml")?, config: files("config.toml")?, env: None })
     }
 
     /// Providers from strings (tests, embedding): TOML text of `config.toml` and `secrets.toml`.
@@ -160,10 +233,8 @@ impl Config {
             text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { path: PathBuf::from(name), message: e.message().to_owned() })
         };
         Ok(Config {
-            config: parse(config, "config.toml")?,
-            secrets: parse(secrets, "secrets.toml")?,
-            config_path: PathBuf::from("config.toml"),
-            secrets_path: PathBuf::from("secrets.toml"),
+            config: vec![TomlFile { table: parse(config, "config.toml")?, path: PathBuf::from("config.toml") }],
+            secrets: vec![TomlFile { table: parse(secrets, "secrets.toml")?, path: PathBuf::from("secrets.toml") }],
             env: None,
         })
     }
@@ -187,36 +258,44 @@ impl Config {
         (min..=section.len()).rev().map(|n| &section[..n]).collect()
     }
 
+    /// The files of a provider (none for the environment).
+    fn files(&self, provider: Provider) -> &[TomlFile] {
+        match provider {
+            Provider::Env => &[],
+            Provider::Secrets => &self.secrets,
+            Provider::Config => &self.config,
+        }
+    }
+
     /// Every place `key` of `section` is looked for, in order.
     pub fn places(&self, section: &[&str], key: &str) -> Vec<String> {
         let mut out = Vec::new();
         for provider in [Provider::Env, Provider::Secrets, Provider::Config] {
             for path in Config::paths(section) {
-                out.push(self.place(provider, path, key));
+                if provider == Provider::Env {
+                    out.push(format!("env {}", env_name(path, key)));
+                }
+                for file in self.files(provider) {
+                    out.push(place(file, path, key));
+                }
             }
         }
         out
-    }
-
-    fn place(&self, provider: Provider, path: &[&str], key: &str) -> String {
-        match provider {
-            Provider::Env => format!("env {}", env_name(path, key)),
-            Provider::Secrets => format!("{} [{}] {key}", self.secrets_path.display(), path.join(".")),
-            Provider::Config => format!("{} [{}] {key}", self.config_path.display(), path.join(".")),
-        }
     }
 
     /// Finds the raw value of `key` and where it came from.
     fn find(&self, section: &[&str], key: &str) -> Option<(Found, String, bool)> {
         for provider in [Provider::Env, Provider::Secrets, Provider::Config] {
             for path in Config::paths(section) {
-                let found = match provider {
-                    Provider::Env => self.env_var(&env_name(path, key)).map(Found::Env),
-                    Provider::Secrets => toml_get(&self.secrets, path, key).map(Found::Json),
-                    Provider::Config => toml_get(&self.config, path, key).map(Found::Json),
-                };
-                if let Some(found) = found {
-                    return Some((found, self.place(provider, path, key), provider != Provider::Config));
+                if provider == Provider::Env {
+                    if let Some(v) = self.env_var(&env_name(path, key)) {
+                        return Some((Found::Env(v), format!("env {}", env_name(path, key)), true));
+                    }
+                }
+                for file in self.files(provider) {
+                    if let Some(v) = toml_get(&file.table, path, key) {
+                        return Some((Found::Json(v), place(file, path, key), provider != Provider::Config));
+                    }
                 }
             }
         }
@@ -294,6 +373,10 @@ impl Config {
             }
         })
     }
+}
+
+fn place(file: &TomlFile, path: &[&str], key: &str) -> String {
+    format!("{} [{}] {key}", file.path.display(), path.join("."))
 }
 
 fn invalid(key: &str, path: &str, place: String, message: String, secret: Option<&str>) -> ConfigError {
@@ -468,6 +551,47 @@ mod tests {
         std::fs::write(dir.path().join(".etl/config.toml"), "[sources.args_probe]\nurl = \"http://x\"\n").unwrap();
         let args = etl_core::resource::with_run_dir(dir.path(), || resolve_args::<Args>("args_probe", &["url"])).unwrap();
         assert_eq!((args.url.as_str(), args.limit), ("http://x", None));
+    }
+
+    #[test]
+    fn dlts_project_and_global_files_are_read_after_etls_own_in_dlts_order() {
+        let run = tempfile::tempdir().unwrap();
+        let global = tempfile::tempdir().unwrap();
+        let write = |dir: &Path, name: &str, text: &str| {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(name), text).unwrap();
+        };
+        let (etl, dlt) = (run.path().join(".etl"), run.path().join(".dlt"));
+        // Each key is set in the files that should lose too.
+        write(&etl, "secrets.toml", "[sources.api]\na = \"etl secrets\"\n");
+        write(&dlt, "secrets.toml", "[sources.api]\na = \"dlt secrets\"\nb = \"dlt secrets\"\n[sources]\nd = \"dlt secrets, short path\"\n");
+        write(global.path(), "secrets.toml", "[sources.api]\nb = \"global secrets\"\nc = \"global secrets\"\n");
+        write(&etl, "config.toml", "[sources.api]\nc = \"etl config\"\ne = \"etl config\"\n");
+        write(&dlt, "config.toml", "[sources.api]\nd = \"dlt config, long path\"\ne = \"dlt config\"\nf = \"dlt config\"\n");
+        write(global.path(), "config.toml", "[sources.api]\nf = \"global config\"\ng = \"global config\"\n");
+        let dirs = DltDirs { project: dlt.clone(), global: Some(global.path().to_owned()) };
+        let config = Config::load_with(run.path(), &dirs).unwrap().with_env([("SOURCES__G", "env, short path")]);
+        let got = |k: &str| config.get_found::<String>(&["sources", "api"], k).unwrap().unwrap();
+        assert_eq!(got("a").0, "etl secrets", ".etl before .dlt");
+        assert_eq!(got("b").0, "dlt secrets", "the project before the global folder");
+        assert_eq!(got("c").0, "global secrets", "any secrets file before any config file");
+        assert_eq!(got("d").0, "dlt secrets, short path", "the provider first, the section path second (dlt's rule)");
+        assert_eq!(got("e").0, "etl config");
+        assert_eq!(got("f"), ("dlt config".to_owned(), format!("{} [sources.api] f", dlt.join("config.toml").display())));
+        assert_eq!(got("g").0, "env, short path");
+        let places = config.places(&["sources", "api"], "nope");
+        assert_eq!(places.len(), 2 + 2 * 3 * 2, "env and every file at both paths: {places:?}");
+        // Without dlt's files, messages name only `.etl`'s.
+        let plain = Config::load_with(tempfile::tempdir().unwrap().path(), &DltDirs { project: "/nonexistent/.dlt".into(), global: None }).unwrap();
+        assert_eq!(plain.places(&["sources", "api"], "x").len(), 6);
+    }
+
+    #[test]
+    fn dlts_folders_follow_its_environment_variables() {
+        let dirs = DltDirs::from_env(Path::new("/work/project"));
+        if std::env::var_os("DLT_PROJECT_DIR").is_none() && std::env::var_os("DLT_CONFIG_FOLDER").is_none() {
+            assert_eq!(dirs.project, Path::new("/work/project/.dlt"));
+        }
     }
 
     #[derive(Debug, serde::Deserialize)]

@@ -15,7 +15,9 @@ use crate::schema::Schema;
 use crate::value::{to_value, ToValueError, Value};
 
 mod source;
+mod steps;
 pub use source::{make_source, IntoResources, Source};
+pub use steps::Limit;
 
 /// Boxed error from user code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

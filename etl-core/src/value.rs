@@ -56,6 +56,34 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// The integer, if it is one that fits in `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::BigInt(i) => i64::try_from(*i).ok(),
+            _ => None,
+        }
+    }
+
+    /// The number as `f64` (integers, floats, decimals).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::BigInt(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Decimal(d) => rust_decimal::prelude::ToPrimitive::to_f64(d),
+            _ => None,
+        }
+    }
+
+    /// The text, if it is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Looks a key up in an object (first match); `None` for other values.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {

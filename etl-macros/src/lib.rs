@@ -110,6 +110,7 @@ const RESOURCE_OPTIONS: &[&str] = &[
     "incremental",
     "merge_strategy",
     "parallelized",
+    "limit",
 ];
 
 /// `&etl::ResourceContext` parameters are not arguments of the call: the pipeline passes the
@@ -192,6 +193,7 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
     let mut expr_setters = Vec::new();
     let mut data_from = None;
     let mut parallel = quote!();
+    let mut limit = quote!();
     let valid: Vec<&str> = RESOURCE_OPTIONS.iter().copied().chain(transformer.then_some("data_from")).collect();
     for (ident, value, _span) in options {
         let key = ident.to_string();
@@ -202,6 +204,11 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
         let Some(value) = need_value(&mut errors, &ident, value, "...") else { continue };
         match key.as_str() {
             "data_from" => data_from = Some(value),
+            "limit" => {
+                if let Some(n) = lit_int(&mut errors, &ident, &value) {
+                    limit = quote!(.add_limit(#n as usize));
+                }
+            }
             "parallelized" => {
                 if let Some(true) = lit_bool(&mut errors, &ident, &value) {
                     if transformer {
@@ -392,7 +399,7 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
             #description
             #prelude
             #(#expr_setters)*
-            ({ #make }) #parallel
+            ({ #make }) #limit #parallel
         }
         #option_errors
     };

@@ -7,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(loads)]
+pub mod dataset;
 pub mod destination;
 pub mod error;
 pub mod jobs;
@@ -26,6 +28,8 @@ pub mod spool;
 pub mod state;
 
 pub use error::{PipelineError, Step};
+#[cfg(loads)]
+pub use dataset::{Dataset, Relation, Rows};
 pub use destination::{destination, duckdb, postgres, Destination};
 pub use pipeline::{pipeline, IntoSource, LoadInfo, Pipeline, PipelineInfo, TableLoad};
 pub use progress::Progress;

@@ -144,7 +144,7 @@ impl Materialize {
             Some(run_id) => materialize_from_failure(&defs, run_id, &options)?,
             None => execute(&defs, &self.selection, &options)?,
         };
-        Ok(TestRun { result, dir, history })
+        Ok(TestRun { result, dir, history, registry: defs })
     }
 }
 
@@ -162,6 +162,8 @@ pub struct TestRun {
     result: RunResult,
     dir: Arc<TempDirHandle>,
     history: RunStore,
+    #[cfg_attr(not(any(feature = "duckdb", feature = "postgres")), allow(dead_code))]
+    registry: Registry,
 }
 
 impl TestRun {
@@ -184,6 +186,21 @@ impl TestRun {
     /// its directory, or the storage given to [`Materialize::storage`].
     pub fn history(&self) -> RunStore {
         self.history.clone()
+    }
+
+    /// The dataset of a pipeline run here (dlt's `pipeline.dataset()`), as its `#[etl::assets]`
+    /// definition builds the pipeline (its destination included): tables as rows or Arrow
+    /// batches, SQL, row counts. An error names the pipelines there are.
+    #[cfg(any(feature = "duckdb", feature = "postgres"))]
+    pub fn dataset(&self, pipeline_name: &str) -> Result<etl_pipeline::Dataset, String> {
+        let pipelines: Vec<etl_pipeline::Pipeline> = self.registry.dlt.iter().map(|d| (d.pipeline)()).collect();
+        match pipelines.iter().find(|p| p.name() == pipeline_name) {
+            Some(p) => Ok(p.clone().working_dir(self.dir()).dataset()),
+            None => Err(format!(
+                "no pipeline `{pipeline_name}` among the definitions of this test run; there are: {}",
+                pipelines.iter().map(|p| format!("`{}`", p.name())).collect::<Vec<_>>().join(", ")
+            )),
+        }
     }
 
     /// The DuckDB file of a pipeline run here.

@@ -37,7 +37,7 @@ pub use etl_macros::{asset, asset_check, assets, resource, sensor, source, trans
 
 pub use etl_core::{
     incremental::{CursorMissing, Incremental, LastValueFunc, RowOrder},
-    resource::{ResourceContext, ResourceState},
+    resource::{Limit, ResourceContext, ResourceState},
     hints::{ColumnHint, ContractMode, DataType, MergeStrategy, ResourceHints, SchemaContract, WriteDisposition},
     resource::{BoxError, IntoResources, Items, Resource, Source},
     schema::Schema,
@@ -72,6 +72,13 @@ pub use etl_runtime::{
 
 #[cfg(feature = "duckdb")]
 pub use etl_runtime::duckdb_resource::DuckDbResource;
+
+/// Reading a pipeline's dataset back (`pipeline.dataset()`).
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
+pub use etl_pipeline::dataset::{Dataset, Relation, Rows};
+
+/// The Arrow crate etl reads and writes record batches with (`Relation::arrow`).
+pub use arrow;
 
 /// Built-in asset checks (Dagster's check factories): register them with
 /// [`Definitions::check`].

@@ -5,6 +5,7 @@ mod incremental;
 mod lesson;
 mod metadata;
 mod cli;
+mod dataset;
 mod conformance;
 mod examples;
 mod nested;

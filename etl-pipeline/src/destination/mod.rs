@@ -139,4 +139,7 @@ pub trait Session: Send {
     fn row_count(&mut self, table: &str) -> Result<i64, DestinationError>;
     /// How many loads completed, and the newest load id.
     fn loads(&mut self) -> Result<(i64, Option<String>), DestinationError>;
+    /// Runs a query with the dataset as the default schema (unqualified names are its tables)
+    /// and returns its rows as Arrow record batches.
+    fn query_arrow(&mut self, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>, DestinationError>;
 }

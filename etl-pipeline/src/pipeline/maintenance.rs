@@ -7,7 +7,7 @@ impl Pipeline {
     /// Opens the destination if it has this pipeline's database (DuckDB) or dataset
     /// (PostgreSQL); `exclusive` takes the pipeline's lock.
     #[cfg(loads)]
-    fn open_existing(
+    pub(crate) fn open_existing(
         &self,
         resolved: &crate::destination::Resolved,
         dataset: &str,
@@ -21,7 +21,7 @@ impl Pipeline {
     #[cfg(loads)]
     pub fn info(&self) -> Result<PipelineInfo, PipelineError> {
         let resolved = self.resolve_destination()?;
-        let dataset = normalize_identifier(&self.dataset());
+        let dataset = normalize_identifier(&self.dataset_name_or_default());
         let opened = self.open_existing(&resolved, &dataset, false)?;
         let mut info = PipelineInfo {
             pipeline_name: self.name.clone(),
@@ -74,7 +74,7 @@ impl Pipeline {
     pub fn row_counts(&self, tables: &[String]) -> Result<BTreeMap<String, u64>, PipelineError> {
         let resolved = self.resolve_destination()?;
         let mut out = BTreeMap::new();
-        let Some(opened) = self.open_existing(&resolved, &normalize_identifier(&self.dataset()), false)? else {
+        let Some(opened) = self.open_existing(&resolved, &normalize_identifier(&self.dataset_name_or_default()), false)? else {
             out.extend(tables.iter().map(|t| (t.clone(), 0)));
             return Ok(out);
         };
@@ -125,7 +125,7 @@ impl Pipeline {
     #[cfg(loads)]
     pub fn drop_resources(&self, resources: &[&str]) -> Result<Vec<String>, PipelineError> {
         let resolved = self.resolve_destination()?;
-        let dataset = normalize_identifier(&self.dataset());
+        let dataset = normalize_identifier(&self.dataset_name_or_default());
         let Some(opened) = self.open_existing(&resolved, &dataset, true)? else {
             return Err(PipelineError::config(format!("pipeline `{}` has no dataset `{dataset}` at {}", self.name, resolved.location())));
         };

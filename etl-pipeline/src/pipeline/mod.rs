@@ -184,7 +184,7 @@ impl Pipeline {
     }
 
     /// Dataset name as configured or defaulted (not normalized).
-    pub fn dataset(&self) -> String {
+    pub fn dataset_name_or_default(&self) -> String {
         self.dataset_name.clone().unwrap_or_else(|| format!("{}_dataset", self.name))
     }
 

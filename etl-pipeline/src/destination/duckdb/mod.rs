@@ -659,4 +659,12 @@ impl Session for DuckDbSession {
     fn loads(&mut self) -> Result<(i64, Option<String>), DestinationError> {
         Ok(DuckDbSession::loads(self)?)
     }
+    fn query_arrow(&mut self, sql: &str) -> Result<Vec<duckdb::arrow::record_batch::RecordBatch>, DestinationError> {
+        let fail = |e: duckdb::Error| DestinationError::new(format!("{e}\n  in: {sql}"));
+        let using = format!("USE {}.{}", etl_core::naming::quote_ident(&self.catalog), etl_core::naming::quote_ident(&self.dataset));
+        self.conn.execute_batch(&using).map_err(fail)?;
+        let mut statement = self.conn.prepare(sql).map_err(fail)?;
+        let batches = statement.query_arrow([]).map_err(fail)?.collect();
+        Ok(batches)
+    }
 }

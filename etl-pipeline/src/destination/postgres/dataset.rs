@@ -521,4 +521,10 @@ impl Session for PgDataset {
         let rows = self.session.query(&sql, &[]).map_err(DatasetError::from)?;
         Ok((rows[0].get(0), rows[0].get(1)))
     }
+    fn query_arrow(&mut self, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>, DestinationError> {
+        let client = self.session.client();
+        let path = format!("SET search_path TO {}", etl_core::naming::quote_ident(&self.dataset));
+        client.batch_execute(&path).map_err(|e| DestinationError::new(format!("setting the search path: {e}")))?;
+        super::read::query_arrow(client, sql).map_err(|e| DestinationError::new(format!("{e}\n  in: {sql}")))
+    }
 }

@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod ddl;
 pub mod identifiers;
 pub mod numeric;
+pub mod read;
 pub mod session;
 pub mod types;
 

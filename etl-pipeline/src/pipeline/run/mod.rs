@@ -28,7 +28,7 @@ impl Pipeline {
     pub(super) fn run_source(&self, source: Source) -> Result<LoadInfo, PipelineError> {
         let started_at = Utc::now();
         let resolved = self.resolve_destination()?;
-        let dataset = normalize_identifier(&self.dataset());
+        let dataset = normalize_identifier(&self.dataset_name_or_default());
         let opening = crate::destination::open::Opening {
             pipeline: &self.name,
             dataset: &dataset,
@@ -57,7 +57,7 @@ impl Pipeline {
     ) -> Result<LoadInfo, PipelineError> {
         use crate::state::PipelineState;
 
-        let dataset_display = self.dataset();
+        let dataset_display = self.dataset_name_or_default();
         let dataset = normalize_identifier(&dataset_display);
         let schema_name = normalize_identifier(source.name());
         let mut progress = ProgressSink::new(self.progress, &self.name, self.observer.as_ref().map(|o| o.0.clone()));
