@@ -203,6 +203,33 @@ impl ColumnBuffer {
         }
     }
 
+    /// Appends a 128-bit integer to a wide column (`HUGEINT`); `false` for other columns.
+    pub fn push_wide_checked(&mut self, x: i128) -> bool {
+        if matches!(self.data, ColumnData::Wide(_)) {
+            self.push_wide(x);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Appends `mantissa / 10^scale` to a decimal column, at the column's scale and within its
+    /// precision; `false` (nothing appended) when it does not fit exactly or the column is not
+    /// a decimal.
+    pub fn push_decimal(&mut self, column: &Column, mantissa: i128, scale: u32) -> bool {
+        if !matches!(self.data_type, DataType::Decimal | DataType::Wei) {
+            return false;
+        }
+        let (to, precision) = decimal_shape(column);
+        match rescale_i128(mantissa, scale, to).filter(|m| fits(*m, precision)) {
+            Some(m) if to >= scale || rescale_i128(m, to, scale) == Some(mantissa) => {
+                self.push_wide(m);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Appends a timestamp, date or time to a column of its own type (what coercion leaves as
     /// it is). `false` (nothing appended) for any other pair.
     pub fn push_temporal(&mut self, value: &Value) -> bool {

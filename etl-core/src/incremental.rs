@@ -326,6 +326,17 @@ pub struct IncrementalFilter {
 }
 
 impl IncrementalFilter {
+    /// The cursor's path.
+    pub fn cursor_path(&self) -> &str {
+        &self.cfg.cursor_path
+    }
+
+    /// The columns that identify a row at the boundary (`None`: the whole row; empty: no
+    /// deduplication).
+    pub fn dedup_key(&self) -> Option<&[String]> {
+        self.cfg.primary_key.as_deref()
+    }
+
     /// Starts a run from the stored state (or none on the first run).
     ///
     /// As dlt: a bounded window (`end_value` set) ignores the stored state and starts at

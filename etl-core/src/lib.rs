@@ -7,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+pub mod arrow_items;
+pub mod arrow_values;
 pub mod columnar;
 pub mod error;
 pub mod fast;

@@ -56,7 +56,12 @@ impl<T: Serialize + Send + 'static> TypedItem for T {
 /// stopped the resource.
 pub type TypedItems = Box<dyn Iterator<Item = Result<Box<dyn TypedItem>, BoxError>> + Send>;
 
+/// The items of an Arrow resource ([`Resource::from_arrow`]): record batches, each a batch of
+/// rows, or the error that stopped the resource.
+pub type ArrowBatches = Box<dyn Iterator<Item = Result<arrow::record_batch::RecordBatch, BoxError>> + Send>;
+
 type ProduceItems = Box<dyn FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send>;
+type ProduceArrow = Box<dyn FnOnce(&ResourceContext) -> Result<ArrowBatches, BoxError> + Send>;
 type ProduceTyped = Box<dyn FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send>;
 type OpenJsonLines = Box<dyn FnOnce() -> Result<JsonLines, BoxError> + Send>;
 
@@ -66,6 +71,7 @@ pub type Transform = Box<dyn FnMut(Value, &ResourceContext) -> Result<Items, Box
 enum Producer {
     Items(ProduceItems),
     Typed(ProduceTyped),
+    Arrow(ProduceArrow),
     JsonLines(OpenJsonLines),
     /// A transformer: its parent (until a source takes it, see [`Source::add`]) and its function.
     Transform { parent: Option<Box<Resource>>, parent_name: String, transform: Transform },
@@ -77,6 +83,7 @@ impl Producer {
         match self {
             Producer::Items(produce) => produce(context),
             Producer::Typed(produce) => Ok(Box::new(typed_values(produce(context)?))),
+            Producer::Arrow(produce) => Ok(Box::new(arrow_rows(produce(context)?))),
             Producer::JsonLines(open) => Ok(Box::new(json_line_items(open()?))),
             Producer::Transform { parent: Some(mut parent), parent_name, transform } => {
                 // Outside a source (a transformer run on its own, e.g. in a unit test): the parent
@@ -106,6 +113,21 @@ fn transform_items(items: Items, mut transform: Transform, cx: ResourceContext, 
         match result {
             Ok(items) => items,
             Err(e) => Box::new(std::iter::once(Err(e))),
+        }
+    })
+}
+
+/// Arrow batches as values: each row an object of its columns.
+fn arrow_rows(batches: ArrowBatches) -> impl Iterator<Item = Result<Value, BoxError>> + Send {
+    batches.flat_map(|batch| -> Box<dyn Iterator<Item = Result<Value, BoxError>> + Send> {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        match crate::arrow_values::rows(std::slice::from_ref(&batch)) {
+            Ok(rows) => Box::new(rows.into_iter().map(move |r| Ok(Value::Object(names.iter().cloned().zip(r).collect())))),
+            Err(e) => Box::new(std::iter::once(Err(e.into()))),
         }
     })
 }
@@ -295,6 +317,35 @@ impl Resource {
     /// context, when the resource runs.
     pub fn typed(hints: ResourceHints, producer: impl FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send + 'static) -> Self {
         Resource { hints, producer: Some(Producer::Typed(Box::new(producer))), json_lines_file: None }
+    }
+
+    /// A resource of Arrow record batches (dlt's arrow items): the pipeline loads them column by
+    /// column, without a row value in between. The producer is called once, with the run's
+    /// context, when the resource runs.
+    pub fn from_arrow(hints: ResourceHints, producer: impl FnOnce(&ResourceContext) -> Result<ArrowBatches, BoxError> + Send + 'static) -> Self {
+        Resource { hints, producer: Some(Producer::Arrow(Box::new(producer))), json_lines_file: None }
+    }
+
+    /// A resource of ready record batches.
+    pub fn from_batches(name: impl Into<String>, batches: Vec<arrow::record_batch::RecordBatch>) -> Self {
+        Resource::from_arrow(ResourceHints::new(name), move |_: &ResourceContext| Ok(Box::new(batches.into_iter().map(Ok)) as ArrowBatches))
+    }
+
+    /// Whether the resource yields Arrow record batches ([`Resource::from_arrow`]).
+    pub fn is_arrow(&self) -> bool {
+        matches!(self.producer, Some(Producer::Arrow(_)))
+    }
+
+    /// Runs the producer of an Arrow resource (`None` for other resources, which are left as
+    /// they are). A resource runs once, either way.
+    pub fn take_arrow_batches_with(&mut self, context: &ResourceContext) -> Option<Result<ArrowBatches, BoxError>> {
+        match self.producer.take() {
+            Some(Producer::Arrow(produce)) => Some(produce(context)),
+            other => {
+                self.producer = other;
+                None
+            }
+        }
     }
 
     /// Whether the resource yields typed items ([`Resource::from_data`], [`Resource::typed`]).

@@ -65,7 +65,7 @@ pub struct Column {
 }
 
 impl Column {
-    fn new(name: impl Into<String>, data_type: DataType, nullable: bool) -> Self {
+    pub(crate) fn new(name: impl Into<String>, data_type: DataType, nullable: bool) -> Self {
         Column { name: name.into(), data_type: Some(data_type), nullable, nullable_set: true, ..Default::default() }
     }
 
@@ -404,7 +404,7 @@ impl Schema {
         self.tables.iter().find(|t| t.name == name)
     }
 
-    fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
+    pub(crate) fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
         self.tables.iter_mut().find(|t| t.name == name)
     }
 
@@ -849,7 +849,7 @@ fn variant_name(naming: Naming, column: &str, value: &Value) -> String {
     naming.shorten_owned(format!("{column}{PATH_SEPARATOR}v_{}", variant_suffix(value)))
 }
 
-fn new_data_column(name: &str, data_type: DataType) -> Column {
+pub(crate) fn new_data_column(name: &str, data_type: DataType) -> Column {
     let mut col = Column::new(name, data_type, true);
     match name {
         C_ID => {

@@ -208,12 +208,49 @@ impl<'a> RowSink<'a> {
         result
     }
 
+    /// One Arrow record batch: filtered by the incremental window (on its cursor column), the
+    /// root table evolved from the batch's schema, and written column by column into one batch
+    /// of the table's buffers. Returns whether to stop pulling (ordered rows past the window).
+    pub fn arrow_batch(&mut self, sh: &mut RunSchema, batch: arrow::record_batch::RecordBatch, lineage: etl_core::arrow_items::ArrowLineage) -> Result<bool, PipelineError> {
+        self.sync(sh);
+        let first = self.item_no;
+        let (batch, stop) = match self.filter.as_mut() {
+            Some(f) => window_of_batch(f, batch).map_err(|e| PipelineError::extract(&self.resource, Some(first), e))?,
+            None => (batch, false),
+        };
+        let root = self.node.root.clone();
+        let before = sh.changes.len();
+        let evolved = etl_core::arrow_items::evolve(&mut sh.schema, &root, &batch, lineage, &mut sh.changes);
+        if sh.changes.len() != before {
+            self.writer.schema_changed();
+            self.seen_changes = sh.changes.len();
+        }
+        let indexes = evolved.map_err(|e| PipelineError::normalize(&self.resource, Some(first), e))?;
+        let table = sh.schema.table(&root).expect("evolved above");
+        let mut columns = etl_core::arrow_items::fill(table, &batch, &indexes, lineage, self.load_id, &mut sh.ids)
+            .map_err(|e| PipelineError::normalize(&self.resource, Some(first), e))?;
+        self.item_no += batch.num_rows() as u64;
+        let (len, buffers) = columns.take();
+        if len > 0 {
+            self.send(sh, root, len, buffers)?;
+        }
+        Ok(stop)
+    }
+
     /// Hands the buffers that are full (`all`: every non-empty one) to the loader.
     pub fn flush(&mut self, sh: &RunSchema, all: bool) -> Result<(), PipelineError> {
         while let Ok((table, buffers)) = self.recycled.1.try_recv() {
             self.writer.recycle(&table, buffers);
         }
         for (table, len, columns) in self.writer.drain(all) {
+            self.send(sh, table, len, columns)?;
+        }
+        Ok(())
+    }
+
+    /// Hands one batch of a table's buffers to the loader.
+    fn send(&mut self, sh: &RunSchema, table: String, len: usize, columns: Vec<Option<etl_core::columnar::ColumnBuffer>>) -> Result<(), PipelineError> {
+        {
             // Parents first: a nested table's rows may arrive before its parent's batch is
             // flushed, but the parent table must exist for the schema to be consistent in the
             // destination.
@@ -234,6 +271,46 @@ impl<'a> RowSink<'a> {
         }
         Ok(())
     }
+}
+
+/// The rows of an Arrow batch inside the incremental window (judged on the cursor column, a
+/// top-level column of the batch), and whether ordered rows went past it.
+fn window_of_batch(
+    filter: &mut etl_core::incremental::IncrementalFilter,
+    batch: arrow::record_batch::RecordBatch,
+) -> Result<(arrow::record_batch::RecordBatch, bool), BoxError> {
+    let path = filter.cursor_path().to_owned();
+    let Some(index) = batch.schema().fields().iter().position(|f| f.name() == &path) else {
+        return Err(format!("the incremental cursor `{path}` is not a column of the record batch").into());
+    };
+    // What the filter reads of a row: the cursor, and what identifies a row at the boundary
+    // (its key columns, or the whole row).
+    let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let wanted: Vec<usize> = match filter.dedup_key() {
+        None => (0..names.len()).collect(),
+        Some(key) => std::iter::once(index).chain(key.iter().filter_map(|k| names.iter().position(|n| n == k))).collect(),
+    };
+    let mut keep = Vec::with_capacity(batch.num_rows());
+    let mut stop = false;
+    for row in 0..batch.num_rows() {
+        let mut fields = Vec::with_capacity(wanted.len());
+        for &i in &wanted {
+            fields.push((names[i].clone(), etl_core::arrow_values::value_at(batch.column(i), row)?));
+        }
+        let row_value = Value::Object(fields);
+        match filter.check(&row_value).map_err(|e| Box::new(e) as BoxError)? {
+            etl_core::incremental::Decision::Keep => keep.push(true),
+            etl_core::incremental::Decision::Skip => keep.push(false),
+            etl_core::incremental::Decision::Stop => {
+                keep.resize(batch.num_rows(), false);
+                stop = true;
+                break;
+            }
+        }
+    }
+    let mask = arrow::array::BooleanArray::from(keep);
+    let kept = arrow::compute::filter_record_batch(&batch, &mask).map_err(|e| Box::new(e) as BoxError)?;
+    Ok((kept, stop))
 }
 
 /// The next item of a resource: its error, or its panic, as the resource's error.

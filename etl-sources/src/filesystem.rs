@@ -279,32 +279,56 @@ impl FileSource {
         })
     }
 
+    /// Whether every file this source can match is Parquet (its format, or every pattern's
+    /// extension): such a source yields Arrow record batches.
+    fn parquet_only(&self) -> bool {
+        self.format == Some(Format::Parquet)
+            || (self.format.is_none()
+                && !self.patterns.is_empty()
+                && self.patterns.iter().all(|p| Format::from_path(Path::new(p.trim_end_matches('*'))) == Some(Format::Parquet)))
+    }
+
+    /// The files to read in this run (new or changed ones unless every file is read), each with
+    /// its state key and stamp; the unchanged ones go to `kept`.
+    fn to_read(&self, cx: &ResourceContext, name: &str) -> Result<(Vec<(PathBuf, String, Json)>, serde_json::Map<String, Json>), FileError> {
+        let files = self.files()?;
+        let previous = match cx.state.get(STATE_KEY) {
+            Some(Json::Object(m)) if self.incremental => m,
+            _ => serde_json::Map::new(),
+        };
+        let mut kept = serde_json::Map::new();
+        let mut todo = Vec::new();
+        for path in files {
+            let stamp = stamp(&path)?;
+            // Absolute, so that a run from another directory knows the file.
+            let key = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).to_string_lossy().into_owned();
+            if previous.get(&key) == Some(&stamp) {
+                kept.insert(key, stamp);
+            } else {
+                todo.push((path, key, stamp));
+            }
+        }
+        tracing::info!(resource = %name, new_or_changed = todo.len(), unchanged = kept.len(), "filesystem: files to read");
+        if self.incremental {
+            cx.state.set(STATE_KEY, Json::Object(kept.clone()));
+        }
+        Ok((todo, kept))
+    }
+
     /// A resource named `name` that loads the matching files (only new or changed ones unless
-    /// [`FileSource::all_files`]).
+    /// [`FileSource::all_files`]). Parquet files are read as Arrow record batches (64k rows
+    /// each), which the pipeline loads column by column; other formats as rows.
     pub fn resource(self, name: impl Into<String>) -> Resource {
         let name = name.into();
+        if self.parquet_only() {
+            return Resource::from_arrow(ResourceHints::new(name.clone()), move |cx: &ResourceContext| {
+                let (todo, kept) = self.to_read(cx, &name)?;
+                Ok(Box::new(ParquetBatches { source: self, todo: todo.into_iter(), current: None, state: cx.state.clone(), loaded: kept })
+                    as etl_core::resource::ArrowBatches)
+            });
+        }
         Resource::with_context(ResourceHints::new(name.clone()), move |cx: &ResourceContext| {
-            let files = self.files()?;
-            let previous = match cx.state.get(STATE_KEY) {
-                Some(Json::Object(m)) if self.incremental => m,
-                _ => serde_json::Map::new(),
-            };
-            let mut kept = serde_json::Map::new();
-            let mut todo = Vec::new();
-            for path in files {
-                let stamp = stamp(&path)?;
-                // Absolute, so that a run from another directory knows the file.
-                let key = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).to_string_lossy().into_owned();
-                if previous.get(&key) == Some(&stamp) {
-                    kept.insert(key, stamp);
-                } else {
-                    todo.push((path, key, stamp));
-                }
-            }
-            tracing::info!(resource = %name, new_or_changed = todo.len(), unchanged = kept.len(), "filesystem: files to read");
-            if self.incremental {
-                cx.state.set(STATE_KEY, Json::Object(kept.clone()));
-            }
+            let (todo, kept) = self.to_read(cx, &name)?;
             Ok(Box::new(FilesIter { source: self, todo: todo.into_iter(), current: None, state: cx.state.clone(), loaded: kept })
                 as Items)
         })
@@ -370,6 +394,77 @@ impl Iterator for FilesIter {
             let (path, key, stamp) = self.todo.next()?;
             match self.source.read(&path) {
                 Ok(rows) => self.current = Some((rows, key, stamp)),
+                Err(e) => {
+                    self.todo = Vec::new().into_iter();
+                    return Some(Err(Box::new(e)));
+                }
+            }
+        }
+    }
+}
+
+/// The record batches of Parquet files, one file after another; a file counts as loaded in the
+/// resource's state once all its batches were read.
+struct ParquetBatches {
+    source: FileSource,
+    todo: std::vec::IntoIter<(PathBuf, String, Json)>,
+    current: Option<(parquet::arrow::arrow_reader::ParquetRecordBatchReader, PathBuf, String, Json)>,
+    state: ResourceState,
+    loaded: serde_json::Map<String, Json>,
+}
+
+/// Rows per record batch read from Parquet.
+const PARQUET_BATCH_ROWS: usize = 64 * 1024;
+
+fn parquet_batches(path: &Path) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, FileError> {
+    let file = File::open(path).map_err(|source| FileError::Io { path: path.to_owned(), source })?;
+    let fail = |e: parquet::errors::ParquetError| FileError::Parquet { path: path.to_owned(), message: e.to_string() };
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(fail)?.with_batch_size(PARQUET_BATCH_ROWS).build().map_err(fail)
+}
+
+impl ParquetBatches {
+    /// The batch with the file's path as a column, when asked for.
+    fn with_file(&self, batch: arrow::record_batch::RecordBatch, path: &Path) -> Result<arrow::record_batch::RecordBatch, BoxError> {
+        let Some(col) = &self.source.file_column else { return Ok(batch) };
+        let file = path.to_string_lossy();
+        let values = arrow::array::StringArray::from(vec![file.as_ref(); batch.num_rows()]);
+        let mut fields: Vec<arrow::datatypes::FieldRef> = batch.schema().fields().iter().cloned().collect();
+        fields.push(std::sync::Arc::new(arrow::datatypes::Field::new(col, arrow::datatypes::DataType::Utf8, false)));
+        let mut columns = batch.columns().to_vec();
+        columns.push(std::sync::Arc::new(values));
+        Ok(arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), columns)?)
+    }
+}
+
+impl Iterator for ParquetBatches {
+    type Item = Result<arrow::record_batch::RecordBatch, BoxError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((reader, path, key, stamp)) = &mut self.current {
+                match reader.next() {
+                    Some(Ok(batch)) => {
+                        let path = path.clone();
+                        return Some(self.with_file(batch, &path));
+                    }
+                    Some(Err(e)) => {
+                        let path = path.clone();
+                        self.todo = Vec::new().into_iter();
+                        self.current = None;
+                        return Some(Err(Box::new(FileError::Parquet { path, message: e.to_string() })));
+                    }
+                    None => {
+                        self.loaded.insert(key.clone(), stamp.clone());
+                        if self.source.incremental {
+                            self.state.set(STATE_KEY, Json::Object(self.loaded.clone()));
+                        }
+                        self.current = None;
+                    }
+                }
+            }
+            let (path, key, stamp) = self.todo.next()?;
+            match parquet_batches(&path) {
+                Ok(reader) => self.current = Some((reader, path, key, stamp)),
                 Err(e) => {
                     self.todo = Vec::new().into_iter();
                     return Some(Err(Box::new(e)));

@@ -4,6 +4,7 @@ mod failure;
 mod incremental;
 mod lesson;
 mod metadata;
+mod arrow;
 mod cli;
 mod dataset;
 mod conformance;

@@ -163,6 +163,8 @@ impl Producer {
             Producer::Typed(produce) => {
                 Producer::Typed(Box::new(move |cx: &ResourceContext| produce(cx).map(|items: TypedItems| limited(items, limit))))
             }
+            // A batch is one item (dlt counts yields).
+            Producer::Arrow(produce) => Producer::Arrow(Box::new(move |cx: &ResourceContext| produce(cx).map(|b| limited(b, limit)))),
             Producer::JsonLines(open) => Producer::JsonLines(Box::new(move || {
                 let inner = open()?;
                 Ok(Box::new(LimitedLines { inner, taking: Taking::new(limit), in_line: false, done: false, handed: 0 }) as JsonLines)

@@ -15,8 +15,6 @@
 //! Every call opens the destination (without the pipeline's lock: reading never waits for a
 //! run), reads, and closes it. Unqualified names in a query are the dataset's tables.
 
-pub mod values;
-
 use std::collections::BTreeMap;
 
 use arrow::record_batch::RecordBatch;
@@ -155,7 +153,7 @@ impl Relation {
     pub fn rows(&self) -> Result<Rows, PipelineError> {
         let batches = self.arrow()?;
         let columns = batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
-        let rows = values::rows(&batches).map_err(|e| PipelineError::config(format!("reading `{}`: {e}", self.sql)))?;
+        let rows = etl_core::arrow_values::rows(&batches).map_err(|e| PipelineError::config(format!("reading `{}`: {e}", self.sql)))?;
         Ok(Rows { columns, rows })
     }
 

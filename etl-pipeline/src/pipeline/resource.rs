@@ -81,7 +81,24 @@ impl<'a> LoadRun<'a> {
         } else {
             None
         };
-        if let Some(reader) = resource.take_json_lines() {
+        let arrow = if started_items.is_none() {
+            catch_unwind(AssertUnwindSafe(|| resource.take_arrow_batches_with(&context))).unwrap_or_else(|p| Some(Err(panic_message(p))))
+        } else {
+            None
+        };
+        if let Some(batches) = arrow {
+            // Record batches go column by column into the buffers (no row values); they are not
+            // spooled: an Arrow resource is pulled again by the next run.
+            let mut batches = batches.map_err(|e| PipelineError::extract(&name, None, e))?;
+            let lineage = facts.arrow_lineage;
+            while let Some(batch) = next_item(&mut batches).map_err(|e| PipelineError::extract(&name, Some(sink.item_no), e))? {
+                let stop = sink.arrow_batch(sh, batch, lineage)?;
+                progress.extracted(&name, sink.item_no);
+                if stop {
+                    break;
+                }
+            }
+        } else if let Some(reader) = resource.take_json_lines() {
             // JSON lines stream straight into the column buffers; the spool keeps them verbatim.
             let reader = reader.map_err(|e| PipelineError::extract(&name, None, e))?;
             // Read (and decompressed, ...) on a thread of its own, beside the normalizer.

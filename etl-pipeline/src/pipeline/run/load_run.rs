@@ -30,6 +30,8 @@ pub(crate) struct RunFacts {
     pub source: SourceFacts,
     /// The pipeline's schema contract, over every source's and resource's.
     pub schema_contract: Option<SchemaContract>,
+    /// The lineage columns arrow items get (`[normalize.parquet_normalizer]`).
+    pub arrow_lineage: etl_core::arrow_items::ArrowLineage,
 }
 
 /// What a run takes from its source for every resource.

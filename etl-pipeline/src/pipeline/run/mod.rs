@@ -77,6 +77,7 @@ impl Pipeline {
             jobs: crate::jobs::JobLog::default(),
             source: SourceFacts::of(&source),
             schema_contract: self.schema_contract,
+            arrow_lineage: arrow_lineage(&self.resolved_working_dir())?,
         };
         let spool = match spool_dir {
             Some(dir) => {
@@ -152,4 +153,13 @@ fn settle_leftover_spools(db: &mut dyn Session, dir: &Path) -> Result<(), Pipeli
         }
     }
     Ok(())
+}
+
+/// dlt's `[normalize.parquet_normalizer] add_dlt_load_id` and `add_dlt_id` (both off by
+/// default, as in dlt): the lineage columns arrow items get.
+fn arrow_lineage(dir: &std::path::Path) -> Result<etl_core::arrow_items::ArrowLineage, PipelineError> {
+    let config = etl_config::Config::load_from(dir).map_err(|e| PipelineError::config(e.to_string()))?;
+    let section = ["normalize", "parquet_normalizer"];
+    let flag = |key: &str| config.get::<bool>(&section, key).map(Option::unwrap_or_default).map_err(|e| PipelineError::config(e.to_string()));
+    Ok(etl_core::arrow_items::ArrowLineage { load_id: flag("add_dlt_load_id")?, row_id: flag("add_dlt_id")? })
 }

@@ -1,6 +1,6 @@
-//! Arrow record batches as rows of [`Value`]s (what `Relation::rows` returns): each column's
-//! Arrow type read into the value model (integers, floats, decimals, text, binary, dates,
-//! times, timestamps in UTC).
+//! Arrow record batches as rows of [`Value`]s (reading a dataset back, arrow items where a value
+//! is needed): each column's Arrow type read into the value model (integers, floats, decimals,
+//! text, binary, dates, times, timestamps in UTC, structs as objects, lists as lists).
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, LargeBinaryArray,
@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Int16Type, Int32Type, Int64Type, Int8Type, Time
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate, NaiveTime};
 
-use etl_core::value::Value;
+use crate::value::Value;
 
 /// The value at `row` of `array`; an Arrow type the value model has no place for is an error
 /// naming it.
@@ -71,8 +71,41 @@ pub fn value_at(array: &ArrayRef, row: usize) -> Result<Value, String> {
             };
             Value::Timestamp(DateTime::from_timestamp_micros(v).ok_or_else(|| format!("timestamp {v} µs is out of range"))?)
         }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let mut out = Vec::with_capacity(fields.len());
+            for (f, column) in fields.iter().zip(s.columns()) {
+                out.push((f.name().clone(), value_at(column, row)?));
+            }
+            Value::Object(out)
+        }
+        DataType::List(_) => list(&array.as_list::<i32>().value(row))?,
+        DataType::LargeList(_) => list(&array.as_list::<i64>().value(row))?,
+        DataType::FixedSizeList(..) => list(&array.as_fixed_size_list().value(row))?,
+        DataType::Map(..) => {
+            let entries = array.as_map().value(row);
+            let (keys, values) = (entries.column(0), entries.column(1));
+            let mut out = Vec::with_capacity(entries.len());
+            for i in 0..entries.len() {
+                let key = match value_at(keys, i)? {
+                    Value::Text(s) => s,
+                    other => other.to_json_string(),
+                };
+                out.push((key, value_at(values, i)?));
+            }
+            Value::Object(out)
+        }
+        DataType::Dictionary(..) => {
+            let dict = array.as_any_dictionary();
+            let key = dict.normalized_keys()[row];
+            value_at(dict.values(), key)?
+        }
         other => return Err(format!("Arrow type {other} has no value in etl's model")),
     })
+}
+
+fn list(values: &ArrayRef) -> Result<Value, String> {
+    (0..values.len()).map(|i| value_at(values, i)).collect::<Result<Vec<_>, _>>().map(Value::List)
 }
 
 /// The rows of `batches`, each a list of values in column order.
