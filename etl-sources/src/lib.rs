@@ -6,6 +6,8 @@
 //!   auth, paginators (with auto-detection), data selectors, parent/child resources,
 //!   incremental windows pushed to query parameters, retries with backoff that honour
 //!   `Retry-After`.
+//! - `sql` (feature `sql`): dlt's `sql_database` / `sql_table` for PostgreSQL, tables read
+//!   in chunks as Arrow record batches, incremental cursors pushed into the query.
 //! - [`config`]: values and secrets from `.etl/config.toml`, `.etl/secrets.toml` and
 //!   environment variables in dlt's layout (`SOURCES__<SOURCE>__<KEY>`).
 //! - [`Secret`]: a string whose `Debug`/`Display` never show it.
@@ -22,6 +24,8 @@ pub mod config {
 pub mod filesystem;
 pub mod jsonpath;
 pub mod rest;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod testing;
 
 pub use config::{Config, ConfigError};

@@ -18,6 +18,7 @@ mod run_limits;
 mod postgres;
 mod resources;
 mod sources;
+mod sql;
 mod transformers;
 mod ui;
 mod ui_browser;

@@ -525,6 +525,6 @@ impl Session for PgDataset {
         let client = self.session.client();
         let path = format!("SET search_path TO {}", etl_core::naming::quote_ident(&self.dataset));
         client.batch_execute(&path).map_err(|e| DestinationError::new(format!("setting the search path: {e}")))?;
-        super::read::query_arrow(client, sql).map_err(|e| DestinationError::new(format!("{e}\n  in: {sql}")))
+        etl_pgarrow::query_arrow(client, sql).map_err(|e| DestinationError::new(format!("{e}\n  in: {sql}")))
     }
 }

@@ -10,7 +10,6 @@ pub mod dataset;
 pub mod ddl;
 pub mod identifiers;
 pub mod numeric;
-pub mod read;
 pub mod session;
 pub mod types;
 

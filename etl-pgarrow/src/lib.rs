@@ -1,8 +1,11 @@
-//! Query results of PostgreSQL as Arrow record batches (reading a dataset back): each column's
-//! PostgreSQL type read in binary and put into the Arrow type dlt gives it (`bigint` → Int64,
-//! `numeric` → Decimal128 at the result's largest scale, `timestamptz` → Timestamp(µs, UTC),
+//! PostgreSQL's binary values as Arrow arrays: query results read back ([`query_arrow`], a
+//! dataset's tables) and rows read in chunks of a known shape ([`batch`], the `sql_database`
+//! source). Each column's PostgreSQL type is read in binary and put into the Arrow type dlt gives
+//! it (`int2/4/8` → Int64, `numeric` → Decimal128, `timestamptz` → Timestamp(µs, UTC),
 //! `timestamp` → Timestamp(µs), `json`/`jsonb`/`uuid`/text → Utf8, `bytea` → Binary, ...). A
 //! type it cannot read is an error naming the column and the type.
+
+#![warn(missing_docs)]
 
 use std::sync::Arc;
 
@@ -27,25 +30,42 @@ impl<'a> FromSql<'a> for Raw<'a> {
     }
 }
 
-/// What a column becomes.
+/// How a column's binary values are read, and the Arrow type they become.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub enum Kind {
+    /// `bool` → Boolean.
     Bool,
+    /// `int2`, `int4`, `int8`, `oid` → Int64.
     Int,
+    /// `float4`, `float8` → Float64.
     Float,
+    /// `numeric` of no declared shape → Decimal128 at the largest scale of the values read.
     Numeric,
+    /// `numeric(precision, scale)` → Decimal128(precision, scale) (a value with more decimals
+    /// than the scale is an error).
+    Decimal(u8, i8),
+    /// `text`, `varchar`, `char`, `name`, an enum's label → Utf8.
     Text,
+    /// `json` → Utf8 (its text).
     Json,
+    /// `jsonb` → Utf8 (its text).
     Jsonb,
+    /// `uuid` → Utf8 (`8-4-4-4-12`).
     Uuid,
+    /// `bytea` → Binary.
     Bytes,
+    /// `date` → Date32.
     Date,
+    /// `time` → Time64(µs).
     Time,
+    /// `timestamp` → Timestamp(µs).
     Timestamp,
+    /// `timestamptz` → Timestamp(µs, UTC).
     TimestampTz,
 }
 
-fn kind(ty: &Type) -> Option<Kind> {
+/// How a column of this type is read (`None`: a type this crate cannot read).
+pub fn kind(ty: &Type) -> Option<Kind> {
     Some(match *ty {
         Type::BOOL => Kind::Bool,
         Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => Kind::Int,
@@ -136,6 +156,27 @@ fn column(rows: &[Row], i: usize, kind: Kind) -> Result<(ArrowType, ArrayRef), S
             4 => f64::from(f32::from_be_bytes([b[0], b[1], b[2], b[3]])),
             _ => f64::from_bits(be_i64(b)? as u64),
         }),
+        Kind::Decimal(precision, scale) => {
+            let to = u32::try_from(scale).unwrap_or(0);
+            let mut builder = Decimal128Builder::new();
+            for row in rows {
+                match raw(row)?.map(numeric).transpose()? {
+                    None => builder.append_null(),
+                    Some((m, s)) if s <= to => {
+                        builder.append_value(m.checked_mul(10_i128.pow(to - s)).ok_or("a numeric of more than 38 digits")?)
+                    }
+                    Some((m, s)) => {
+                        let div = 10_i128.pow(s - to);
+                        if m % div != 0 {
+                            return Err(format!("a value with {s} decimals in a column of scale {to}"));
+                        }
+                        builder.append_value(m / div)
+                    }
+                }
+            }
+            let ty = ArrowType::Decimal128(precision, scale);
+            (ty.clone(), Arc::new(builder.finish().with_data_type(ty)) as ArrayRef)
+        }
         Kind::Numeric => {
             let values: Vec<Option<(i128, u32)>> = rows.iter().map(|r| raw(r)?.map(numeric).transpose()).collect::<Result<_, _>>()?;
             let scale = values.iter().flatten().map(|(_, s)| *s).max().unwrap_or(0).min(38);
@@ -194,14 +235,25 @@ pub fn query_arrow(client: &mut postgres::Client, sql: &str) -> Result<Vec<Recor
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let mut fields = Vec::with_capacity(kinds.len());
-    let mut arrays = Vec::with_capacity(kinds.len());
-    for (i, (name, kind)) in kinds.iter().enumerate() {
-        let (ty, array) = column(&rows, i, *kind).map_err(|e| format!("column `{name}`: {e}"))?;
+    batch(&rows, &kinds).map(|b| vec![b])
+}
+
+/// Rows of columns read as `columns` say (`(name, kind)`, in the rows' order) as one record
+/// batch. A value that cannot be read is an error naming its column.
+pub fn batch(rows: &[Row], columns: &[(String, Kind)]) -> Result<RecordBatch, String> {
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut arrays = Vec::with_capacity(columns.len());
+    for (i, (name, kind)) in columns.iter().enumerate() {
+        let (ty, array) = column(rows, i, *kind).map_err(|e| format!("column `{name}`: {e}"))?;
         fields.push(Field::new(name, ty, true));
         arrays.push(array);
     }
-    RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays).map(|b| vec![b]).map_err(|e| e.to_string())
+    RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays).map_err(|e| e.to_string())
+}
+
+/// The server's message of an error (SQLSTATE and text), else the client's.
+pub fn message(e: &postgres::Error) -> String {
+    pg_message(e)
 }
 
 #[cfg(test)]
