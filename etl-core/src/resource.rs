@@ -14,8 +14,10 @@ use crate::normalize::IdGenerator;
 use crate::schema::Schema;
 use crate::value::{to_value, ToValueError, Value};
 
+pub mod routing;
 mod source;
 mod steps;
+pub use routing::{with_hints, with_table_name, TableRouter};
 pub use source::{make_source, IntoResources, Source};
 pub use steps::Limit;
 
@@ -220,6 +222,8 @@ pub struct Resource {
     producer: Option<Producer>,
     /// The file a JSON-lines producer reads ([`Resource::from_json_lines_file`]).
     json_lines_file: Option<std::path::PathBuf>,
+    /// Routes each item to a table ([`Resource::with_table_name_fn`]).
+    router: Option<TableRouter>,
 }
 
 impl fmt::Debug for Resource {
@@ -231,7 +235,7 @@ impl fmt::Debug for Resource {
 impl Resource {
     /// A resource from hints and a producer that is called once, when the resource runs.
     pub fn new(hints: ResourceHints, producer: impl FnOnce() -> Result<Items, BoxError> + Send + 'static) -> Self {
-        Resource { hints, producer: Some(Producer::Items(Box::new(move |_: &ResourceContext| producer()))), json_lines_file: None }
+        Resource { hints, producer: Some(Producer::Items(Box::new(move |_: &ResourceContext| producer()))), json_lines_file: None, router: None }
     }
 
     /// A resource whose producer sees its run's [`ResourceContext`] (incremental window).
@@ -239,7 +243,7 @@ impl Resource {
         hints: ResourceHints,
         producer: impl FnOnce(&ResourceContext) -> Result<Items, BoxError> + Send + 'static,
     ) -> Self {
-        Resource { hints, producer: Some(Producer::Items(Box::new(producer))), json_lines_file: None }
+        Resource { hints, producer: Some(Producer::Items(Box::new(producer))), json_lines_file: None, router: None }
     }
 
     /// A resource reading JSON lines (one item per line; empty lines are skipped) from the reader
@@ -250,7 +254,7 @@ impl Resource {
     where
         R: std::io::BufRead + Send + 'static,
     {
-        Resource { hints, producer: Some(Producer::JsonLines(Box::new(move || Ok(Box::new(open()?) as JsonLines)))), json_lines_file: None }
+        Resource { hints, producer: Some(Producer::JsonLines(Box::new(move || Ok(Box::new(open()?) as JsonLines)))), json_lines_file: None, router: None }
     }
 
     /// A resource reading a file of JSON lines (one item per line, `.jsonl`), as
@@ -316,14 +320,14 @@ impl Resource {
     /// A resource of typed items ([`TypedItem`]): the producer is called once, with the run's
     /// context, when the resource runs.
     pub fn typed(hints: ResourceHints, producer: impl FnOnce(&ResourceContext) -> Result<TypedItems, BoxError> + Send + 'static) -> Self {
-        Resource { hints, producer: Some(Producer::Typed(Box::new(producer))), json_lines_file: None }
+        Resource { hints, producer: Some(Producer::Typed(Box::new(producer))), json_lines_file: None, router: None }
     }
 
     /// A resource of Arrow record batches (dlt's arrow items): the pipeline loads them column by
     /// column, without a row value in between. The producer is called once, with the run's
     /// context, when the resource runs.
     pub fn from_arrow(hints: ResourceHints, producer: impl FnOnce(&ResourceContext) -> Result<ArrowBatches, BoxError> + Send + 'static) -> Self {
-        Resource { hints, producer: Some(Producer::Arrow(Box::new(producer))), json_lines_file: None }
+        Resource { hints, producer: Some(Producer::Arrow(Box::new(producer))), json_lines_file: None, router: None }
     }
 
     /// A resource of ready record batches.
@@ -460,7 +464,7 @@ impl Resource {
         hints.data_from = Some(parent.hints.data_from.clone().unwrap_or_else(|| parent.name().to_owned()));
         let parent_name = parent.name().to_owned();
         let producer = Producer::Transform { parent: Some(Box::new(parent)), parent_name, transform: Box::new(f) };
-        Resource { hints, producer: Some(producer), json_lines_file: None }
+        Resource { hints, producer: Some(producer), json_lines_file: None, router: None }
     }
 
     /// For a transformer, the name of the resource whose items it receives.

@@ -19,7 +19,7 @@ use crate::loader::{InsertJob, Job, Recycled};
 use crate::pipeline::RunSchema;
 
 /// How a resource's rows are normalized: the owned parts of a [`RowContext`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct NodeCtx {
     /// Normalized root table.
     pub root: String,
@@ -50,9 +50,18 @@ impl NodeCtx {
 }
 
 
+/// A table a resource's items are routed to: how it is loaded, and its hints.
+pub(crate) struct RoutedTable {
+    /// Its setup (root, keys, target, merge).
+    pub setup: crate::pipeline::TableSetup,
+    /// Its hints: the resource's with the table's name, or those its items carried.
+    pub hints: etl_core::ResourceHints,
+}
+
 /// Normalizes the rows of one resource and hands full buffers to the loader.
 pub(crate) struct RowSink<'a> {
     pub loader: &'a crate::loader::Loader,
+    facts: &'a crate::pipeline::RunFacts,
     pub load_id: &'a str,
     pub node: NodeCtx,
     pub contract: etl_core::SchemaContract,
@@ -71,40 +80,49 @@ pub(crate) struct RowSink<'a> {
     /// Schema changes this sink's writer knows of (another sink may have evolved the schema).
     seen_changes: usize,
     jobs: JobLog,
+    /// The resource's hints (a routed table's start from them).
+    hints: etl_core::ResourceHints,
+    /// Routes each item to a table (`table_name` as a function of the item).
+    pub router: Option<etl_core::resource::TableRouter>,
+    /// The tables items were routed to, by normalized name.
+    pub routes: BTreeMap<String, RoutedTable>,
 }
 
 impl<'a> RowSink<'a> {
     /// A sink for one resource.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         loader: &'a crate::loader::Loader,
-        load_id: &'a str,
+        facts: &'a crate::pipeline::RunFacts,
+        hints: &etl_core::ResourceHints,
         node: NodeCtx,
         contract: etl_core::SchemaContract,
-        resource: &str,
         target: Target,
-        jobs: JobLog,
         seen_changes: usize,
     ) -> Self {
+        let load_id = facts.load_id.as_str();
         let mut writer = RowWriter::new(&node.row_context(load_id));
         // Child ids are hashed on the loader thread, a batch at a time, four at once (AVX2): half
         // the normalizer's cost for them, and the normalizer is the busier thread.
         writer.defer_child_ids(true);
         RowSink {
             loader,
+            facts,
             load_id,
             node,
             contract,
             writer,
             filter: None,
             flat: Vec::new(),
-            resource: resource.to_owned(),
+            resource: hints.name.clone(),
             target,
             item_no: 0,
             written: BTreeMap::new(),
             recycled: std::sync::mpsc::channel(),
             seen_changes,
-            jobs,
+            jobs: facts.jobs.clone(),
+            hints: hints.clone(),
+            router: None,
+            routes: BTreeMap::new(),
         }
     }
 
@@ -116,10 +134,15 @@ impl<'a> RowSink<'a> {
         }
     }
 
-    /// One pulled item; a list is a batch of rows, as in dlt. Returns whether to stop pulling
-    /// (ordered rows past the incremental window).
+    /// One pulled item; a list is a batch of rows, as in dlt. A marked item, or any item of a
+    /// routed resource, goes to its own table. Returns whether to stop pulling (ordered rows
+    /// past the incremental window).
     pub fn item(&mut self, sh: &mut RunSchema, value: &Value) -> Result<bool, PipelineError> {
         self.sync(sh);
+        let (route, value) = match etl_core::resource::routing::route_of(value) {
+            Some((route, item)) => (Some(route), item),
+            None => (None, value),
+        };
         let rows = match value {
             Value::List(rows) => rows.as_slice(),
             other => std::slice::from_ref(other),
@@ -133,12 +156,40 @@ impl<'a> RowSink<'a> {
                     etl_core::incremental::Decision::Stop => return Ok(true),
                 }
             }
+            let table = match (&route, &self.router) {
+                (Some(r), _) => Some(r.table.clone()),
+                (None, Some(f)) => Some(f(row)),
+                (None, None) => None,
+            };
+            if let Some(table) = table.map(|t| sh.schema.table_name(&t)).filter(|t| *t != self.node.root) {
+                self.routed(sh, table, route.as_ref().and_then(|r| r.hints.clone()), row)?;
+                continue;
+            }
             if !self.writer.value(&sh.schema, row, &mut sh.ids) {
                 self.general(sh, row.clone())?;
             }
         }
         self.flush(sh, false)?;
         Ok(false)
+    }
+
+    /// A row routed to `table` (normalized): the table is set up on its first row (hints
+    /// applied, emptied for `replace`, staged for merge), then the row is normalized with the
+    /// table as its root, nested tables included.
+    fn routed(&mut self, sh: &mut RunSchema, table: String, hints: Option<etl_core::ResourceHints>, row: &Value) -> Result<(), PipelineError> {
+        if !self.routes.contains_key(&table) {
+            let mut h = hints.unwrap_or_else(|| self.hints.clone());
+            h.name = self.hints.name.clone();
+            h.table_name = Some(table.clone());
+            // The window is the resource's, judged before routing.
+            h.incremental = None;
+            let setup = crate::pipeline::setup_table(self.facts, self.loader, sh, &h)?;
+            self.routes.insert(table.clone(), RoutedTable { setup, hints: h });
+        }
+        let route = self.routes.remove(&table).expect("set up above");
+        let result = self.general_in(sh, row.clone(), &route.setup.node, &route.setup.contract);
+        self.routes.insert(table, route);
+        result
     }
 
     /// One typed item: through the fast path from its `Serialize` implementation (the spool
@@ -184,9 +235,19 @@ impl<'a> RowSink<'a> {
     /// The general path: normalize into rows, coerce each against the schema (evolving it),
     /// append to the buffers.
     fn general(&mut self, sh: &mut RunSchema, row: Value) -> Result<(), PipelineError> {
+        // Lent out for the call (no copy per row).
+        let node = std::mem::take(&mut self.node);
+        let contract = self.contract;
+        let result = self.general_in(sh, row, &node, &contract);
+        self.node = node;
+        result
+    }
+
+    /// The general path for a row of the table `node` roots.
+    fn general_in(&mut self, sh: &mut RunSchema, row: Value, node: &NodeCtx, contract: &etl_core::SchemaContract) -> Result<(), PipelineError> {
         let before = sh.changes.len();
         self.flat.clear();
-        let ctx = self.node.row_context(self.load_id);
+        let ctx = node.row_context(self.load_id);
         normalize_item(&sh.schema, &ctx, row, &mut sh.ids, &mut self.flat);
         let row_no = Some(self.item_no - 1);
         let result = (|| {
@@ -194,7 +255,7 @@ impl<'a> RowSink<'a> {
                 let table = flat.table.clone();
                 let coerced = sh
                     .schema
-                    .coerce_row_with(flat, &self.contract, &mut sh.changes)
+                    .coerce_row_with(flat, contract, &mut sh.changes)
                     .map_err(|e| PipelineError::normalize(&self.resource, row_no, e.to_string()))?;
                 let Some(coerced) = coerced else { continue };
                 self.writer.push_row(&sh.schema, &table, &coerced).map_err(|e| PipelineError::normalize(&self.resource, row_no, e))?;
@@ -265,7 +326,10 @@ impl<'a> RowSink<'a> {
             // The insert runs on the loader thread, in order with everything else; the bytes of
             // the batch count against the loader's budget (values and validity, and text).
             let bytes = columns.iter().flatten().map(|c| c.len() * 9 + c.byte_len()).sum();
-            let job = InsertJob { chain, target: self.target, rows: len, columns, recycle: self.recycled.0.clone(), jobs: self.jobs.clone() };
+            // A routed table's rows go where its own setup says (staging when it merges).
+            let root = sh.schema.root_of(&table).to_owned();
+            let target = self.routes.get(&root).map_or(self.target, |r| r.setup.target);
+            let job = InsertJob { chain, target, rows: len, columns, recycle: self.recycled.0.clone(), jobs: self.jobs.clone() };
             self.loader.run_sized(bytes, Job::Insert(job))?;
             *self.written.entry(table).or_default() += len as u64;
         }

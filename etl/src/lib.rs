@@ -86,6 +86,11 @@ pub mod checks {
     pub use etl_runtime::check::builtin::{column_schema_change, last_update_freshness, metadata_bounds, ColumnSchemaChange, LastUpdateFreshness, MetadataBounds};
 }
 
+/// Marks that route an item to a table of its own (dlt's `dlt.mark`).
+pub mod mark {
+    pub use etl_core::resource::routing::{with_hints, with_table_name};
+}
+
 /// Built-in sensors: register them with [`Definitions::sensor`].
 pub mod sensors {
     pub use etl_runtime::sensor::files::{file_sensor, FileSensor};

@@ -71,6 +71,17 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Method (e): the pipeline from the same N events as Arrow record batches (64k rows each): `events`
+    /// with the device flattened, and `events__items` with the event's id, as two resources, with
+    /// `_dlt_load_id` and `_dlt_id` (`[normalize.parquet_normalizer]`), into `<workdir>/bench.duckdb`.
+    Arrow {
+        #[arg(long)]
+        n: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        workdir: PathBuf,
+    },
     /// Reference (f): PostgreSQL's own COPY of `<dir>/events.csv` and `<dir>/events__items.csv` into
     /// fresh tables of `--dataset` made from `<dir>/<table>.ddl`. Only the DDL and the COPY are timed.
     Pgcopy {
@@ -202,6 +213,48 @@ fn events(n: u64, seed: u64) -> impl Iterator<Item = Event> {
     })
 }
 
+/// The events as record batches of 64k events: the `events` table (device flattened), or the
+/// `events__items` table (each item with its event's id).
+fn arrow_batches(n: u64, seed: u64, items: bool) -> etl::core::resource::ArrowBatches {
+    use etl::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    const CHUNK: usize = 64 * 1024;
+    let mut all = events(n, seed).peekable();
+    Box::new(std::iter::from_fn(move || {
+        all.peek()?;
+        let chunk: Vec<Event> = all.by_ref().take(CHUNK).collect();
+        let columns: Vec<(&str, ArrayRef)> = if items {
+            let rows: Vec<(u64, &Item)> = chunk.iter().flat_map(|e| e.items.iter().map(move |i| (e.event_id, i))).collect();
+            vec![
+                ("event_id", Arc::new(Int64Array::from_iter_values(rows.iter().map(|(id, _)| *id as i64)))),
+                ("sku", Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, i)| i.sku.as_str())))),
+                ("qty", Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, i)| i.qty)))),
+                ("price", Arc::new(Float64Array::from_iter_values(rows.iter().map(|(_, i)| i.price)))),
+            ]
+        } else {
+            vec![
+                ("event_id", Arc::new(Int64Array::from_iter_values(chunk.iter().map(|e| e.event_id as i64)))),
+                ("user_id", Arc::new(Int64Array::from_iter_values(chunk.iter().map(|e| e.user_id as i64)))),
+                ("session_id", Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| e.session_id.as_str())))),
+                ("event_type", Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| e.event_type)))),
+                ("amount", Arc::new(Float64Array::from_iter_values(chunk.iter().map(|e| e.amount)))),
+                ("quantity", Arc::new(Int64Array::from_iter_values(chunk.iter().map(|e| e.quantity)))),
+                ("is_test", Arc::new(BooleanArray::from(chunk.iter().map(|e| e.is_test).collect::<Vec<_>>()))),
+                ("score", Arc::new(Float64Array::from_iter_values(chunk.iter().map(|e| e.score)))),
+                ("country", Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| e.country)))),
+                (
+                    "created_at",
+                    Arc::new(TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|e| e.created_at.timestamp_micros())).with_timezone("UTC")),
+                ),
+                ("device__os", Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| e.device.os)))),
+                ("device__version", Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| e.device.version.as_str())))),
+                ("device__mobile", Arc::new(BooleanArray::from(chunk.iter().map(|e| e.device.mobile).collect::<Vec<_>>()))),
+            ]
+        };
+        Some(etl::arrow::record_batch::RecordBatch::try_from_iter(columns).map_err(|e| Box::new(e) as etl::BoxError))
+    }))
+}
+
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -277,6 +330,18 @@ fn main() -> anyhow::Result<()> {
             )?;
             report(started);
         }
+        Cmd::Arrow { n, seed, workdir } => {
+            let started = Instant::now();
+            std::fs::create_dir_all(workdir.join(".dlt"))?;
+            std::fs::write(workdir.join(".dlt/config.toml"), "[normalize.parquet_normalizer]\nadd_dlt_load_id = true\nadd_dlt_id = true\n")?;
+            // Each table's batches are made as they are pulled (the events are generated once per
+            // table: the same seed gives the same events), 64k events at a time.
+            let events = Resource::from_arrow(ResourceHints::new("events"), move |_| Ok(arrow_batches(n, seed, false)));
+            let items = Resource::from_arrow(ResourceHints::new("events__items"), move |_| Ok(arrow_batches(n, seed, true)));
+            let source = etl::Source::with("bench", vec![events, items])?;
+            etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(source)?;
+            report(started);
+        }
         Cmd::Pgcopy { dir, destination, dataset } => postgres::copy_reference(&destination, &dataset, &dir)?,
         Cmd::Run { n, seed, file, reps, destination } => run(n, seed, file, reps, destination.as_deref())?,
     }
@@ -319,13 +384,13 @@ fn run(n: u64, seed: u64, file: Option<PathBuf>, reps: usize, destination: Optio
     if let Some(server) = &server {
         return postgres::run(server, &file, n_events, seed, reps, scratch.path());
     }
-    let mut times: [Vec<f64>; 4] = Default::default();
-    let mut rss: [Vec<f64>; 4] = Default::default();
+    let mut times: [Vec<f64>; 5] = Default::default();
+    let mut rss: [Vec<f64>; 5] = Default::default();
     for rep in 0..reps {
-        for (m, method) in ["load", "native", "typed"].iter().enumerate() {
+        for (m, method) in ["load", "native", "typed", "", "arrow"].iter().enumerate().filter(|(_, m)| !m.is_empty()) {
             let dir = scratch.path().join(format!("{method}-{rep}"));
             let args: Vec<String> = match *method {
-                "typed" => vec!["typed".into(), "--n".into(), (n_events as u64).to_string(), "--seed".into(), seed.to_string(), "--workdir".into(), dir.display().to_string()],
+                "typed" | "arrow" => vec![(*method).into(), "--n".into(), (n_events as u64).to_string(), "--seed".into(), seed.to_string(), "--workdir".into(), dir.display().to_string()],
                 other => vec![other.into(), file.display().to_string(), "--workdir".into(), dir.display().to_string()],
             };
             let (secs, mb) = child(&args)?;
@@ -341,15 +406,16 @@ fn run(n: u64, seed: u64, file: Option<PathBuf>, reps: usize, destination: Optio
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-    let names = ["(a) pipeline from JSONL", "(b) DuckDB read_json + unnest", "(c) pipeline from typed structs", "(d) DuckDB inserting (a)'s tables"];
+    let names = ["(a) pipeline from JSONL", "(b) DuckDB read_json + unnest", "(c) pipeline from typed structs", "(d) DuckDB inserting (a)'s tables", "(e) pipeline from Arrow batches"];
     println!("events: {n_events} from {}; {reps} alternating repetitions; medians", file.display());
     println!("{:<34} {:>9} {:>12} {:>10}", "method", "time s", "events/s", "peak MB");
     let med: Vec<f64> = times.iter().map(|t| median(t.clone())).collect();
-    for m in 0..4 {
+    for m in 0..5 {
         println!("{:<34} {:>9.3} {:>12.0} {:>10.1}", names[m], med[m], n_events / med[m], median(rss[m].clone()));
     }
     println!("ratio (a)/(b): {:.2}   ratio (c)/(b): {:.2}   (time; lower is better)", med[0] / med[1], med[2] / med[1]);
     println!("(d)/(b): {:.2}   the destination's own insert of the finished tables: no pipeline can be faster", med[3] / med[1]);
+    println!("(e)/(d): {:.2}   Arrow batches of the two tables against that insert", med[4] / med[3]);
     // Cold start of the lesson binary, against a trivial process.
     let lesson = std::env::current_exe()?.with_file_name("simple_pipeline");
     if lesson.exists() {

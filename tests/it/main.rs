@@ -17,6 +17,7 @@ mod pools;
 mod run_limits;
 mod postgres;
 mod resources;
+mod routing;
 mod sources;
 mod sql;
 mod transformers;

@@ -19,7 +19,9 @@ pub(crate) use resource::{Prepared, Started};
 #[cfg(loads)]
 pub(crate) use run::LoadRun;
 #[cfg(loads)]
-pub(crate) use run::RunSchema;
+pub(crate) use run::{RunFacts, RunSchema};
+#[cfg(loads)]
+pub(crate) use resource::{setup_table, TableSetup};
 #[cfg(loads)]
 use run::Accumulated;
 #[cfg(loads)]

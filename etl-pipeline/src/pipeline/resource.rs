@@ -10,44 +10,9 @@ impl<'a> LoadRun<'a> {
         let facts = self.facts;
         let loader = self.loader;
         let sh = &mut self.acc.schema;
-        let name = &hints.name;
-        let root = sh.schema.table_name(hints.table());
-        let changes = sh.schema.apply_resource_hints(hints, &root).map_err(|e| PipelineError::normalize(name, None, e.to_string()))?;
-        sh.changes.extend(changes);
-        if hints.write_disposition == WriteDisposition::Replace {
-            // Replace: the root table and all its nested tables lose their rows, inside the run's
-            // transaction, so readers never see them empty.
-            let mut doomed = vec![root.clone()];
-            doomed.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
-            let then_sync = sh.schema.table(&root).cloned();
-            loader.run(Job::Truncate { tables: doomed, then_sync })?;
-        }
-        // Merge with a primary or merge key loads into staging, then merges (delete-insert);
-        // merge without keys appends, as in dlt.
-        let scd2 = hints.write_disposition == WriteDisposition::Merge && hints.merge_strategy == etl_core::hints::MergeStrategy::Scd2;
-        let merging = scd2
-            || hints.write_disposition == WriteDisposition::Merge
-                && sh.schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
-        let target = if merging { Target::Staging } else { Target::Main };
-        let contract = facts.schema_contract.or(hints.schema_contract).or(facts.source.contract).unwrap_or_default();
-        let primary_key: Vec<String> = sh
-            .schema
-            .table(&root)
-            .map(|t| t.columns.iter().filter(|c| c.primary_key).map(|c| c.name.clone()).collect())
-            .unwrap_or_default();
-        let upsert = merging && hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert;
-        if upsert && primary_key.is_empty() {
-            return Err(PipelineError::config(format!("resource `{name}`: merge strategy `upsert` needs a `primary_key`")));
-        }
-        let node = NodeCtx {
-            root,
-            primary_key,
-            max_nesting: hints.max_table_nesting.or(facts.source.nesting).unwrap_or(DEFAULT_MAX_NESTING),
-            propagate_root_id: merging || facts.source.root_key,
-            upsert,
-            scd2,
-        };
-        let sink = RowSink::new(loader, &facts.load_id, node, contract, name, target, facts.jobs.clone(), sh.changes.len());
+        let setup = setup_table(facts, loader, sh, hints)?;
+        let TableSetup { node, contract, target, merging, scd2 } = setup;
+        let sink = RowSink::new(loader, facts, hints, node, contract, target, sh.changes.len());
         Ok(Prepared { sink, hints: hints.clone(), merging, scd2 })
     }
 
@@ -70,8 +35,9 @@ impl<'a> LoadRun<'a> {
         let mut spool = spool.as_mut();
         let sink = &mut prepared.sink;
         sink.filter = filter;
-        if sink.filter.is_some() {
-            // Incremental rows are filtered as values first.
+        sink.router = resource.router();
+        if sink.filter.is_some() || sink.router.is_some() {
+            // Incremental rows are filtered, and routed rows routed, as values first.
             sink.writer.disable_fast_path();
         }
         // Typed items go through the fast path from their `Serialize` implementation where it
@@ -81,7 +47,7 @@ impl<'a> LoadRun<'a> {
         } else {
             None
         };
-        let arrow = if started_items.is_none() {
+        let arrow = if started_items.is_none() && sink.router.is_none() {
             catch_unwind(AssertUnwindSafe(|| resource.take_arrow_batches_with(&context))).unwrap_or_else(|p| Some(Err(panic_message(p))))
         } else {
             None
@@ -190,28 +156,21 @@ impl<'a> LoadRun<'a> {
         let sh = &mut self.acc.schema;
         let Prepared { mut sink, hints, merging, scd2 } = prepared;
         sink.flush(sh, true)?;
-        let root = sink.node.root.clone();
         let written = std::mem::take(&mut sink.written);
-        if !merging {
-            return Ok(written);
+        // The resource's own table, then each table its items were routed to.
+        let mut merges = Vec::new();
+        if merging {
+            merges.push((sink.node.root.clone(), hints, scd2));
         }
-        let mut tables = vec![root.clone()];
-        tables.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
-        let merge = if scd2 {
-            sh.schema.set_row_key_unique(&root, false);
-            // The validity columns as the schema names them.
-            let naming = sh.schema.naming();
-            let columns = etl_core::hints::Scd2Columns {
-                valid_from: naming.normalize_path(&hints.scd2_columns.valid_from),
-                valid_to: naming.normalize_path(&hints.scd2_columns.valid_to),
-            };
-            Merge::Scd2 { columns, boundary: timestamp_text(Utc::now()) }
-        } else if hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert {
-            Merge::Upsert
-        } else {
-            Merge::DeleteInsert
-        };
-        self.loader.run(Job::Merge { schema: Box::new(sh.schema.clone()), root, merge, tables, jobs: self.facts.jobs.clone() })?;
+        for route in std::mem::take(&mut sink.routes).into_values().filter(|r| r.setup.merging) {
+            merges.push((route.setup.node.root, route.hints, route.setup.scd2));
+        }
+        for (root, hints, scd2) in merges {
+            let mut tables = vec![root.clone()];
+            tables.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
+            let merge = merge_of(sh, &root, &hints, scd2);
+            self.loader.run(Job::Merge { schema: Box::new(sh.schema.clone()), root, merge, tables, jobs: self.facts.jobs.clone() })?;
+        }
         Ok(written)
     }
 
@@ -249,6 +208,84 @@ impl<'a> LoadRun<'a> {
             state: etl_core::ResourceState::from_map(state.resource_state(source_name, name)),
         };
         Ok((filter, context))
+    }
+}
+
+/// How one root table of a resource is loaded.
+pub(crate) struct TableSetup {
+    /// How its rows are normalized.
+    pub node: NodeCtx,
+    /// The schema contract that applies.
+    pub contract: etl_core::SchemaContract,
+    /// Where its rows go (staging when merging).
+    pub target: Target,
+    /// Whether it merges from staging.
+    pub merging: bool,
+    /// Whether it merges as scd2.
+    pub scd2: bool,
+}
+
+/// Applies a resource's hints to its root table (`hints.table()`), empties it for `replace`
+/// (in the run's transaction), and decides where and how its rows go. A resource's own table
+/// and each table its items are routed to are set up so.
+#[cfg(loads)]
+pub(crate) fn setup_table(
+    facts: &RunFacts,
+    loader: &crate::loader::Loader,
+    sh: &mut RunSchema,
+    hints: &etl_core::ResourceHints,
+) -> Result<TableSetup, PipelineError> {
+    let name = &hints.name;
+    let root = sh.schema.table_name(hints.table());
+    let changes = sh.schema.apply_resource_hints(hints, &root).map_err(|e| PipelineError::normalize(name, None, e.to_string()))?;
+    sh.changes.extend(changes);
+    if hints.write_disposition == WriteDisposition::Replace {
+        // Replace: the root table and all its nested tables lose their rows, inside the run's
+        // transaction, so readers never see them empty.
+        let mut doomed = vec![root.clone()];
+        doomed.extend(sh.schema.descendants(&root).into_iter().map(|t| t.name.clone()));
+        let then_sync = sh.schema.table(&root).cloned();
+        loader.run(Job::Truncate { tables: doomed, then_sync })?;
+    }
+    // Merge with a primary or merge key loads into staging, then merges (delete-insert);
+    // merge without keys appends, as in dlt.
+    let scd2 = hints.write_disposition == WriteDisposition::Merge && hints.merge_strategy == etl_core::hints::MergeStrategy::Scd2;
+    let merging = scd2
+        || hints.write_disposition == WriteDisposition::Merge && sh.schema.table(&root).is_some_and(|t| t.columns.iter().any(|c| c.primary_key || c.merge_key));
+    let target = if merging { Target::Staging } else { Target::Main };
+    let contract = facts.schema_contract.or(hints.schema_contract).or(facts.source.contract).unwrap_or_default();
+    let primary_key: Vec<String> =
+        sh.schema.table(&root).map(|t| t.columns.iter().filter(|c| c.primary_key).map(|c| c.name.clone()).collect()).unwrap_or_default();
+    let upsert = merging && hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert;
+    if upsert && primary_key.is_empty() {
+        return Err(PipelineError::config(format!("resource `{name}`: merge strategy `upsert` needs a `primary_key`")));
+    }
+    let node = NodeCtx {
+        root,
+        primary_key,
+        max_nesting: hints.max_table_nesting.or(facts.source.nesting).unwrap_or(DEFAULT_MAX_NESTING),
+        propagate_root_id: merging || facts.source.root_key,
+        upsert,
+        scd2,
+    };
+    Ok(TableSetup { node, contract, target, merging, scd2 })
+}
+
+/// The merge of a root table's staged rows, as its hints ask.
+pub(crate) fn merge_of(sh: &mut RunSchema, root: &str, hints: &etl_core::ResourceHints, scd2: bool) -> Merge {
+    if scd2 {
+        sh.schema.set_row_key_unique(root, false);
+        // The validity columns as the schema names them.
+        let naming = sh.schema.naming();
+        let columns = etl_core::hints::Scd2Columns {
+            valid_from: naming.normalize_path(&hints.scd2_columns.valid_from),
+            valid_to: naming.normalize_path(&hints.scd2_columns.valid_to),
+        };
+        Merge::Scd2 { columns, boundary: timestamp_text(Utc::now()) }
+    } else if hints.merge_strategy == etl_core::hints::MergeStrategy::Upsert {
+        Merge::Upsert
+    } else {
+        Merge::DeleteInsert
     }
 }
 
