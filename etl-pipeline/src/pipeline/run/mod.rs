@@ -157,6 +157,7 @@ fn settle_leftover_spools(db: &mut dyn Session, dir: &Path) -> Result<(), Pipeli
 
 /// dlt's `[normalize.parquet_normalizer] add_dlt_load_id` and `add_dlt_id` (both off by
 /// default, as in dlt): the lineage columns arrow items get.
+#[cfg(loads)]
 fn arrow_lineage(dir: &std::path::Path) -> Result<etl_core::arrow_items::ArrowLineage, PipelineError> {
     let config = etl_config::Config::load_from(dir).map_err(|e| PipelineError::config(e.to_string()))?;
     let section = ["normalize", "parquet_normalizer"];
