@@ -184,3 +184,38 @@ fn the_sql_pipeline_example_copies_every_public_table() {
     let db = dir.path().join("sql_pipeline.duckdb");
     assert_eq!(etl_tests::scalar(&db, "SELECT count(*) FROM sql_data.second"), serde_json::json!(500));
 }
+
+#[test]
+fn a_duckdb_file_is_a_sql_database_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source.duckdb");
+    etl::testing::execute_file(
+        &file,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, price DECIMAL(10,2), name VARCHAR, tags VARCHAR[], seen TIMESTAMP, doc JSON, raw BLOB, ok BOOLEAN);
+         INSERT INTO items SELECT i, i * 1.25, 'item ' || i, ['a', 'b'], TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE, '{\"k\": 1}', '\\xAA'::BLOB, i % 2 = 0
+         FROM range(1, 5001) t(i);
+         CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 10;",
+    )
+    .unwrap();
+    let url = format!("duckdb:///{}", file.display().to_string().trim_start_matches('/'));
+    let pipeline = etl::pipeline("from_duckdb").dataset_name("copied").working_dir(dir.path());
+    let source = || {
+        sql_database(&url)
+            .incremental("items", etl::Incremental::new("seen"))
+            .chunk_size(1000)
+            .source()
+    };
+    let info = pipeline.run(source()).unwrap();
+    assert_eq!(info.rows("items"), 5000);
+    assert!(info.rows("cheap") == 0, "views only when asked");
+    let ds = pipeline.dataset();
+    let r = ds.query("SELECT price, name, tags, ok FROM items WHERE id = 4").rows().unwrap();
+    assert_eq!(r.rows[0][0].to_json(), serde_json::json!("5.00"));
+    assert_eq!(r.rows[0][1], Value::Text("item 4".into()));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(r.rows[0][2].as_str().unwrap()).unwrap(), serde_json::json!(["a", "b"]));
+    assert_eq!(r.rows[0][3], Value::Bool(true));
+    // The next run reads only rows from the cursor on: nothing new, one boundary row deduplicated.
+    assert_eq!(pipeline.run(source()).unwrap().rows("items"), 0);
+    let views = etl::pipeline("duck_views").dataset_name("copied").working_dir(dir.path());
+    assert_eq!(views.run(sql_database(&url).table_names(["cheap"]).source()).unwrap().rows("cheap"), 7);
+}

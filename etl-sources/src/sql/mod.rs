@@ -1,4 +1,4 @@
-//! dlt's `sql_database` / `sql_table` for PostgreSQL: the tables (and, if asked, views) of a
+//! dlt's `sql_database` / `sql_table` for PostgreSQL and DuckDB files (`duckdb:///path`): the tables (and, if asked, views) of a
 //! schema, reflected with their types, primary keys and nullability, each a resource named
 //! after its table whose rows stream in chunks of `chunk_size` as Arrow record batches, which
 //! the pipeline writes column by column (no row values).
@@ -20,6 +20,8 @@
 //! cannot read (`interval`, `inet`, ...) is an error naming table and column when the table is
 //! read: exclude it ([`SqlDatabase::exclude_columns`]) or cast it in a query adapter.
 
+#[cfg(feature = "sql-duckdb")]
+pub mod duckdb;
 pub mod postgres;
 
 use std::collections::BTreeMap;
@@ -113,7 +115,7 @@ pub struct SqlTable {
 #[derive(Clone)]
 pub struct SqlDatabase {
     url: String,
-    schema: String,
+    schema: Option<String>,
     table_names: Option<Vec<String>>,
     include_views: bool,
     chunk_size: usize,
@@ -122,11 +124,12 @@ pub struct SqlDatabase {
     query_adapter: Option<QueryAdapter>,
 }
 
-/// The tables of a PostgreSQL database's `public` schema (dlt's `sql_database`).
+/// The tables of a database (dlt's `sql_database`): a PostgreSQL URL (schema `public`), or a
+/// DuckDB file as `duckdb:///path/to/file.duckdb` (schema `main`; feature `sql-duckdb`).
 pub fn sql_database(url: impl Into<String>) -> SqlDatabase {
     SqlDatabase {
         url: url.into(),
-        schema: "public".into(),
+        schema: None,
         table_names: None,
         include_views: false,
         chunk_size: 50_000,
@@ -144,10 +147,22 @@ pub fn sql_table(url: impl Into<String>, table: impl Into<String>) -> Result<Res
 }
 
 impl SqlDatabase {
-    /// The schema (default `public`).
+    /// The schema (default `public` in PostgreSQL, `main` in a DuckDB file).
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = schema.into();
+        self.schema = Some(schema.into());
         self
+    }
+
+    fn schema_name(&self) -> String {
+        self.schema.clone().unwrap_or_else(|| if self.duckdb_file().is_some() { "main".into() } else { "public".into() })
+    }
+
+    /// The DuckDB file a `duckdb:///path` URL names (`None`: PostgreSQL).
+    fn duckdb_file(&self) -> Option<std::path::PathBuf> {
+        #[cfg(feature = "sql-duckdb")]
+        return duckdb::file_of(&self.url);
+        #[cfg(not(feature = "sql-duckdb"))]
+        return None;
     }
 
     /// Only these tables (or views), in this order; a name that does not exist is an error.
@@ -197,7 +212,13 @@ impl SqlDatabase {
 
     /// One resource per table, reflected now.
     pub fn resources(self) -> Result<Vec<Resource>, SqlError> {
-        let reflected = postgres::reflect(&self.url, &self.schema, self.include_views || self.table_names.is_some())?;
+        let views = self.include_views || self.table_names.is_some();
+        let schema = self.schema_name();
+        let reflected = match self.duckdb_file() {
+            #[cfg(feature = "sql-duckdb")]
+            Some(file) => duckdb::reflect(&file, &schema, views)?,
+            _ => postgres::reflect(&self.url, &schema, views)?,
+        };
         let tables: Vec<SqlTable> = match &self.table_names {
             None => reflected.into_iter().filter(|t| !t.view || self.include_views).collect(),
             Some(names) => names
@@ -205,7 +226,7 @@ impl SqlDatabase {
                 .map(|n| {
                     reflected.iter().find(|t| &t.name == n).cloned().ok_or_else(|| SqlError::NoTable {
                         table: n.clone(),
-                        schema: self.schema.clone(),
+                        schema: schema.clone(),
                         tables: reflected.iter().map(|t| t.name.clone()).collect::<Vec<_>>().join(", "),
                     })
                 })
@@ -235,7 +256,11 @@ impl SqlDatabase {
         hints.incremental = self.incremental.get(&table.name).cloned();
         Resource::from_arrow(hints, move |cx: &ResourceContext| -> Result<ArrowBatches, BoxError> {
             let (sql, params) = self.query(&table, cx)?;
-            Ok(postgres::stream(&self.url, table, sql, params, self.chunk_size)?)
+            match self.duckdb_file() {
+                #[cfg(feature = "sql-duckdb")]
+                Some(file) => Ok(duckdb::stream(&file, table, sql, params, self.chunk_size)?),
+                _ => Ok(postgres::stream(&self.url, table, sql, params, self.chunk_size)?),
+            }
         })
     }
 
@@ -244,7 +269,7 @@ impl SqlDatabase {
     fn query(&self, table: &SqlTable, cx: &ResourceContext) -> Result<(String, Vec<String>), SqlError> {
         let quote = etl_core::naming::quote_ident;
         let columns: Vec<&str> = table.columns.iter().map(|c| c.select.as_str()).collect();
-        let mut sql = format!("SELECT {} FROM {}.{}", columns.join(", "), quote(&self.schema), quote(&table.name));
+        let mut sql = format!("SELECT {} FROM {}.{}", columns.join(", "), quote(&self.schema_name()), quote(&table.name));
         let mut params = Vec::new();
         if let Some(inc) = self.incremental.get(&table.name) {
             let cursor = table.columns.iter().find(|c| c.name == inc.cursor_path).ok_or_else(|| SqlError::Read {
