@@ -280,6 +280,7 @@ impl<'a> RowSink<'a> {
             None => (batch, false),
         };
         let root = self.node.root.clone();
+        self.arrow_contract(sh, &root, &batch).map_err(|e| PipelineError::normalize(&self.resource, Some(first), e))?;
         let before = sh.changes.len();
         let evolved = etl_core::arrow_items::evolve(&mut sh.schema, &root, &batch, lineage, &mut sh.changes);
         if sh.changes.len() != before {
@@ -287,15 +288,39 @@ impl<'a> RowSink<'a> {
             self.seen_changes = sh.changes.len();
         }
         let indexes = evolved.map_err(|e| PipelineError::normalize(&self.resource, Some(first), e))?;
-        let table = sh.schema.table(&root).expect("evolved above");
-        let mut columns = etl_core::arrow_items::fill(table, &batch, &indexes, lineage, self.load_id, &mut sh.ids)
-            .map_err(|e| PipelineError::normalize(&self.resource, Some(first), e))?;
-        self.item_no += batch.num_rows() as u64;
-        let (len, buffers) = columns.take();
-        if len > 0 {
-            self.send(sh, root, len, buffers)?;
+        // In slices of the loader's batch size (zero-copy), so a large record batch is never
+        // copied whole into the buffers at once.
+        let rows = batch.num_rows();
+        for offset in (0..rows).step_by(etl_core::columnar::BATCH_ROWS) {
+            let part = batch.slice(offset, etl_core::columnar::BATCH_ROWS.min(rows - offset));
+            let table = sh.schema.table(&root).expect("evolved above");
+            let mut columns = etl_core::arrow_items::fill(table, &part, &indexes, lineage, self.load_id, &mut sh.ids)
+                .map_err(|e| PipelineError::normalize(&self.resource, Some(first + offset as u64), e))?;
+            let (len, buffers) = columns.take();
+            if len > 0 {
+                self.send(sh, root.clone(), len, buffers)?;
+            }
         }
+        self.item_no += rows as u64;
         Ok(stop)
+    }
+
+    /// A frozen schema contract for a record batch: a new table, or a new column of a table
+    /// with data, is an error naming it (discarding modes are not applied to record batches).
+    fn arrow_contract(&self, sh: &RunSchema, root: &str, batch: &arrow::record_batch::RecordBatch) -> Result<(), String> {
+        use etl_core::hints::ContractMode::Freeze;
+        let table = sh.schema.table(root).filter(|t| t.seen_data);
+        match table {
+            None if self.contract.tables == Freeze => Err(format!("schema contract `tables: freeze`: can't add table `{root}`")),
+            Some(t) if self.contract.columns == Freeze => {
+                let naming = sh.schema.naming();
+                match batch.schema().fields().iter().map(|f| naming.normalize_path(f.name())).find(|n| t.column(n).is_none()) {
+                    Some(new) => Err(format!("schema contract `columns: freeze`: can't add column `{new}` to table `{root}`")),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Hands the buffers that are full (`all`: every non-empty one) to the loader.

@@ -147,3 +147,22 @@ fn parquet_files_are_read_as_record_batches() {
     pipeline.run(etl::Source::with("files", vec![again]).unwrap()).unwrap();
     assert_eq!(pipeline.dataset().row_counts().unwrap()["events"], 5000);
 }
+
+#[test]
+fn a_frozen_schema_contract_holds_for_record_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = etl::pipeline("arrow_frozen").dataset_name("arrow_data").working_dir(dir.path());
+    pipeline.run(events(vec![batch(0..10)])).unwrap();
+    let wider = {
+        let b = batch(10..20);
+        let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("extra", DataType::Int64, true));
+        let mut columns = b.columns().to_vec();
+        columns.push(Arc::new(Int64Array::from(vec![1; 10])));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    };
+    let frozen = pipeline.clone().schema_contract(etl::SchemaContract::all(etl::ContractMode::Freeze));
+    let err = frozen.run(events(vec![wider])).unwrap_err().to_string();
+    assert!(err.contains("can't add column `extra` to table `events`"), "{err}");
+    assert_eq!(pipeline.dataset().row_counts().unwrap()["events"], 10, "nothing of the failed run");
+}
