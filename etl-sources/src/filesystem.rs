@@ -323,14 +323,12 @@ impl FileSource {
         if self.parquet_only() {
             return Resource::from_arrow(ResourceHints::new(name.clone()), move |cx: &ResourceContext| {
                 let (todo, kept) = self.to_read(cx, &name)?;
-                Ok(Box::new(ParquetBatches { source: self, todo: todo.into_iter(), current: None, state: cx.state.clone(), loaded: kept })
-                    as etl_core::resource::ArrowBatches)
+                Ok(Box::new(FilesIter::new(self, todo, cx.state.clone(), kept, parquet_batches)) as etl_core::resource::ArrowBatches)
             });
         }
         Resource::with_context(ResourceHints::new(name.clone()), move |cx: &ResourceContext| {
             let (todo, kept) = self.to_read(cx, &name)?;
-            Ok(Box::new(FilesIter { source: self, todo: todo.into_iter(), current: None, state: cx.state.clone(), loaded: kept })
-                as Items)
+            Ok(Box::new(FilesIter::new(self, todo, cx.state.clone(), kept, |source, path| source.read(path))) as Items)
         })
     }
 }
@@ -360,21 +358,33 @@ fn stamp(path: &Path) -> Result<Json, FileError> {
     Ok(json!({"modified": mtime, "size": meta.len()}))
 }
 
-struct FilesIter {
+/// The items of one file (rows, or record batches).
+type FileItems<T> = Box<dyn Iterator<Item = Result<T, FileError>> + Send>;
+
+/// The items of files, one file after another; a file counts as loaded in the resource's state
+/// once all its items were read. An error stops the resource.
+struct FilesIter<T> {
     source: FileSource,
     todo: std::vec::IntoIter<(PathBuf, String, Json)>,
-    current: Option<(Rows, String, Json)>,
+    current: Option<(FileItems<T>, String, Json)>,
     state: ResourceState,
     loaded: serde_json::Map<String, Json>,
+    open: fn(&FileSource, &Path) -> Result<FileItems<T>, FileError>,
 }
 
-impl Iterator for FilesIter {
-    type Item = Result<Value, BoxError>;
+impl<T> FilesIter<T> {
+    fn new(source: FileSource, todo: Vec<(PathBuf, String, Json)>, state: ResourceState, loaded: serde_json::Map<String, Json>, open: fn(&FileSource, &Path) -> Result<FileItems<T>, FileError>) -> Self {
+        FilesIter { source, todo: todo.into_iter(), current: None, state, loaded, open }
+    }
+}
+
+impl<T> Iterator for FilesIter<T> {
+    type Item = Result<T, BoxError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some((rows, key, stamp)) = &mut self.current {
-                match rows.next() {
+            if let Some((items, key, stamp)) = &mut self.current {
+                match items.next() {
                     Some(Ok(v)) => return Some(Ok(v)),
                     Some(Err(e)) => {
                         self.todo = Vec::new().into_iter();
@@ -392,8 +402,8 @@ impl Iterator for FilesIter {
                 }
             }
             let (path, key, stamp) = self.todo.next()?;
-            match self.source.read(&path) {
-                Ok(rows) => self.current = Some((rows, key, stamp)),
+            match (self.open)(&self.source, &path) {
+                Ok(items) => self.current = Some((items, key, stamp)),
                 Err(e) => {
                     self.todo = Vec::new().into_iter();
                     return Some(Err(Box::new(e)));
@@ -403,75 +413,29 @@ impl Iterator for FilesIter {
     }
 }
 
-/// The record batches of Parquet files, one file after another; a file counts as loaded in the
-/// resource's state once all its batches were read.
-struct ParquetBatches {
-    source: FileSource,
-    todo: std::vec::IntoIter<(PathBuf, String, Json)>,
-    current: Option<(parquet::arrow::arrow_reader::ParquetRecordBatchReader, PathBuf, String, Json)>,
-    state: ResourceState,
-    loaded: serde_json::Map<String, Json>,
-}
-
 /// Rows per record batch read from Parquet.
 const PARQUET_BATCH_ROWS: usize = 64 * 1024;
 
-fn parquet_batches(path: &Path) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, FileError> {
+/// A Parquet file's record batches (with the file's path as a column, when asked for).
+fn parquet_batches(source: &FileSource, path: &Path) -> Result<FileItems<arrow::record_batch::RecordBatch>, FileError> {
     let file = File::open(path).map_err(|source| FileError::Io { path: path.to_owned(), source })?;
-    let fail = |e: parquet::errors::ParquetError| FileError::Parquet { path: path.to_owned(), message: e.to_string() };
-    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(fail)?.with_batch_size(PARQUET_BATCH_ROWS).build().map_err(fail)
-}
-
-impl ParquetBatches {
-    /// The batch with the file's path as a column, when asked for.
-    fn with_file(&self, batch: arrow::record_batch::RecordBatch, path: &Path) -> Result<arrow::record_batch::RecordBatch, BoxError> {
-        let Some(col) = &self.source.file_column else { return Ok(batch) };
+    let fail = |e: String| FileError::Parquet { path: path.to_owned(), message: e };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(PARQUET_BATCH_ROWS).build())
+        .map_err(|e| fail(e.to_string()))?;
+    let (column, path) = (source.file_column.clone(), path.to_owned());
+    Ok(Box::new(reader.map(move |batch| {
+        let batch = batch.map_err(|e| FileError::Parquet { path: path.clone(), message: e.to_string() })?;
+        let Some(col) = &column else { return Ok(batch) };
         let file = path.to_string_lossy();
         let values = arrow::array::StringArray::from(vec![file.as_ref(); batch.num_rows()]);
         let mut fields: Vec<arrow::datatypes::FieldRef> = batch.schema().fields().iter().cloned().collect();
         fields.push(std::sync::Arc::new(arrow::datatypes::Field::new(col, arrow::datatypes::DataType::Utf8, false)));
         let mut columns = batch.columns().to_vec();
         columns.push(std::sync::Arc::new(values));
-        Ok(arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), columns)?)
-    }
-}
-
-impl Iterator for ParquetBatches {
-    type Item = Result<arrow::record_batch::RecordBatch, BoxError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some((reader, path, key, stamp)) = &mut self.current {
-                match reader.next() {
-                    Some(Ok(batch)) => {
-                        let path = path.clone();
-                        return Some(self.with_file(batch, &path));
-                    }
-                    Some(Err(e)) => {
-                        let path = path.clone();
-                        self.todo = Vec::new().into_iter();
-                        self.current = None;
-                        return Some(Err(Box::new(FileError::Parquet { path, message: e.to_string() })));
-                    }
-                    None => {
-                        self.loaded.insert(key.clone(), stamp.clone());
-                        if self.source.incremental {
-                            self.state.set(STATE_KEY, Json::Object(self.loaded.clone()));
-                        }
-                        self.current = None;
-                    }
-                }
-            }
-            let (path, key, stamp) = self.todo.next()?;
-            match parquet_batches(&path) {
-                Ok(reader) => self.current = Some((reader, path, key, stamp)),
-                Err(e) => {
-                    self.todo = Vec::new().into_iter();
-                    return Some(Err(Box::new(e)));
-                }
-            }
-        }
-    }
+        arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+            .map_err(|e| FileError::Parquet { path: path.clone(), message: e.to_string() })
+    })))
 }
 
 fn open(path: &Path) -> Result<Box<dyn Read + Send>, FileError> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use arrow::record_batch::RecordBatch;
 use etl_core::hints::DataType;
 use etl_core::naming::quote_ident;
-use etl_core::resource::{ArrowBatches, BoxError};
+use etl_core::resource::ArrowBatches;
 
 use super::{SqlColumn, SqlError, SqlTable};
 
@@ -113,50 +113,34 @@ pub fn reflect(path: &Path, schema: &str, views: bool) -> Result<Vec<SqlTable>, 
     Ok(tables)
 }
 
-/// The rows of `sql` (with its text parameters) in record batches of about `chunk_size` rows.
+/// The rows of `sql` (with its text parameters) in record batches of about `chunk_size` rows,
+/// read by a thread of its own ([`super::reader`]).
 pub fn stream(path: &Path, table: SqlTable, sql: String, params: Vec<String>, chunk_size: usize) -> Result<ArrowBatches, SqlError> {
     let conn = open(path)?;
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), SqlError>>(1);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch, BoxError>>(1);
     let name = table.name.clone();
-    std::thread::Builder::new()
-        .name(format!("sql-{name}"))
-        .spawn(move || {
-            let run = || -> Result<(), SqlError> {
-                let mut stmt = conn.prepare(&sql).map_err(|e| SqlError::Query { what: format!("table `{}`: {sql}", table.name), message: e.to_string() })?;
-                let values: Vec<&dyn duckdb::ToSql> = params.iter().map(|p| p as &dyn duckdb::ToSql).collect();
-                let batches = stmt.query_arrow(values.as_slice()).map_err(query_error("reading rows"))?;
-                let _ = ready_tx.send(Ok(()));
-                let mut pending: Vec<RecordBatch> = Vec::new();
-                let mut rows = 0;
-                let read = |e: String| SqlError::Read { table: table.name.clone(), message: e };
-                for batch in batches {
-                    rows += batch.num_rows();
-                    pending.push(batch);
-                    if rows >= chunk_size {
-                        let chunk = arrow::compute::concat_batches(&pending[0].schema(), &pending).map_err(|e| read(e.to_string()))?;
-                        (pending, rows) = (Vec::new(), 0);
-                        if tx.send(Ok(chunk)).is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-                if !pending.is_empty() {
-                    let chunk = arrow::compute::concat_batches(&pending[0].schema(), &pending).map_err(|e| read(e.to_string()))?;
-                    let _ = tx.send(Ok(chunk));
-                }
-                Ok(())
-            };
-            if let Err(e) = run() {
-                if let Err(std::sync::mpsc::TrySendError::Full(Err(e)) | std::sync::mpsc::TrySendError::Disconnected(Err(e))) = ready_tx.try_send(Err(e)) {
-                    let _ = tx.send(Err(Box::new(e)));
+    super::reader(&name, move |ready, send| {
+        let mut stmt = conn.prepare(&sql).map_err(|e| SqlError::Query { what: format!("table `{}`: {sql}", table.name), message: e.to_string() })?;
+        let values: Vec<&dyn duckdb::ToSql> = params.iter().map(|p| p as &dyn duckdb::ToSql).collect();
+        let batches = stmt.query_arrow(values.as_slice()).map_err(query_error("reading rows"))?;
+        ready();
+        let concat = |pending: &[RecordBatch]| {
+            arrow::compute::concat_batches(&pending[0].schema(), pending).map_err(|e| SqlError::Read { table: table.name.clone(), message: e.to_string() })
+        };
+        let (mut pending, mut rows) = (Vec::new(), 0);
+        for batch in batches {
+            rows += batch.num_rows();
+            pending.push(batch);
+            if rows >= chunk_size {
+                let chunk = concat(&pending)?;
+                (pending, rows) = (Vec::new(), 0);
+                if !send(chunk) {
+                    return Ok(());
                 }
             }
-        })
-        .map_err(|e| SqlError::Read { table: name.clone(), message: format!("cannot start a reader thread: {e}") })?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => Ok(Box::new(rx.into_iter())),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(SqlError::Read { table: name, message: "the reader thread ended before reading".into() }),
-    }
+        }
+        if !pending.is_empty() {
+            send(concat(&pending)?);
+        }
+        Ok(())
+    })
 }

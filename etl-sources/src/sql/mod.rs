@@ -308,3 +308,36 @@ impl SqlDatabase {
         Ok((sql, params))
     }
 }
+
+/// Reads a table on a thread of its own: `read` runs the query, calls `ready` once the database
+/// accepted it, and hands each chunk to `send` (`false`: the pipeline stopped reading, e.g. a
+/// limit). A chunk waits in a channel of one, so at most about three are in memory. An error
+/// before `ready` is returned here; one after comes as the batches' error.
+pub(crate) fn reader(
+    table: &str,
+    read: impl FnOnce(&dyn Fn(), &dyn Fn(arrow::record_batch::RecordBatch) -> bool) -> Result<(), SqlError> + Send + 'static,
+) -> Result<ArrowBatches, SqlError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), SqlError>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<arrow::record_batch::RecordBatch, BoxError>>(1);
+    let name = table.to_owned();
+    std::thread::Builder::new()
+        .name(format!("sql-{name}"))
+        .spawn(move || {
+            let ready = || {
+                let _ = ready_tx.send(Ok(()));
+            };
+            let send = |batch| tx.send(Ok(batch)).is_ok();
+            if let Err(e) = read(&ready, &send) {
+                // Before `ready` the caller waits on it; after, on the batches.
+                if let Err(std::sync::mpsc::TrySendError::Full(Err(e)) | std::sync::mpsc::TrySendError::Disconnected(Err(e))) = ready_tx.try_send(Err(e)) {
+                    let _ = tx.send(Err(Box::new(e)));
+                }
+            }
+        })
+        .map_err(|e| SqlError::Read { table: table.to_owned(), message: format!("cannot start a reader thread: {e}") })?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(Box::new(rx.into_iter())),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(SqlError::Read { table: table.to_owned(), message: "the reader thread ended before reading".into() }),
+    }
+}

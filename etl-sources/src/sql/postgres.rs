@@ -5,10 +5,9 @@
 
 use std::str::FromStr;
 
-use arrow::record_batch::RecordBatch;
 use etl_core::hints::DataType;
 use etl_core::naming::quote_ident;
-use etl_core::resource::{ArrowBatches, BoxError};
+use etl_core::resource::ArrowBatches;
 use postgres::{Client, Config, NoTls};
 
 use super::{SqlColumn, SqlError, SqlTable};
@@ -161,47 +160,29 @@ fn kinds(table: &SqlTable, statement: &postgres::Statement) -> Result<Vec<(Strin
         .collect()
 }
 
-/// The rows of `sql` (with its text parameters) as record batches of `chunk_size` rows, read by
-/// a thread of its own. The connection, the statement and the column types are checked before
-/// this returns.
+/// The rows of `sql` (with its text parameters) as record batches of `chunk_size` rows, read
+/// through a server-side portal by a thread of its own ([`super::reader`]). The connection, the
+/// statement and the column types are checked before this returns.
 pub fn stream(url: &str, table: SqlTable, sql: String, params: Vec<String>, chunk_size: usize) -> Result<ArrowBatches, SqlError> {
     let mut client = connect(url)?;
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), SqlError>>(1);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch, BoxError>>(1);
     let name = table.name.clone();
-    std::thread::Builder::new()
-        .name(format!("sql-{name}"))
-        .spawn(move || {
-            let mut run = || -> Result<(), SqlError> {
-                let mut tx_db = client.transaction().map_err(query_error("starting a read"))?;
-                let statement = tx_db.prepare(&sql).map_err(|e| SqlError::Query { what: format!("table `{}`: {sql}", table.name), message: etl_pgarrow::message(&e) })?;
-                let kinds = kinds(&table, &statement)?;
-                let values: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-                let portal = tx_db.bind(&statement, &values).map_err(query_error("binding the query"))?;
-                let _ = ready_tx.send(Ok(()));
-                loop {
-                    let rows = tx_db.query_portal(&portal, i32::try_from(chunk_size).unwrap_or(i32::MAX)).map_err(query_error("reading rows"))?;
-                    if rows.is_empty() {
-                        break;
-                    }
-                    let batch = etl_pgarrow::batch(&rows, &kinds).map_err(|message| SqlError::Read { table: table.name.clone(), message })?;
-                    if tx.send(Ok(batch)).is_err() {
-                        return Ok(()); // The pipeline stopped reading (a limit, ordered rows past the window).
-                    }
-                }
-                tx_db.commit().map_err(query_error("ending the read"))
-            };
-            if let Err(e) = run() {
-                // Before the first chunk the caller waits on `ready`; after, on the batches.
-                if let Err(std::sync::mpsc::TrySendError::Full(Err(e)) | std::sync::mpsc::TrySendError::Disconnected(Err(e))) = ready_tx.try_send(Err(e)) {
-                    let _ = tx.send(Err(Box::new(e)));
-                }
+    super::reader(&name, move |ready, send| {
+        let mut tx_db = client.transaction().map_err(query_error("starting a read"))?;
+        let statement = tx_db.prepare(&sql).map_err(|e| SqlError::Query { what: format!("table `{}`: {sql}", table.name), message: etl_pgarrow::message(&e) })?;
+        let kinds = kinds(&table, &statement)?;
+        let values: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
+        let portal = tx_db.bind(&statement, &values).map_err(query_error("binding the query"))?;
+        ready();
+        loop {
+            let rows = tx_db.query_portal(&portal, i32::try_from(chunk_size).unwrap_or(i32::MAX)).map_err(query_error("reading rows"))?;
+            if rows.is_empty() {
+                break;
             }
-        })
-        .map_err(|e| SqlError::Read { table: name.clone(), message: format!("cannot start a reader thread: {e}") })?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => Ok(Box::new(rx.into_iter())),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(SqlError::Read { table: name, message: "the reader thread ended before reading".into() }),
-    }
+            let batch = etl_pgarrow::batch(&rows, &kinds).map_err(|message| SqlError::Read { table: table.name.clone(), message })?;
+            if !send(batch) {
+                return Ok(()); // The pipeline stopped reading (a limit, ordered rows past the window).
+            }
+        }
+        tx_db.commit().map_err(query_error("ending the read"))
+    })
 }
