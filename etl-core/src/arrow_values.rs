@@ -97,7 +97,20 @@ pub fn value_at(array: &ArrayRef, row: usize) -> Result<Value, String> {
         }
         DataType::Dictionary(..) => {
             let dict = array.as_any_dictionary();
-            let key = dict.normalized_keys()[row];
+            let keys = dict.keys();
+            // The one key of this row (not every key of the array, per row).
+            let key = match keys.data_type() {
+                DataType::Int8 => usize::try_from(keys.as_primitive::<Int8Type>().value(row)).ok(),
+                DataType::Int16 => usize::try_from(keys.as_primitive::<Int16Type>().value(row)).ok(),
+                DataType::Int32 => usize::try_from(keys.as_primitive::<Int32Type>().value(row)).ok(),
+                DataType::Int64 => usize::try_from(keys.as_primitive::<Int64Type>().value(row)).ok(),
+                DataType::UInt8 => Some(usize::from(keys.as_primitive::<UInt8Type>().value(row))),
+                DataType::UInt16 => Some(usize::from(keys.as_primitive::<UInt16Type>().value(row))),
+                DataType::UInt32 => usize::try_from(keys.as_primitive::<UInt32Type>().value(row)).ok(),
+                DataType::UInt64 => usize::try_from(keys.as_primitive::<UInt64Type>().value(row)).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| format!("a dictionary key of type {} at row {row}", keys.data_type()))?;
             value_at(dict.values(), key)?
         }
         other => return Err(format!("Arrow type {other} has no value in etl's model")),

@@ -92,6 +92,25 @@ fn be_i64(b: &[u8]) -> Result<i64, String> {
     Ok(i64::from_be_bytes(b.try_into().map_err(|_| format!("{} bytes for an 8-byte value", b.len()))?))
 }
 
+/// A binary `timestamp`/`timestamptz` as µs since the Unix epoch; `infinity` and `-infinity`
+/// (and anything beyond the range) are errors, not wrapped numbers.
+fn unix_micros(b: &[u8]) -> Result<i64, String> {
+    let pg = be_i64(b)?;
+    if pg == i64::MAX || pg == i64::MIN {
+        return Err("`infinity` or `-infinity` has no timestamp value".into());
+    }
+    pg.checked_add(PG_EPOCH_MICROS).ok_or_else(|| "a timestamp out of range".to_owned())
+}
+
+/// A binary `date` as days since the Unix epoch; `infinity` and `-infinity` are errors.
+fn unix_days(b: &[u8]) -> Result<i32, String> {
+    let pg = i32::from_be_bytes(b.try_into().map_err(|_| "a date of the wrong size".to_owned())?);
+    if pg == i32::MAX || pg == i32::MIN {
+        return Err("`infinity` or `-infinity` has no date value".into());
+    }
+    pg.checked_add(PG_EPOCH_DAYS).ok_or_else(|| "a date out of range".to_owned())
+}
+
 /// A binary `numeric` as `(mantissa, scale)` at its own display scale; NaN and infinities are
 /// errors.
 pub fn numeric(raw: &[u8]) -> Result<(i128, u32), String> {
@@ -196,18 +215,16 @@ fn column(rows: &[Row], i: usize, kind: Kind) -> Result<(ArrowType, ArrayRef), S
         Kind::Jsonb => build!(StringBuilder::new(), ArrowType::Utf8, |b| text(b.get(1..).unwrap_or_default())?),
         Kind::Uuid => build!(StringBuilder::new(), ArrowType::Utf8, |b| uuid_text(b)?),
         Kind::Bytes => build!(BinaryBuilder::new(), ArrowType::Binary, |b| b),
-        Kind::Date => build!(Date32Builder::new(), ArrowType::Date32, |b| {
-            i32::from_be_bytes(b.try_into().map_err(|_| "a date of the wrong size".to_owned())?) + PG_EPOCH_DAYS
-        }),
+        Kind::Date => build!(Date32Builder::new(), ArrowType::Date32, |b| unix_days(b)?),
         Kind::Time => build!(Time64MicrosecondBuilder::new(), ArrowType::Time64(TimeUnit::Microsecond), |b| be_i64(b)?),
-        Kind::Timestamp => build!(TimestampMicrosecondBuilder::new(), ArrowType::Timestamp(TimeUnit::Microsecond, None), |b| be_i64(b)? + PG_EPOCH_MICROS),
+        Kind::Timestamp => build!(TimestampMicrosecondBuilder::new(), ArrowType::Timestamp(TimeUnit::Microsecond, None), |b| unix_micros(b)?),
         Kind::TimestampTz => {
             let ty = ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
             let mut builder = TimestampMicrosecondBuilder::new();
             for row in rows {
                 match raw(row)? {
                     None => builder.append_null(),
-                    Some(b) => builder.append_value(be_i64(b)? + PG_EPOCH_MICROS),
+                    Some(b) => builder.append_value(unix_micros(b)?),
                 }
             }
             (ty.clone(), Arc::new(builder.finish().with_data_type(ty)) as ArrayRef)

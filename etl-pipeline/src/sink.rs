@@ -281,6 +281,13 @@ impl<'a> RowSink<'a> {
         };
         let root = self.node.root.clone();
         self.arrow_contract(sh, &root, &batch).map_err(|e| PipelineError::normalize(&self.resource, Some(first), e))?;
+        // A table that has the lineage columns (made by an earlier load of rows, NOT NULL) gets
+        // them filled, asked for or not.
+        let has = |c: &str| sh.schema.table(&root).is_some_and(|t| t.column_index(c).is_some());
+        let lineage = etl_core::arrow_items::ArrowLineage {
+            load_id: lineage.load_id || has(etl_core::normalize::C_LOAD_ID),
+            row_id: lineage.row_id || has(etl_core::normalize::C_ID),
+        };
         let before = sh.changes.len();
         let evolved = etl_core::arrow_items::evolve(&mut sh.schema, &root, &batch, lineage, &mut sh.changes);
         if sh.changes.len() != before {

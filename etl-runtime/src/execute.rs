@@ -239,8 +239,21 @@ pub fn materialize_from_failure(registry: &Registry, run_id: &str, options: &Run
     if record.effective_status() == RunStatus::Started {
         return Err(GraphError::one(format!("run `{run_id}` is still going; re-execute it once it has ended")));
     }
-    let done: BTreeSet<String> =
-        events.iter().filter(|e| e.kind == EventKind::Materialization).filter_map(|e| e.asset.clone()).collect();
+    // Materialized, unless a blocking check of it failed: then it runs again, with its checks,
+    // before anything downstream does.
+    let blocked: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::AssetCheckEvaluation)
+        .filter_map(|e| serde_json::from_value::<CheckEvaluation>(e.data.clone()).ok())
+        .filter(CheckEvaluation::blocks)
+        .map(|c| c.asset)
+        .collect();
+    let done: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Materialization)
+        .filter_map(|e| e.asset.clone())
+        .filter(|a| !blocked.contains(a))
+        .collect();
     let graph = etl_core::resource::with_run_dir(&options.working_dir, || AssetGraph::build(registry))?;
     let mut todo = Vec::new();
     for key in record.assets.iter().filter(|k| !done.contains(*k)) {

@@ -70,15 +70,42 @@ fn limited<T: Send + 'static>(items: Box<dyn Iterator<Item = Result<T, BoxError>
     Box::new(items.take_while(move |item| item.is_err() || taking.take()))
 }
 
-/// A JSON-lines reader that ends after the limit's N-th non-empty line (or its time).
+/// A JSON-lines reader that ends after the limit's N-th non-empty line (or its time). Lines
+/// are counted as they are consumed, so calling `fill_buf` again (as readers do) or consuming
+/// part of a buffer counts nothing twice.
 struct LimitedLines {
     inner: JsonLines,
-    taking: Taking,
-    /// The current line has a non-blank byte (it counts once it ends).
+    limit: Limit,
+    started: Instant,
+    /// Non-empty lines consumed (or begun).
+    taken: usize,
+    /// The consumed text ends inside a line that has a non-blank byte.
     in_line: bool,
     done: bool,
-    /// How much of the inner buffer `fill_buf` handed out.
-    handed: usize,
+}
+
+/// Where a scan of `buf` stops: before the first byte of a non-empty line that `may_take`
+/// refuses (`done`), else at its end; and the state after it.
+struct Scan {
+    end: usize,
+    in_line: bool,
+    taken: usize,
+    done: bool,
+}
+
+fn scan(buf: &[u8], mut in_line: bool, mut taken: usize, may_take: impl Fn(usize) -> bool) -> Scan {
+    for (i, &b) in buf.iter().enumerate() {
+        if b == b'\n' {
+            in_line = false;
+        } else if !in_line && !b.is_ascii_whitespace() {
+            if !may_take(taken) {
+                return Scan { end: i, in_line, taken, done: true };
+            }
+            taken += 1;
+            in_line = true;
+        }
+    }
+    Scan { end: buf.len(), in_line, taken, done: false }
 }
 
 impl std::io::Read for LimitedLines {
@@ -96,36 +123,23 @@ impl BufRead for LimitedLines {
         if self.done {
             return Ok(&[]);
         }
+        let time_up = self.limit.max_time.is_some_and(|t| self.started.elapsed() >= t);
+        let max = self.limit.max_items;
         let buf = self.inner.fill_buf()?;
-        // Hand out whole lines while they may be taken; cut after the last one allowed.
-        let mut end = 0;
-        let mut in_line = self.in_line;
-        for (i, &b) in buf.iter().enumerate() {
-            if b == b'\n' {
-                if in_line {
-                    // A line ends: it was taken when it started (see below).
-                    in_line = false;
-                }
-                end = i + 1;
-                continue;
-            }
-            if !in_line && !b.is_ascii_whitespace() {
-                // A new non-empty line starts: take it, or stop before it.
-                if !self.taking.take() {
-                    self.done = true;
-                    break;
-                }
-                in_line = true;
-            }
-            end = i + 1;
+        let s = scan(buf, self.in_line, self.taken, |taken| !time_up && max.is_none_or(|n| taken < n));
+        if s.done && s.end == 0 {
+            self.done = true;
         }
-        self.handed = end;
-        self.in_line = in_line;
-        Ok(&buf[..end])
+        Ok(&buf[..s.end])
     }
 
     fn consume(&mut self, amt: usize) {
-        self.inner.consume(amt.min(self.handed));
+        // The buffer `fill_buf` handed out is still there: count what is consumed of it.
+        if let Ok(buf) = self.inner.fill_buf() {
+            let s = scan(&buf[..amt.min(buf.len())], self.in_line, self.taken, |_| true);
+            (self.in_line, self.taken) = (s.in_line, s.taken);
+        }
+        self.inner.consume(amt);
     }
 }
 
@@ -167,7 +181,7 @@ impl Producer {
             Producer::Arrow(produce) => Producer::Arrow(Box::new(move |cx: &ResourceContext| produce(cx).map(|b| limited(b, limit)))),
             Producer::JsonLines(open) => Producer::JsonLines(Box::new(move || {
                 let inner = open()?;
-                Ok(Box::new(LimitedLines { inner, taking: Taking::new(limit), in_line: false, done: false, handed: 0 }) as JsonLines)
+                Ok(Box::new(LimitedLines { inner, limit, started: Instant::now(), taken: 0, in_line: false, done: false }) as JsonLines)
             })),
             Producer::Transform { parent, parent_name, mut transform } => {
                 // The transformer's own items, over the whole run: one count shared by every call.
@@ -298,6 +312,32 @@ mod tests {
         assert_eq!(read, "{\"a\":1}\n\n  \n{\"a\":2}\n", "two non-empty lines, cut before the third");
         let mut none = numbers().add_limit(0);
         assert!(values(&mut none).is_empty());
+    }
+
+    #[test]
+    fn a_limited_reader_counts_each_line_once_however_it_is_read() {
+        use std::io::{BufRead as _, Read as _};
+        let text: String = (0..80).map(|i| format!("{{\"i\": {i}}}\n")).collect();
+        let open = |cap: usize| {
+            let text = text.clone();
+            Resource::from_json_lines(ResourceHints::new("l"), move || Ok(std::io::BufReader::with_capacity(cap, std::io::Cursor::new(text.into_bytes())))).add_limit(10)
+        };
+        // Small reads, buffers that end mid-line, fill_buf asked twice before a consume.
+        for cap in [7, 32, 1 << 16] {
+            let mut reader = open(cap).take_json_lines().unwrap().unwrap();
+            let mut small = [0u8; 5];
+            let mut out = Vec::new();
+            loop {
+                let _ = reader.fill_buf().unwrap();
+                let n = reader.read(&mut small).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&small[..n]);
+            }
+            let lines = String::from_utf8(out).unwrap();
+            assert_eq!(lines.lines().filter(|l| !l.trim().is_empty()).count(), 10, "buffer {cap}: {lines:?}");
+        }
     }
 
     #[test]

@@ -47,7 +47,9 @@ impl<'a> LoadRun<'a> {
         } else {
             None
         };
-        let arrow = if started_items.is_none() && sink.router.is_none() {
+        // Record batches load column by column when appended (or replaced); a merging resource's
+        // rows take the value path, which makes the row ids its merge needs.
+        let arrow = if started_items.is_none() && sink.router.is_none() && !prepared.merging {
             catch_unwind(AssertUnwindSafe(|| resource.take_arrow_batches_with(&context))).unwrap_or_else(|p| Some(Err(panic_message(p))))
         } else {
             None

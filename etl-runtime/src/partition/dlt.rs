@@ -21,7 +21,8 @@ pub struct Mapped {
 }
 
 /// A bound in the cursor's own type, judged by the incremental's `initial_value`: seconds since
-/// the epoch for a number, a date for a `YYYY-MM-DD` text, else an ISO 8601 timestamp.
+/// the epoch for a number, the window's local date for a `YYYY-MM-DD` text, else an ISO 8601
+/// timestamp in UTC.
 fn bound(t: DateTime<FixedOffset>, like: Option<&Json>) -> Json {
     match like {
         Some(v) if v.is_i64() || v.is_u64() => json!(t.timestamp()),
@@ -29,7 +30,9 @@ fn bound(t: DateTime<FixedOffset>, like: Option<&Json>) -> Json {
         Some(Json::String(s)) if s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => {
             json!(t.date_naive().format("%Y-%m-%d").to_string())
         }
-        _ => json!(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        // In UTC: a cursor without a timezone is read as UTC (here and by dlt), and a database
+        // casting the bound to a naive type drops any offset.
+        _ => json!(t.with_timezone(&chrono::Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true)),
     }
 }
 
@@ -86,7 +89,7 @@ mod tests {
         let mapped = apply_window(&mut source, window()).unwrap();
         assert_eq!(mapped.unwindowed, ["plain"]);
         let got: Vec<(String, Json, Json)> = mapped.windowed;
-        assert_eq!(got[0], ("ts".into(), json!("2024-01-05T00:00:00+01:00"), json!("2024-01-06T00:00:00+01:00")));
+        assert_eq!(got[0], ("ts".into(), json!("2024-01-04T23:00:00Z"), json!("2024-01-05T23:00:00Z")), "UTC: naive cursors and casts agree");
         assert_eq!(got[1], ("epoch".into(), json!(1704409200), json!(1704495600)));
         assert_eq!(got[2], ("day".into(), json!("2024-01-05"), json!("2024-01-06")));
         let inc = source.resource("ts").unwrap().hints().incremental.clone().unwrap();

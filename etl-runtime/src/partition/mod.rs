@@ -90,8 +90,8 @@ impl TimeWindowPartitions {
         TimeWindowPartitions { cadence, start: start.into(), end: None, timezone: None }
     }
 
-    /// No windows from `end` on (exclusive; same formats as the start). Without an end the
-    /// last partition is the last window that has ended.
+    /// No windows from `end` on (exclusive; same formats as the start). The last partition is
+    /// the last window that has ended (before the end, if there is one).
     pub fn end(mut self, end: impl Into<String>) -> Self {
         self.end = Some(end.into());
         self
@@ -172,10 +172,8 @@ impl TimeWindowPartitions {
         let mut t = self.first()?;
         loop {
             let next = self.cadence.next(t);
-            let ended = match end {
-                Some(e) => next <= e,
-                None => Self::instant(tz, next) <= now,
-            };
+            // A window is a partition once it has ended (and, with an end, before it).
+            let ended = end.is_none_or(|e| next <= e) && Self::instant(tz, next) <= now;
             if !ended || next <= t {
                 return Ok(out);
             }

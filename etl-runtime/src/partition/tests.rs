@@ -16,6 +16,7 @@ fn daily_keys_run_to_the_last_window_that_has_ended_or_to_the_end() {
     assert_eq!(d.keys(at("2024-01-04T00:00:00Z")).unwrap().len(), 3, "it ends at midnight");
     let bounded = def(daily_partitions("2024-01-01").end("2024-01-03"));
     assert_eq!(bounded.keys(at("2030-01-01T00:00:00Z")).unwrap(), ["2024-01-01", "2024-01-02"]);
+    assert_eq!(bounded.keys(at("2024-01-02T12:00:00Z")).unwrap(), ["2024-01-01"], "a future window is no partition, end or not");
     assert_eq!(d.last_key(at("2024-01-04T12:00:00Z")).unwrap().as_deref(), Some("2024-01-03"));
 }
 

@@ -132,6 +132,7 @@ pub fn retry_of(failed: &RunRecord) -> Option<RunRecord> {
     retry.parent_run_id = Some(failed.run_id.clone());
     retry.schedule = failed.schedule.clone();
     retry.partition = failed.partition.clone();
+    retry.config = failed.config.clone();
     retry.tags = tags;
     retry.started_at = Utc::now();
     Some(retry)

@@ -52,7 +52,7 @@ pub struct Daemon {
     /// Runs go to the queue (with this retry policy) rather than to a thread.
     pub(super) queued: Option<RetryPolicy>,
     /// The graph of the definitions (selections, partitions).
-    pub(super) graph: AssetGraph,
+    pub(super) graph: Arc<AssetGraph>,
     /// Sensors and freshness checks, with when each is next due.
     pub(super) watched: super::sensors::Watched,
 }
@@ -93,8 +93,16 @@ impl Daemon {
                 Err(e) => problems.push(format!("schedule `{}`: {e}", s.name)),
                 // Its run config is checked now, with the partition a tick now would take.
                 Ok(keys) => {
+                    let partitioned = partitions_of(&graph, &keys);
                     let partition = last_window(&graph, &s.selection, now);
-                    let checked = graph.plan(&keys).and_then(|steps| crate::execute::check_run(&registry, &steps, partition.as_ref(), s.run_config()));
+                    let checked = match (&partitioned, &partition) {
+                        (Some(crate::partition::PartitionsDefinition::Static(_)), _) => Err(GraphError::one(
+                            "it selects assets with static partitions: a schedule runs the last time window that has ended; use a sensor or `backfill` for static partitions",
+                        )),
+                        // No window has ended yet: the run config is checked at the first tick.
+                        (Some(_), None) => Ok(None),
+                        _ => graph.plan(&keys).and_then(|steps| crate::execute::check_run(&registry, &steps, partition.as_ref(), s.run_config())),
+                    };
                     if let Err(e) = checked {
                         problems.extend(e.problems.into_iter().map(|p| format!("schedule `{}`: {p}", s.name)));
                     }
@@ -126,7 +134,7 @@ impl Daemon {
         }
         let mut options = options;
         options.storage = Some(store.clone());
-        Ok(Daemon { registry, options, clock, scheduled, finished: Vec::new(), spawn: spawn_thread, store, queue, queued, graph, watched })
+        Ok(Daemon { registry, options, clock, scheduled, finished: Vec::new(), spawn: spawn_thread, store, queue, queued, graph: Arc::new(graph), watched })
     }
 
     /// The next time a schedule is due.
@@ -210,6 +218,14 @@ impl Daemon {
         let s = &self.scheduled[i].schedule;
         // A schedule of time-partitioned assets materializes the last window that has ended.
         let partition = last_window(&self.graph, &s.selection, at);
+        let partitioned = self.graph.select(&s.selection).ok().and_then(|keys| partitions_of(&self.graph, &keys)).is_some();
+        if partitioned && partition.is_none() {
+            tracing::warn!(schedule = %name, "tick skipped: no partition has ended yet");
+            tick.status = TickStatus::Skipped;
+            tick.run_id = None;
+            tick.reason = Some("no partition of its assets has ended yet".into());
+            return self.claim(tick, None);
+        }
         if let Some(policy) = self.queued {
             let mut run = queued_record(&run_id, &s.selection, Vec::new());
             run.schedule = Some(name.clone());
@@ -314,6 +330,11 @@ impl Daemon {
         finished.extend(self.wait());
         finished
     }
+}
+
+/// The partitions of the first partitioned asset among `keys`.
+fn partitions_of(graph: &AssetGraph, keys: &[crate::asset::AssetKey]) -> Option<crate::partition::PartitionsDefinition> {
+    keys.iter().filter_map(|k| graph.node(k)).find_map(|n| n.spec.partitions.clone())
 }
 
 /// The partition a run of `selection` started at `at` materializes: the last window of its

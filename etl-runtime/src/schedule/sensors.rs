@@ -46,6 +46,16 @@ impl Watched {
     }
 }
 
+/// Checks a sensor's request against the graph (selection, partition, run config); returns its
+/// partition.
+fn check_request(graph: &AssetGraph, registry: &Registry, launch: &Launch) -> Result<Option<PartitionRequest>, String> {
+    let partition = launch.request.partition.as_deref().map(PartitionRequest::parse).transpose().map_err(|e| e.to_string())?;
+    let keys = graph.select(&launch.selection).map_err(|e| e.to_string())?;
+    let steps = graph.plan(&keys).map_err(|e| e.to_string())?;
+    check_run(registry, &steps, partition.as_ref(), launch.request.config.as_ref()).map_err(|e| e.to_string())?;
+    Ok(partition)
+}
+
 impl Daemon {
     /// Evaluates every sensor that is due; returns what each evaluation did.
     pub fn sensor_tick(&mut self) -> Vec<SensorTick> {
@@ -59,7 +69,12 @@ impl Daemon {
             self.watched.sensors[i].1 = now + Duration::from_std(spec.minimum_interval).unwrap_or(Duration::seconds(30));
             let queue = self.queue.clone();
             let working_dir = self.options.working_dir.clone();
-            let tick = evaluate(&spec, &*queue, &working_dir, now, &mut |launch| self.launch(&spec, launch));
+            let (graph, registry) = (self.graph.clone(), self.registry.clone());
+            let mut check = |launch: &Launch| check_request(&graph, &registry, launch).map(drop);
+            let tick = {
+                let mut create = |launch: &Launch| self.launch(&spec, launch);
+                evaluate(&spec, &*queue, &working_dir, now, &mut check, &mut create)
+            };
             match (&tick.reason, tick.failed) {
                 (Some(reason), true) => tracing::error!(sensor = %spec.name, "{reason}"),
                 _ if !tick.runs.is_empty() => tracing::info!(sensor = %spec.name, runs = ?tick.runs, "sensor requested runs"),
@@ -73,10 +88,7 @@ impl Daemon {
     /// Creates one run a sensor asked for: checked against the graph first (its selection,
     /// partition and run config), then queued for the workers or started here.
     fn launch(&mut self, sensor: &SensorSpec, launch: &Launch) -> Result<(), String> {
-        let partition = launch.request.partition.as_deref().map(PartitionRequest::parse).transpose().map_err(|e| e.to_string())?;
-        let keys = self.graph.select(&launch.selection).map_err(|e| e.to_string())?;
-        let steps = self.graph.plan(&keys).map_err(|e| e.to_string())?;
-        check_run(&self.registry, &steps, partition.as_ref(), launch.request.config.as_ref()).map_err(|e| e.to_string())?;
+        let partition = check_request(&self.graph, &self.registry, launch)?;
         if let Some(policy) = self.queued {
             let mut run = queued_record(&launch.run_id, &launch.selection, Vec::new());
             run.tags = launch.request.tags.clone();

@@ -282,15 +282,18 @@ pub struct SensorTick {
     pub failed: bool,
 }
 
-/// Evaluates `spec` once: calls it with its stored cursor, creates a run per request through
-/// `launch` (requests whose run key was acted on before are dropped), then stores the new
-/// cursor. A failing sensor, a request without a selection, or a run that cannot be created
-/// leaves the cursor where it was.
+/// Evaluates `spec` once: calls it with its stored cursor, checks every request (`check`: its
+/// selection, partition and run config against the graph) before creating any, creates a run
+/// per request through `launch` (requests whose run key was acted on before are dropped), then
+/// stores the new cursor. A failing sensor, a request that does not check out, or a run that
+/// cannot be created fails the evaluation and leaves the cursor where it was (as Dagster's
+/// failed ticks do), so nothing is lost and the next evaluation asks again.
 pub fn evaluate(
     spec: &SensorSpec,
     queue: &dyn RunQueue,
     working_dir: &Path,
     now: DateTime<Utc>,
+    check: &mut dyn FnMut(&Launch) -> Result<(), String>,
     launch: &mut dyn FnMut(&Launch) -> Result<(), String>,
 ) -> SensorTick {
     let mut tick = SensorTick { sensor: spec.name.clone(), runs: Vec::new(), seen_keys: Vec::new(), reason: None, failed: false };
@@ -310,13 +313,28 @@ pub fn evaluate(
         Ok(r) => r,
         Err(e) => return fail(tick, format!("sensor `{}` failed: {e}", spec.name)),
     };
+    // Every request is checked first: one that cannot run fails the evaluation before any run
+    // is created (no request without a run key is created twice).
+    let mut orders = Vec::with_capacity(result.run_requests.len());
     for request in &result.run_requests {
         let Some(selection) = request.selection.clone().or_else(|| spec.target.clone()) else {
             return fail(tick, format!("sensor `{}` asked for a run without a selection and has no `target`", spec.name));
         };
-        let run_id = crate::execute::new_run_id();
+        let mut request = request.clone();
+        request.tags.insert("etl/sensor".into(), spec.name.clone());
         if let Some(key) = &request.run_key {
-            match queue.put_state_new(&run_keys(&spec.name), key, &json!({"run_id": run_id, "at": now})) {
+            request.tags.insert("etl/run_key".into(), key.clone());
+        }
+        let order = Launch { run_id: crate::execute::new_run_id(), selection, request };
+        if let Err(e) = check(&order) {
+            let key = order.request.run_key.as_deref().map(|k| format!(" (run key `{k}`)")).unwrap_or_default();
+            return fail(tick, format!("sensor `{}` asked for a run that cannot run{key}: {e}", spec.name));
+        }
+        orders.push(order);
+    }
+    for order in orders {
+        if let Some(key) = &order.request.run_key {
+            match queue.put_state_new(&run_keys(&spec.name), key, &json!({"run_id": order.run_id, "at": now})) {
                 Ok(true) => {}
                 Ok(false) => {
                     tick.seen_keys.push(key.clone());
@@ -325,12 +343,6 @@ pub fn evaluate(
                 Err(e) => return fail(tick, format!("cannot record run key `{key}`: {e}")),
             }
         }
-        let mut request = request.clone();
-        request.tags.insert("etl/sensor".into(), spec.name.clone());
-        if let Some(key) = &request.run_key {
-            request.tags.insert("etl/run_key".into(), key.clone());
-        }
-        let order = Launch { run_id: run_id.clone(), selection, request };
         if let Err(e) = launch(&order) {
             // The key is free again, so the next evaluation (same cursor) asks once more.
             if let Some(key) = &order.request.run_key {
@@ -340,7 +352,7 @@ pub fn evaluate(
             }
             return fail(tick, format!("cannot create the run of sensor `{}`: {e}", spec.name));
         }
-        tick.runs.push(run_id);
+        tick.runs.push(order.run_id);
     }
     let stored = SensorState { cursor: result.cursor.or(previous.cursor), last_evaluated: Some(now) };
     if let Err(e) = queue.put_state(STATES, &[(spec.name.clone(), serde_json::to_value(&stored).expect("state serializes"))]) {
