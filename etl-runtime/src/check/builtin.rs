@@ -25,19 +25,27 @@ pub fn column_schema_change(asset: impl Into<AssetKey>) -> ColumnSchemaChange {
     ColumnSchemaChange { asset: asset.into(), severity: Severity::Warn, blocking: false }
 }
 
-impl ColumnSchemaChange {
-    /// The severity of a change.
-    pub fn severity(mut self, severity: Severity) -> Self {
-        self.severity = severity;
-        self
-    }
+/// `severity` and `blocking`, the options every built-in check that can block has.
+macro_rules! severity_and_blocking {
+    ($check:ty) => {
+        impl $check {
+            /// The severity of a failure.
+            pub fn severity(mut self, severity: Severity) -> Self {
+                self.severity = severity;
+                self
+            }
 
-    /// Whether a change (with severity error) skips the downstream.
-    pub fn blocking(mut self, blocking: bool) -> Self {
-        self.blocking = blocking;
-        self
-    }
+            /// Whether a failure (with severity error) skips the downstream.
+            pub fn blocking(mut self, blocking: bool) -> Self {
+                self.blocking = blocking;
+                self
+            }
+        }
+    };
 }
+
+severity_and_blocking!(ColumnSchemaChange);
+severity_and_blocking!(MetadataBounds);
 
 /// `name -> type` of a `dagster/column_schema` value as stored (JSON).
 fn columns(schema: &Json) -> BTreeMap<String, String> {
@@ -128,18 +136,6 @@ impl MetadataBounds {
     /// Highest value allowed (inclusive).
     pub fn max(mut self, max: f64) -> Self {
         self.max = Some(max);
-        self
-    }
-
-    /// The severity of a value out of bounds.
-    pub fn severity(mut self, severity: Severity) -> Self {
-        self.severity = severity;
-        self
-    }
-
-    /// Whether a failure (with severity error) skips the downstream.
-    pub fn blocking(mut self, blocking: bool) -> Self {
-        self.blocking = blocking;
         self
     }
 }
