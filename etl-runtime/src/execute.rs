@@ -508,8 +508,8 @@ pub fn execute(plan: Plan, selection: &str, options: &RunOptions) -> RunResult {
             }
         }
     }
-    if let (Some(partition), Some(store)) = (&plan.partition, log.as_ref().and(options.store().ok())) {
-        record_partitions(&store, &plan.steps, &results, partition, &run_id);
+    if let (Some(partition), Some(log)) = (&plan.partition, &log) {
+        record_partitions(log.store(), &plan.steps, &results, partition, &run_id);
     }
     let ok = results.iter().filter(|o| matches!(o, AssetOutcome::Materialized(_))).count();
     let blocked = checks.iter().filter(|c| c.blocks()).count();

@@ -22,8 +22,9 @@ pub(crate) fn after_step(
 ) -> Vec<CheckEvaluation> {
     let step = &plan.steps[index];
     let partition = plan.partition.as_ref().map(|p| p.request().to_string());
-    let store = log.and(options.store().ok());
-    let queue = store.as_ref().and_then(|s| s.queue().ok());
+    // The run's own storage (checks of an unrecorded run are not kept).
+    let store = log.map(RunLog::store);
+    let queue = store.and_then(|s| s.queue().ok());
     let mut out = Vec::new();
     for m in mats {
         for spec in plan.checks.iter().filter(|c| c.asset == m.asset_key) {
@@ -45,7 +46,7 @@ pub(crate) fn after_step(
                     call(spec, || etl_core::resource::with_run_dir(&options.working_dir, || (def.invoke)(&cx)))
                 }
                 CheckKind::Builtin(f) => {
-                    let input = CheckInput { asset: &m.asset_key, materialization: Some(m), run_id: Some(run_id), store: store.as_ref(), now: Utc::now() };
+                    let input = CheckInput { asset: &m.asset_key, materialization: Some(m), run_id: Some(run_id), store, now: Utc::now() };
                     call(spec, || f(&input))
                 }
             };

@@ -271,6 +271,11 @@ pub struct RunLog {
 }
 
 impl RunLog {
+    /// The storage the run is recorded in.
+    pub fn store(&self) -> &RunStore {
+        &self.store
+    }
+
     /// The run id.
     pub fn run_id(&self) -> String {
         self.lock().record.run_id.clone()
