@@ -17,6 +17,8 @@
 
 mod postgres;
 
+use etl_examples::measure::{child, median, report};
+
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::Command;
@@ -255,21 +257,6 @@ fn arrow_batches(n: u64, seed: u64, items: bool) -> etl::core::resource::ArrowBa
     }))
 }
 
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn report(started: Instant) {
-    // One machine-readable line for the `run` driver.
-    println!("{{\"secs\": {}, \"peak_rss_mb\": {}}}", started.elapsed().as_secs_f64(), peak_rss_mb());
-}
-
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Gen { file, n, seed } => {
@@ -285,7 +272,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
             let resource = Resource::from_json_lines_file(ResourceHints::new("events"), &file);
             target.pipeline(&workdir).run(resource)?;
-            report(started);
+            report(started, "");
         }
         Cmd::Native { file, workdir } => {
             let started = Instant::now();
@@ -297,14 +284,14 @@ fn main() -> anyhow::Result<()> {
                  CREATE TABLE events__items AS SELECT event_id, unnest(items, recursive := true) FROM read_json({f}, format = 'newline_delimited');"
             );
             etl::testing::execute_file(&db, &sql)?;
-            report(started);
+            report(started, "");
         }
         Cmd::Typed { n, seed, workdir, target } => {
             let started = Instant::now();
             // Structs made as the pipeline pulls them, as a resource function yields them: the
             // events exist in memory one batch at a time, never all at once.
             target.pipeline(&workdir).run(Resource::from_data("events", events(n, seed)))?;
-            report(started);
+            report(started, "");
         }
         Cmd::Floor { from, workdir } => {
             std::fs::create_dir_all(&workdir)?;
@@ -328,7 +315,7 @@ fn main() -> anyhow::Result<()> {
                      INSERT INTO bench.events__items SELECT * FROM src.bench.events__items; COMMIT;"
                 ),
             )?;
-            report(started);
+            report(started, "");
         }
         Cmd::Arrow { n, seed, workdir } => {
             let started = Instant::now();
@@ -340,28 +327,12 @@ fn main() -> anyhow::Result<()> {
             let items = Resource::from_arrow(ResourceHints::new("events__items"), move |_| Ok(arrow_batches(n, seed, true)));
             let source = etl::Source::with("bench", vec![events, items])?;
             etl::pipeline("bench").dataset_name("bench").working_dir(&workdir).run(source)?;
-            report(started);
+            report(started, "");
         }
         Cmd::Pgcopy { dir, destination, dataset } => postgres::copy_reference(&destination, &dataset, &dir)?,
         Cmd::Run { n, seed, file, reps, destination } => run(n, seed, file, reps, destination.as_deref())?,
     }
     Ok(())
-}
-
-fn child(args: &[String]) -> anyhow::Result<(f64, f64)> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe).args(args).output()?;
-    if !out.status.success() {
-        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let line = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("{}"))?;
-    Ok((v["secs"].as_f64().unwrap_or(0.0), v["peak_rss_mb"].as_f64().unwrap_or(0.0)))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn run(n: u64, seed: u64, file: Option<PathBuf>, reps: usize, destination: Option<&str>) -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ use anyhow::{bail, Context as _};
 use etl::core::naming::quote_ident;
 use postgres::{Client, NoTls};
 
-use crate::{child, median, report};
+use etl_examples::measure::{child, median, report};
 
 /// The two tables of the workload, as dlt names them.
 const TABLES: [&str; 2] = ["events", "events__items"];
@@ -91,7 +91,7 @@ pub fn copy_reference(url: &str, dataset: &str, dir: &Path) -> anyhow::Result<()
         std::io::copy(&mut BufReader::with_capacity(1 << 16, file), &mut writer)?;
         writer.finish().with_context(|| format!("copying into {name}"))?;
     }
-    report(started);
+    report(started, "");
     Ok(())
 }
 

@@ -11,11 +11,10 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use etl_examples::measure::{child, median, report};
 
 #[derive(Parser)]
 struct Cli {
@@ -54,15 +53,6 @@ enum Cmd {
     },
 }
 
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
-}
-
-fn report(started: Instant, extra: &str) {
-    println!("{{\"secs\": {}, \"peak_rss_mb\": {}{extra}}}", started.elapsed().as_secs_f64(), peak_rss_mb());
-}
-
 fn fill(url: &str, n: u64) -> anyhow::Result<()> {
     let mut client = postgres::Client::connect(url, postgres::NoTls)?;
     client.batch_execute(&format!(
@@ -77,21 +67,6 @@ fn fill(url: &str, n: u64) -> anyhow::Result<()> {
          ANALYZE bench_rows;"
     ))?;
     Ok(())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn child(args: &[&str]) -> anyhow::Result<(f64, f64)> {
-    let out = Command::new(std::env::current_exe()?).args(args).output()?;
-    if !out.status.success() {
-        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
-    let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("reading {line:?}"))?;
-    Ok((v["secs"].as_f64().unwrap_or(0.0), v["peak_rss_mb"].as_f64().unwrap_or(0.0)))
 }
 
 fn run(url: &str, n: u64, reps: usize, chunk_size: usize, scratch: &Path) -> anyhow::Result<()> {
