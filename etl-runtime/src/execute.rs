@@ -372,9 +372,10 @@ fn check_resources(steps: &[Step], resources: &Resources) -> Result<(), GraphErr
 
 /// The pools a step runs in: for a dlt op its pipeline (`pipeline:<name>`: one run of a dlt
 /// pipeline at a time, as its state is one) and its DuckDB file (a server takes concurrent
-/// writers itself), the pools of the resources it takes, and its declared pool. Sorted, so
+/// writers itself), the pools of the resources it takes and of those its assets' checks take
+/// (the checks run right after it, under the same permits), and its declared pool. Sorted, so
 /// permits are always taken in the same order.
-fn pools(step: &Step, options: &RunOptions) -> Vec<String> {
+fn pools(step: &Step, checks: &[crate::check::CheckSpec], options: &RunOptions) -> Vec<String> {
     let mut out = BTreeSet::new();
     if let OpRef::Dlt(def) = step.op {
         if let Ok(pipeline) = std::panic::catch_unwind(def.pipeline) {
@@ -384,7 +385,15 @@ fn pools(step: &Step, options: &RunOptions) -> Vec<String> {
             }
         }
     }
-    for req in step.op.requirements() {
+    let check_requirements = checks
+        .iter()
+        .filter(|c| step.assets.iter().any(|a| a.key == c.asset))
+        .filter_map(|c| match &c.kind {
+            crate::check::CheckKind::Function(def) => Some((def.requirements)().into_iter().flatten()),
+            crate::check::CheckKind::Builtin(_) => None,
+        })
+        .flatten();
+    for req in step.op.requirements().into_iter().chain(check_requirements) {
         out.extend(options.resources.pool_of(&req, &options.working_dir));
     }
     out.extend(step.op.pool().map(str::to_owned));
@@ -434,7 +443,7 @@ pub fn execute(plan: Plan, selection: &str, options: &RunOptions) -> RunResult {
     };
     // Spans at ERROR level so that every enabled log line shows its run and op.
     let span = tracing::error_span!("run", run_id = %run_id);
-    let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, options)).collect();
+    let step_pools: Vec<Vec<String>> = steps.iter().map(|s| pools(s, &plan.checks, options)).collect();
     let steps_json: Vec<_> = steps
         .iter()
         .zip(&step_pools)
@@ -738,7 +747,6 @@ async fn run_step(
             bars.finish(&bar, op.name(), attempt, result.as_ref().err());
         }
         drop(slot);
-        drop(permits);
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(mats) => {
@@ -755,9 +763,12 @@ async fn run_step(
                         .await
                         .unwrap_or_default()
                 };
+                // The checks read what the step wrote: its pools are held until they are done.
+                drop(permits);
                 return StepOutcome { index, attempts: attempt, result: Ok(mats), checks };
             }
             Err(error) => {
+                drop(permits);
                 span.in_scope(|| tracing::error!(op = op.name(), attempt, "op failed: {error}"));
                 emit(Event::new(&run_id, EventKind::StepFailure).op(op.name()).message(format!("op `{}` failed: {error}", op.name())).data(json!({
                     "attempt": attempt, "error": error.message(), "chain": error.chain(), "elapsed_ms": elapsed_ms,
