@@ -458,6 +458,10 @@ pub struct ResourceHints {
     /// Its producer runs on a thread of its own (`Resource::parallelized`): the pipeline starts
     /// it ahead, with the other parallelized resources of the source.
     pub parallelized: bool,
+    /// Whether running the resource again yields its items again (`Resource::replayable`);
+    /// `None`: the default of its kind (see [`crate::Resource::is_replayable`]). Decides what a
+    /// failed run keeps of its items.
+    pub replayable: Option<bool>,
 }
 
 impl ResourceHints {

@@ -296,6 +296,27 @@ impl Resource {
         }
     }
 
+    /// Declares whether running the resource again yields its items again (the failed-run
+    /// rule, README "Failed runs"). A failed run keeps the items of a resource that is not
+    /// replayable as a pending package, and keeps nothing of one that is: the next run pulls
+    /// them again, as it does after a failed extract. Mark `replayable(false)` a resource that
+    /// consumes what it yields (a queue it acknowledges, files it moves away, a stream that
+    /// cannot be read twice). The default is [`Resource::is_replayable`]'s.
+    pub fn replayable(mut self, replayable: bool) -> Self {
+        self.hints.replayable = Some(replayable);
+        self
+    }
+
+    /// Whether running the resource again yields its items again: as declared with
+    /// [`Resource::replayable`], else `true` for functions, iterators, data, Arrow batches and
+    /// files (the pipeline state a run reads, incremental cursors included, moves only when its
+    /// load commits, so a resource run again sees the same window), and `false` for a reader of
+    /// JSON lines ([`Resource::from_json_lines`]), which is read once (a file given by its path,
+    /// [`Resource::from_json_lines_file`], is replayable).
+    pub fn is_replayable(&self) -> bool {
+        self.hints.replayable.unwrap_or_else(|| !self.is_json_lines() || self.json_lines_file.is_some())
+    }
+
     /// Makes the resource incremental on a cursor (dlt's `incremental=`).
     pub fn with_incremental(mut self, incremental: crate::incremental::Incremental) -> Self {
         self.hints.incremental = Some(incremental);
@@ -504,6 +525,8 @@ impl Resource {
             // to move to a thread.
             return self;
         }
+        // Its default replayability is its producer's, which becomes a closure here.
+        self.hints.replayable = Some(self.is_replayable());
         let Some(producer) = self.producer.take() else { return self };
         let name = self.hints.name.clone();
         // JSON lines and typed items become values here (the pipeline's streaming parse needs

@@ -111,6 +111,7 @@ const RESOURCE_OPTIONS: &[&str] = &[
     "merge_strategy",
     "parallelized",
     "limit",
+    "replayable",
 ];
 
 /// `&etl::ResourceContext` parameters are not arguments of the call: the pipeline passes the
@@ -133,7 +134,11 @@ fn is_context_param(ty: &Type) -> bool {
 /// `primary_key`, `merge_key` (a column or a list), `max_table_nesting`, `columns` (an
 /// expression giving `etl::ColumnHint`s; a literal given to `.dedup_sort(..)` there must be
 /// `"asc"` or `"desc"`), `selected`, `schema_contract = "evolve" | "freeze" |
-/// "discard_row" | "discard_value"`, `incremental = etl::Incremental::new("cursor")...`.
+/// "discard_row" | "discard_value"`, `incremental = etl::Incremental::new("cursor")...`,
+/// `parallelized = true`, `limit = N`, `replayable = false` (the function consumes what it
+/// yields, e.g. acknowledges queue messages: a failed run keeps its items as a pending package;
+/// by default a resource function is replayable and a failed run keeps nothing of it, see
+/// `etl::Resource::replayable`).
 ///
 /// Parameters marked `#[config]` or `#[secret]` (plain names only) are not arguments of the call
 /// either: they are resolved from config when the function is called, and a resource whose
@@ -261,6 +266,11 @@ fn expand_resource(attr: TokenStream, item: TokenStream, transformer: bool) -> T
             "selected" => {
                 if let Some(b) = lit_bool(&mut errors, &ident, &value) {
                     setters.push(quote!(__hints.selected = #b;));
+                }
+            }
+            "replayable" => {
+                if let Some(b) = lit_bool(&mut errors, &ident, &value) {
+                    setters.push(quote!(__hints.replayable = ::etl::__private::Some(#b);));
                 }
             }
             "schema_contract" => {

@@ -122,6 +122,13 @@ fn take_node(i: usize, pool: &mut [Option<(Resource, bool)>], parent_of: &[Optio
     Node { resource, loads, children }
 }
 
+impl Node {
+    /// Whether the resource and every transformer below it are replayable.
+    fn replayable(&self) -> bool {
+        self.resource.is_replayable() && self.children.iter().all(Node::replayable)
+    }
+}
+
 /// A node while its group runs.
 struct Live<'a> {
     name: String,
@@ -154,7 +161,10 @@ pub(crate) fn load_group(run: &mut LoadRun<'_>, root: Node, ahead: Option<Starte
         Some(Started { filter, context, items }) => (Some((filter, context)), Some(items)),
         None => (None, None),
     };
-    let (mut live, mut resource) = start(run, root, window)?;
+    // The group's items are kept (each loading node's) unless all of its resources are
+    // replayable: the next run pulls them again.
+    let keep = !root.replayable();
+    let (mut live, mut resource) = start(run, root, window, keep)?;
     let items = match items {
         Some(items) => items,
         None => catch_unwind(AssertUnwindSafe(|| resource.take_items_with(&live.context))).unwrap_or_else(|p| Err(panic_message(p))),
@@ -180,6 +190,7 @@ fn start<'a>(
     run: &mut LoadRun<'a>,
     node: Node,
     window: Option<(Option<IncrementalFilter>, ResourceContext)>,
+    keep: bool,
 ) -> Result<(Live<'a>, Resource), PipelineError> {
     let Node { mut resource, loads, children } = node;
     let hints = resource.hints().clone();
@@ -192,7 +203,7 @@ fn start<'a>(
         Some(_) => Some(resource.take_transform().ok_or_else(|| PipelineError::extract(resource.name(), None, "the transformer was already run".into()))?),
         None => None,
     };
-    let spool_index = match (loads, run.acc.spool.as_mut()) {
+    let spool_index = match (loads && keep, run.acc.spool.as_mut()) {
         (true, Some(sp)) => {
             let index = run.acc.spool_index;
             run.acc.spool_index += 1;
@@ -214,7 +225,7 @@ fn start<'a>(
         children: Vec::new(),
     };
     for child in children {
-        let (c, _) = start(run, child, None)?;
+        let (c, _) = start(run, child, None, keep)?;
         live.children.push(c);
     }
     Ok((live, resource))

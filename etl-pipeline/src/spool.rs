@@ -1,7 +1,11 @@
 //! Items a run pulled from its sources, kept on disk when the run fails after pulling them.
 //!
-//! The rule (README, "Failed runs"): every item a run pulls is written to a spool file while the
-//! run goes on. When the run commits, or fails because a resource itself failed (the resource is
+//! The rule (README, "Failed runs"): the items a run could not pull again are written to a spool
+//! file while the run goes on ([`keep_of`]): those of resources that are not replayable, as
+//! values or JSON lines, and a file of JSON lines as a hard link plus how much of it was read.
+//! Replayable resources (the default for functions, data, Arrow and the built-in sources) are not
+//! spooled: the pipeline state moves only when a load commits, so the next run pulls the same
+//! items again. When the run commits, or fails because a resource itself failed (the resource is
 //! run again next time, as dlt discards a failed extract), the spool is deleted. When it fails in
 //! normalize or load, the items are kept as a *pending package* in
 //! `<working dir>/.etl/pipelines/<pipeline>/pending/<load id>/`; so are the items of a run that
@@ -41,6 +45,19 @@ pub enum Keep<'a> {
     Lines,
     /// JSON lines of this file: a hard link to it instead of a copy (a copy if it cannot link).
     LinesOf(&'a Path),
+}
+
+/// How a failed run keeps the items of `resource`, if at all: a file of JSON lines as a hard
+/// link (nearly free, and it holds the bytes even if the file is replaced), a resource that is
+/// not replayable ([`Resource::is_replayable`]) as its JSON lines or values, a replayable one
+/// not at all (the next run pulls its items again).
+pub fn keep_of(resource: &Resource) -> Option<Keep<'_>> {
+    match resource.json_lines_file() {
+        Some(path) => Some(Keep::LinesOf(path)),
+        None if resource.is_replayable() => None,
+        None if resource.is_json_lines() => Some(Keep::Lines),
+        None => Some(Keep::Values),
+    }
 }
 
 /// A JSON-lines file kept as a hard link: what the run has read of it.

@@ -182,9 +182,11 @@ fn items_of_a_failed_load_are_kept_and_loaded_or_dropped_on_request() {
     let db = p.database_path();
     p.run(Resource::from_data("events", vec![json!({"id": 1})])).unwrap();
 
-    // A run rejected in normalize (a run-level freeze contract): its items are kept.
+    // A run rejected in normalize (a run-level freeze contract): the items of a resource that
+    // cannot be pulled again are kept.
     let strict = p.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
-    let err = strict.run(Resource::from_data("events", vec![json!({"id": 2, "extra": "x"}), json!({"id": 3})])).unwrap_err();
+    let once = |items: Vec<serde_json::Value>| Resource::from_data("events", items).replayable(false);
+    let err = strict.run(once(vec![json!({"id": 2, "extra": "x"}), json!({"id": 3})])).unwrap_err();
     assert!(err.to_string().contains("pending package"), "{err}");
     assert_eq!(p.pending_packages().len(), 1);
     assert_eq!(scalar(&db, "SELECT count(*) FROM keep.events"), json!(1), "nothing of the failed run is loaded");
@@ -206,7 +208,7 @@ fn items_of_a_failed_load_are_kept_and_loaded_or_dropped_on_request() {
     assert!(p.pending_packages().is_empty());
 
     // A package that fails again is kept; dropping discards it.
-    let err = strict.run(Resource::from_data("events", vec![json!({"id": 5, "other": 1})])).unwrap_err();
+    let err = strict.run(once(vec![json!({"id": 5, "other": 1})])).unwrap_err();
     assert!(err.to_string().contains("pending package"));
     let kept = p.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
     assert!(kept.load_pending()[0].1.is_err());

@@ -371,7 +371,7 @@ fn row_ids_are_stored_uncompressed_unless_asked() {
 /// the schema knows their shape; the tables are those of the same items as values. A failed run
 /// keeps every item it pulled, in order (typed ones converted by the spool thread).
 #[test]
-fn typed_items_load_like_values_and_are_kept_when_a_run_fails() {
+fn typed_items_load_like_values_and_are_kept_when_a_run_fails_if_not_replayable() {
     use std::collections::BTreeMap;
     #[derive(serde::Serialize, Clone)]
     struct Line {
@@ -428,11 +428,20 @@ fn typed_items_load_like_values_and_are_kept_when_a_run_fails() {
     assert_eq!(scalar(&da, orphans), json!(0));
 
     // A run rejected in normalize (a new column under a frozen contract, after items written
-    // through the fast path) keeps what it pulled; the package loads on request.
+    // through the fast path) changes nothing. Data in the program is replayable: nothing is
+    // kept, the next run pulls it again.
     let mut more = events.clone();
     more[30].dev = Some([("brand_new".to_owned(), 1)].into());
     let frozen = a.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
-    assert_eq!(frozen.run(Resource::from_data("events", more)).unwrap_err().step, etl::Step::Normalize);
+    assert_eq!(frozen.run(Resource::from_data("events", more.clone())).unwrap_err().step, etl::Step::Normalize);
+    assert_eq!(a.pending_packages().len(), 0, "a replayable resource keeps nothing");
+    assert_eq!(scalar(&da, "SELECT count(*) FROM d.events"), json!(80));
+    let running = dir.path().join("a/.etl/pipelines/typed_pipeline/running");
+    assert_eq!(running.read_dir().map(|d| d.count()).unwrap_or(0), 0, "no spool left behind");
+    // A resource that is not replayable keeps what it pulled; the package loads on request.
+    let once = Resource::from_data("events", more).replayable(false);
+    assert!(!once.is_replayable());
+    assert_eq!(frozen.run(once).unwrap_err().step, etl::Step::Normalize);
     assert_eq!(a.pending_packages().len(), 1);
     assert!(a.load_pending()[0].1.is_ok());
     assert_eq!(scalar(&da, "SELECT count(*) FROM d.events"), json!(111));

@@ -182,7 +182,8 @@ fn skip_is_refused_before_anything_is_pulled_or_written() {
 
 static WITH_EXTRA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-#[etl::resource]
+/// Stands for a stream read once (`replayable = false`): a failed run keeps the group's items.
+#[etl::resource(replayable = false)]
 fn orders() -> Vec<serde_json::Value> {
     (1..=3).map(|i| json!({"id": i})).collect()
 }

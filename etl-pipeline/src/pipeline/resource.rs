@@ -31,8 +31,10 @@ impl<'a> LoadRun<'a> {
         };
         let facts = self.facts;
         let source_name = facts.source.name.as_str();
+        let kept = crate::spool::keep_of(resource).is_some();
         let Accumulated { schema: sh, state, progress, spool, .. } = &mut *self.acc;
-        let mut spool = spool.as_mut();
+        // Only what a failed run keeps goes to the spool (`spool::keep_of`).
+        let mut spool = spool.as_mut().filter(|_| kept);
         let sink = &mut prepared.sink;
         sink.filter = filter;
         sink.router = resource.router();

@@ -11,7 +11,8 @@ use serde_json::json;
 
 #[etl::source]
 fn events_source() -> etl::Source {
-    #[etl::resource]
+    /// Stands for a stream read once: a failed run keeps its items.
+    #[etl::resource(replayable = false)]
     fn events() -> Vec<serde_json::Value> {
         if let Ok(column) = std::env::var("CLI_EDGES_EXTRA") {
             let mut row = serde_json::Map::new();

@@ -39,8 +39,9 @@ impl Accumulated {
     }
 
     /// Commits a run that has a load, rolls back one that has none or failed. The spool goes
-    /// away, unless the run failed in normalize or load: then its items are kept as a pending
-    /// package (a failing resource is run again instead, as dlt discards a failed extract).
+    /// away, unless the run failed in normalize or load: then the items it holds (those of
+    /// resources that are not replayable, and links to files) are kept as a pending package (a
+    /// failing resource is run again instead, as dlt discards a failed extract).
     /// Returns whether the run loaded.
     pub(super) fn settle(&mut self, db: &mut dyn Session, outcome: Result<bool, PipelineError>) -> Result<bool, PipelineError> {
         let loaded = match outcome {
@@ -56,12 +57,13 @@ impl Accumulated {
                 db.rollback();
                 if let Some(sp) = self.spool.take() {
                     if matches!(e.step, Step::Normalize | Step::Load) {
-                        if let Some(kept) = sp.keep() {
-                            e.message.push_str(&format!(
+                        match sp.keep() {
+                            Some(kept) => e.message.push_str(&format!(
                                 "; the items pulled by this run are kept as a pending package in {} \
                                  (load them with `load-pending`, discard them with `drop-pending`)",
                                 kept.display()
-                            ));
+                            )),
+                            None => e.message.push_str("; nothing of this run was loaded, and its resources are replayable: the next run pulls their items again"),
                         }
                     } else {
                         sp.discard();

@@ -34,12 +34,7 @@ impl LoadRun<'_> {
             let loaded: Vec<Loaded> = match units[index].take().expect("each unit is loaded once") {
                 Unit::Single(mut resource) => {
                     let started = Instant::now();
-                    if let Some(sp) = self.acc.spool.as_mut() {
-                        let keep = match resource.json_lines_file() {
-                            Some(path) => crate::spool::Keep::LinesOf(path),
-                            None if resource.is_json_lines() => crate::spool::Keep::Lines,
-                            None => crate::spool::Keep::Values,
-                        };
+                    if let (Some(sp), Some(keep)) = (self.acc.spool.as_mut(), crate::spool::keep_of(&resource)) {
                         sp.begin_resource(self.acc.spool_index, resource.hints(), keep)?;
                         self.acc.spool_index += 1;
                     }
