@@ -4,7 +4,7 @@
 //! DuckDB: at most [`QUEUE`] jobs, and at most [`IN_FLIGHT_BYTES`] of batches (a larger batch
 //! waits for the queue to empty).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
@@ -102,6 +102,8 @@ pub(crate) struct Loader {
     tx: SyncSender<Queued>,
     failed: Arc<AtomicBool>,
     in_flight: Arc<(Mutex<usize>, Condvar)>,
+    /// Jobs queued or running.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Loader {
@@ -115,11 +117,24 @@ impl Loader {
         if self.failed.load(Ordering::Acquire) {
             return Err(PipelineError::load("the loader stopped on an earlier error"));
         }
+        self.queued.fetch_add(1, Ordering::Relaxed);
         self.tx.send((job, held)).map_err(|_| PipelineError::load("the loader stopped on an earlier error"))
     }
 
     /// Queues a job that holds `bytes` of batches, once the batches in flight leave room for it
     /// (or none are in flight: one batch larger than the budget still goes, alone).
+    /// Whether the loader has at least half its queue (jobs, or bytes of batches counting one of
+    /// `bytes` more) before it: the sender would soon wait for it, and may better spend that
+    /// time on work the loader would do otherwise (child ids).
+    pub(crate) fn backlogged(&self, bytes: usize) -> bool {
+        if self.queued.load(Ordering::Relaxed) >= QUEUE / 2 {
+            return true;
+        }
+        let (lock, _) = &*self.in_flight;
+        let used = *lock.lock().unwrap_or_else(PoisonError::into_inner);
+        used + bytes > IN_FLIGHT_BYTES / 2
+    }
+
     pub(crate) fn run_sized(&self, bytes: usize, job: Job) -> Result<(), PipelineError> {
         {
             let (lock, freed) = &*self.in_flight;
@@ -158,6 +173,8 @@ pub(crate) fn with_loader<T>(
         let failed = Arc::new(AtomicBool::new(false));
         let flag = failed.clone();
         let in_flight = Arc::new((Mutex::new(0), Condvar::new()));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let done = Arc::clone(&queued);
         let worker = scope.spawn(move || {
             let mut db = db;
             let mut first_error = None;
@@ -169,10 +186,11 @@ pub(crate) fn with_loader<T>(
                     }
                 }
                 drop(held);
+                done.fetch_sub(1, Ordering::Relaxed);
             }
             (db, first_error)
         });
-        let loader = Loader { tx, failed, in_flight };
+        let loader = Loader { tx, failed, in_flight, queued };
         let result = work(&loader);
         drop(loader);
         let (db, loader_error) = match worker.join() {
@@ -190,7 +208,6 @@ pub(crate) fn with_loader<T>(
 #[cfg(all(test, feature = "duckdb"))]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
 
     fn session(dir: &tempfile::TempDir) -> Box<dyn Session> {
         Box::new(crate::destination::duckdb::DuckDbSession::open(&dir.path().join("t.duckdb"), "d").unwrap())

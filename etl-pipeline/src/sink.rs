@@ -361,6 +361,13 @@ impl<'a> RowSink<'a> {
             // A routed table's rows go where its own setup says (staging when it merges).
             let root = sh.schema.root_of(&table).to_owned();
             let target = self.routes.get(&root).map_or(self.target, |r| r.setup.target);
+            let mut columns = columns;
+            if self.loader.backlogged(bytes) {
+                // The loader has work queued for a while: this thread would soon wait for it,
+                // so it hashes the batch's child ids itself (the loader skips ids that are
+                // filled). Whichever thread has time does the hashing.
+                etl_core::columnar::fill_child_ids(chain.last().expect("a table"), &mut columns);
+            }
             let job = InsertJob { chain, target, rows: len, columns, recycle: self.recycled.0.clone(), jobs: self.jobs.clone() };
             self.loader.run_sized(bytes, Job::Insert(job))?;
             *self.written.entry(table).or_default() += len as u64;
