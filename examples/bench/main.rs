@@ -101,6 +101,16 @@ enum Cmd {
         from: PathBuf,
         #[arg(long)]
         workdir: PathBuf,
+        /// DuckDB's `memory_limit` (the loader's by default), to see what the insert costs under
+        /// other settings.
+        #[arg(long, default_value = "128MB")]
+        memory_limit: String,
+        /// DuckDB's `threads` (default: the loader's, cores - 1).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Extra statements run before the insert (e.g. `SET checkpoint_threshold = '1GB'`).
+        #[arg(long, default_value = "")]
+        settings: String,
     },
     /// Generate (or take `--file`), then alternate (a), (b), (c) `--reps` times and report.
     Run {
@@ -293,7 +303,7 @@ fn main() -> anyhow::Result<()> {
             target.pipeline(&workdir).run(Resource::from_data("events", events(n, seed)))?;
             report(started, "");
         }
-        Cmd::Floor { from, workdir } => {
+        Cmd::Floor { from, workdir, memory_limit, threads, settings } => {
             std::fs::create_dir_all(&workdir)?;
             let db = workdir.join("floor.duckdb");
             let src = etl::core::naming::quote_literal(&from.join("bench.duckdb").display().to_string());
@@ -305,12 +315,13 @@ fn main() -> anyhow::Result<()> {
             let ddl: Vec<String> = ddl.iter().filter_map(|r| r[0].as_str().map(str::to_owned)).collect();
             anyhow::ensure!(ddl.len() == 2, "{} has no bench.events and bench.events__items", from.display());
             etl::testing::execute_file(&db, &format!("CREATE SCHEMA bench; {}", ddl.join("\n")))?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)));
+            let memory_limit = etl::core::naming::quote_literal(&memory_limit);
             let started = Instant::now();
             etl::testing::execute_file(
                 &db,
                 &format!(
-                    "SET threads = {threads}; SET memory_limit = '128MB'; ATTACH {src} AS src (READ_ONLY); BEGIN; \
+                    "SET threads = {threads}; SET memory_limit = {memory_limit}; {settings}; ATTACH {src} AS src (READ_ONLY); BEGIN; \
                      INSERT INTO bench.events SELECT * FROM src.bench.events; \
                      INSERT INTO bench.events__items SELECT * FROM src.bench.events__items; COMMIT;"
                 ),
