@@ -198,6 +198,35 @@ impl Rng {
     }
 }
 
+/// `prefix` and `v` in `width` decimal digits, zero-padded (as `format!("{prefix}{v:0width$}")`),
+/// without the formatting machinery: the generator stands for data that exists already, so
+/// that (c) measures the pipeline rather than `format!` (see docs/performance.md).
+fn decimal(prefix: &str, v: u64, width: usize) -> String {
+    let mut digits = [b'0'; 20];
+    let (mut v, mut at) = (v, digits.len());
+    while v > 0 || at == digits.len() {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let start = at.min(digits.len() - width);
+    let mut s = String::with_capacity(prefix.len() + digits.len() - start);
+    s.push_str(prefix);
+    s.push_str(std::str::from_utf8(&digits[start..]).expect("digits"));
+    s
+}
+
+/// `s` and the low 48 bits of `v` in 12 lowercase hex digits (as `format!("s{v:012x}")`).
+fn session_id(v: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(13);
+    s.push('s');
+    for shift in (0..12).rev() {
+        s.push(HEX[((v >> (shift * 4)) & 0xf) as usize] as char);
+    }
+    s
+}
+
 fn events(n: u64, seed: u64) -> impl Iterator<Item = Event> {
     const TYPES: [&str; 5] = ["view", "click", "add_to_cart", "purchase", "signup"];
     const COUNTRIES: [&str; 6] = ["DE", "US", "FR", "PL", "BR", "JP"];
@@ -209,7 +238,7 @@ fn events(n: u64, seed: u64) -> impl Iterator<Item = Event> {
         Event {
             event_id: i + 1,
             user_id: rng.below(100_000),
-            session_id: format!("s{:012x}", rng.next() & 0xffff_ffff_ffff),
+            session_id: session_id(rng.next() & 0xffff_ffff_ffff),
             event_type: TYPES[rng.below(5) as usize],
             amount: (rng.unit() * 50_000.0).round() / 100.0,
             quantity: rng.below(10) as i64,
@@ -217,9 +246,18 @@ fn events(n: u64, seed: u64) -> impl Iterator<Item = Event> {
             score: rng.unit(),
             country: COUNTRIES[rng.below(6) as usize],
             created_at: chrono::DateTime::from_timestamp(secs as i64, 0).unwrap_or_default(),
-            device: Device { os: OS[rng.below(3) as usize], version: format!("{}.{}", 1 + rng.below(17), rng.below(10)), mobile: rng.below(2) == 0 },
+            device: Device {
+                os: OS[rng.below(3) as usize],
+                version: {
+                    let mut version = decimal("", 1 + rng.below(17), 1);
+                    version.push('.');
+                    version.push(char::from(b'0' + rng.below(10) as u8));
+                    version
+                },
+                mobile: rng.below(2) == 0,
+            },
             items: (0..n_items)
-                .map(|_| Item { sku: format!("SKU-{:05}", rng.below(20_000)), qty: 1 + rng.below(4) as i64, price: (rng.unit() * 20_000.0).round() / 100.0 })
+                .map(|_| Item { sku: decimal("SKU-", rng.below(20_000), 5), qty: 1 + rng.below(4) as i64, price: (rng.unit() * 20_000.0).round() / 100.0 })
                 .collect(),
         }
     })
