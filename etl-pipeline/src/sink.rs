@@ -299,6 +299,10 @@ impl<'a> RowSink<'a> {
         // copied whole into the buffers at once.
         let rows = batch.num_rows();
         for offset in (0..rows).step_by(etl_core::columnar::BATCH_ROWS) {
+            // The loader sends every loaded batch's buffers back; this path fills new ones, so
+            // they are freed here (on the thread that made them). Left in the channel, they
+            // held every batch of the run: 2.4 GB of peak RSS at 10 M events.
+            while self.recycled.1.try_recv().is_ok() {}
             let part = batch.slice(offset, etl_core::columnar::BATCH_ROWS.min(rows - offset));
             let table = sh.schema.table(&root).expect("evolved above");
             let mut columns = etl_core::arrow_items::fill(table, &part, &indexes, lineage, self.load_id, &mut sh.ids)
