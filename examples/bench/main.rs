@@ -112,6 +112,9 @@ enum Cmd {
         #[arg(long, default_value = "")]
         settings: String,
     },
+    /// Runs a query on a DuckDB file and prints the rows as JSON (to compare what the methods
+    /// loaded).
+    Sql { db: PathBuf, query: String },
     /// Generate (or take `--file`), then alternate (a), (b), (c) `--reps` times and report.
     Run {
         #[arg(long, default_value_t = 1_000_000)]
@@ -379,6 +382,11 @@ fn main() -> anyhow::Result<()> {
             report(started, "");
         }
         Cmd::Pgcopy { dir, destination, dataset } => postgres::copy_reference(&destination, &dataset, &dir)?,
+        Cmd::Sql { db, query } => {
+            for row in etl::testing::query_file(&db, &query)? {
+                println!("{}", serde_json::Value::Array(row));
+            }
+        }
         Cmd::Run { n, seed, file, reps, destination } => run(n, seed, file, reps, destination.as_deref())?,
     }
     Ok(())
