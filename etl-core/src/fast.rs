@@ -885,6 +885,10 @@ impl From<Bail> for SerBail {
 /// A value of Rust type `T` at `place`: as `value.rs`'s `ser`, the type's hint first.
 fn put_value<T: Serialize + ?Sized>(walk: &mut Walk<'_>, place: Place, value: &T) -> Result<(), SerBail> {
     if has_type_hint::<T>() {
+        // A timestamp without its text, when chrono's text is the usual one.
+        if let Some(v) = crate::value::timestamp_without_text(value) {
+            return Ok(walk_value_at(walk, place, &v)?);
+        }
         // A date, decimal or bytes: exactly what `to_value` makes of it, walked as a value.
         let v = crate::value::to_value(value).map_err(|_| SerBail)?;
         return Ok(walk_value_at(walk, place, &v)?);

@@ -248,8 +248,9 @@ impl Resource {
 
     /// A resource reading JSON lines (one item per line; empty lines are skipped) from the reader
     /// `open` returns when the resource runs, e.g. a buffered file. The pipeline parses such
-    /// lines straight into its column buffers (and keeps them verbatim for the failed-run rule)
-    /// instead of building a [`Value`] per item.
+    /// lines straight into its column buffers instead of building a [`Value`] per item. A reader
+    /// is read once, so a failed run keeps its lines verbatim (the failed-run rule); mark it
+    /// [`Resource::replayable`]`(true)` when `open` can read the same lines again.
     pub fn from_json_lines<R>(hints: ResourceHints, open: impl FnOnce() -> Result<R, BoxError> + Send + 'static) -> Self
     where
         R: std::io::BufRead + Send + 'static,

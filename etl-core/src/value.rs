@@ -457,6 +457,121 @@ pub(crate) fn has_type_hint<T: ?Sized>() -> bool {
     type_hint::<T>() != TypeHint::None
 }
 
+/// What [`to_value`] makes of a `chrono::DateTime` (of any zone, or an `Option` of one that is
+/// `Some`), without the `String` it goes through: the type's text is written into a buffer on
+/// the stack and read by [`crate::types::parse_iso_timestamp`], which gives the same
+/// microseconds as `DateTime::parse_from_rfc3339` for the text chrono writes (a `T` separator,
+/// seconds, a fraction of 0 to 9 digits, `Z` or an offset): the value is for a column, which
+/// stores microseconds (`ColumnBuffer::push_temporal`), not for `Value`'s nanoseconds. `None` for any other type, a `None` value, or a text it does not read (a leap
+/// second, a year beyond 9999): the caller then runs `to_value`.
+pub(crate) fn timestamp_without_text<T: Serialize + ?Sized>(value: &T) -> Option<Value> {
+    if type_hint::<T>() != TypeHint::Timestamp {
+        return None;
+    }
+    let mut text = TextBuf { bytes: [0; 64], len: 0 };
+    value.serialize(CaptureText(&mut text)).ok()?;
+    let text = std::str::from_utf8(&text.bytes[..text.len]).ok()?;
+    crate::types::parse_iso_timestamp(text).map(Value::Timestamp)
+}
+
+/// Up to 64 bytes of text, on the stack.
+struct TextBuf {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl fmt::Write for TextBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// A serializer that takes one string (`serialize_str`, `collect_str`, inside a `Some`) and
+/// refuses everything else.
+struct CaptureText<'b>(&'b mut TextBuf);
+
+macro_rules! refuse {
+    ($($name:ident($($arg:ty),*);)*) => {
+        $(fn $name(self, $(_: $arg),*) -> Result<(), NotText> { Err(NotText) })*
+    };
+}
+
+#[derive(Debug)]
+struct NotText;
+
+impl fmt::Display for NotText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a text")
+    }
+}
+
+impl std::error::Error for NotText {}
+
+impl ser::Error for NotText {
+    fn custom<M: fmt::Display>(_: M) -> Self {
+        NotText
+    }
+}
+
+impl ser::Serializer for CaptureText<'_> {
+    type Ok = ();
+    type Error = NotText;
+    type SerializeSeq = ser::Impossible<(), NotText>;
+    type SerializeTuple = ser::Impossible<(), NotText>;
+    type SerializeTupleStruct = ser::Impossible<(), NotText>;
+    type SerializeTupleVariant = ser::Impossible<(), NotText>;
+    type SerializeMap = ser::Impossible<(), NotText>;
+    type SerializeStruct = ser::Impossible<(), NotText>;
+    type SerializeStructVariant = ser::Impossible<(), NotText>;
+
+    fn serialize_str(self, v: &str) -> Result<(), NotText> {
+        fmt::Write::write_str(self.0, v).map_err(|_| NotText)
+    }
+    fn collect_str<D: fmt::Display + ?Sized>(self, v: &D) -> Result<(), NotText> {
+        fmt::Write::write_fmt(self.0, format_args!("{v}")).map_err(|_| NotText)
+    }
+    fn serialize_some<V: Serialize + ?Sized>(self, v: &V) -> Result<(), NotText> {
+        v.serialize(self)
+    }
+    refuse! {
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+        serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+        serialize_f32(f32); serialize_f64(f64); serialize_char(char); serialize_bytes(&[u8]);
+        serialize_none(); serialize_unit(); serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(self, _: &'static str, _: &V) -> Result<(), NotText> {
+        Err(NotText)
+    }
+    fn serialize_newtype_variant<V: Serialize + ?Sized>(self, _: &'static str, _: u32, _: &'static str, _: &V) -> Result<(), NotText> {
+        Err(NotText)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotText> {
+        Err(NotText)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotText> {
+        Err(NotText)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, NotText> {
+        Err(NotText)
+    }
+    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, NotText> {
+        Err(NotText)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotText> {
+        Err(NotText)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotText> {
+        Err(NotText)
+    }
+    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, NotText> {
+        Err(NotText)
+    }
+}
+
 fn type_hint<T: ?Sized>() -> TypeHint {
     let mut name = std::any::type_name::<T>();
     loop {
@@ -1223,6 +1338,40 @@ pub mod binary {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn timestamps_without_text_are_what_to_value_makes() {
+        use chrono::{FixedOffset, TimeZone};
+        let utc = |secs: i64, nanos: u32| Utc.timestamp_opt(secs, nanos).unwrap();
+        let instants = [
+            utc(1_704_067_200, 0),
+            utc(1_704_067_200, 123_000_000),
+            utc(1_704_067_200, 123_456_000),
+            utc(1_704_067_200, 123_456_789),
+            utc(-1, 999_999_900),
+            utc(-86_400 * 365 * 300, 5_000),
+            utc(253_402_300_799, 999_999_999),
+        ];
+        // The instant as a column stores it (`ColumnBuffer::push_temporal`: microseconds).
+        let micros = |v: Option<super::Value>| match v {
+            Some(super::Value::Timestamp(x)) => Some(x.timestamp_micros()),
+            _ => None,
+        };
+        for t in instants {
+            let expected = micros(Some(super::to_value(&t).unwrap()));
+            assert!(expected.is_some());
+            assert_eq!(micros(super::timestamp_without_text(&t)), expected, "{t}");
+            assert_eq!(micros(super::timestamp_without_text(&Some(t))), expected, "{t}");
+            // In another zone: the same instant, or (a local year beyond 9999) left to `to_value`.
+            let offset = t.with_timezone(&FixedOffset::east_opt(3600 + 1800).unwrap());
+            let got = micros(super::timestamp_without_text(&offset));
+            assert!(got == expected || (got.is_none() && offset.to_string().starts_with('+')), "{offset}: {got:?}");
+        }
+        // Not a timestamp type, none, a year beyond 9999: left to `to_value`.
+        assert_eq!(super::timestamp_without_text(&"2024-01-01T00:00:00Z"), None);
+        assert_eq!(super::timestamp_without_text(&None::<DateTime<Utc>>), None);
+        assert_eq!(super::timestamp_without_text(&utc(253_402_300_800, 0)), None);
+    }
+
     use super::*;
 
     #[test]
