@@ -884,14 +884,9 @@ impl From<Bail> for SerBail {
 
 /// A value of Rust type `T` at `place`: as `value.rs`'s `ser`, the type's hint first.
 fn put_value<T: Serialize + ?Sized>(walk: &mut Walk<'_>, place: Place, value: &T) -> Result<(), SerBail> {
-    if has_type_hint::<T>() {
-        // A timestamp without its text, when chrono's text is the usual one.
-        if let Some(v) = crate::value::timestamp_without_text(value) {
-            return Ok(walk_value_at(walk, place, &v)?);
-        }
-        // A date, decimal or bytes: exactly what `to_value` makes of it, walked as a value.
-        let v = crate::value::to_value(value).map_err(|_| SerBail)?;
-        return Ok(walk_value_at(walk, place, &v)?);
+    // A date, timestamp, decimal or bytes: what `to_value` makes of it, walked as a value.
+    if let Some(v) = crate::value::hinted_value(value) {
+        return Ok(walk_value_at(walk, place, &v.map_err(|_| SerBail)?)?);
     }
     value.serialize(Ser { walk, place })
 }
@@ -1310,6 +1305,8 @@ impl<'de> MapAccess<'de> for ValueFields<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columnar::ColumnData;
+    use crate::normalize::{normalize_item, DEFAULT_MAX_NESTING};
 
     #[test]
     fn same_key_is_string_equality() {
@@ -1328,8 +1325,6 @@ mod tests {
             }
         }
     }
-    use crate::columnar::ColumnData;
-    use crate::normalize::{normalize_item, DEFAULT_MAX_NESTING};
 
     fn ctx<'a>(root: &'a str) -> RowContext<'a> {
         RowContext { root_table: root, load_id: "L1", max_nesting: DEFAULT_MAX_NESTING, propagate_root_id: true, key_hash_id: None, row_hash_id: false }

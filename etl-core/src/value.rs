@@ -457,17 +457,25 @@ pub(crate) fn has_type_hint<T: ?Sized>() -> bool {
     type_hint::<T>() != TypeHint::None
 }
 
-/// What [`to_value`] makes of a `chrono::DateTime` (of any zone, or an `Option` of one that is
-/// `Some`), without the `String` it goes through: the type's text is written into a buffer on
-/// the stack and read by [`crate::types::parse_iso_timestamp`], which gives the same
-/// microseconds as `DateTime::parse_from_rfc3339` for the text chrono writes (a `T` separator,
-/// seconds, a fraction of 0 to 9 digits, `Z` or an offset): the value is for a column, which
-/// stores microseconds (`ColumnBuffer::push_temporal`), not for `Value`'s nanoseconds. `None` for any other type, a `None` value, or a text it does not read (a leap
-/// second, a year beyond 9999): the caller then runs `to_value`.
-pub(crate) fn timestamp_without_text<T: Serialize + ?Sized>(value: &T) -> Option<Value> {
-    if type_hint::<T>() != TypeHint::Timestamp {
-        return None;
+/// The value of a type that has a hint (a date, timestamp, decimal or bytes) for a column, as
+/// [`to_value`] makes it; `None` for a type without one (its serde calls say what it is). The
+/// typed fast path asks this for every value, so the type is looked at once.
+pub(crate) fn hinted_value<T: Serialize + ?Sized>(value: &T) -> Option<Result<Value, ToValueError>> {
+    match type_hint::<T>() {
+        TypeHint::None => None,
+        TypeHint::Timestamp => Some(timestamp_without_text(value).map_or_else(|| to_value(value), Ok)),
+        _ => Some(to_value(value)),
     }
+}
+
+/// A `chrono::DateTime` (of any zone, or a `Some` of one) without the `String` that
+/// [`to_value`] goes through: its text is written into a buffer on the stack and read by
+/// [`crate::types::parse_iso_timestamp`], which gives the microseconds
+/// `DateTime::parse_from_rfc3339` gives for the text chrono writes (a `T` separator, seconds, a
+/// fraction of 0 to 9 digits, `Z` or an offset). The value is for a column, which stores
+/// microseconds (`ColumnBuffer::push_temporal`), not `Value`'s nanoseconds. `None` for a `None`,
+/// or a text it does not read (a leap second, a year beyond 9999): then `to_value`.
+fn timestamp_without_text<T: Serialize + ?Sized>(value: &T) -> Option<Value> {
     let mut text = TextBuf { bytes: [0; 64], len: 0 };
     value.serialize(CaptureText(&mut text)).ok()?;
     let text = std::str::from_utf8(&text.bytes[..text.len]).ok()?;
@@ -1338,6 +1346,8 @@ pub mod binary {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn timestamps_without_text_are_what_to_value_makes() {
         use chrono::{FixedOffset, TimeZone};
@@ -1352,27 +1362,29 @@ mod tests {
             utc(253_402_300_799, 999_999_999),
         ];
         // The instant as a column stores it (`ColumnBuffer::push_temporal`: microseconds).
-        let micros = |v: Option<super::Value>| match v {
-            Some(super::Value::Timestamp(x)) => Some(x.timestamp_micros()),
+        let micros = |v: Option<Value>| match v {
+            Some(Value::Timestamp(x)) => Some(x.timestamp_micros()),
             _ => None,
         };
         for t in instants {
-            let expected = micros(Some(super::to_value(&t).unwrap()));
+            let expected = micros(Some(to_value(&t).unwrap()));
             assert!(expected.is_some());
-            assert_eq!(micros(super::timestamp_without_text(&t)), expected, "{t}");
-            assert_eq!(micros(super::timestamp_without_text(&Some(t))), expected, "{t}");
+            assert_eq!(micros(timestamp_without_text(&t)), expected, "{t}");
+            assert_eq!(micros(timestamp_without_text(&Some(t))), expected, "{t}");
             // In another zone: the same instant, or (a local year beyond 9999) left to `to_value`.
             let offset = t.with_timezone(&FixedOffset::east_opt(3600 + 1800).unwrap());
-            let got = micros(super::timestamp_without_text(&offset));
+            let got = micros(timestamp_without_text(&offset));
             assert!(got == expected || (got.is_none() && offset.to_string().starts_with('+')), "{offset}: {got:?}");
         }
-        // Not a timestamp type, none, a year beyond 9999: left to `to_value`.
-        assert_eq!(super::timestamp_without_text(&"2024-01-01T00:00:00Z"), None);
-        assert_eq!(super::timestamp_without_text(&None::<DateTime<Utc>>), None);
-        assert_eq!(super::timestamp_without_text(&utc(253_402_300_800, 0)), None);
+        // A none and a year beyond 9999 are left to `to_value`; text is not a timestamp type.
+        assert_eq!(timestamp_without_text(&None::<DateTime<Utc>>), None);
+        assert_eq!(hinted_value(&None::<DateTime<Utc>>).unwrap().unwrap(), Value::Null);
+        let far = utc(253_402_300_800, 0);
+        assert_eq!(timestamp_without_text(&far), None);
+        assert_eq!(hinted_value(&far).unwrap().unwrap(), to_value(&far).unwrap());
+        assert!(hinted_value(&"2024-01-01T00:00:00Z").is_none());
+        assert_eq!(micros(hinted_value(&instants[3]).map(Result::unwrap)), micros(Some(to_value(&instants[3]).unwrap())));
     }
-
-    use super::*;
 
     #[test]
     fn binary_form_round_trips_every_type() {

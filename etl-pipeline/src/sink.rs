@@ -299,10 +299,6 @@ impl<'a> RowSink<'a> {
         // copied whole into the buffers at once.
         let rows = batch.num_rows();
         for offset in (0..rows).step_by(etl_core::columnar::BATCH_ROWS) {
-            // The loader sends every loaded batch's buffers back; this path fills new ones, so
-            // they are freed here (on the thread that made them). Left in the channel, they
-            // held every batch of the run: 2.4 GB of peak RSS at 10 M events.
-            while self.recycled.1.try_recv().is_ok() {}
             let part = batch.slice(offset, etl_core::columnar::BATCH_ROWS.min(rows - offset));
             let table = sh.schema.table(&root).expect("evolved above");
             let mut columns = etl_core::arrow_items::fill(table, &part, &indexes, lineage, self.load_id, &mut sh.ids)
@@ -336,17 +332,20 @@ impl<'a> RowSink<'a> {
 
     /// Hands the buffers that are full (`all`: every non-empty one) to the loader.
     pub fn flush(&mut self, sh: &RunSchema, all: bool) -> Result<(), PipelineError> {
-        while let Ok((table, buffers)) = self.recycled.1.try_recv() {
-            self.writer.recycle(&table, buffers);
-        }
         for (table, len, columns) in self.writer.drain(all) {
             self.send(sh, table, len, columns)?;
         }
         Ok(())
     }
 
-    /// Hands one batch of a table's buffers to the loader.
-    fn send(&mut self, sh: &RunSchema, table: String, len: usize, columns: Vec<Option<etl_core::columnar::ColumnBuffer>>) -> Result<(), PipelineError> {
+    /// Hands one batch of a table's buffers to the loader, after taking back the buffers of the
+    /// batches it loaded: the writer keeps one batch of them per table to refill, the rest are
+    /// freed here, on the thread that made them (whatever filled the batch: left in the channel,
+    /// the Arrow path's buffers held every batch of a run, 2.4 GB at 10 M events).
+    fn send(&mut self, sh: &RunSchema, table: String, len: usize, mut columns: Vec<Option<etl_core::columnar::ColumnBuffer>>) -> Result<(), PipelineError> {
+        while let Ok((table, buffers)) = self.recycled.1.try_recv() {
+            self.writer.recycle(&table, buffers);
+        }
         {
             // Parents first: a nested table's rows may arrive before its parent's batch is
             // flushed, but the parent table must exist for the schema to be consistent in the
@@ -365,7 +364,6 @@ impl<'a> RowSink<'a> {
             // A routed table's rows go where its own setup says (staging when it merges).
             let root = sh.schema.root_of(&table).to_owned();
             let target = self.routes.get(&root).map_or(self.target, |r| r.setup.target);
-            let mut columns = columns;
             if self.loader.backlogged(bytes) {
                 // The loader has work queued for a while: this thread would soon wait for it,
                 // so it hashes the batch's child ids itself (the loader skips ids that are

@@ -375,7 +375,7 @@ fn check_resources(steps: &[Step], resources: &Resources) -> Result<(), GraphErr
 /// writers itself), the pools of the resources it takes and of those its assets' checks take
 /// (the checks run right after it, under the same permits), and its declared pool. Sorted, so
 /// permits are always taken in the same order.
-fn pools(step: &Step, checks: &[crate::check::CheckSpec], options: &RunOptions) -> Vec<String> {
+fn pools(step: &Step, checks: &[CheckSpec], options: &RunOptions) -> Vec<String> {
     let mut out = BTreeSet::new();
     if let OpRef::Dlt(def) = step.op {
         if let Ok(pipeline) = std::panic::catch_unwind(def.pipeline) {
@@ -385,14 +385,7 @@ fn pools(step: &Step, checks: &[crate::check::CheckSpec], options: &RunOptions) 
             }
         }
     }
-    let check_requirements = checks
-        .iter()
-        .filter(|c| step.assets.iter().any(|a| a.key == c.asset))
-        .filter_map(|c| match &c.kind {
-            crate::check::CheckKind::Function(def) => Some((def.requirements)().into_iter().flatten()),
-            crate::check::CheckKind::Builtin(_) => None,
-        })
-        .flatten();
+    let check_requirements = checks.iter().filter(|c| step.assets.iter().any(|a| a.key == c.asset)).flat_map(CheckSpec::requirements);
     for req in step.op.requirements().into_iter().chain(check_requirements) {
         out.extend(options.resources.pool_of(&req, &options.working_dir));
     }

@@ -64,12 +64,8 @@ enum Cmd {
     /// Method (c): the pipeline from N typed structs, made as they are pulled, into `<workdir>/bench.duckdb`
     /// (or into PostgreSQL with `--destination`).
     Typed {
-        #[arg(long)]
-        n: u64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        #[arg(long)]
-        workdir: PathBuf,
+        #[command(flatten)]
+        events: Generated,
         #[command(flatten)]
         target: Target,
     },
@@ -77,12 +73,8 @@ enum Cmd {
     /// with the device flattened, and `events__items` with the event's id, as two resources, with
     /// `_dlt_load_id` and `_dlt_id` (`[normalize.parquet_normalizer]`), into `<workdir>/bench.duckdb`.
     Arrow {
-        #[arg(long)]
-        n: u64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        #[arg(long)]
-        workdir: PathBuf,
+        #[command(flatten)]
+        events: Generated,
     },
     /// Reference (f): PostgreSQL's own COPY of `<dir>/events.csv` and `<dir>/events__items.csv` into
     /// fresh tables of `--dataset` made from `<dir>/<table>.ddl`. Only the DDL and the COPY are timed.
@@ -130,6 +122,17 @@ enum Cmd {
         #[arg(long)]
         destination: Option<String>,
     },
+}
+
+/// The events the methods that generate them load ((c) and (e)), and where.
+#[derive(clap::Args)]
+struct Generated {
+    #[arg(long)]
+    n: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long)]
+    workdir: PathBuf,
 }
 
 /// Where (a) and (c) load: DuckDB in the working directory unless a PostgreSQL URL is given.
@@ -337,7 +340,7 @@ fn main() -> anyhow::Result<()> {
             etl::testing::execute_file(&db, &sql)?;
             report(started, "");
         }
-        Cmd::Typed { n, seed, workdir, target } => {
+        Cmd::Typed { events: Generated { n, seed, workdir }, target } => {
             let started = Instant::now();
             // Structs made as the pipeline pulls them, as a resource function yields them: the
             // events exist in memory one batch at a time, never all at once.
@@ -369,7 +372,7 @@ fn main() -> anyhow::Result<()> {
             )?;
             report(started, "");
         }
-        Cmd::Arrow { n, seed, workdir } => {
+        Cmd::Arrow { events: Generated { n, seed, workdir } } => {
             let started = Instant::now();
             std::fs::create_dir_all(workdir.join(".dlt"))?;
             std::fs::write(workdir.join(".dlt/config.toml"), "[normalize.parquet_normalizer]\nadd_dlt_load_id = true\nadd_dlt_id = true\n")?;

@@ -433,7 +433,9 @@ fn typed_items_load_like_values_and_are_kept_when_a_run_fails_if_not_replayable(
     let mut more = events.clone();
     more[30].dev = Some([("brand_new".to_owned(), 1)].into());
     let frozen = a.clone().schema_contract(SchemaContract::all(ContractMode::Freeze));
-    assert_eq!(frozen.run(Resource::from_data("events", more.clone())).unwrap_err().step, etl::Step::Normalize);
+    let err = frozen.run(Resource::from_data("events", more.clone())).unwrap_err();
+    assert_eq!(err.step, etl::Step::Normalize);
+    assert!(err.to_string().contains("nothing of this run was loaded, and its resources are replayable: the next run pulls their items again"), "{err}");
     assert_eq!(a.pending_packages().len(), 0, "a replayable resource keeps nothing");
     assert_eq!(scalar(&da, "SELECT count(*) FROM d.events"), json!(80));
     let running = dir.path().join("a/.etl/pipelines/typed_pipeline/running");

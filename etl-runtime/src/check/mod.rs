@@ -196,6 +196,14 @@ impl CheckSpec {
         }
     }
 
+    /// The resources its parameters need (none for a built-in check).
+    pub fn requirements(&self) -> Vec<crate::registry::Requirement> {
+        match &self.kind {
+            CheckKind::Function(def) => (def.requirements)().into_iter().flatten().collect(),
+            CheckKind::Builtin(_) => Vec::new(),
+        }
+    }
+
     /// Makes it blocking (Dagster's `blocking=True`).
     pub fn blocking(mut self, blocking: bool) -> Self {
         self.blocking = blocking;
