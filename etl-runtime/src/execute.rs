@@ -299,9 +299,9 @@ impl Plan {
 /// Checks what a run of `steps` needs before it starts (resources, partition, run config) and
 /// gathers their checks.
 pub fn prepare(registry: &Registry, steps: Vec<Step>, options: &RunOptions) -> Result<Plan, GraphError> {
-    check_resources(&steps, &options.resources)?;
+    let checks: Vec<CheckSpec> = checks_of(registry, &steps).cloned().collect();
+    check_resources(&steps, &checks, &options.resources)?;
     let partition = check_run(registry, &steps, options.partition.as_ref(), options.config.as_ref())?;
-    let checks = checks_of(registry, &steps).cloned().collect();
     Ok(Plan { steps, checks, partition })
 }
 
@@ -349,20 +349,23 @@ fn check_config(steps: &[Step], checks: &[&CheckSpec], config: Option<&Json>) ->
     }
 }
 
-fn check_resources(steps: &[Step], resources: &Resources) -> Result<(), GraphError> {
-    let problems: Vec<String> = steps
+/// Every resource the steps and the checks of their assets take is registered.
+fn check_resources(steps: &[Step], checks: &[CheckSpec], resources: &Resources) -> Result<(), GraphError> {
+    let register = "which is not registered; register it with `etl::Resources::new().with(...)`";
+    let ops = steps
         .iter()
         .flat_map(|s| s.op.requirements().into_iter().map(move |r| (s.op, r)))
         .filter(|(_, req)| !resources.satisfies(req))
-        .map(|(op, req)| {
-            format!(
-                "op `{}` ({}) needs resource `{}`, which is not registered; register it with `etl::Resources::new().with(...)`",
-                op.name(),
-                op.location(),
-                req.type_name
-            )
-        })
-        .collect();
+        .map(|(op, req)| format!("op `{}` ({}) needs resource `{}`, {register}", op.name(), op.location(), req.type_name));
+    let of_checks = checks
+        .iter()
+        .flat_map(|c| c.requirements().into_iter().map(move |r| (c, r)))
+        .filter(|(_, req)| !resources.satisfies(req))
+        .map(|(c, req)| {
+            let at = c.location.map(|l| format!(" ({l})")).unwrap_or_default();
+            format!("check `{}` of asset `{}`{at} needs resource `{}`, {register}", c.name, c.asset.to_user_string(), req.type_name)
+        });
+    let problems: Vec<String> = ops.chain(of_checks).collect();
     if problems.is_empty() {
         Ok(())
     } else {

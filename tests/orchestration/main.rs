@@ -302,6 +302,23 @@ impl etl::ConfigurableResource for Warehouse {}
 #[etl::asset(group_name = "needs_resource")]
 fn needs_warehouse(_w: &Warehouse) {}
 
+/// An asset whose check takes the resource nobody registers.
+#[etl::asset(group_name = "needs_resource")]
+fn checked_by_warehouse() {}
+
+#[etl::asset_check(asset = "checked_by_warehouse")]
+fn warehouse_agrees(_w: &Warehouse) -> bool {
+    true
+}
+
+#[test]
+fn a_check_s_missing_resource_is_reported_before_anything_runs() {
+    let err = materialize("checked_by_warehouse").run().err().expect("invalid");
+    let text = err.to_string();
+    assert!(text.contains("check `warehouse_agrees` of asset `checked_by_warehouse` (tests/orchestration/main.rs:"), "{text}");
+    assert!(text.contains("needs resource `orchestration::Warehouse`, which is not registered"), "{text}");
+}
+
 #[test]
 fn a_missing_resource_is_reported_before_anything_runs() {
     let err = materialize("needs_warehouse").run().err().expect("invalid");
