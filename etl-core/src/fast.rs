@@ -320,6 +320,7 @@ impl RowWriter {
 
     /// The slot of `key` in key map `m`, for the object of `generation` (a key it already had
     /// bails).
+    #[inline(always)]
     fn slot(&mut self, m: usize, key: &str, generation: u64) -> Result<usize, Bail> {
         let map = &mut self.maps[m];
         let c = map.cursor;
@@ -332,6 +333,13 @@ impl RowWriter {
             map.cursor = c + 1;
             return Ok(c);
         }
+        self.find_slot(m, key, generation)
+    }
+
+    /// [`RowWriter::slot`] for a key that is not the one expected next: looked up, or added.
+    #[inline(never)]
+    fn find_slot(&mut self, m: usize, key: &str, generation: u64) -> Result<usize, Bail> {
+        let map = &mut self.maps[m];
         let i = match map.entries.iter().position(|e| same_key(&e.key, key)) {
             Some(i) => i,
             None if map.entries.len() >= MAX_KEYS => return Err(Bail),
@@ -486,6 +494,7 @@ impl Walk<'_> {
         }
     }
 
+    #[inline(always)]
     fn column(&mut self, t: usize, m: usize, s: usize) -> Lookup {
         let entry = &mut self.w.maps[m].entries[s];
         if entry.column == Lookup::Unknown {
