@@ -299,6 +299,7 @@ impl<'a> Reader<'a> for Read<'a> {
         };
     }
 
+    #[inline(always)]
     fn next_invalid_utf8(&self) -> usize {
         self.next_invalid_utf8
     }
