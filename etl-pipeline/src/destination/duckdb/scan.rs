@@ -243,16 +243,46 @@ unsafe fn copy_values<T: Copy>(dst: *mut std::ffi::c_void, src: &[T]) {
 unsafe fn write_strings(dst: *mut [u8; 16], offsets: &[i64], bytes: &[u8]) {
     for (i, w) in offsets.windows(2).enumerate() {
         let s = &bytes[w[0] as usize..w[1] as usize];
+        let n = s.len();
+        // The length, then the bytes inline (zero-padded) or a prefix and a pointer. Short
+        // values are assembled from words, not copied with `copy_from_slice` of a variable
+        // length, which is a call to `memcpy` per value.
         let mut raw = [0u8; 16];
-        raw[..4].copy_from_slice(&(s.len() as u32).to_ne_bytes());
-        if s.len() <= 12 {
-            raw[4..4 + s.len()].copy_from_slice(s);
+        raw[..4].copy_from_slice(&(n as u32).to_ne_bytes());
+        if n <= 12 {
+            let (lo, hi) = inline12(s);
+            raw[4..8].copy_from_slice(&(lo as u32).to_le_bytes());
+            raw[8..].copy_from_slice(&((lo >> 32) | (hi << 32)).to_le_bytes());
         } else {
             raw[4..8].copy_from_slice(&s[..4]);
-            raw[8..16].copy_from_slice(&(s.as_ptr() as usize as u64).to_ne_bytes());
+            raw[8..].copy_from_slice(&(s.as_ptr() as usize as u64).to_ne_bytes());
         }
         // SAFETY: the caller's contract on `dst`.
         unsafe { dst.add(i).write_unaligned(raw) }
+    }
+}
+
+/// The little-endian `u32` at `at` of `s` (`s.len() >= at + 4`).
+#[inline(always)]
+fn le_u32(s: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(s[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// Up to 12 bytes as two little-endian words: bytes 0 to 7 and 8 to 11, zero past the value's
+/// end (written back with `to_le_bytes`, they are the bytes in order on any machine).
+#[inline(always)]
+fn inline12(s: &[u8]) -> (u64, u64) {
+    let n = s.len();
+    let le_u64 = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    match n {
+        // Two overlapping words cover 8 to 12 bytes: the second shifted into place.
+        8..=12 => (le_u64(0), u64::from(le_u32(s, n - 4)) >> (8 * (12 - n))),
+        4..=7 => {
+            let (a, b) = (u64::from(le_u32(s, 0)), u64::from(le_u32(s, n - 4)));
+            (a | (b << (8 * (n - 4))), 0)
+        }
+        1..=3 => (u64::from(s[0]) | (u64::from(s[n / 2]) << (8 * (n / 2))) | (u64::from(s[n - 1]) << (8 * (n - 1))), 0),
+        _ => (0, 0),
     }
 }
 
@@ -288,6 +318,44 @@ unsafe fn set_all_null(vector: ffi::duckdb_vector, n: usize) {
         for w in 0..n.div_ceil(64) {
             let bits = if (w + 1) * 64 <= n { 0 } else { !0u64 << (n - w * 64) };
             mask.add(w).write(bits);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `string_t` as DuckDB lays it out, byte by byte: the reference for `write_strings`.
+    fn string_t(s: &[u8]) -> [u8; 16] {
+        let mut raw = [0u8; 16];
+        raw[..4].copy_from_slice(&(s.len() as u32).to_ne_bytes());
+        if s.len() <= 12 {
+            raw[4..4 + s.len()].copy_from_slice(s);
+        } else {
+            raw[4..8].copy_from_slice(&s[..4]);
+            raw[8..].copy_from_slice(&(s.as_ptr() as usize as u64).to_ne_bytes());
+        }
+        raw
+    }
+
+    #[test]
+    fn strings_are_written_as_duckdb_lays_out_string_t() {
+        // Every length from 0 to 20 at every alignment, back to back in one buffer.
+        let mut bytes = Vec::new();
+        let mut offsets = vec![0i64];
+        for n in 0..=20usize {
+            for start in 0..8u8 {
+                bytes.extend((0..n).map(|i| start.wrapping_mul(31).wrapping_add(i as u8 * 7 + 1)));
+                offsets.push(bytes.len() as i64);
+            }
+        }
+        let mut out = vec![[0xAAu8; 16]; offsets.len() - 1];
+        // SAFETY: `out` has room for one `string_t` per value; `bytes` outlives the check.
+        unsafe { write_strings(out.as_mut_ptr(), &offsets, &bytes) };
+        for (i, w) in offsets.windows(2).enumerate() {
+            let s = &bytes[w[0] as usize..w[1] as usize];
+            assert_eq!(out[i], string_t(s), "value {i}, {} bytes", s.len());
         }
     }
 }
