@@ -231,8 +231,8 @@ mod avx2 {
             _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(a[x], a[x + 5]), _mm256_xor_si256(a[x + 10], a[x + 15])), a[x + 20])
         });
         let d: [__m256i; 5] = std::array::from_fn(|x| _mm256_xor_si256(c[(x + 4) % 5], rol!(c[(x + 1) % 5], 1)));
-        macro_rules! plane {
-            ($y:literal) => {{
+        macro_rules! planes {
+            ($($y:literal)*) => {$({
                 macro_rules! b {
                     ($x:literal) => {
                         rol!(_mm256_xor_si256(a[PI_RHO[$y][$x].0], d[PI_RHO[$y][$x].0 % 5]), PI_RHO[$y][$x].1)
@@ -242,13 +242,9 @@ mod avx2 {
                 for x in 0..5 {
                     e[5 * $y + x] = _mm256_xor_si256(b[x], _mm256_andnot_si256(b[(x + 1) % 5], b[(x + 2) % 5]));
                 }
-            }};
+            })*};
         }
-        plane!(0);
-        plane!(1);
-        plane!(2);
-        plane!(3);
-        plane!(4);
+        planes!(0 1 2 3 4);
         e[0] = _mm256_xor_si256(e[0], _mm256_set1_epi64x(rc as i64));
     }
 }
@@ -282,8 +278,8 @@ mod avx512 {
             });
             let d: [__m256i; 5] = std::array::from_fn(|x| _mm256_xor_si256(c[(x + 4) % 5], _mm256_rol_epi64::<1>(c[(x + 1) % 5])));
             let mut e = [_mm256_setzero_si256(); 25];
-            macro_rules! plane {
-                ($y:literal) => {{
+            macro_rules! planes {
+                ($($y:literal)*) => {$({
                     macro_rules! b {
                         ($x:literal) => {
                             _mm256_rol_epi64::<{ PI_RHO[$y][$x].1 as i32 }>(_mm256_xor_si256(a[PI_RHO[$y][$x].0], d[PI_RHO[$y][$x].0 % 5]))
@@ -293,13 +289,9 @@ mod avx512 {
                     for x in 0..5 {
                         e[5 * $y + x] = _mm256_ternarylogic_epi64::<CHI>(b[x], b[(x + 1) % 5], b[(x + 2) % 5]);
                     }
-                }};
+                })*};
             }
-            plane!(0);
-            plane!(1);
-            plane!(2);
-            plane!(3);
-            plane!(4);
+            planes!(0 1 2 3 4);
             e[0] = _mm256_xor_si256(e[0], _mm256_set1_epi64x(rc as i64));
             a = e;
         }
