@@ -41,8 +41,8 @@ pub enum ColumnData {
 }
 
 /// `data.extend_from_slice(x)`, with the short values most cells hold (codes, ids, load ids)
-/// copied inline: `extend_from_slice` calls `memmove` for any length, which was a tenth of
-/// the copying the normalizing thread did on the events benchmark.
+/// copied inline: `extend_from_slice` calls `memmove` for any length, a call per cell on the
+/// normalizing thread (docs/performance.md, issue 18's second pass).
 #[inline(always)]
 fn append_bytes(data: &mut Vec<u8>, x: &[u8]) {
     let n = x.len();
@@ -515,9 +515,9 @@ impl TableColumns {
 /// Fills the `_dlt_id`s the fast path left null in the buffers of a nested table (see
 /// [`crate::fast`]): each is dlt's hash of the row's `_dlt_parent_id`, the table name and its
 /// `_dlt_list_idx`, exactly what the normalizer would have computed; a row without either keeps
-/// a null id. The loader calls this, so the hashing runs beside the normalizer instead of on its
-/// thread, and hashes the whole batch at once ([`crate::normalize::child_row_ids`]: four rows
-/// per permutation).
+/// a null id. Whichever thread has time calls this: the normalizer when the loader has jobs
+/// waiting, otherwise the loader (`ScanBatch::try_new`); it hashes the whole batch at once
+/// ([`crate::normalize::child_row_ids`]: four rows per permutation).
 pub fn fill_child_ids(table: &Table, buffers: &mut [Option<ColumnBuffer>]) {
     use crate::normalize::{child_row_ids, C_ID, C_LIST_IDX, C_PARENT_ID};
     let (Some(id), Some(parent), Some(list_idx)) = (table.column_index(C_ID), table.column_index(C_PARENT_ID), table.column_index(C_LIST_IDX)) else {

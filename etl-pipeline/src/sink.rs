@@ -365,8 +365,8 @@ impl<'a> RowSink<'a> {
             let root = sh.schema.root_of(&table).to_owned();
             let target = self.routes.get(&root).map_or(self.target, |r| r.setup.target);
             if self.loader.backlogged(bytes) {
-                // The loader has work queued for a while: this thread would soon wait for it,
-                // so it hashes the batch's child ids itself (the loader skips ids that are
+                // The loader has jobs waiting: this thread is not what it waits for, so it
+                // hashes the batch's child ids itself (the loader skips ids that are
                 // filled). Whichever thread has time does the hashing.
                 etl_core::columnar::fill_child_ids(chain.last().expect("a table"), &mut columns);
             }

@@ -713,12 +713,3 @@ impl<'de> serde::Deserializer<'de> for &'de Value {
         visitor.visit_unit()
     }
 }
-
-#[cfg(test)]
-mod test {
-
-    #[test]
-    fn test_value_as_deserializer() {
-        // unimplemented!()
-    }
-}
