@@ -4,6 +4,7 @@
 //! DuckDB: at most [`QUEUE`] jobs, and at most [`IN_FLIGHT_BYTES`] of batches (a larger batch
 //! waits for the queue to empty).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -13,7 +14,7 @@ use chrono::Utc;
 use etl_core::columnar::ColumnBuffer;
 use etl_core::{Schema, Table};
 
-use crate::destination::{Merge, Session, Target};
+use crate::destination::{Batch, Merge, Session, Target};
 use crate::error::PipelineError;
 use crate::jobs::JobLog;
 
@@ -61,19 +62,7 @@ impl Job {
                 }
                 Ok(())
             }
-            Job::Insert(InsertJob { chain, target, rows, columns, recycle, jobs }) => {
-                let (started_at, clock) = (Utc::now(), Instant::now());
-                for def in &chain {
-                    db.sync_table(target, def).map_err(PipelineError::load_from)?;
-                }
-                let table = chain.last().expect("a table");
-                let inserted = db.insert(target, table, rows, columns).map_err(PipelineError::load_from)?;
-                if let Some(buffers) = inserted.buffers {
-                    let _ = recycle.send((table.name.clone(), buffers));
-                }
-                jobs.inserted(&table.name, rows as u64, inserted.method, target == Target::Staging, started_at, clock.elapsed());
-                Ok(())
-            }
+            Job::Insert(job) => insert(vec![job], db),
             Job::Merge { schema, root, merge, tables, jobs } => {
                 let clock = Instant::now();
                 db.merge(&schema, &root, &merge).map_err(PipelineError::load_from)?;
@@ -86,8 +75,78 @@ impl Job {
     }
 }
 
+/// Inserts batches of one table ([`InsertJob::joins`]) as one insert of the destination
+/// ([`Session::insert_batches`]), then records each batch and sends its buffers back.
+fn insert(group: Vec<InsertJob>, db: &mut dyn Session) -> Result<(), PipelineError> {
+    let (started_at, clock) = (Utc::now(), Instant::now());
+    for job in &group {
+        for def in &job.chain {
+            db.sync_table(job.target, def).map_err(PipelineError::load_from)?;
+        }
+    }
+    let (target, table) = (group[0].target, group[0].chain.last().expect("a table").clone());
+    let mut group = group;
+    let batches = group.iter_mut().map(|j| Batch { rows: j.rows, columns: std::mem::take(&mut j.columns) }).collect();
+    let inserted = db.insert_batches(target, &table, batches).map_err(PipelineError::load_from)?;
+    // The statement's time, shared among its batches by their rows.
+    let (elapsed, total) = (clock.elapsed(), group.iter().map(|j| j.rows).sum::<usize>().max(1));
+    for (job, done) in group.into_iter().zip(inserted) {
+        if let Some(buffers) = done.buffers {
+            let _ = job.recycle.send((table.name.clone(), buffers));
+        }
+        let share = elapsed.mul_f64(job.rows as f64 / total as f64);
+        job.jobs.inserted(&table.name, job.rows as u64, done.method, target == Target::Staging, started_at, share);
+    }
+    Ok(())
+}
+
+impl InsertJob {
+    /// Whether this batch can go into the same insert as `lead`'s: the same table, as the
+    /// same definition, in the same schema.
+    fn joins(&self, lead: &InsertJob) -> bool {
+        self.target == lead.target && self.chain.last() == lead.chain.last()
+    }
+}
+
 /// A job and the bytes of batches it holds.
 type Queued = (Job, Option<Held>);
+
+/// What the loader runs next: one job, or batches of one table inserted together.
+enum Run {
+    One(Queued),
+    Inserts(Vec<(InsertJob, Option<Held>)>),
+}
+
+impl Run {
+    /// Jobs in the run.
+    fn len(&self) -> usize {
+        match self {
+            Run::One(_) => 1,
+            Run::Inserts(group) => group.len(),
+        }
+    }
+}
+
+/// Takes the next run off `pending`: its first job, and if that is an insert, every later
+/// insert that [joins](InsertJob::joins) it up to the next job of another kind (truncates,
+/// merges and the like keep their place; inserts into other tables wait, in their order).
+fn next_run(pending: &mut VecDeque<Queued>) -> Option<Run> {
+    let (first, held) = pending.pop_front()?;
+    let Job::Insert(lead) = first else { return Some(Run::One((first, held))) };
+    let mut group = vec![(lead, held)];
+    let mut i = 0;
+    while i < pending.len() {
+        match &pending[i].0 {
+            Job::Insert(next) if next.joins(&group[0].0) => {
+                let Some((Job::Insert(next), held)) = pending.remove(i) else { unreachable!("matched an insert") };
+                group.push((next, held));
+            }
+            Job::Insert(_) => i += 1,
+            _ => break,
+        }
+    }
+    Some(Run::Inserts(group))
+}
 
 /// Jobs in flight between the two threads. Enough to ride out DuckDB's pauses (a row group
 /// written and compressed) without the normalizer stopping: 4 instead of 16 made a 10 M load
@@ -180,21 +239,54 @@ pub(crate) fn with_loader<T>(
         let in_flight = Arc::new((Mutex::new(0), Condvar::new()));
         let queued = Arc::new(AtomicUsize::new(0));
         let done = Arc::clone(&queued);
-        let worker = scope.spawn(move || {
-            let mut db = db;
-            let mut first_error = None;
-            for (job, held) in rx {
-                if first_error.is_none() {
-                    if let Err(e) = job.execute(db.as_mut()) {
-                        flag.store(true, Ordering::Release);
-                        first_error = Some(e);
+        let worker = std::thread::Builder::new()
+            .name("etl-load".into())
+            .spawn_scoped(scope, move || {
+                let mut db = db;
+                let mut first_error = None;
+                // Jobs taken off the queue: the loader takes all that wait (up to [`QUEUE`]), so
+                // that batches of one table go into one statement.
+                let mut pending = VecDeque::with_capacity(QUEUE);
+                loop {
+                    if pending.is_empty() {
+                        match rx.recv() {
+                            Ok(job) => pending.push_back(job),
+                            Err(_) => break,
+                        }
                     }
+                    while pending.len() < QUEUE {
+                        match rx.try_recv() {
+                            Ok(job) => pending.push_back(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let Some(run) = next_run(&mut pending) else { continue };
+                    let count = run.len();
+                    // After an error the rest is dropped unrun (their bytes given back).
+                    if first_error.is_none() {
+                        let outcome = match run {
+                            Run::One((job, held)) => {
+                                let outcome = job.execute(db.as_mut());
+                                drop(held);
+                                outcome
+                            }
+                            Run::Inserts(group) => {
+                                let (jobs, held): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+                                let outcome = insert(jobs, db.as_mut());
+                                drop(held);
+                                outcome
+                            }
+                        };
+                        if let Err(e) = outcome {
+                            flag.store(true, Ordering::Release);
+                            first_error = Some(e);
+                        }
+                    }
+                    done.fetch_sub(count, Ordering::Relaxed);
                 }
-                drop(held);
-                done.fetch_sub(1, Ordering::Relaxed);
-            }
-            (db, first_error)
-        });
+                (db, first_error)
+            })
+            .expect("the loader thread starts");
         let loader = Loader { tx, failed, in_flight, queued };
         let result = work(&loader);
         drop(loader);
@@ -213,6 +305,7 @@ pub(crate) fn with_loader<T>(
 #[cfg(all(test, feature = "duckdb"))]
 mod tests {
     use super::*;
+    use crate::jobs::InsertMethod;
 
     fn session(dir: &tempfile::TempDir) -> Box<dyn Session> {
         Box::new(crate::destination::duckdb::DuckDbSession::open(&dir.path().join("t.duckdb"), "d").unwrap())
@@ -220,6 +313,94 @@ mod tests {
 
     fn custom(f: impl FnOnce(&mut dyn Session) -> Result<(), PipelineError> + Send + 'static) -> Job {
         Job::Custom(Box::new(f))
+    }
+
+    /// A table of one `BIGINT` column `v` (and `w` too if `wide`).
+    fn table(name: &str, wide: bool) -> Table {
+        let column = |n: &str| etl_core::Column {
+            name: n.into(),
+            data_type: Some(etl_core::DataType::Bigint),
+            nullable: true,
+            nullable_set: true,
+            ..Default::default()
+        };
+        let columns = if wide { vec![column("v"), column("w")] } else { vec![column("v")] };
+        Table { name: name.into(), columns, ..Default::default() }
+    }
+
+    /// A batch of `values` for `table`'s column `v` (`w`, if there, is null).
+    fn insert_job(table: &Table, values: std::ops::Range<i64>, recycle: &Sender<Recycled>, jobs: &JobLog) -> Job {
+        let mut rows = etl_core::columnar::TableColumns::default();
+        for v in values {
+            rows.push_row(table, &[(0, etl_core::Value::Int(v))]).unwrap();
+        }
+        let (rows, columns) = rows.take();
+        Job::Insert(InsertJob { chain: vec![table.clone()], target: Target::Main, rows, columns, recycle: recycle.clone(), jobs: jobs.clone() })
+    }
+
+    #[test]
+    fn the_next_run_takes_the_waiting_batches_of_its_table_up_to_another_kind_of_job() {
+        let (recycle, _) = std::sync::mpsc::channel();
+        let jobs = JobLog::default();
+        let (a, b, a2) = (table("a", false), table("b", false), table("a", true));
+        let mut pending: VecDeque<Queued> = VecDeque::new();
+        for (t, range) in [(&a, 0..1), (&b, 1..2), (&a, 2..3), (&a2, 3..4), (&a, 4..5)] {
+            pending.push_back((insert_job(t, range, &recycle, &jobs), None));
+        }
+        pending.push_back((Job::EnsureDataset, None));
+        pending.push_back((insert_job(&a, 5..6, &recycle, &jobs), None));
+        // Which tables (and how many columns) each run inserts, in the order the runs come.
+        let mut runs = Vec::new();
+        while let Some(run) = next_run(&mut pending) {
+            runs.push(match run {
+                Run::One((Job::EnsureDataset, _)) => "ensure".to_owned(),
+                Run::One(_) => "other".to_owned(),
+                Run::Inserts(group) => {
+                    let t = group[0].0.chain.last().unwrap();
+                    let firsts: Vec<String> = group.iter().map(|(j, _)| j.columns[0].as_ref().unwrap().data.clone()).map(|d| format!("{d:?}")).collect();
+                    format!("{}{}:{}", t.name, t.columns.len(), firsts.join(","))
+                }
+            });
+        }
+        // `a` with two columns is another definition: it waits for its own run, as does the
+        // insert after `EnsureDataset`.
+        assert_eq!(runs, ["a1:Int([0]),Int([2]),Int([4])", "b1:Int([1])", "a2:Int([3])", "ensure", "a1:Int([5])"]);
+    }
+
+    #[test]
+    fn batches_that_wait_together_go_into_duckdb_together_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recycle, returned) = std::sync::mpsc::channel();
+        let jobs = JobLog::default();
+        let (a, b) = (table("a", false), table("b", false));
+        let n = crate::destination::duckdb::SCAN_MIN_ROWS as i64;
+        let (db, result) = with_loader(session(&dir), |loader| {
+            loader.run(Job::EnsureDataset)?;
+            // The loader waits until every batch is queued, so that they all wait together.
+            let (open, gate) = std::sync::mpsc::channel::<()>();
+            loader.run(custom(move |_| {
+                let _ = gate.recv();
+                Ok(())
+            }))?;
+            // Scanned batches of `a`, one small enough for the appender between them, and `b`'s.
+            for (t, range) in [(&a, 0..n), (&b, 0..n), (&a, n..2 * n), (&a, 2 * n..2 * n + 10), (&a, 2 * n + 10..3 * n + 10)] {
+                loader.run(insert_job(t, range, &recycle, &jobs))?;
+            }
+            let _ = open.send(());
+            Ok(())
+        });
+        result.unwrap();
+        let mut db = db;
+        let expected = (0..3 * n + 10).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let sql = format!("SELECT string_agg(v::TEXT, ',' ORDER BY rowid) = '{expected}' FROM d.a");
+        let answer = db.query_arrow(&sql).unwrap();
+        let same = answer[0].column(0).as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().value(0);
+        assert!(same, "the rows of `a` are not in the order they were queued");
+        let job = jobs.job("a").unwrap();
+        assert_eq!((job.rows, job.batches), (3 * n as u64 + 10, 4));
+        assert_eq!(job.insert_methods, [InsertMethod::EtlScan, InsertMethod::ArrowAppender]);
+        // Every scanned batch's buffers came back (not the appender's).
+        assert_eq!(returned.try_iter().count(), 4);
     }
 
     #[test]

@@ -90,6 +90,16 @@ pub struct Inserted {
     pub buffers: Option<Vec<(usize, ColumnBuffer)>>,
 }
 
+/// Rows of one table, column by column: buffers by the table's column index (`None`: no value
+/// in any row).
+#[derive(Debug)]
+pub struct Batch {
+    /// Rows in the batch.
+    pub rows: usize,
+    /// The columns.
+    pub columns: Vec<Option<ColumnBuffer>>,
+}
+
 /// One run's connection to a destination's dataset.
 pub trait Session: Send {
     /// What the destination supports.
@@ -116,6 +126,12 @@ pub trait Session: Send {
     fn truncate(&mut self, table: &str) -> Result<(), DestinationError>;
     /// Inserts `rows` rows of column buffers (by the table's column index) into a table.
     fn insert(&mut self, target: Target, table: &Table, rows: usize, columns: Vec<Option<ColumnBuffer>>) -> Result<Inserted, DestinationError>;
+    /// Inserts batches of one table, in order: what [`Session::insert`] does for each, by
+    /// default. A destination that pays for every statement overrides it (DuckDB: one statement
+    /// for the batches).
+    fn insert_batches(&mut self, target: Target, table: &Table, batches: Vec<Batch>) -> Result<Vec<Inserted>, DestinationError> {
+        batches.into_iter().map(|b| self.insert(target, table, b.rows, b.columns)).collect()
+    }
     /// Merges the staged rows of `root` and its nested tables into the dataset, then drops the
     /// staging tables.
     fn merge(&mut self, schema: &Schema, root: &str, merge: &Merge) -> Result<(), DestinationError>;

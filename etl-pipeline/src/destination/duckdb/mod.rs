@@ -18,7 +18,7 @@ use etl_core::schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
 use etl_core::Schema;
 
 use crate::destination::merge_sql::{self, MergeTables};
-use crate::destination::{Capabilities, DestinationError, Inserted, Merge, Session};
+use crate::destination::{Batch, Capabilities, DestinationError, Inserted, Merge, Session};
 use crate::jobs::InsertMethod;
 use crate::state::PipelineState;
 
@@ -376,24 +376,39 @@ impl DuckDbSession {
         Ok(())
     }
 
-    /// Inserts a batch of column buffers through [`self::scan`]: DuckDB reads them straight
-    /// into its vectors. Returns the batch once DuckDB is done with it (its buffers can be
-    /// reused). The statement is not cached: a cached one would keep its last batch bound.
-    pub fn insert_scan(&mut self, target: Target, table: &str, batch: self::scan::ScanBatch) -> Result<Option<self::scan::ScanBatch>, DuckDbError> {
+    /// Inserts batches of column buffers (of one table, with the same columns) through
+    /// [`self::scan`] in one statement: DuckDB reads them straight into its vectors, in order.
+    /// Returns the batches once DuckDB is done with them (their buffers can be reused). The
+    /// statement is not cached: a cached one would keep its last batches bound.
+    pub fn insert_scan(&mut self, target: Target, table: &str, batches: self::scan::ScanBatches) -> Result<Option<self::scan::ScanBatches>, DuckDbError> {
+        let Some(first) = batches.first() else { return Ok(Some(batches)) };
         if !self.etl_scan {
             self.conn
                 .register_table_function::<self::scan::EtlScan>(self::scan::SCAN_FUNCTION)
                 .map_err(sql_err("registering the column scan"))?;
             self.etl_scan = true;
         }
-        let cols: Vec<String> = batch.names().iter().map(|c| quote_ident(c)).collect();
+        let cols: Vec<String> = first.names().iter().map(|c| quote_ident(c)).collect();
         let sql =
             format!("INSERT INTO {} ({}) SELECT * FROM {}(?)", self.qualified_in(target, table), cols.join(", "), self::scan::SCAN_FUNCTION);
-        let batch = std::sync::Arc::new(batch);
-        let registration = self::scan::Registration::new(std::sync::Arc::clone(&batch));
+        let batches = std::sync::Arc::new(batches);
+        let registration = self::scan::Registration::new(std::sync::Arc::clone(&batches));
         self.conn.execute(&sql, [registration.token()]).map_err(sql_err(format!("appending rows to table `{table}`")))?;
         drop(registration);
-        Ok(std::sync::Arc::into_inner(batch))
+        Ok(std::sync::Arc::into_inner(batches))
+    }
+
+    /// Inserts the batches gathered in `scan` (if any) and records each as inserted.
+    fn flush_scan(&mut self, target: Target, table: &str, scan: &mut self::scan::ScanBatches, inserted: &mut Vec<Inserted>) -> Result<(), DuckDbError> {
+        if scan.is_empty() {
+            return Ok(());
+        }
+        let count = scan.len();
+        match self.insert_scan(target, table, std::mem::take(scan))? {
+            Some(done) => inserted.extend(done.into_iter().map(|b| Inserted { method: InsertMethod::EtlScan, buffers: Some(b.into_buffers()) })),
+            None => inserted.extend((0..count).map(|_| Inserted { method: InsertMethod::EtlScan, buffers: None })),
+        }
+        Ok(())
     }
 
     /// Runs `work` (a merge) with DuckDB's default memory limit instead of the loading bound.
@@ -610,23 +625,38 @@ impl Session for DuckDbSession {
     fn truncate(&mut self, table: &str) -> Result<(), DestinationError> {
         Ok(DuckDbSession::truncate(self, table)?)
     }
-    /// Large batches through the `etl_scan` table function (their buffers come back); small ones,
-    /// and those with a decimal or 128-bit column, through Arrow and the appender.
     fn insert(&mut self, target: Target, table: &etl_core::Table, rows: usize, columns: Vec<Option<etl_core::columnar::ColumnBuffer>>) -> Result<Inserted, DestinationError> {
-        let mut columns = columns;
-        if rows >= SCAN_MIN_ROWS {
-            match scan::ScanBatch::try_new(rows, columns, table) {
-                Ok(batch) => {
-                    let done = self.insert_scan(target, &table.name, batch)?;
-                    return Ok(Inserted { method: InsertMethod::EtlScan, buffers: done.map(scan::ScanBatch::into_buffers) });
+        let mut inserted = self.insert_batches(target, table, vec![Batch { rows, columns }])?;
+        inserted.pop().ok_or_else(|| DestinationError::new(format!("table `{}`: the batch was not inserted", table.name)))
+    }
+    /// Large batches through the `etl_scan` table function, as many in one statement as follow
+    /// each other (their buffers come back); small ones, and those with a decimal or 128-bit
+    /// column, through Arrow and the appender. In order either way.
+    fn insert_batches(&mut self, target: Target, table: &etl_core::Table, batches: Vec<Batch>) -> Result<Vec<Inserted>, DestinationError> {
+        let mut inserted = Vec::with_capacity(batches.len());
+        let mut scan: scan::ScanBatches = Vec::new();
+        for Batch { rows, columns } in batches {
+            let mut columns = columns;
+            if rows >= SCAN_MIN_ROWS {
+                match scan::ScanBatch::try_new(rows, columns, table) {
+                    Ok(batch) => {
+                        if scan.first().is_some_and(|first| !first.same_columns(&batch)) {
+                            self.flush_scan(target, &table.name, &mut scan, &mut inserted)?;
+                        }
+                        scan.push(batch);
+                        continue;
+                    }
+                    Err(back) => columns = back,
                 }
-                Err(back) => columns = back,
             }
+            self.flush_scan(target, &table.name, &mut scan, &mut inserted)?;
+            let (names, batch) = batch::batch_from_columns(rows, columns, table)
+                .map_err(|e| DestinationError::new(format!("table `{}`: {e}", table.name)))?;
+            self.append(target, &table.name, &names, batch)?;
+            inserted.push(Inserted { method: InsertMethod::ArrowAppender, buffers: None });
         }
-        let (names, batch) = batch::batch_from_columns(rows, columns, table)
-            .map_err(|e| DestinationError::new(format!("table `{}`: {e}", table.name)))?;
-        self.append(target, &table.name, &names, batch)?;
-        Ok(Inserted { method: InsertMethod::ArrowAppender, buffers: None })
+        self.flush_scan(target, &table.name, &mut scan, &mut inserted)?;
+        Ok(inserted)
     }
     /// Merges with DuckDB's default memory limit instead of the loading bound.
     fn merge(&mut self, schema: &Schema, root: &str, merge: &Merge) -> Result<(), DestinationError> {
