@@ -387,6 +387,10 @@ fn fits(mantissa: i128, precision: u8) -> bool {
 pub struct TableColumns {
     len: usize,
     columns: Vec<Option<ColumnBuffer>>,
+    /// Bytes of text, JSON and binary in the complete rows ([`ColumnBuffer::byte_len`]),
+    /// counted as each row ends: [`TableColumns::is_full`], asked after every item, does not
+    /// walk the columns again.
+    bytes: usize,
     /// `(rows, bytes)` of each column's previous batch: the next one is allocated at that size
     /// at once instead of growing by doubling (and reallocating) through every batch.
     sizes: Vec<(usize, usize)>,
@@ -412,7 +416,7 @@ impl TableColumns {
 
     /// Whether the batch should be handed over: [`BATCH_ROWS`] rows or [`BATCH_BYTES`] of text.
     pub fn is_full(&self) -> bool {
-        self.len >= BATCH_ROWS || self.columns.iter().flatten().map(ColumnBuffer::byte_len).sum::<usize>() >= BATCH_BYTES
+        self.len >= BATCH_ROWS || self.bytes >= BATCH_BYTES
     }
 
     /// The buffer of a (complete) column for the row being written, created on first use with
@@ -452,11 +456,14 @@ impl TableColumns {
     /// Ends the row being written: columns it has no value for get a null.
     pub fn finish_row(&mut self) {
         self.len += 1;
+        let mut bytes = 0;
         for c in self.columns.iter_mut().flatten() {
             if c.len() < self.len {
                 c.push_null();
             }
+            bytes += c.byte_len();
         }
+        self.bytes = bytes;
     }
 
     /// Drops rows (and a partly written row) after the first `len`.
@@ -465,6 +472,7 @@ impl TableColumns {
         for c in self.columns.iter_mut().flatten() {
             c.truncate(self.len);
         }
+        self.bytes = self.columns.iter().flatten().map(ColumnBuffer::byte_len).sum();
     }
 
     /// Appends one coerced row of `table` (`(column index, value)` pairs, as
@@ -508,6 +516,7 @@ impl TableColumns {
     pub fn take(&mut self) -> (usize, Vec<Option<ColumnBuffer>>) {
         self.sizes = self.columns.iter().map(|c| c.as_ref().map_or((0, 0), |c| (c.len(), c.byte_len()))).collect();
         let len = std::mem::take(&mut self.len);
+        self.bytes = 0;
         (len, std::mem::take(&mut self.columns))
     }
 }
@@ -587,6 +596,30 @@ mod tests {
         assert_eq!(b.column(0).unwrap().valid, [true, false]);
         assert_eq!(b.column(2).unwrap().valid, [false, true]);
         assert_eq!(b.column(1).unwrap().data, ColumnData::Bytes { offsets: vec![0, 1, 1], data: b"x".to_vec() });
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_rows_or_its_bytes_of_text_counted_by_complete_rows() {
+        let t = table();
+        let mut b = TableColumns::default();
+        let text = "x".repeat(BATCH_BYTES / 4);
+        for _ in 0..3 {
+            b.push_row(&t, &[(1, text.as_str().into())]).unwrap();
+        }
+        assert!(!b.is_full());
+        // A row being written does not count until it ends; a failed one never does.
+        assert!(b.push_row(&t, &[(1, text.as_str().into()), (0, "not a number".into())]).is_err());
+        assert!(!b.is_full());
+        b.push_row(&t, &[(1, text.as_str().into())]).unwrap();
+        assert!(b.is_full());
+        b.truncate(3);
+        assert!(!b.is_full());
+        b.take();
+        for i in 0..BATCH_ROWS as i64 {
+            assert!(!b.is_full());
+            b.push_row(&t, &[(0, Value::Int(i))]).unwrap();
+        }
+        assert!(b.is_full());
     }
 
     #[test]
