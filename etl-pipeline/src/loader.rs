@@ -1,8 +1,11 @@
 //! The load side of a run on its own thread: while the calling thread extracts and normalizes,
-//! the loader thread turns row batches into Arrow and appends them to DuckDB, in order, inside
-//! the run's transaction. A bounded queue keeps memory flat when the source is faster than
-//! DuckDB: at most [`QUEUE`] jobs, and at most [`IN_FLIGHT_BYTES`] of batches (a larger batch
-//! waits for the queue to empty).
+//! the loader thread runs the run's jobs on its destination session, inside the run's
+//! transaction: each table's batches in the order they were made, and every other job (a
+//! truncate, a merge) after what was queued before it. It takes the jobs that wait all at once,
+//! so that the batches of a table among them go into one insert (one statement for DuckDB). A
+//! bounded queue keeps memory flat when the source is faster than the destination: at most
+//! [`QUEUE`] jobs queued and as many taken, and at most [`IN_FLIGHT_BYTES`] of batches in all
+//! (a larger batch waits until nothing else is in flight).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -88,6 +91,9 @@ fn insert(group: Vec<InsertJob>, db: &mut dyn Session) -> Result<(), PipelineErr
     let mut group = group;
     let batches = group.iter_mut().map(|j| Batch { rows: j.rows, columns: std::mem::take(&mut j.columns) }).collect();
     let inserted = db.insert_batches(target, &table, batches).map_err(PipelineError::load_from)?;
+    if inserted.len() != group.len() {
+        return Err(PipelineError::load(format!("table `{}`: the destination inserted {} of {} batches", table.name, inserted.len(), group.len())));
+    }
     // The statement's time, shared among its batches by their rows.
     let (elapsed, total) = (clock.elapsed(), group.iter().map(|j| j.rows).sum::<usize>().max(1));
     for (job, done) in group.into_iter().zip(inserted) {
