@@ -901,7 +901,7 @@ fn put_value<T: Serialize + ?Sized>(walk: &mut Walk<'_>, place: Place, value: &T
 }
 
 /// The serializer of one value. Two pointers, so that it is passed in registers to the value's
-/// `Serialize` impl: with its place inside (40 bytes), each call copied it to the stack with
+/// `Serialize` impl: with its 32-byte place inside (40 bytes in all), each call copied it to the stack with
 /// 16-byte loads of the place's fields just stored one by one, a store-forwarding stall per
 /// value (the hottest instructions of the typed path's profile).
 struct Ser<'w, 'a, 'p> {

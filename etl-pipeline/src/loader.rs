@@ -112,6 +112,10 @@ impl InsertJob {
     fn joins(&self, lead: &InsertJob) -> bool {
         self.target == lead.target && self.chain.last() == lead.chain.last()
     }
+
+    fn table_name(&self) -> &str {
+        self.chain.last().map_or("", |t| t.name.as_str())
+    }
 }
 
 /// A job and the bytes of batches it holds.
@@ -134,8 +138,9 @@ impl Run {
 }
 
 /// Takes the next run off `pending`: its first job, and if that is an insert, every later
-/// insert that [joins](InsertJob::joins) it up to the next job of another kind (truncates,
-/// merges and the like keep their place; inserts into other tables wait, in their order).
+/// insert that [joins](InsertJob::joins) it up to the next job of another kind or the next
+/// batch of its table as another definition (truncates, merges and the like keep their place,
+/// a table's batches their order; inserts into other tables wait, in their order).
 fn next_run(pending: &mut VecDeque<Queued>) -> Option<Run> {
     let (first, held) = pending.pop_front()?;
     let Job::Insert(lead) = first else { return Some(Run::One((first, held))) };
@@ -147,6 +152,8 @@ fn next_run(pending: &mut VecDeque<Queued>) -> Option<Run> {
                 let Some((Job::Insert(next), held)) = pending.remove(i) else { unreachable!("matched an insert") };
                 group.push((next, held));
             }
+            // The same table as another definition: its later batches wait behind it.
+            Job::Insert(next) if next.target == group[0].0.target && next.table_name() == group[0].0.table_name() => break,
             Job::Insert(_) => i += 1,
             _ => break,
         }
@@ -368,13 +375,13 @@ mod tests {
                 }
             });
         }
-        // `a` with two columns is another definition: it waits for its own run, as does the
-        // insert after `EnsureDataset`.
-        assert_eq!(runs, ["a1:Int([0]),Int([2]),Int([4])", "b1:Int([1])", "a2:Int([3])", "ensure", "a1:Int([5])"]);
+        // `a` with two columns is another definition: it and the batches of `a` after it wait
+        // for their own runs, in order, as does the insert after `EnsureDataset`.
+        assert_eq!(runs, ["a1:Int([0]),Int([2])", "b1:Int([1])", "a2:Int([3])", "a1:Int([4])", "ensure", "a1:Int([5])"]);
     }
 
     #[test]
-    fn batches_that_wait_together_go_into_duckdb_together_in_order() {
+    fn batches_that_wait_together_keep_their_order_and_their_buffers_come_back() {
         let dir = tempfile::tempdir().unwrap();
         let (recycle, returned) = std::sync::mpsc::channel();
         let jobs = JobLog::default();

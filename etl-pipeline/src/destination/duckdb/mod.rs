@@ -84,6 +84,9 @@ pub struct DuckDbSession {
     etl_scan: bool,
     /// Whether new tables let DuckDB compress their row-id columns.
     compress_row_ids: bool,
+    /// `etl_scan` statements run (tests check that batches go in together).
+    #[cfg(test)]
+    scan_statements: usize,
 }
 
 impl DuckDbSession {
@@ -124,6 +127,8 @@ impl DuckDbSession {
             arrow_scan: false,
             etl_scan: false,
             compress_row_ids: false,
+            #[cfg(test)]
+            scan_statements: 0,
         };
         if schemas > 0 {
             session.refresh_existing()?;
@@ -395,6 +400,10 @@ impl DuckDbSession {
         let registration = self::scan::Registration::new(std::sync::Arc::clone(&batches));
         self.conn.execute(&sql, [registration.token()]).map_err(sql_err(format!("appending rows to table `{table}`")))?;
         drop(registration);
+        #[cfg(test)]
+        {
+            self.scan_statements += 1;
+        }
         Ok(std::sync::Arc::into_inner(batches))
     }
 

@@ -384,4 +384,64 @@ mod tests {
             assert_eq!(out[i], string_t(s), "value {i}, {} bytes", s.len());
         }
     }
+
+    #[test]
+    fn batches_of_a_table_go_in_one_statement_in_order_with_their_own_nulls() {
+        use crate::destination::{Batch, Session, Target};
+        use crate::jobs::InsertMethod;
+        use etl_core::columnar::TableColumns;
+        use arrow::array::Array as _;
+        use etl_core::{Column, Value};
+
+        let column = |n: &str, ty| Column { name: n.into(), data_type: Some(ty), nullable: true, nullable_set: true, ..Default::default() };
+        let table = Table { name: "t".into(), columns: vec![column("v", DataType::Bigint), column("w", DataType::Text)], ..Default::default() };
+        // Lengths that are not whole vectors, so a batch's last vector is short; `w` null in the
+        // first batch, set in the second, null every third row in the last; one batch small
+        // enough for the appender between them.
+        let batch = |from: i64, n: i64, w: &dyn Fn(i64) -> Option<String>| {
+            let mut rows = TableColumns::default();
+            for v in from..from + n {
+                let mut row = vec![(0, Value::Int(v))];
+                if let Some(text) = w(v) {
+                    row.push((1, Value::Text(text)));
+                }
+                rows.push_row(&table, &row).unwrap();
+            }
+            let (rows, columns) = rows.take();
+            Batch { rows, columns }
+        };
+        let batches = vec![
+            batch(0, 5000, &|_| None),
+            batch(5000, 4097, &|v| Some(format!("value number {v}"))),
+            batch(9097, 10, &|v| Some(v.to_string())),
+            batch(9107, 4500, &|v| (v % 3 != 0).then(|| format!("w{v}"))),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = super::super::DuckDbSession::open(&dir.path().join("t.duckdb"), "d").unwrap();
+        db.ensure_dataset().unwrap();
+        db.sync_table_def(Target::Main, &table).unwrap();
+        let inserted = Session::insert_batches(&mut db, Target::Main, &table, batches).unwrap();
+        let methods: Vec<_> = inserted.iter().map(|i| (i.method, i.buffers.is_some())).collect();
+        assert_eq!(
+            methods,
+            [(InsertMethod::EtlScan, true), (InsertMethod::EtlScan, true), (InsertMethod::ArrowAppender, false), (InsertMethod::EtlScan, true)]
+        );
+        // The two batches before the appender's in one statement, the last in another.
+        assert_eq!(db.scan_statements, 2);
+        let expected = |v: i64| match v {
+            0..5000 => None,
+            5000..9097 => Some(format!("value number {v}")),
+            9097..9107 => Some(v.to_string()),
+            _ => (v % 3 != 0).then(|| format!("w{v}")),
+        };
+        let mut got = Vec::new();
+        for b in Session::query_arrow(&mut db, "SELECT v, w FROM d.t ORDER BY rowid").unwrap() {
+            let v = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+            let w = b.column(1).as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+            got.extend((0..b.num_rows()).map(|i| (v.value(i), w.is_valid(i).then(|| w.value(i).to_owned()))));
+        }
+        let want: Vec<_> = (0..13_607).map(|v| (v, expected(v))).collect();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "first difference: {:?}", got.iter().zip(&want).find(|(a, b)| a != b));
+    }
 }
