@@ -407,11 +407,8 @@ impl DuckDbSession {
         Ok(std::sync::Arc::into_inner(batches))
     }
 
-    /// Inserts the batches gathered in `scan` (if any) and records each as inserted.
+    /// Inserts the batches gathered in `scan` (none: nothing is run) and records each as inserted.
     fn flush_scan(&mut self, target: Target, table: &str, scan: &mut self::scan::ScanBatches, inserted: &mut Vec<Inserted>) -> Result<(), DuckDbError> {
-        if scan.is_empty() {
-            return Ok(());
-        }
         let count = scan.len();
         match self.insert_scan(target, table, std::mem::take(scan))? {
             Some(done) => inserted.extend(done.into_iter().map(|b| Inserted { method: InsertMethod::EtlScan, buffers: Some(b.into_buffers()) })),
